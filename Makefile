@@ -1,0 +1,31 @@
+# A newcomer runs `make run` or `make test` on a fresh machine; both install first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/inbox.yaml
+
+.PHONY: install run test bench clean
+
+$(BIN)/inbox: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(BIN)/inbox
+
+install: $(BIN)/inbox
+
+# Until the listener lands, "serving" means: migrate, ingest the sample mails, list the tickets.
+run: install
+	mkdir -p var
+	$(BIN)/inbox --config $(CONFIG) db upgrade
+	$(BIN)/inbox --config $(CONFIG) ingest config/samples/
+	$(BIN)/inbox --config $(CONFIG) tickets list
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,4 @@
+"""Everything outbound: policy, rendering, composing, transport, dispatch, jobs.
+
+Built by a later issue; only `inbox.app` may import it.
+"""
