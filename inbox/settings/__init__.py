@@ -1,0 +1,54 @@
+"""The validated configuration: `config/inbox.yaml` read once into frozen, typed settings.
+
+Every key is checked at load, and every problem becomes one line naming the file, the key
+path and what is wrong, so a typo stops the service at start instead of at the first email.
+It never holds a secret (only the names of the environment variables that do), never
+writes anything, and never reaches into a database, a mailbox or the network.
+
+This package's public surface: import from `inbox.settings`, never from its modules, which
+are free to move. `fields` holds the value types, `sections` one model per section,
+`document` the whole file, `loading` the YAML and the problem lines, `secrets` read_secret;
+the opening-hours grammar lives in `inbox.sla.hours`.
+"""
+
+from inbox.settings.document import Settings
+from inbox.settings.fields import DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
+from inbox.settings.loading import ConfigError, load_settings
+from inbox.settings.secrets import read_secret
+from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
+                                     CustomerSettings, DatabaseSettings, HolidaySettings, HttpSettings, ImapMailbox,
+                                     LifecycleSettings, OutboundSettings, PlanSettings, ServiceSettings, SmtpSettings,
+                                     TargetSettings, TemplateSettings, UnknownSenders)
+from inbox.sla.hours import END_OF_DAY, OpeningHours
+
+__all__ = [
+    "END_OF_DAY",
+    "AssignmentRule",
+    "AssignmentWhen",
+    "AuthenticationSettings",
+    "CalendarSettings",
+    "ConfigError",
+    "CustomerSettings",
+    "DatabaseSettings",
+    "DomainName",
+    "DurationValue",
+    "EmailAddress",
+    "EnvName",
+    "HolidaySettings",
+    "HttpSettings",
+    "ImapMailbox",
+    "LifecycleSettings",
+    "OpeningHours",
+    "OutboundSettings",
+    "PlanSettings",
+    "Port",
+    "ServiceSettings",
+    "Settings",
+    "SeverityName",
+    "SmtpSettings",
+    "TargetSettings",
+    "TemplateSettings",
+    "UnknownSenders",
+    "load_settings",
+    "read_secret",
+]

@@ -1,0 +1,240 @@
+"""The sections of the config file: service, transports, calendars, plans, customers, unknown senders.
+
+One frozen model per section, each checking only its own keys; names that point into other
+sections (a plan's calendar, a customer's plan) are checked by `Settings` once all are read.
+It never holds a secret (only the names of the environment variables that do), and never
+reads a file, the environment or the network; the holidays package is asked only which
+countries and subdivisions it knows, and which dates are holidays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, time
+from email.policy import default as email_policy
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
+                                   OpeningHoursValue, Port, Section, SeverityName)
+
+# -- service, storage and transports ------------------------------------------------------------
+
+
+class ServiceSettings(Section):
+    name: str = Field(min_length=1)
+    tracking_prefix: str = Field(default="SUP", pattern=r"^[A-Z0-9]{2,10}$")
+    secret_env: EnvName | None = None
+
+
+class DatabaseSettings(Section):
+    url: str = Field(default="sqlite:///var/inbox.db", pattern=r"^(sqlite|postgresql(\+\w+)?)://")
+
+
+class SmtpSettings(Section):
+    host: str = "127.0.0.1"
+    port: Port = 2525
+    max_message_bytes: int = Field(default=26_214_400, ge=1)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_sessions: int = Field(default=100, ge=1)
+    timeout_seconds: int = Field(default=300, ge=1)
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> SmtpSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise Located([((missing,), "is required when the other of tls_cert and tls_key is set")])
+        return self
+
+
+class ImapMailbox(Section):
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: Port = 993
+    tls: bool = True
+    username: str = Field(min_length=1)
+    password_env: EnvName
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    idle: bool = True
+    poll_seconds: int = Field(default=60, ge=1)
+
+
+class OutboundSettings(Section):
+    transport: Literal["smtp", "maildir"] = "smtp"
+    host: str = "127.0.0.1"
+    port: Port = 25
+    starttls: bool = False
+    username: str | None = None
+    password_env: EnvName | None = None
+    maildir: Path = Path("var/sent")
+    from_address: str
+    max_auto_per_hour: int = Field(default=5, ge=1)
+
+    @field_validator("from_address")
+    @classmethod
+    def _rfc5322_mailbox(cls, value: str) -> str:
+        header = email_policy.header_factory("from", value)
+        if header.defects or len(header.addresses) != 1 or not header.addresses[0].domain:
+            raise ValueError(f'"{value}" is not one RFC 5322 address such as "Example Support <support@example.com>"')
+        return value
+
+    @property
+    def from_email(self) -> str:
+        """The bare, lower-cased address of from_address."""
+        return email_policy.header_factory("from", self.from_address).addresses[0].addr_spec.lower()
+
+
+class AuthenticationSettings(Section):
+    trusted_authserv_ids: list[AuthservId] = []
+    verify_dkim: bool = True
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: Port = 8025
+    admin_token_env: EnvName | None = None
+
+
+class TemplateSettings(Section):
+    dir: Path = Path("templates")
+
+
+# -- calendars ----------------------------------------------------------------------------------
+
+
+class HolidaySettings(Section):
+    country: str
+    subdivision: str | None = None
+    extra: list[date] = []
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in holidays.list_supported_countries():
+            raise ValueError(f'"{value}" is not a country the holidays package knows (use a code such as "US")')
+        return code
+
+    @field_validator("subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        if value is not None and country is not None:
+            try:
+                holidays.country_holidays(country, subdiv=value)
+            except NotImplementedError:
+                raise ValueError(f'"{value}" is not a subdivision of {country} the holidays package knows') from None
+        return value
+
+    def dates(self, years: Iterable[int]) -> frozenset[date]:
+        """Every closed date in `years`: the country's public holidays plus the extra dates."""
+        years = list(years)
+        public = holidays.country_holidays(self.country, subdiv=self.subdivision, years=years)
+        return frozenset(public) | {day for day in self.extra if day.year in years}
+
+
+class CalendarSettings(Section):
+    timezone: str
+    hours: OpeningHoursValue
+    holidays: HolidaySettings | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'"{value}" is not an IANA time zone such as "America/Los_Angeles"') from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def always_open(self) -> bool:
+        """True when business time equals elapsed time: open 24x7 and closed on no holiday."""
+        return self.hours.always_open and self.holidays is None
+
+    @property
+    def weekly(self) -> dict[int, tuple[tuple[time, time], ...]]:
+        return self.hours.weekly
+
+    def holiday_dates(self, years: Iterable[int]) -> frozenset[date]:
+        """The dates in `years` on which this calendar is closed all day."""
+        return self.holidays.dates(years) if self.holidays else frozenset()
+
+
+# -- plans and customers ------------------------------------------------------------------------
+
+
+class TargetSettings(Section):
+    response: DurationValue
+    update: DurationValue | None = None
+    workaround: DurationValue | None = None
+    resolution: DurationValue | None = None
+    calendar: str | None = None
+
+
+class LifecycleSettings(Section):
+    auto_solve_after: DurationValue | None = None
+    auto_solve_follow_ups: int | None = Field(default=None, ge=1)
+    close_after_solved: DurationValue | None = None
+
+
+class AssignmentWhen(Section):
+    severity: SeverityName | None = None
+    category: str | None = None
+    customer: str | None = None
+
+
+class AssignmentRule(Section):
+    when: AssignmentWhen | None = None
+    team: list[EmailAddress] = Field(min_length=1)
+
+
+class PlanSettings(Section):
+    calendar: str
+    targets: dict[SeverityName, TargetSettings] = Field(min_length=1)
+    lifecycle: LifecycleSettings = LifecycleSettings()
+    breach_escalation: list[EmailAddress] = []
+    assignment: list[AssignmentRule] = []
+
+
+class CustomerSettings(Section):
+    id: str = Field(min_length=1)
+    name: str
+    plan: str
+    domains: list[DomainName] = []
+    contacts: list[EmailAddress] = []
+    account_managers: list[EmailAddress] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" not in data and "id" in data:
+            return {**data, "name": data["id"]}
+        return data
+
+    @model_validator(mode="after")
+    def _reachable(self) -> CustomerSettings:
+        if not self.domains and not self.contacts:
+            raise ValueError("needs domains or contacts, or no mail can be matched to it")
+        return self
+
+
+class UnknownSenders(Section):
+    plan: str | None = None
+    reject: bool = False
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> UnknownSenders:
+        if (self.plan is None) != self.reject:
+            raise ValueError("give either plan: NAME or reject: true, not both and not neither")
+        return self
