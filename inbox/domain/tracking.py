@@ -1,0 +1,28 @@
+"""Tracking numbers (`SUP-000123`): how they are written and found in subjects.
+
+Pure: allocation of the number itself belongs to the ticket store.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+
+def format_tracking(prefix: str, number: int) -> str:
+    return f"{prefix}-{number:06d}"
+
+
+@lru_cache(maxsize=16)
+def _pattern(prefix: str) -> re.Pattern[str]:
+    # Any position, any case, optional brackets; digits must not run on into
+    # more digits or letters so "SUP-0001234x" is not read as SUP-000123.
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}-(\d{{1,12}})(?![0-9A-Za-z])", re.IGNORECASE)
+
+
+def find_tracking_numbers(prefix: str, subject: str) -> list[int]:
+    """Every tracking number named in a subject, first mention first, without repeats."""
+    seen: dict[int, None] = {}
+    for match in _pattern(prefix).finditer(subject or ""):
+        seen.setdefault(int(match.group(1)), None)
+    return list(seen)

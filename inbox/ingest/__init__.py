@@ -1,0 +1,1 @@
+"""The ingest pipeline: bytes in -> committed tickets."""

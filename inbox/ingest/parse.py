@@ -1,0 +1,364 @@
+"""Step 2 of ingest: turn the raw bytes of one email into a `ParsedMessage`.
+
+mail-parser reads the MIME tree and decodes the bodies; when it raises on
+hostile input the standard library's compat32 parser takes over, and when even
+that cannot build the tree only the headers are read. One iterative walk of the
+tree then collects attachments and the parts of a delivery-status report.
+
+Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
+parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
+and must never take seconds. Must never touch storage, the network or the
+clock, and decides nothing: who wrote a mail is `inbox.ingest.loops`' job.
+"""
+
+from __future__ import annotations
+
+import email
+import functools
+import itertools
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email import policy
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+import mailparser
+from inscriptis import get_text
+from mailparser_reply.parser import EmailMessage as ReplyText
+from mailparser_reply.parser import EmailReply as ReplyLines
+
+from inbox.domain.message import ParsedMessage
+from inbox.ingest.mime import QUOTED_MESSAGE_ID, MimeParts, clean, decode_words, desurrogate, message_ids, walk
+
+__all__ = ["parse"]
+
+MAX_TEXT_CHARS = 1_000_000
+MAX_HTML_CHARS = 2_000_000  # inscriptis needs ~50 ms per MB: bounded, never seconds
+MAX_REPLY_SCAN_CHARS = 100_000
+MAX_REPLY_SCAN_LINES = 2_000  # a quote header further down stays in the visible text
+MAX_REFERENCES = 100
+# Past these bounds (see _too_complex) the body is kept as one unparsed text.
+MAX_BOUNDARIES = 300
+MAX_DELIMITER_LINES = 2_000
+MAX_SHORT_LINES = 200_000
+MAX_HEADER_BYTES = 512 * 1024
+MAX_DEFECTS = 50
+# The languages mail-parser-reply knows, but Polish: its pattern takes one line
+# starting "Data:" or "Do:" for a quote header and would cut English replies.
+REPLY_LANGUAGES = ("en", "de", "fr", "es", "nl", "it", "sv", "da", "cs", "ja", "ko", "zh")
+
+# mail-parser logs a warning for every part it does not render (each DSN has
+# some); those are routine here and the ones that matter land in `defects`.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+_BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[a-z0-9][a-z0-9._+-]*")
+_ADDRESS_TOKEN = re.compile(r"[^\s<>\"(),;:@]+@[^\s<>\"(),;:@]+\.[^\s<>\"(),;:@]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    """Parse one email. Never raises: unreadable input comes back with
+    ``has_usable_headers=False`` and the reason in ``defects``."""
+    defects: list[str] = []
+    try:
+        return _parse(bytes(raw), defects)
+    except Exception as exc:  # the last line of "never raises": a bug or a new kind of hostility
+        defects.append(f"unparseable: {_describe(exc)}")
+        return ParsedMessage(
+            message_id=None, subject="", from_addr="", defects=tuple(defects[:MAX_DEFECTS]), has_usable_headers=False
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, one-line account of an exception for `defects`."""
+    return f"{type(exc).__name__}: {str(exc)[:120]}".replace("\n", " ")
+
+
+@dataclass
+class _Source:
+    msg: Message
+    parts: MimeParts = field(default_factory=MimeParts)
+    date: datetime | None = None
+
+
+def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
+    source = _read(raw, defects)
+    raw_headers, headers = _read_headers(source.msg)
+
+    own_ids = message_ids(raw_headers.get("message-id", ()))
+    message_id = own_ids[0] if own_ids else None
+    from_name, from_addr = _first_mailbox(raw_headers.get("from", ()))
+    if not from_addr:
+        for name in ("sender", "reply-to"):
+            from_name, from_addr = _first_mailbox(raw_headers.get(name, ()))
+            if from_addr:
+                defects.append(f"no usable From: sender taken from {name.title()}")
+                break
+
+    text, html = _text(source.parts, defects)
+    report_ids = _unique(source.parts.report_ids)
+    if not report_ids:
+        # Non-standard bounces (qmail, Exim, many gateways) quote the original
+        # in plain text instead of attaching it as RFC 3464 asks.
+        report_ids = [i for i in _unique(QUOTED_MESSAGE_ID.findall(text)) if i != message_id]
+    failed = source.parts.failed + [a for _n, a in _mailboxes(raw_headers.get("x-failed-recipients", ()))]
+
+    references = message_ids(raw_headers.get("references", ()))
+    if len(references) > MAX_REFERENCES:
+        # RFC 5322 3.6.4: the first id is the thread's root and the last the
+        # parent; the middle is what may be trimmed.
+        references = references[:1] + references[-(MAX_REFERENCES - 1) :]
+        defects.append("references trimmed")
+
+    return ParsedMessage(
+        message_id=message_id,
+        subject=headers.get("subject", ("",))[0],
+        from_addr=from_addr,
+        from_name=from_name,
+        to=_addresses(raw_headers.get("to", ())),
+        cc=_addresses(raw_headers.get("cc", ())),
+        reply_to=_addresses(raw_headers.get("reply-to", ())),
+        in_reply_to=tuple(message_ids(raw_headers.get("in-reply-to", ()))),
+        references=tuple(references),
+        return_path=_return_path(raw_headers.get("return-path", ())),
+        date=_date(source.date, raw_headers.get("date", ()), defects),
+        content_type=_content_type(source.msg),
+        headers=headers,
+        text=text,
+        visible_text=_visible(text, defects),
+        html=html,
+        attachments=tuple(source.parts.attachments),
+        report_original_ids=tuple(report_ids),
+        report_failed_recipients=tuple(_unique(failed)),
+        defects=tuple(_unique(defects + source.parts.defects)[:MAX_DEFECTS]),
+        has_usable_headers=bool(from_addr),
+    )
+
+
+# --- reading the tree ---------------------------------------------------------
+
+
+def _read(raw: bytes, defects: list[str]) -> _Source:
+    too_complex = _too_complex(raw)
+    if too_complex:
+        defects.append(f"MIME body not parsed: {too_complex}")
+        return _headers_only(raw)
+    try:
+        mp = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser has raised AttributeError on a broken epilogue
+        defects.append(f"fallback parser used: {_describe(exc)}")
+        return _stdlib(raw, defects)
+    msg = mp.message
+    parts = walk(msg, collect_text=False)
+    parts.plain = list(mp.text_plain)
+    parts.html = list(mp.text_html)
+    defects.extend(f"mime defect: {name}" for name in sorted(mp.defects_categories))
+    return _Source(msg, parts, mp.date)
+
+
+def _too_complex(raw: bytes) -> str | None:
+    """Shapes on which the stdlib parser under mail-parser takes seconds or
+    overflows the stack, told by counting bytes (~1 ms for 2 MB).
+
+    It is recursive and quadratic in multipart depth (500 levels: 0.6 s;
+    1,000: RecursionError), and pays ~0.6 microseconds a line and ~0.1 ms a
+    part (2 MB of empty lines: 1.2 s; 10,000 tiny parts: 1.2 s). A real 25 MB
+    mail of base64 lines stays well inside these bounds.
+    """
+    boundaries = sum(1 for _ in itertools.islice(_BOUNDARY.finditer(raw), MAX_BOUNDARIES + 1))
+    if boundaries > MAX_BOUNDARIES:
+        return f"more than {MAX_BOUNDARIES} multipart boundaries"
+    delimiters = raw.count(b"\n--")
+    if delimiters > MAX_DELIMITER_LINES:
+        return f"{delimiters} lines starting with --"
+    lines = raw.count(b"\n") + raw.count(b"\r")
+    if lines > MAX_SHORT_LINES and lines * 16 > len(raw):
+        return f"{lines} lines of under 16 bytes on average"
+    return None
+
+
+def _stdlib(raw: bytes, defects: list[str]) -> _Source:
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.compat32)
+    except Exception as exc:  # RecursionError on deeply nested multiparts
+        defects.append(f"MIME body not parsed: {_describe(exc)}")
+        return _headers_only(raw)
+    defects.extend(f"mime defect: {type(d).__name__}" for d in msg.defects)
+    return _Source(msg, walk(msg, collect_text=True))
+
+
+def _headers_only(raw: bytes) -> _Source:
+    """The headers, and the body as one undecoded text. Split by hand: the
+    stdlib's headers-only mode still reads the body line by line."""
+    end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
+    head, body = (raw[: end.start()], raw[end.end() :]) if end else (raw[:MAX_HEADER_BYTES], raw[MAX_HEADER_BYTES:])
+    msg = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    return _Source(msg, MimeParts(plain=[body[:MAX_TEXT_CHARS].decode("utf-8", "replace")]))
+
+
+def _content_type(msg: Message) -> str:
+    try:
+        return msg.get_content_type()
+    except Exception:  # a Content-Type no parser can split
+        return "text/plain"
+
+
+# --- headers ------------------------------------------------------------------
+
+
+def _read_headers(msg: Message) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+    """Every header once: as wire text (for addresses and ids, which must be
+    split before RFC 2047 decoding) and decoded (for people)."""
+    raw: dict[str, list[str]] = {}
+    decoded: dict[str, list[str]] = {}
+    for name, value in msg.raw_items():
+        key = desurrogate(str(name)).strip().lower()
+        text = desurrogate(value if isinstance(value, str) else str(value))
+        raw.setdefault(key, []).append(text)
+        decoded.setdefault(key, []).append(decode_words(text))
+    return raw, {key: tuple(values) for key, values in decoded.items()}
+
+
+def _mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """(display name, bare lower-case address) of every valid mailbox."""
+    result: list[tuple[str, str]] = []
+    for value in values:
+        boxes = [(name, clean(addr).strip().strip("<>").lower()) for name, addr in getaddresses([value])]
+        valid = [(decode_words(name), addr) for name, addr in boxes if _ADDRESS.fullmatch(addr)]
+        # Broken but common: "Big Bug bb@bug.com", "a@x.com b@x.com" (no
+        # quotes, no commas). The addresses are still plain to see.
+        result.extend(valid or [("", token.lower()) for token in _ADDRESS_TOKEN.findall(value)])
+    return result
+
+
+def _first_mailbox(values: list[str] | tuple[str, ...]) -> tuple[str, str]:
+    boxes = _mailboxes(values[:1])
+    return boxes[0] if boxes else ("", "")
+
+
+def _addresses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_unique([addr for _name, addr in _mailboxes(values)]))
+
+
+def _return_path(values: list[str] | tuple[str, ...]) -> str | None:
+    if not values:
+        return None
+    boxes = _mailboxes(values[:1])
+    # RFC 5321 4.5.5: "<>" is the null reverse-path of bounces and auto-replies.
+    return boxes[0][1] if boxes else ""
+
+
+def _date(parsed: datetime | None, values: list[str] | tuple[str, ...], defects: list[str]) -> datetime | None:
+    if parsed is not None:
+        return parsed.astimezone(timezone.utc)
+    if not values:
+        return None
+    try:
+        when = parsedate_to_datetime(values[0])
+        if when.tzinfo is None:  # RFC 5322 3.3: "-0000" means the zone is unknown; read it as UTC
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        defects.append("Date header unparseable")
+        return None
+
+
+# --- text ---------------------------------------------------------------------
+
+
+def _text(parts: MimeParts, defects: list[str]) -> tuple[str, str | None]:
+    html = clean("\n".join(parts.html)) if parts.html else None
+    if html is not None and len(html) > MAX_HTML_CHARS:
+        html = html[:MAX_HTML_CHARS]
+        defects.append(f"html truncated at {MAX_HTML_CHARS} characters")
+    text = "\n".join(parts.plain)
+    if not text.strip() and html:
+        try:
+            text = get_text(html)
+        except Exception as exc:  # lxml refuses some byte soups
+            defects.append(f"html not converted: {_describe(exc)}")
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        defects.append(f"text truncated at {MAX_TEXT_CHARS} characters")
+    if "\r" in text:  # CRLF and CR-only mail read the same as LF mail
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return clean(text), html
+
+
+@functools.cache
+def _reply_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """mail-parser-reply's header, signature and disclaimer patterns for every
+    language, compiled once (the library builds them per message)."""
+    # keep_hyphen_lists: otherwise a "- step one" line in a bug report is
+    # taken for a signature and everything below it is lost.
+    proto = ReplyText(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
+    return proto.HEADER_REGEX, proto.SIGNATURE_REGEX, proto.DISCLAIMERS_REGEX
+
+
+def _visible(text: str, defects: list[str]) -> str:
+    """The newest reply: quoted history, signature and disclaimers cut off.
+
+    Does what mail-parser-reply's `EmailMessage.read()` does for its first
+    reply only: that method splits and scans the whole quoted history, which
+    costs ~2.5 microseconds a character, to throw all but the first part away.
+    """
+    if not text.strip():
+        return text
+    headers, signature, disclaimers = _reply_patterns()
+    # The library's normalisation, plus blank-line runs squeezed: its
+    # signature pattern starts with \s* and is quadratic in a run of them.
+    head = "\n".join(line.strip() for line in text[:MAX_REPLY_SCAN_CHARS].split("\n"))
+    head = _BLANK_LINES.sub("\n\n", head)
+    try:
+        first = _first_at_line_start(headers, head)
+        if first is not None and first.start() == 0:  # nothing above the first quote header
+            replies = ReplyText(text=head, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read().replies
+            visible = replies[0].body if replies else ""
+        else:
+            own = head if first is None else head[: first.start()]
+            found = signature.search(own)
+            reply = ReplyLines(content=own, signatures=found.group() if found else "", disclaimers=disclaimers.findall(own))
+            visible = reply.body
+    except Exception as exc:  # a regex engine error on hostile text must not lose the mail
+        defects.append(f"reply not separated: {_describe(exc)}")
+        return text
+    visible = _drop_trailing_quote(visible)
+    return visible if visible.strip() else text
+
+
+def _first_at_line_start(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """`pattern.search(text)` for a pattern whose every branch starts with "^"
+    or "\\n", as the library's header patterns do: tried at line starts and
+    newlines only it is 4x faster than letting the engine try every offset.
+    Each try still costs microseconds, so only the first lines are tried."""
+    pos = 0
+    for _ in range(MAX_REPLY_SCAN_LINES):
+        found = pattern.match(text, pos)
+        if found is not None:
+            return found
+        newline = text.find("\n", pos)
+        if newline < 0:
+            return None
+        found = pattern.match(text, newline)
+        if found is not None:
+            return found
+        pos = newline + 1
+    return None
+
+
+def _drop_trailing_quote(text: str) -> str:
+    """Cut a "> " quote block that ends the reply with no "wrote:" line above."""
+    lines = text.rstrip().split("\n")
+    end = len(lines)
+    while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
+        end -= 1
+    return "\n".join(lines[:end]).rstrip()
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

@@ -1,0 +1,71 @@
+"""Pure domain rules: tracking numbers, signed Message-IDs, threading evidence, participants."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inbox.domain.msgid import looks_like_ours, make_message_id, stable_message_id, verify_message_id
+from inbox.domain.tracking import find_tracking_numbers, format_tracking
+from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
+
+
+def test_tracking_format_is_zero_padded() -> None:
+    """Tracking numbers are PREFIX-000123."""
+    assert format_tracking("SUP", 123) == "SUP-000123"
+    assert format_tracking("SUP", 1234567) == "SUP-1234567"
+
+
+def test_tracking_found_anywhere_any_case() -> None:
+    """The prefix is found in any position and any case, each number once, first mention first."""
+    assert find_tracking_numbers("SUP", "Re: [sup-000042] and SUP-7, again Sup-000042") == [42, 7]
+    assert find_tracking_numbers("SUP", "Re:SUP-000042:") == [42]
+
+
+def test_tracking_not_found_inside_other_tokens() -> None:
+    """Other prefixes and numbers running into letters are not tracking numbers."""
+    assert find_tracking_numbers("SUP", "XSUP-000001 SUP-000002x SUPPORT-3 SUP-") == []
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=1, max_value=10**9))
+def test_tracking_round_trip(number: int) -> None:
+    """Every number written into a subject is read back."""
+    assert find_tracking_numbers("SUP", f"Re: [{format_tracking('SUP', number)}] hi") == [number]
+
+
+def test_signed_message_id_verifies_only_with_the_secret() -> None:
+    """Our ids prove their ticket under our secret; altered or foreign ids prove nothing."""
+    mid = make_message_id("SUP-000042", "example.com", "s3cret")
+    assert verify_message_id(mid, "s3cret") == "SUP-000042"
+    assert verify_message_id(f"<{mid}>", "s3cret") == "SUP-000042"
+    assert verify_message_id(mid, "other") is None
+    assert verify_message_id(mid.replace("SUP-000042", "SUP-000043"), "s3cret") is None
+    assert verify_message_id("abc@example.com", "s3cret") is None
+    assert looks_like_ours(mid) and not looks_like_ours("abc@example.com")
+
+
+def test_stable_message_id_depends_only_on_hash() -> None:
+    """The made-up id of a message without one is the same for the same bytes."""
+    assert stable_message_id("ab" * 32) == stable_message_id("ab" * 32) != stable_message_id("cd" * 32)
+
+
+def test_candidates_order_signed_then_known_then_subject() -> None:
+    """Evidence is ranked: signed reference, stored reference, subject; each ticket once."""
+    found = candidates(thread_ids=["a", "b"], signed={"b": 1}, known={"a": 2, "b": 1}, subject_tickets=[3, 2])
+    assert found == [Candidate(1, Via.SIGNED_REFERENCE), Candidate(2, Via.REFERENCE), Candidate(3, Via.SUBJECT)]
+
+
+def test_participants_admit_thread_customer_managers_agents() -> None:
+    """Thread addresses, customer contacts and domains (and subdomains), managers and agents may join."""
+    check = ParticipantCheck(
+        thread_addresses={"cc@partner.test"},
+        customer_contacts={"alice@gmail.com"},
+        customer_domains={"acme.com"},
+        account_managers={"tam@example.com"},
+        agents={"eng@example.com"},
+    )
+    for ok in ("cc@partner.test", "ALICE@gmail.com", "bob@acme.com", "x@eu.acme.com", "tam@example.com", "eng@example.com"):
+        assert check.admits(ok), ok
+    for no in ("mallory@gmail.com", "x@notacme.com", "x@acme.com.evil.test"):
+        assert not check.admits(no), no
