@@ -1,0 +1,123 @@
+"""The ingest queue over `raw_messages`: claim, finish, fail, retry.
+
+States: received -> processing -> processed | failed -> quarantined.
+A claim older than the timeout is taken again (its worker died). On
+PostgreSQL claims skip rows another worker holds (FOR UPDATE SKIP LOCKED);
+SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from inbox.store.tables import RawMessage
+
+RECEIVED = "received"
+PROCESSING = "processing"
+PROCESSED = "processed"
+FAILED = "failed"
+QUARANTINED = "quarantined"
+
+MAX_ATTEMPTS = 5
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off: 1, 2, 4, 8 ... minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None) -> list[RawMessage]:
+    """Take up to `limit` rows that are due, oldest first, and mark them processing.
+
+    The attempt is counted at the claim, so a message that kills its worker
+    every time is quarantined after MAX_ATTEMPTS instead of looping for ever.
+    """
+    stale = and_(RawMessage.state == PROCESSING, RawMessage.claimed_at < now - CLAIM_TIMEOUT)
+    session.execute(
+        update(RawMessage)
+        .where(stale, RawMessage.attempts >= MAX_ATTEMPTS)
+        .values(state=QUARANTINED, claimed_at=None, outcome="failed",
+                last_error="the worker stopped while processing it, too many times")
+    )
+    due = or_(
+        RawMessage.state == RECEIVED,
+        and_(RawMessage.state == FAILED, RawMessage.next_attempt_at <= now),
+        stale,
+    )
+    stmt = select(RawMessage).where(due).order_by(RawMessage.id).limit(limit)
+    if ids is not None:
+        stmt = stmt.where(RawMessage.id.in_(ids))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.execute(stmt).scalars())
+    for row in rows:
+        row.state = PROCESSING
+        row.claimed_at = now
+        row.attempts += 1
+    session.flush()
+    return rows
+
+
+def finish(
+    session: Session,
+    raw: RawMessage,
+    *,
+    outcome: str,
+    now: datetime,
+    ticket_id: int | None,
+    message_id: str | None,
+) -> None:
+    raw.state = PROCESSED
+    raw.outcome = outcome
+    raw.ticket_id = ticket_id
+    raw.message_id = message_id[:998] if message_id else None
+    raw.processed_at = now
+    raw.claimed_at = None
+    raw.last_error = None
+
+
+def fail(session: Session, raw: RawMessage, *, error: str, now: datetime, permanent: bool) -> None:
+    """Record a failure; a permanent one, or too many, quarantines the row until retried by hand."""
+    raw.last_error = error[:4000]
+    raw.claimed_at = None
+    raw.outcome = "failed"
+    if permanent or raw.attempts >= MAX_ATTEMPTS:
+        raw.state = QUARANTINED
+        raw.next_attempt_at = None
+    else:
+        raw.state = FAILED
+        raw.next_attempt_at = now + retry_delay(raw.attempts)
+
+
+def release_failed(session: Session, now: datetime) -> int:
+    """Make every failed and quarantined row due now (`inbox ingest --retry-failed`)."""
+    stmt = (
+        update(RawMessage)
+        .where(RawMessage.state.in_([FAILED, QUARANTINED]))
+        .values(state=FAILED, next_attempt_at=now, attempts=0)
+    )
+    return session.execute(stmt).rowcount or 0
+
+
+def failed_ids(session: Session) -> list[int]:
+    stmt = select(RawMessage.id).where(RawMessage.state.in_([FAILED, QUARANTINED])).order_by(RawMessage.id)
+    return list(session.execute(stmt).scalars())
+
+
+def states_of(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """State and outcome of given rows."""
+    if not ids:
+        return {}
+    stmt = select(RawMessage.id, RawMessage.state, RawMessage.outcome).where(RawMessage.id.in_(ids))
+    return {i: (s, o) for i, s, o in session.execute(stmt)}
+
+
+def depth(session: Session) -> dict[str, int]:
+    """Rows per state: the queue depth the metrics report."""
+    stmt = select(RawMessage.state, func.count()).group_by(RawMessage.state)
+    return {state: int(n) for state, n in session.execute(stmt)}

@@ -1,0 +1,286 @@
+"""Tickets, their messages, participants, links and events: the SQL behind the pipeline.
+
+Every function takes the caller's session and never commits: the caller owns
+the transaction, so one message's effects land together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from inbox.domain.message import ParsedMessage
+from inbox.store.tables import (
+    Attachment,
+    Counter,
+    Event,
+    Participant,
+    RawMessage,
+    Ticket,
+    TicketLink,
+    TicketMessage,
+)
+
+# Column limits: longer values from hostile mail are cut, never allowed to fail the insert.
+_ADDR = 320
+_ID = 998
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """What the pipeline needs to know of a ticket: read with plain SQL, no ORM identity map."""
+
+    id: int
+    number: int
+    tracking: str
+    status: str
+    customer_id: str | None
+
+
+_ROW = (Ticket.id, Ticket.number, Ticket.tracking, Ticket.status, Ticket.customer_id)
+
+# Built once: constructing and coercing a statement per call costs more than running it.
+_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
+_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+_INSERT_ATTACHMENT = insert(Attachment.__table__)
+_INSERT_EVENT = insert(Event.__table__)
+_NEXT_NUMBER = (
+    update(Counter.__table__)
+    .where(Counter.__table__.c.name == bindparam("counter"))
+    .values(value=Counter.__table__.c.value + 1)
+    .returning(Counter.__table__.c.value)
+)
+_TICKETS_OF_IDS = select(TicketMessage.message_id, TicketMessage.ticket_id).where(
+    TicketMessage.message_id.in_(bindparam("ids", expanding=True))
+)
+_ROWS_BY_ID = select(*_ROW).where(Ticket.id.in_(bindparam("ids", expanding=True)))
+_ROWS_BY_NUMBER = select(*_ROW).where(Ticket.number.in_(bindparam("numbers", expanding=True)))
+_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket_id"))
+_RAW_BY_MESSAGE_ID = select(RawMessage.id, RawMessage.state).where(RawMessage.message_id == bindparam("message_id")).limit(20)
+
+
+def allocate_number(session: Session, name: str = "tracking") -> int:
+    """The next number of a counter; the row lock makes concurrent writers take turns."""
+    return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
+
+
+def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dict[str, int]:
+    """Which ticket each known Message-ID (in or out) belongs to."""
+    if not message_ids:
+        return {}
+    rows = _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})
+    return {mid: tid for mid, tid in rows}
+
+
+def rows_by_id(session: Session, ids: Sequence[int]) -> dict[int, TicketRow]:
+    if not ids:
+        return {}
+    return {r.id: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": list(ids)})}
+
+
+def rows_by_number(session: Session, numbers: Sequence[int]) -> dict[int, TicketRow]:
+    if not numbers:
+        return {}
+    return {r.number: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)})}
+
+
+def row_by_tracking(session: Session, tracking: str) -> TicketRow | None:
+    row = _conn(session).execute(select(*_ROW).where(Ticket.tracking == tracking.upper())).first()
+    return TicketRow(*row) if row else None
+
+
+def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:
+    return session.execute(select(Ticket).where(Ticket.tracking == tracking.upper())).scalar_one_or_none()
+
+
+def participants(session: Session, ticket_id: int) -> set[str]:
+    return set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
+
+
+def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str]) -> None:
+    """Record addresses on a ticket's thread; ones already there keep their first role."""
+    rows = [{"ticket_id": ticket_id, "address": a[:_ADDR], "role": r} for a, r in roles.items() if a]
+    if not rows:
+        return
+    _conn(session).execute(_upsert(session, Participant), rows)
+
+
+def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:
+    values = {"number": number, "tracking": tracking, "created_at": at, "updated_at": at, **fields}
+    ticket_id = _conn(session).execute(_INSERT_TICKET, values).scalar_one()
+    return TicketRow(ticket_id, number, tracking, values["status"], values.get("customer_id"))
+
+
+def set_fields(session: Session, ticket_id: int, **values: Any) -> None:
+    _conn(session).execute(update(Ticket.__table__).where(Ticket.id == ticket_id).values(**values))
+
+
+def add_message(
+    session: Session,
+    *,
+    ticket_id: int,
+    message: ParsedMessage,
+    message_id: str,
+    direction: str,
+    at: datetime,
+    raw_id: int | None = None,
+    automation: str = "person",
+    internal: bool = False,
+) -> int:
+    values = {
+        "ticket_id": ticket_id,
+        "raw_id": raw_id,
+        "direction": direction,
+        "message_id": message_id[:_ID],
+        "from_addr": message.from_addr[:_ADDR],
+        "from_name": message.from_name[:_ID],
+        "to_addrs": list(message.to),
+        "cc_addrs": list(message.cc),
+        "subject": message.subject,
+        "in_reply_to": " ".join(message.in_reply_to) or None,
+        "references": " ".join(message.references) or None,
+        "text": message.text,
+        "visible_text": message.visible_text,
+        "automation": automation,
+        "internal": internal,
+        "at": at,
+    }
+    row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
+    if message.attachments:
+        _conn(session).execute(
+            _INSERT_ATTACHMENT,
+            [
+                {"message_id": row_id, "filename": a.filename[:255], "content_type": a.content_type[:255],
+                 "size": a.size, "sha256": a.sha256}
+                for a in message.attachments
+            ],
+        )
+    return int(row_id)
+
+
+def add_events(session: Session, *events: dict[str, Any]) -> None:
+    """Append events (dicts with kind, at, actor and optionally ticket_id, raw_id, detail)."""
+    rows = [
+        {"ticket_id": e.get("ticket_id"), "raw_id": e.get("raw_id"), "kind": str(e["kind"]), "at": e["at"],
+         "actor": e["actor"][:_ADDR], "detail": dict(e.get("detail") or {})}
+        for e in events
+    ]
+    if rows:
+        _conn(session).execute(_INSERT_EVENT, rows)
+
+
+def add_event(
+    session: Session,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str,
+    ticket_id: int | None = None,
+    raw_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    add_events(session, {"kind": kind, "at": at, "actor": actor, "ticket_id": ticket_id, "raw_id": raw_id, "detail": detail})
+
+
+def link_tickets(session: Session, ticket_id: int, linked_ids: Iterable[int], reason: str) -> None:
+    rows = [{"ticket_id": ticket_id, "linked_ticket_id": o, "reason": reason[:200]} for o in set(linked_ids) - {ticket_id}]
+    if rows:
+        _conn(session).execute(_upsert(session, TicketLink), rows)
+
+
+def linked_trackings(session: Session, ticket_id: int) -> list[str]:
+    stmt = (
+        select(Ticket.tracking)
+        .join(TicketLink, TicketLink.linked_ticket_id == Ticket.id)
+        .where(TicketLink.ticket_id == ticket_id)
+        .order_by(Ticket.number)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def list_tickets(session: Session, *, status: str | None = None, severity: str | None = None) -> list[Ticket]:
+    stmt = select(Ticket).order_by(Ticket.number)
+    if status:
+        stmt = stmt.where(Ticket.status == status)
+    if severity:
+        stmt = stmt.where(Ticket.severity == severity)
+    return list(session.execute(stmt).scalars())
+
+
+def messages_of(session: Session, ticket_id: int) -> list[TicketMessage]:
+    stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+    return list(session.execute(stmt).scalars())
+
+
+def events_of(session: Session, ticket_id: int) -> list[Event]:
+    stmt = select(Event).where(Event.ticket_id == ticket_id).order_by(Event.id)
+    return list(session.execute(stmt).scalars())
+
+
+def count_tickets(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(Ticket)).scalar_one())
+
+
+def is_processed_raw(session: Session, message_id: str, other_than: int) -> bool:
+    """A different raw row with this Message-ID was already processed (refused, bounce ...)."""
+    # Filtered here, not in SQL: given the state too, SQLite walks the state index
+    # over every processed row instead of the Message-ID index.
+    rows = _conn(session).execute(_RAW_BY_MESSAGE_ID, {"message_id": message_id})
+    return any(i != other_than and state == "processed" for i, state in rows)
+
+
+def _conn(session: Session) -> Connection:
+    """The session's connection: Core statements skip the ORM's per-call overhead and autoflush."""
+    return session.connection()
+
+
+_UPSERTS: dict[tuple[str, type], Any] = {}
+
+
+def _upsert(session: Session, model: type) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect, built once per model."""
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get((dialect, model))
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _UPSERTS[(dialect, model)] = insert_(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    return stmt
+
+
+def change_ticket(
+    session: Session,
+    ticket: Ticket,
+    *,
+    at: datetime,
+    actor: str,
+    status: str | None = None,
+    severity: str | None = None,
+    note: str | None = None,
+) -> list[str]:
+    """Apply a change by hand and log each part of it; returns the event kinds written."""
+    kinds: list[str] = []
+    why = {"why": note} if note else {}
+    if severity is not None and severity != ticket.severity:
+        add_event(session, ticket_id=ticket.id, kind="severity_changed", at=at, actor=actor,
+                  detail={"from": ticket.severity, "to": severity, **why})
+        ticket.severity = severity
+        kinds.append("severity_changed")
+    if status is not None and status != ticket.status:
+        add_event(session, ticket_id=ticket.id, kind="status_changed", at=at, actor=actor,
+                  detail={"from": ticket.status, "to": status, **why})
+        ticket.status = status
+        ticket.solved_at = at if status == "solved" else (ticket.solved_at if status == "closed" else None)
+        ticket.closed_at = at if status == "closed" else None
+        kinds.append("status_changed")
+    if note and not kinds:
+        add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=actor, detail={"note": note})
+        kinds.append("note")
+    if kinds:
+        ticket.updated_at = at
+    return kinds
