@@ -1,0 +1,62 @@
+"""The composition root: the only place that builds concrete parts and wires them together."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from inbox.clock import Clock
+from inbox.ingest.pipeline import IngestContext
+from inbox.ingest.worker import IngestWorker
+from inbox.rawstore import RawStore
+from inbox.settings import ConfigError, Settings, read_secret
+from inbox.store import service_state
+from inbox.store.db import make_engine, make_sessionmaker
+
+SECRET_KEY = "message_id_secret"
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    durable_engine: Engine  # raw-message commits: synchronous=FULL on SQLite
+    engine: Engine  # everything that can be redone from a durable row
+    sessions: sessionmaker[Session]
+    rawstore: RawStore
+
+    def secret(self) -> str:
+        """The key that signs our Message-IDs: from the environment, else generated once and kept."""
+        env = self.settings.service.secret_env
+        if env:
+            value = read_secret(env)
+            if not value:
+                raise ConfigError([f"{self.settings.source_path}: service.secret_env: environment variable {env} is not set"])
+            return value
+        with self.sessions() as session, session.begin():
+            return service_state.get_or_create(session, SECRET_KEY, lambda: secrets.token_hex(32))
+
+    def worker(self, clock: Clock | None = None, batch_size: int = 100) -> IngestWorker:
+        ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
+        return IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size)
+
+    def close(self) -> None:
+        self.durable_engine.dispose()
+        self.engine.dispose()
+
+
+def build_app(settings: Settings, clock: Clock) -> App:
+    url = settings.database.url
+    durable = make_engine(url, durable=True)
+    relaxed = make_engine(url, durable=False) if durable.dialect.name == "sqlite" else durable
+    return App(
+        settings=settings,
+        clock=clock,
+        durable_engine=durable,
+        engine=relaxed,
+        sessions=make_sessionmaker(relaxed),
+        rawstore=RawStore(make_sessionmaker(durable), clock),
+    )

@@ -1,0 +1,210 @@
+"""The `inbox` command: parse arguments, load the config, call the app, print results.
+
+Exit status 0 on success, 2 on a usage or config error (one line on stderr
+naming file, key path and problem), 1 when the work itself failed.
+Logs go to stderr; with --json stdout holds one JSON document and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from sqlalchemy.exc import OperationalError
+
+from inbox.app import App, build_app
+from inbox.clock import FixedClock, SystemClock, parse_instant
+from inbox.domain.ticket import Outcome, Status
+from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
+from inbox.rawstore import RawItem
+from inbox.receive.files import read_messages
+from inbox.settings import ConfigError, load_settings
+from inbox.store import migrate, rawqueue
+from inbox.store import tickets as store
+
+DEFAULT_CONFIG = "config/inbox.yaml"
+STORE_CHUNK = 200
+
+
+class UsageError(Exception):
+    """A bad argument: exit 2 with one line."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --config is accepted before or after the command: the subparsers repeat it
+    # with SUPPRESS so a value given after does not get reset to the default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="config file (default $INBOX_CONFIG or config/inbox.yaml)")
+    parser = argparse.ArgumentParser(prog="inbox", parents=[common], description="A support inbox.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", parents=[common], help="create or migrate the schema")
+
+    ingest = commands.add_parser("ingest", parents=[common], help="feed mail files through the pipeline")
+    ingest.add_argument("files", nargs="*", type=Path, help=".eml files, mbox files or maildir folders")
+    ingest.add_argument("--received-at", type=_instant, help="treat the mail as received at this ISO 8601 instant")
+    ingest.add_argument("--retry-failed", action="store_true", help="try failed messages again")
+    ingest.add_argument("--json", action="store_true")
+
+    tickets = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
+    actions = tickets.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[common])
+    listing.add_argument("--status")
+    listing.add_argument("--severity")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", parents=[common])
+    show.add_argument("tracking")
+    show.add_argument("--json", action="store_true")
+    change = actions.add_parser("set", parents=[common])
+    change.add_argument("tracking")
+    change.add_argument("--status", choices=[s.value for s in Status])
+    change.add_argument("--severity")
+    change.add_argument("--by", default="cli")
+    change.add_argument("--note")
+    change.add_argument("--json", action="store_true")
+    return parser
+
+
+def _instant(text: str) -> Any:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset ({exc})") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("INBOX_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    handler = _HANDLERS[(args.command, getattr(args, "action", None))]
+    clock = FixedClock(args.received_at) if getattr(args, "received_at", None) else SystemClock()
+    app = build_app(settings, clock)
+    try:
+        if args.command != "db" and not migrate.is_current(app.engine):
+            print(f"{config}: database.url: the schema is not up to date: run `inbox db upgrade`", file=sys.stderr)
+            return 2
+        return handler(app, args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"inbox: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"inbox: database error: {str(exc.orig or exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+
+
+def _db_upgrade(app: App, args: argparse.Namespace) -> int:
+    migrate.upgrade(app.durable_engine)
+    print("schema is up to date", file=sys.stderr)
+    return 0
+
+
+def _ingest(app: App, args: argparse.Namespace) -> int:
+    missing = [str(p) for p in args.files if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    counts = {o.value: 0 for o in Outcome}
+    worker = app.worker()
+    if args.retry_failed:
+        with app.sessions() as session, session.begin():
+            ids = rawqueue.failed_ids(session)
+            rawqueue.release_failed(session, app.clock.now())
+        for outcome, n in worker.drain(ids).items():
+            counts[outcome.value] += n
+    pending: list[RawItem] = []
+    for source, data in read_messages(list(args.files)):
+        pending.append(RawItem(data=data, source=source, received_at=args.received_at))
+        if len(pending) >= STORE_CHUNK:
+            _store_and_process(app, worker, pending, counts)
+            pending = []
+    _store_and_process(app, worker, pending, counts)
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for name, n in counts.items():
+            print(f"{name:<10} {n}")
+    return 0
+
+
+def _store_and_process(app: App, worker: Any, items: list[RawItem], counts: dict[str, int]) -> None:
+    """Commit the raw bytes first (nothing is lost after this), then run the pipeline on them."""
+    if not items:
+        return
+    refs = app.rawstore.put_many(items)
+    fresh = [r.id for r in refs if r.created]
+    known = [r.id for r in refs if not r.created]
+    if known:
+        with app.sessions() as session:
+            states = rawqueue.states_of(session, known)
+        for raw_id in known:
+            state, _ = states[raw_id]
+            if state == rawqueue.PROCESSED:
+                counts[Outcome.DUPLICATE.value] += 1
+            else:
+                fresh.append(raw_id)  # stored before but never finished: process it now
+    for outcome, n in worker.drain(fresh).items():
+        counts[outcome.value] += n
+
+
+def _tickets_list(app: App, args: argparse.Namespace) -> int:
+    with app.sessions() as session:
+        found = store.list_tickets(session, status=args.status, severity=args.severity)
+    if args.json:
+        print(json.dumps([ticket_row(t) for t in found]))
+    else:
+        print(ticket_table(found))
+    return 0
+
+
+def _tickets_show(app: App, args: argparse.Namespace) -> int:
+    with app.sessions() as session:
+        ticket = store.ticket_by_tracking(session, args.tracking)
+        if ticket is None:
+            print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
+            return 1
+        detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
+                               store.linked_trackings(session, ticket.id))
+    print(json.dumps(detail) if args.json else ticket_text(detail))
+    return 0
+
+
+def _tickets_set(app: App, args: argparse.Namespace) -> int:
+    if args.severity is not None and args.severity not in app.settings.severities:
+        raise UsageError(f"--severity: {args.severity!r} is not one of {', '.join(app.settings.severities)}")
+    with app.sessions() as session, session.begin():
+        ticket = store.ticket_by_tracking(session, args.tracking)
+        if ticket is None:
+            print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
+            return 1
+        kinds = store.change_ticket(session, ticket, at=app.clock.now(), actor=args.by,
+                                    status=args.status, severity=args.severity, note=args.note)
+        row = ticket_row(ticket)
+    print(json.dumps({**row, "events": kinds}) if args.json else f"{row['tracking']}: {', '.join(kinds) or 'no change'}")
+    return 0
+
+
+_HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
+    ("db", "upgrade"): _db_upgrade,
+    ("ingest", None): _ingest,
+    ("tickets", "list"): _tickets_list,
+    ("tickets", "show"): _tickets_show,
+    ("tickets", "set"): _tickets_set,
+}

@@ -1,0 +1,292 @@
+"""One raw message through the whole pipeline, inside the caller's transaction.
+
+The order, readable in one place: parse -> dedupe -> recognise automation ->
+bounces -> refuse headerless -> thread -> resolve customer -> open, append
+or record. Normal outcomes are return values; only failures raise, and the
+worker turns them into a failed raw row without touching the messages behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy.orm import Session
+
+from classifiers import CustomerView, classify
+from inbox.domain.message import Automation, ParsedMessage
+from inbox.domain.msgid import verify_message_id
+from inbox.domain.ticket import Direction, EventKind, Outcome, Status
+from inbox.domain.tracking import find_tracking_numbers, format_tracking
+from inbox.ingest.dedupe import earlier_copy, identity
+from inbox.ingest.loops import AutomationVerdict, detect_automation
+from inbox.ingest.parse import parse
+from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
+from inbox.settings import CustomerSettings, Settings
+from inbox.store import tickets as store
+from inbox.store.tables import RawMessage
+from inbox.store.tickets import TicketRow
+
+
+class PermanentError(Exception):
+    """This message can never be processed as it is: quarantine it."""
+
+
+class TemporaryError(Exception):
+    """Try this message again later."""
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    settings: Settings
+    secret: str
+    rules: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Outcome
+    message_id: str | None = None
+    ticket_id: int | None = None
+
+
+SYSTEM = "system"
+
+
+def ingest_one(session: Session, raw: RawMessage, ctx: IngestContext) -> IngestResult:
+    parsed = parse(raw.data)
+    at = raw.received_at
+    message_id = identity(parsed, raw.sha256)
+    seen, seen_ticket = earlier_copy(session, message_id, raw.id)
+    if seen:
+        return IngestResult(Outcome.DUPLICATE, message_id, seen_ticket)
+
+    verdict = detect_automation(
+        parsed,
+        is_own_message_id=lambda mid: verify_message_id(mid, ctx.secret) is not None,
+        own_addresses=ctx.settings.addresses,
+    )
+    # Bounces come first: many arrive From "<>" or a bare MAILER-DAEMON, with no
+    # usable sender, and a bounce of our mail must still reach its ticket.
+    if verdict.kind is Automation.BOUNCE:
+        return _bounce(session, raw, parsed, message_id, verdict, ctx, at)
+    if not parsed.has_usable_headers:
+        return _record_without_ticket(session, raw, at, Outcome.REFUSED, "no usable headers (no sender address)", message_id)
+    if verdict.kind is Automation.OWN:
+        return _record_without_ticket(session, raw, at, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}", message_id)
+
+    found = _candidates(session, parsed, ctx)
+    joined, rejected = _pick(session, parsed, found, ctx)
+
+    if verdict.kind is Automation.AUTO_REPLY:
+        # Stored on its ticket for the engineers to see; never answered, never a ticket.
+        target = joined or (rejected[0] if rejected else None)
+        if target is None:
+            return _record_without_ticket(session, raw, at, Outcome.AUTO_REPLY, verdict.reason, message_id)
+        _store_message(session, target, parsed, message_id, raw, at, verdict, internal=True)
+        store.add_event(session, ticket_id=target.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=at,
+                        actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
+        return IngestResult(Outcome.AUTO_REPLY, message_id, target.id)
+
+    if joined is not None:
+        if joined.status == Status.CLOSED:
+            # A reply after closing starts afresh, linked to the old ticket.
+            return _open(session, raw, parsed, message_id, verdict, ctx, at, links=[joined], why="reply to a closed ticket")
+        return _append(session, raw, parsed, message_id, verdict, joined, ctx, at)
+    why = "sender is not a participant of the ticket it names" if rejected else ""
+    return _open(session, raw, parsed, message_id, verdict, ctx, at, links=rejected, why=why)
+
+
+def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> list[Candidate]:
+    thread_ids = parsed.thread_ids
+    signed_numbers: dict[str, int] = {}
+    for mid in thread_ids:
+        tracking = verify_message_id(mid, ctx.secret)
+        if tracking is not None:
+            signed_numbers[mid] = int(tracking.rpartition("-")[2])
+    numbers = find_tracking_numbers(ctx.settings.service.tracking_prefix, parsed.subject)
+    by_number = store.rows_by_number(session, list({*numbers, *signed_numbers.values()}))
+    signed = {mid: by_number[n].id for mid, n in signed_numbers.items() if n in by_number}
+    known = store.tickets_for_message_ids(session, list(thread_ids)) if thread_ids else {}
+    return candidates(
+        thread_ids=thread_ids,
+        signed=signed,
+        known=known,
+        subject_tickets=[by_number[n].id for n in numbers if n in by_number],
+    )
+
+
+def _pick(
+    session: Session, parsed: ParsedMessage, found: list[Candidate], ctx: IngestContext
+) -> tuple[TicketRow | None, list[TicketRow]]:
+    """The first candidate the sender may add to, and the ones it may not."""
+    joined: TicketRow | None = None
+    rejected: list[TicketRow] = []
+    rows = store.rows_by_id(session, [c.ticket_id for c in found])
+    for candidate in found:
+        ticket = rows.get(candidate.ticket_id)
+        if ticket is None:
+            continue
+        if joined is None and _participants(session, ticket, ctx).admits(parsed.from_addr):
+            joined = ticket
+        elif joined is None:
+            rejected.append(ticket)
+    return joined, rejected
+
+
+def _participants(session: Session, ticket: TicketRow, ctx: IngestContext) -> ParticipantCheck:
+    customer = _customer_by_id(ctx.settings, ticket.customer_id)
+    return ParticipantCheck(
+        thread_addresses=store.participants(session, ticket.id),
+        customer_contacts=customer.contacts if customer else (),
+        customer_domains=customer.domains if customer else (),
+        account_managers=customer.account_managers if customer else (),
+        agents=ctx.settings.agents,
+    )
+
+
+def _customer_by_id(settings: Settings, customer_id: str | None) -> CustomerSettings | None:
+    if customer_id is None:
+        return None
+    return next((c for c in settings.customers if c.id == customer_id), None)
+
+
+def _open(
+    session: Session,
+    raw: RawMessage,
+    parsed: ParsedMessage,
+    message_id: str,
+    verdict: AutomationVerdict,
+    ctx: IngestContext,
+    at: datetime,
+    *,
+    links: Sequence[TicketRow],
+    why: str,
+) -> IngestResult:
+    settings = ctx.settings
+    customer = settings.customer_for(parsed.from_addr)
+    if customer is None and settings.unknown_senders.reject:
+        return _record_without_ticket(session, raw, at, Outcome.REFUSED, f"unknown sender {parsed.from_addr}", message_id)
+    plan = customer.plan if customer else settings.unknown_senders.plan
+    verdict_c = classify(parsed, CustomerView(customer.id if customer else None, plan), ctx.rules, settings.severities)
+    number = store.allocate_number(session)
+    ticket = store.create_ticket(
+        session,
+        number=number,
+        tracking=format_tracking(settings.service.tracking_prefix, number),
+        at=at,
+        subject=parsed.subject,
+        requester=parsed.from_addr,
+        customer_id=customer.id if customer else None,
+        plan=plan,
+        severity=verdict_c.severity,
+        category=verdict_c.category,
+        status=Status.OPEN.value,
+    )
+    _store_message(session, ticket, parsed, message_id, raw, at, verdict)
+    store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
+    events = [
+        {"ticket_id": ticket.id, "raw_id": raw.id, "kind": EventKind.OPENED.value, "at": at, "actor": parsed.from_addr,
+         "detail": {"message_id": message_id, "customer": ticket.customer_id, "plan": plan,
+                    "automation": verdict.kind.value, "automation_reason": verdict.reason, "source": raw.source}},
+        {"ticket_id": ticket.id, "kind": EventKind.CLASSIFIED.value, "at": at, "actor": SYSTEM,
+         "detail": {"severity": verdict_c.severity, "category": verdict_c.category,
+                    "hits": [{"rule": h.rule, "matched": h.matched, "why": h.why} for h in verdict_c.hits]}},
+    ]
+    # Other tickets the mail names or answers without the right to join: link, never merge.
+    named = find_tracking_numbers(settings.service.tracking_prefix, parsed.subject)
+    others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
+    others.pop(ticket.id, None)
+    if others:
+        store.link_tickets(session, ticket.id, others, why or "named in the subject")
+        events.append({"ticket_id": ticket.id, "kind": EventKind.LINKED.value, "at": at, "actor": SYSTEM,
+                       "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why or "named in the subject"}})
+    store.add_events(session, *events)
+    return IngestResult(Outcome.OPENED, message_id, ticket.id)
+
+
+def _append(
+    session: Session,
+    raw: RawMessage,
+    parsed: ParsedMessage,
+    message_id: str,
+    verdict: AutomationVerdict,
+    ticket: TicketRow,
+    ctx: IngestContext,
+    at: datetime,
+) -> IngestResult:
+    _store_message(session, ticket, parsed, message_id, raw, at, verdict)
+    store.add_participants(session, ticket.id, _thread_roles(parsed, ctx.settings, requester=False))
+    store.add_event(session, ticket_id=ticket.id, raw_id=raw.id, kind=EventKind.APPENDED, at=at, actor=parsed.from_addr,
+                    detail={"message_id": message_id, "automation": verdict.kind.value})
+    is_customer_side = parsed.from_addr not in ctx.settings.agents
+    if ticket.status == Status.SOLVED and is_customer_side:
+        store.set_fields(session, ticket.id, updated_at=at, status=Status.OPEN.value, solved_at=None)
+        store.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=parsed.from_addr,
+                        detail={"from": Status.SOLVED.value, "to": Status.OPEN.value, "why": "customer replied"})
+    else:
+        store.set_fields(session, ticket.id, updated_at=at)
+    # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
+    return IngestResult(Outcome.APPENDED, message_id, ticket.id)
+
+
+def _bounce(
+    session: Session,
+    raw: RawMessage,
+    parsed: ParsedMessage,
+    message_id: str,
+    verdict: AutomationVerdict,
+    ctx: IngestContext,
+    at: datetime,
+) -> IngestResult:
+    """A bounce of our mail is a delivery failure on its ticket; any other bounce is only recorded."""
+    ours = [*parsed.report_original_ids, *parsed.thread_ids]
+    ticket: TicketRow | None = None
+    for mid in ours:
+        tracking = verify_message_id(mid, ctx.secret)
+        ticket = store.row_by_tracking(session, tracking) if tracking else None
+        if ticket is None:
+            known = store.tickets_for_message_ids(session, [mid])
+            ticket = store.rows_by_id(session, [known[mid]]).get(known[mid]) if mid in known else None
+        if ticket is not None:
+            break
+    if ticket is None:
+        return _record_without_ticket(session, raw, at, Outcome.BOUNCE, verdict.reason, message_id)
+    _store_message(session, ticket, parsed, message_id, raw, at, verdict, internal=True)
+    store.add_event(session, ticket_id=ticket.id, raw_id=raw.id, kind=EventKind.DELIVERY_FAILED, at=at, actor=parsed.from_addr,
+                    detail={"failed_recipients": list(parsed.report_failed_recipients),
+                            "original_message_ids": list(parsed.report_original_ids), "reason": verdict.reason})
+    return IngestResult(Outcome.BOUNCE, message_id, ticket.id)
+
+
+def _store_message(
+    session: Session,
+    ticket: TicketRow,
+    parsed: ParsedMessage,
+    message_id: str,
+    raw: RawMessage,
+    at: datetime,
+    verdict: AutomationVerdict,
+    *,
+    internal: bool = False,
+) -> None:
+    store.add_message(session, ticket_id=ticket.id, message=parsed, message_id=message_id, direction=Direction.IN.value,
+                      at=at, raw_id=raw.id, automation=verdict.kind.value, internal=internal)
+
+
+def _thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool) -> dict[str, str]:
+    """Addresses this mail puts on the thread: its sender and copies, never our own addresses."""
+    roles: dict[str, str] = {parsed.from_addr: "requester" if requester else "sender"}
+    for address in (*parsed.reply_to, *parsed.to, *parsed.cc):
+        if address and not settings.is_support_address(address):
+            roles.setdefault(address, "copied")
+    return roles
+
+
+def _record_without_ticket(
+    session: Session, raw: RawMessage, at: datetime, outcome: Outcome, reason: str, message_id: str | None = None
+) -> IngestResult:
+    store.add_event(session, raw_id=raw.id, kind=outcome.value, at=at, actor=SYSTEM,
+                    detail={"reason": reason, "source": raw.source, "message_id": message_id})
+    return IngestResult(outcome, message_id, None)

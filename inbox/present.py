@@ -1,0 +1,93 @@
+"""Tickets as people and scripts see them: JSON-ready dicts and plain-text tables.
+
+Times are ISO 8601 with an offset (CONTRACT.md). Reads what it is given; never queries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from inbox.store.tables import Event, Ticket, TicketMessage
+
+
+def iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def ticket_row(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "tracking": ticket.tracking,
+        "subject": ticket.subject,
+        "customer": ticket.customer_id,
+        "severity": ticket.severity,
+        "status": ticket.status,
+        "assignee": ticket.assignee,
+        "created_at": iso(ticket.created_at),
+    }
+
+
+def ticket_detail(
+    ticket: Ticket, messages: Sequence[TicketMessage], events: Sequence[Event], links: Sequence[str]
+) -> dict[str, Any]:
+    return {
+        **ticket_row(ticket),
+        "plan": ticket.plan,
+        "category": ticket.category,
+        "requester": ticket.requester,
+        "updated_at": iso(ticket.updated_at),
+        "first_response_due": iso(ticket.first_response_due),
+        "first_response_at": iso(ticket.first_response_at),
+        "next_update_due": iso(ticket.next_update_due),
+        "workaround_due": iso(ticket.workaround_due),
+        "resolution_due": iso(ticket.resolution_due),
+        "solved_at": iso(ticket.solved_at),
+        "closed_at": iso(ticket.closed_at),
+        "links": list(links),
+        "messages": [
+            {
+                "direction": m.direction,
+                "from": m.from_addr,
+                "to": m.to_addrs,
+                "cc": m.cc_addrs,
+                "subject": m.subject,
+                "message_id": m.message_id,
+                "at": iso(m.at),
+                "automation": m.automation,
+                "internal": m.internal,
+                "text": m.visible_text,
+            }
+            for m in messages
+        ],
+        "events": [
+            {"kind": e.kind, "at": iso(e.at), "actor": e.actor, "detail": e.detail} for e in events
+        ],
+    }
+
+
+def ticket_table(tickets: Sequence[Ticket]) -> str:
+    header = ("TRACKING", "SEVERITY", "STATUS", "CUSTOMER", "CREATED", "SUBJECT")
+    rows = [
+        (t.tracking, t.severity, t.status, t.customer_id or "-", t.created_at.strftime("%Y-%m-%d %H:%M"), t.subject[:60])
+        for t in tickets
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + str(r[-1]) for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def ticket_text(detail: dict[str, Any]) -> str:
+    lines = [f"{detail['tracking']}  {detail['subject']}"]
+    for key in ("customer", "plan", "severity", "category", "status", "assignee", "requester", "created_at",
+                "first_response_due", "first_response_at", "next_update_due", "workaround_due", "resolution_due"):
+        lines.append(f"  {key:<19} {detail[key] if detail[key] is not None else '-'}")
+    if detail["links"]:
+        lines.append(f"  {'links':<19} {', '.join(detail['links'])}")
+    lines.append("messages:")
+    for m in detail["messages"]:
+        flags = "" if m["automation"] == "person" else f" [{m['automation']}]"
+        lines.append(f"  {m['at']}  {m['direction']:<3} {m['from']}{flags}: {m['subject']}")
+    lines.append("events:")
+    for e in detail["events"]:
+        lines.append(f"  {e['at']}  {e['kind']:<16} {e['actor']}  {e['detail']}")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""The ingest queue: one bad message never blocks the rest, nothing is lost, retries work."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from inbox.domain.ticket import Outcome
+from inbox.ingest.pipeline import PermanentError, ingest_one
+from inbox.ingest.worker import IngestWorker
+from inbox.store import rawqueue
+from inbox.store import tickets as store
+from inbox.store.tables import RawMessage
+from tests.fakes import mail, make_app, make_settings
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path):
+    app = make_app(make_settings(tmp_path, db_url))
+    yield app
+    app.close()
+
+
+def _worker_failing_on(app, poison: bytes, exc: Exception) -> IngestWorker:
+    def process(session, raw, ctx):
+        if raw.data == poison:
+            raise exc
+        return ingest_one(session, raw, ctx)
+
+    base = app.worker()
+    return IngestWorker(app.sessions, base._ctx, app.clock, process=process)
+
+
+def test_failing_message_does_not_block_the_ones_behind(app) -> None:
+    """The middle message raises: it is marked failed with its reason, its neighbours become tickets."""
+    mails = [mail(message_id=f"<m{i}@acme.com>", subject=f"s{i}") for i in range(3)]
+    refs = [app.rawstore.put(m, "test") for m in mails]
+    worker = _worker_failing_on(app, mails[1], RuntimeError("template exploded"))
+    outcomes = dict(worker.run_batch())
+    assert [outcomes[r.id] for r in refs] == [Outcome.OPENED, Outcome.FAILED, Outcome.OPENED]
+    with app.sessions() as session:
+        bad = session.get(RawMessage, refs[1].id)
+        assert bad.state == rawqueue.FAILED and "template exploded" in bad.last_error
+        assert bad.data == mails[1]
+        assert store.count_tickets(session) == 2
+
+
+def test_permanent_error_quarantines_and_retry_failed_recovers(app) -> None:
+    """A permanent failure is quarantined; released for retry, it then becomes a ticket."""
+    data = mail()
+    ref = app.rawstore.put(data, "test")
+    _worker_failing_on(app, data, PermanentError("cannot")).run_batch()
+    with app.sessions() as session:
+        assert session.get(RawMessage, ref.id).state == rawqueue.QUARANTINED
+    with app.sessions() as session, session.begin():
+        assert rawqueue.release_failed(session, app.clock.now()) == 1
+    assert app.worker().drain() == {Outcome.OPENED: 1}
+
+
+def test_failed_message_is_retried_with_backoff(app) -> None:
+    """A temporary failure waits for its back-off; once due it is claimed again."""
+    data = mail()
+    app.rawstore.put(data, "test")
+    _worker_failing_on(app, data, RuntimeError("db blip")).run_batch()
+    assert app.worker().run_batch() == []  # not due yet
+    app.clock.set(app.clock.now() + rawqueue.retry_delay(1))
+    assert [o for _, o in app.worker().run_batch()] == [Outcome.OPENED]
+
+
+def test_worker_that_died_mid_message_is_reclaimed_then_quarantined(app) -> None:
+    """A claim left by a dead worker is taken again after the timeout; a repeat killer is quarantined."""
+    ref = app.rawstore.put(mail(), "test")
+    for attempt in range(rawqueue.MAX_ATTEMPTS):
+        with app.sessions() as session, session.begin():
+            claimed = rawqueue.claim(session, app.clock.now(), 10)  # ... and the worker dies here
+            assert [r.id for r in claimed] == [ref.id], attempt
+        app.clock.set(app.clock.now() + rawqueue.CLAIM_TIMEOUT * 2)
+    assert app.worker().run_batch() == []
+    with app.sessions() as session:
+        assert session.get(RawMessage, ref.id).state == rawqueue.QUARANTINED
+
+
+def test_concurrent_writers_get_unique_tracking_numbers(app) -> None:
+    """Four threads opening tickets at once get 1..N with no gaps or repeats."""
+    per_thread, threads = 10, 4
+    for t in range(threads):
+        for i in range(per_thread):
+            app.rawstore.put(mail(message_id=f"<t{t}-{i}@acme.com>", subject=f"{t}-{i}"), "test")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker = app.worker(batch_size=3)
+            while worker.run_batch():
+                pass
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(60)
+    assert errors == []
+    with app.sessions() as session:
+        numbers = sorted(t.number for t in store.list_tickets(session))
+        states = set(session.execute(select(RawMessage.state)).scalars())
+    assert numbers == list(range(1, per_thread * threads + 1))
+    assert states == {rawqueue.PROCESSED}
