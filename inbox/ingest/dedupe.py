@@ -18,8 +18,10 @@ def identity(parsed: ParsedMessage, raw_sha256: str) -> str:
 
 
 def earlier_copy(session: Session, message_id: str, raw_id: int) -> tuple[bool, int | None]:
-    """Whether this message was handled before, and the ticket it went to, if any."""
-    ticket_id = store.tickets_for_message_ids(session, [message_id]).get(message_id)
-    if ticket_id is not None:
-        return True, ticket_id
-    return store.is_processed_raw(session, message_id, raw_id), None
+    """Whether this message was handled before, and the ticket it went to, if any.
+
+    Every processed raw row carries its Message-ID and ticket, so one indexed
+    lookup answers for tickets and non-tickets alike. (Two workers racing on the
+    same id are stopped by the unique Message-ID of ticket messages.)
+    """
+    return store.processed_copy(session, message_id, raw_id)

@@ -64,9 +64,10 @@ class IngestWorker:
         return [self._isolated(raw_id, now) for raw_id in claimed_ids]
 
     def _process_one(self, session: Session, raw: RawMessage, now: datetime) -> tuple[int, Outcome]:
+        # Finished at once, not at the end of the batch: a later message of the
+        # same batch must see this one's Message-ID as already handled.
         result = self._process(session, raw, self._ctx)
-        rawqueue.finish(session, raw, outcome=result.outcome.value, now=now,
-                        ticket_id=result.ticket_id, message_id=result.message_id)
+        rawqueue.finish(session, [rawqueue.Finished(raw.id, result.outcome.value, result.ticket_id, result.message_id)], now)
         return raw.id, result.outcome
 
     def _isolated(self, raw_id: int, now: datetime) -> tuple[int, Outcome]:

@@ -8,10 +8,11 @@ SQLite has one writer at a time anyway.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from inbox.store.tables import RawMessage
@@ -63,22 +64,40 @@ def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None
     return rows
 
 
-def finish(
-    session: Session,
-    raw: RawMessage,
-    *,
-    outcome: str,
-    now: datetime,
-    ticket_id: int | None,
-    message_id: str | None,
-) -> None:
-    raw.state = PROCESSED
-    raw.outcome = outcome
-    raw.ticket_id = ticket_id
-    raw.message_id = message_id[:998] if message_id else None
-    raw.processed_at = now
-    raw.claimed_at = None
-    raw.last_error = None
+_FINISH = (
+    update(RawMessage.__table__)
+    .where(RawMessage.__table__.c.id == bindparam("raw_id"))
+    .values(
+        state=PROCESSED,
+        outcome=bindparam("outcome_"),
+        ticket_id=bindparam("ticket_id_"),
+        message_id=bindparam("message_id_"),
+        processed_at=bindparam("at"),
+        claimed_at=None,
+        last_error=None,
+    )
+)
+
+
+@dataclass(frozen=True)
+class Finished:
+    raw_id: int
+    outcome: str
+    ticket_id: int | None
+    message_id: str | None
+
+
+def finish(session: Session, done: Sequence[Finished], now: datetime) -> None:
+    """Mark rows processed with what they came to: one statement for a whole batch."""
+    if done:
+        session.connection().execute(
+            _FINISH,
+            [
+                {"raw_id": d.raw_id, "outcome_": d.outcome, "ticket_id_": d.ticket_id,
+                 "message_id_": d.message_id[:998] if d.message_id else None, "at": now}
+                for d in done
+            ],
+        )
 
 
 def fail(session: Session, raw: RawMessage, *, error: str, now: datetime, permanent: bool) -> None:

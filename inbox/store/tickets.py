@@ -62,7 +62,7 @@ _TICKETS_OF_IDS = select(TicketMessage.message_id, TicketMessage.ticket_id).wher
 _ROWS_BY_ID = select(*_ROW).where(Ticket.id.in_(bindparam("ids", expanding=True)))
 _ROWS_BY_NUMBER = select(*_ROW).where(Ticket.number.in_(bindparam("numbers", expanding=True)))
 _PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket_id"))
-_RAW_BY_MESSAGE_ID = select(RawMessage.id, RawMessage.state).where(RawMessage.message_id == bindparam("message_id")).limit(20)
+_RAW_BY_MESSAGE_ID = select(RawMessage.id, RawMessage.state, RawMessage.ticket_id).where(RawMessage.message_id == bindparam("message_id")).limit(20)
 
 
 def allocate_number(session: Session, name: str = "tracking") -> int:
@@ -227,12 +227,14 @@ def count_tickets(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Ticket)).scalar_one())
 
 
-def is_processed_raw(session: Session, message_id: str, other_than: int) -> bool:
-    """A different raw row with this Message-ID was already processed (refused, bounce ...)."""
+def processed_copy(session: Session, message_id: str, other_than: int) -> tuple[bool, int | None]:
+    """Whether another raw row with this Message-ID was processed, and its ticket."""
     # Filtered here, not in SQL: given the state too, SQLite walks the state index
     # over every processed row instead of the Message-ID index.
-    rows = _conn(session).execute(_RAW_BY_MESSAGE_ID, {"message_id": message_id})
-    return any(i != other_than and state == "processed" for i, state in rows)
+    for raw_id, state, ticket_id in _conn(session).execute(_RAW_BY_MESSAGE_ID, {"message_id": message_id}):
+        if raw_id != other_than and state == "processed":
+            return True, ticket_id
+    return False, None
 
 
 def _conn(session: Session) -> Connection:

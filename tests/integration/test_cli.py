@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from inbox.app import build_app
 from inbox.cli import main
-from tests.fakes import mail, write_config
+from inbox.clock import FixedClock
+from inbox.ingest.worker import IngestWorker
+from inbox.settings import load_settings
+from tests.fakes import T0, mail, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +125,21 @@ def test_unmigrated_database_is_refused(tmp_path: Path, capsys) -> None:
     assert code == 2 and "inbox db upgrade" in err
     assert run(capsys, "--config", config, "db", "upgrade")[0] == 0
     assert run(capsys, "--config", config, "tickets", "list", "--json")[:2] == (0, "[]\n")
+
+
+def test_retry_failed_processes_failed_messages_again(config: str, capsys) -> None:
+    """A message that failed is kept; `ingest --retry-failed` runs it through the pipeline again."""
+    app = build_app(load_settings(config), FixedClock(T0))
+    try:
+        app.rawstore.put(mail(), "test")
+
+        def broken(session, raw, ctx):
+            raise RuntimeError("a bug that is fixed later")
+
+        IngestWorker(app.sessions, app.worker()._ctx, app.clock, process=broken).run_batch()
+    finally:
+        app.close()
+    code, out, _ = run(capsys, "--config", config, "ingest", "--retry-failed", "--json")
+    assert code == 0 and json.loads(out)["opened"] == 1
+    code, out, _ = run(capsys, "--config", config, "tickets", "list", "--json")
+    assert len(json.loads(out)) == 1

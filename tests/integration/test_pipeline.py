@@ -113,6 +113,15 @@ def test_same_message_id_twice_is_one_message(app: App) -> None:
     assert len(tickets(app)) == 1
 
 
+def test_same_message_id_twice_in_one_batch_is_one_message(app: App) -> None:
+    """Two copies with one Message-ID processed in the same batch: the second is a duplicate, even for a bounce."""
+    copies = [dsn(mail(message_id="<lost@elsewhere.test>")), dsn(mail(message_id="<lost@elsewhere.test>"), failed="x@y.test")]
+    copies += [mail(), mail(headers={"Received": "from relay2.test"})]
+    for data in copies:
+        app.rawstore.put(data, "test")
+    assert [o for _, o in app.worker().run_batch()] == [Outcome.BOUNCE, Outcome.DUPLICATE, Outcome.OPENED, Outcome.DUPLICATE]
+
+
 def test_same_bytes_twice_is_one_raw_row(app: App) -> None:
     """The same bytes are stored once; the raw store says it knew them."""
     data = mail(message_id=None)
