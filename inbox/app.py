@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
+from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
 from inbox.ingest.worker import IngestWorker
 from inbox.rawstore import RawStore
@@ -39,9 +40,11 @@ class App:
         with self.sessions() as session, session.begin():
             return service_state.get_or_create(session, SECRET_KEY, lambda: secrets.token_hex(32))
 
-    def worker(self, clock: Clock | None = None, batch_size: int = 100) -> IngestWorker:
+    def worker(self, clock: Clock | None = None, batch_size: int = 100, parse_processes: int = 0) -> IngestWorker:
+        """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
-        return IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size)
+        parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
+        return IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser)
 
     def close(self) -> None:
         self.durable_engine.dispose()

@@ -25,7 +25,7 @@ from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
 from inbox.settings import CustomerSettings, Settings
 from inbox.store import tickets as store
-from inbox.store.tables import RawMessage
+from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
 
 
@@ -54,8 +54,9 @@ class IngestResult:
 SYSTEM = "system"
 
 
-def ingest_one(session: Session, raw: RawMessage, ctx: IngestContext) -> IngestResult:
-    parsed = parse(raw.data)
+def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: ParsedMessage | None = None) -> IngestResult:
+    """Ingest one claimed message; `parsed` may come ready from a parser pool."""
+    parsed = parsed if parsed is not None else parse(raw.data)
     at = raw.received_at
     message_id = identity(parsed, raw.sha256)
     seen, seen_ticket = earlier_copy(session, message_id, raw.id)
@@ -154,7 +155,7 @@ def _customer_by_id(settings: Settings, customer_id: str | None) -> CustomerSett
 
 def _open(
     session: Session,
-    raw: RawMessage,
+    raw: Claimed,
     parsed: ParsedMessage,
     message_id: str,
     verdict: AutomationVerdict,
@@ -208,7 +209,7 @@ def _open(
 
 def _append(
     session: Session,
-    raw: RawMessage,
+    raw: Claimed,
     parsed: ParsedMessage,
     message_id: str,
     verdict: AutomationVerdict,
@@ -233,7 +234,7 @@ def _append(
 
 def _bounce(
     session: Session,
-    raw: RawMessage,
+    raw: Claimed,
     parsed: ParsedMessage,
     message_id: str,
     verdict: AutomationVerdict,
@@ -265,7 +266,7 @@ def _store_message(
     ticket: TicketRow,
     parsed: ParsedMessage,
     message_id: str,
-    raw: RawMessage,
+    raw: Claimed,
     at: datetime,
     verdict: AutomationVerdict,
     *,
@@ -285,7 +286,7 @@ def _thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool)
 
 
 def _record_without_ticket(
-    session: Session, raw: RawMessage, at: datetime, outcome: Outcome, reason: str, message_id: str | None = None
+    session: Session, raw: Claimed, at: datetime, outcome: Outcome, reason: str, message_id: str | None = None
 ) -> IngestResult:
     store.add_event(session, raw_id=raw.id, kind=outcome.value, at=at, actor=SYSTEM,
                     detail={"reason": reason, "source": raw.source, "message_id": message_id})

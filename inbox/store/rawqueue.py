@@ -32,7 +32,18 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
 
 
-def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None) -> list[RawMessage]:
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed raw message, detached from any session: safe to carry across transactions."""
+
+    id: int
+    sha256: str
+    source: str
+    received_at: datetime
+    data: bytes
+
+
+def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
     """Take up to `limit` rows that are due, oldest first, and mark them processing.
 
     The attempt is counted at the claim, so a message that kills its worker
@@ -61,7 +72,7 @@ def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None
         row.claimed_at = now
         row.attempts += 1
     session.flush()
-    return rows
+    return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data) for r in rows]
 
 
 _FINISH = (
@@ -100,8 +111,11 @@ def finish(session: Session, done: Sequence[Finished], now: datetime) -> None:
         )
 
 
-def fail(session: Session, raw: RawMessage, *, error: str, now: datetime, permanent: bool) -> None:
+def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent: bool) -> None:
     """Record a failure; a permanent one, or too many, quarantines the row until retried by hand."""
+    raw = session.get(RawMessage, raw_id)
+    if raw is None:
+        return
     raw.last_error = error[:4000]
     raw.claimed_at = None
     raw.outcome = "failed"
@@ -111,6 +125,11 @@ def fail(session: Session, raw: RawMessage, *, error: str, now: datetime, perman
     else:
         raw.state = FAILED
         raw.next_attempt_at = now + retry_delay(raw.attempts)
+
+
+def is_claimed(session: Session, raw_id: int) -> bool:
+    """Still ours to process (not finished by another worker meanwhile)."""
+    return session.execute(select(RawMessage.state).where(RawMessage.id == raw_id)).scalar() == PROCESSING
 
 
 def release_failed(session: Session, now: datetime) -> int:

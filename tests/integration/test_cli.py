@@ -46,8 +46,15 @@ def test_ingest_json_counts_every_outcome(config: str, tmp_path: Path, capsys) -
     assert code == 0
     assert json.loads(out) == {"opened": 1, "appended": 1, "duplicate": 0, "auto_reply": 1, "bounce": 0,
                                "refused": 1, "failed": 0}
-    code, out, _ = run(capsys, "--config", config, "ingest", "--json", files[0])
-    assert json.loads(out)["duplicate"] == 1
+    code, out, _ = run(capsys, "--config", config, "ingest", "--json", files[0], files[0])
+    assert json.loads(out)["duplicate"] == 2
+
+
+def test_same_file_twice_in_one_run_counts_once(config: str, tmp_path: Path, capsys) -> None:
+    """The same bytes twice in one run make one ticket and one duplicate."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    code, out, _ = run(capsys, "--config", config, "ingest", "--json", str(tmp_path / "a.eml"), str(tmp_path / "a.eml"))
+    assert (json.loads(out)["opened"], json.loads(out)["duplicate"]) == (1, 1)
 
 
 def test_ingest_reads_mbox_and_maildir(config: str, tmp_path: Path, capsys) -> None:
@@ -133,7 +140,7 @@ def test_retry_failed_processes_failed_messages_again(config: str, capsys) -> No
     try:
         app.rawstore.put(mail(), "test")
 
-        def broken(session, raw, ctx):
+        def broken(session, raw, ctx, parsed=None):
             raise RuntimeError("a bug that is fixed later")
 
         IngestWorker(app.sessions, app.worker()._ctx, app.clock, process=broken).run_batch()

@@ -25,10 +25,10 @@ def app(db_url: str, tmp_path: Path):
 
 
 def _worker_failing_on(app, poison: bytes, exc: Exception) -> IngestWorker:
-    def process(session, raw, ctx):
+    def process(session, raw, ctx, parsed=None):
         if raw.data == poison:
             raise exc
-        return ingest_one(session, raw, ctx)
+        return ingest_one(session, raw, ctx, parsed)
 
     base = app.worker()
     return IngestWorker(app.sessions, base._ctx, app.clock, process=process)

@@ -1,0 +1,83 @@
+"""Where parsing runs: in this process, or in a pool of worker processes.
+
+Parsing is pure and CPU-bound, and on a busy inbox it costs as much as all the
+database work together. A pool parses the next batch while this process
+stores the current one, and a mail that crashes or exhausts the parser takes
+down a pool process, not the service (the batch is then parsed here).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Protocol, Sequence
+
+from inbox.domain.message import ParsedMessage
+from inbox.ingest.parse import parse
+
+log = logging.getLogger(__name__)
+
+Pending = Callable[[], list[ParsedMessage]]
+
+
+class BatchParser(Protocol):
+    def submit(self, datas: Sequence[bytes]) -> Pending:
+        """Start parsing; the returned callable gives the results, in order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InProcessParser:
+    """Parses when the results are asked for: nothing to overlap with, nothing to start."""
+
+    def submit(self, datas: Sequence[bytes]) -> Pending:
+        return lambda: [parse(data) for data in datas]
+
+    def close(self) -> None:
+        pass
+
+
+def _parse_many(datas: Sequence[bytes]) -> list[ParsedMessage]:
+    return [parse(data) for data in datas]
+
+
+class PoolParser:
+    """Parses in `processes` spawned worker processes, a few messages per task."""
+
+    CHUNK = 16
+
+    def __init__(self, processes: int) -> None:
+        # spawn, not fork: the parent holds database connections a child must never share.
+        self._processes = processes
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, datas: Sequence[bytes]) -> Pending:
+        chunks = [list(datas[i : i + self.CHUNK]) for i in range(0, len(datas), self.CHUNK)]
+        try:
+            futures: list[Future[list[ParsedMessage]]] = [self._pool.submit(_parse_many, c) for c in chunks]
+        except (BrokenProcessPool, RuntimeError):
+            self._restart()
+            return InProcessParser().submit(datas)
+
+        def results() -> list[ParsedMessage]:
+            try:
+                return [message for future in futures for message in future.result()]
+            except BrokenProcessPool:
+                log.error("a parser process died; parsing this batch in the service process")
+                self._restart()
+                return [parse(data) for data in datas]
+
+        return results
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
