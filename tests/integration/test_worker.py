@@ -110,3 +110,15 @@ def test_concurrent_writers_get_unique_tracking_numbers(app) -> None:
         states = set(session.execute(select(RawMessage.state)).scalars())
     assert numbers == list(range(1, per_thread * threads + 1))
     assert states == {rawqueue.PROCESSED}
+
+
+def test_drain_with_parser_process_matches_in_process(app) -> None:
+    """With parsing in a worker process, a drain makes the same tickets and follow-ups."""
+    mails = [mail(message_id=f"<w{i}@acme.com>", subject=f"s{i}") for i in range(30)]
+    mails.append(mail(message_id="<reply@acme.com>", subject="Re: SUP-000003"))
+    ids = [app.rawstore.put(m, "test").id for m in mails]
+    worker = app.worker(batch_size=7, parse_processes=1)
+    try:
+        assert worker.drain(ids) == {Outcome.OPENED: 30, Outcome.APPENDED: 1}
+    finally:
+        worker.close()
