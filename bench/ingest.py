@@ -119,7 +119,7 @@ def main() -> None:
     for name, run in (("SQLite", sqlite), ("PostgreSQL", postgres)):
         for processes, how in ((0, "one process"), (args.processes, f"+{args.processes} parser processes")):
             try:
-                stored, total = best(args.runs, lambda: run(processes))
+                stored, total = best(args.runs, lambda run=run, processes=processes: run(processes))
             except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: say so, keep the rest
                 print(f"{name} skipped: {str(exc).splitlines()[0]}")
                 break

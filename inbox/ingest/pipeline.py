@@ -22,7 +22,7 @@ from inbox.domain.tracking import find_tracking_numbers, format_tracking
 from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
-from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
+from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import CustomerSettings, Settings
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
@@ -54,10 +54,23 @@ class IngestResult:
 SYSTEM = "system"
 
 
+@dataclass(frozen=True)
+class _Mail:
+    """One message on its way through: what arrived, what it says, what it is."""
+
+    raw: Claimed
+    parsed: ParsedMessage
+    message_id: str
+    verdict: AutomationVerdict
+
+    @property
+    def at(self) -> datetime:
+        return self.raw.received_at  # SLA clocks start when the mail arrived, not when it was processed
+
+
 def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: ParsedMessage | None = None) -> IngestResult:
     """Ingest one claimed message; `parsed` may come ready from a parser pool."""
     parsed = parsed if parsed is not None else parse(raw.data)
-    at = raw.received_at
     message_id = identity(parsed, raw.sha256)
     seen, seen_ticket = earlier_copy(session, message_id, raw.id)
     if seen:
@@ -68,35 +81,33 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         is_own_message_id=lambda mid: verify_message_id(mid, ctx.secret) is not None,
         own_addresses=ctx.settings.addresses,
     )
+    mail = _Mail(raw, parsed, message_id, verdict)
     # Bounces come first: many arrive From "<>" or a bare MAILER-DAEMON, with no
     # usable sender, and a bounce of our mail must still reach its ticket.
     if verdict.kind is Automation.BOUNCE:
-        return _bounce(session, raw, parsed, message_id, verdict, ctx, at)
+        return _bounce(session, mail, ctx)
     if not parsed.has_usable_headers:
-        return _record_without_ticket(session, raw, at, Outcome.REFUSED, "no usable headers (no sender address)", message_id)
+        return _record_without_ticket(session, mail, Outcome.REFUSED, "no usable headers (no sender address)")
     if verdict.kind is Automation.OWN:
-        return _record_without_ticket(session, raw, at, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}", message_id)
+        return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
 
-    found = _candidates(session, parsed, ctx)
-    joined, rejected = _pick(session, parsed, found, ctx)
-
+    joined, rejected = _pick(session, parsed, _candidates(session, parsed, ctx), ctx)
     if verdict.kind is Automation.AUTO_REPLY:
-        # Stored on its ticket for the engineers to see; never answered, never a ticket.
-        target = joined or (rejected[0] if rejected else None)
-        if target is None:
-            return _record_without_ticket(session, raw, at, Outcome.AUTO_REPLY, verdict.reason, message_id)
-        _store_message(session, target, parsed, message_id, raw, at, verdict, internal=True)
-        store.add_event(session, ticket_id=target.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=at,
+        # Kept on its ticket for the engineers to see; never answered, never a ticket,
+        # and like any mail it joins only a ticket its sender takes part in.
+        if joined is None:
+            return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, verdict.reason)
+        _store_message(session, joined, mail, internal=True)
+        store.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
                         actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
-        return IngestResult(Outcome.AUTO_REPLY, message_id, target.id)
-
+        return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id)
+    if joined is not None and joined.status == Status.CLOSED:
+        # A reply after closing starts afresh, linked to the old ticket.
+        return _open(session, mail, ctx, links=[joined], why="reply to a closed ticket")
     if joined is not None:
-        if joined.status == Status.CLOSED:
-            # A reply after closing starts afresh, linked to the old ticket.
-            return _open(session, raw, parsed, message_id, verdict, ctx, at, links=[joined], why="reply to a closed ticket")
-        return _append(session, raw, parsed, message_id, verdict, joined, ctx, at)
-    why = "sender is not a participant of the ticket it names" if rejected else ""
-    return _open(session, raw, parsed, message_id, verdict, ctx, at, links=rejected, why=why)
+        return _append(session, mail, joined, ctx)
+    why = "sender is not a participant of the ticket it names" if rejected else "named in the subject"
+    return _open(session, mail, ctx, links=rejected, why=why)
 
 
 def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> list[Candidate]:
@@ -153,22 +164,11 @@ def _customer_by_id(settings: Settings, customer_id: str | None) -> CustomerSett
     return next((c for c in settings.customers if c.id == customer_id), None)
 
 
-def _open(
-    session: Session,
-    raw: Claimed,
-    parsed: ParsedMessage,
-    message_id: str,
-    verdict: AutomationVerdict,
-    ctx: IngestContext,
-    at: datetime,
-    *,
-    links: Sequence[TicketRow],
-    why: str,
-) -> IngestResult:
-    settings = ctx.settings
+def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[TicketRow], why: str) -> IngestResult:
+    settings, parsed, raw, at = ctx.settings, mail.parsed, mail.raw, mail.at
     customer = settings.customer_for(parsed.from_addr)
     if customer is None and settings.unknown_senders.reject:
-        return _record_without_ticket(session, raw, at, Outcome.REFUSED, f"unknown sender {parsed.from_addr}", message_id)
+        return _record_without_ticket(session, mail, Outcome.REFUSED, f"unknown sender {parsed.from_addr}")
     plan = customer.plan if customer else settings.unknown_senders.plan
     verdict_c = classify(parsed, CustomerView(customer.id if customer else None, plan), ctx.rules, settings.severities)
     number = store.allocate_number(session)
@@ -185,12 +185,12 @@ def _open(
         category=verdict_c.category,
         status=Status.OPEN.value,
     )
-    _store_message(session, ticket, parsed, message_id, raw, at, verdict)
+    _store_message(session, ticket, mail)
     store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
     events = [
         {"ticket_id": ticket.id, "raw_id": raw.id, "kind": EventKind.OPENED.value, "at": at, "actor": parsed.from_addr,
-         "detail": {"message_id": message_id, "customer": ticket.customer_id, "plan": plan,
-                    "automation": verdict.kind.value, "automation_reason": verdict.reason, "source": raw.source}},
+         "detail": {"message_id": mail.message_id, "customer": ticket.customer_id, "plan": plan,
+                    "automation": mail.verdict.kind.value, "automation_reason": mail.verdict.reason, "source": raw.source}},
         {"ticket_id": ticket.id, "kind": EventKind.CLASSIFIED.value, "at": at, "actor": SYSTEM,
          "detail": {"severity": verdict_c.severity, "category": verdict_c.category,
                     "hits": [{"rule": h.rule, "matched": h.matched, "why": h.why} for h in verdict_c.hits]}},
@@ -200,27 +200,19 @@ def _open(
     others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
     others.pop(ticket.id, None)
     if others:
-        store.link_tickets(session, ticket.id, others, why or "named in the subject")
+        store.link_tickets(session, ticket.id, others, why)
         events.append({"ticket_id": ticket.id, "kind": EventKind.LINKED.value, "at": at, "actor": SYSTEM,
-                       "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why or "named in the subject"}})
+                       "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why}})
     store.add_events(session, *events)
-    return IngestResult(Outcome.OPENED, message_id, ticket.id)
+    return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
 
 
-def _append(
-    session: Session,
-    raw: Claimed,
-    parsed: ParsedMessage,
-    message_id: str,
-    verdict: AutomationVerdict,
-    ticket: TicketRow,
-    ctx: IngestContext,
-    at: datetime,
-) -> IngestResult:
-    _store_message(session, ticket, parsed, message_id, raw, at, verdict)
+def _append(session: Session, mail: _Mail, ticket: TicketRow, ctx: IngestContext) -> IngestResult:
+    parsed, at = mail.parsed, mail.at
+    _store_message(session, ticket, mail)
     store.add_participants(session, ticket.id, _thread_roles(parsed, ctx.settings, requester=False))
-    store.add_event(session, ticket_id=ticket.id, raw_id=raw.id, kind=EventKind.APPENDED, at=at, actor=parsed.from_addr,
-                    detail={"message_id": message_id, "automation": verdict.kind.value})
+    store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.APPENDED, at=at, actor=parsed.from_addr,
+                    detail={"message_id": mail.message_id, "automation": mail.verdict.kind.value})
     is_customer_side = parsed.from_addr not in ctx.settings.agents
     if ticket.status == Status.SOLVED and is_customer_side:
         store.set_fields(session, ticket.id, updated_at=at, status=Status.OPEN.value, solved_at=None)
@@ -229,19 +221,12 @@ def _append(
     else:
         store.set_fields(session, ticket.id, updated_at=at)
     # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
-    return IngestResult(Outcome.APPENDED, message_id, ticket.id)
+    return IngestResult(Outcome.APPENDED, mail.message_id, ticket.id)
 
 
-def _bounce(
-    session: Session,
-    raw: Claimed,
-    parsed: ParsedMessage,
-    message_id: str,
-    verdict: AutomationVerdict,
-    ctx: IngestContext,
-    at: datetime,
-) -> IngestResult:
+def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
     """A bounce of our mail is a delivery failure on its ticket; any other bounce is only recorded."""
+    parsed = mail.parsed
     ours = [*parsed.report_original_ids, *parsed.thread_ids]
     ticket: TicketRow | None = None
     for mid in ours:
@@ -253,27 +238,19 @@ def _bounce(
         if ticket is not None:
             break
     if ticket is None:
-        return _record_without_ticket(session, raw, at, Outcome.BOUNCE, verdict.reason, message_id)
-    _store_message(session, ticket, parsed, message_id, raw, at, verdict, internal=True)
-    store.add_event(session, ticket_id=ticket.id, raw_id=raw.id, kind=EventKind.DELIVERY_FAILED, at=at, actor=parsed.from_addr,
+        return _record_without_ticket(session, mail, Outcome.BOUNCE, mail.verdict.reason)
+    _store_message(session, ticket, mail, internal=True)
+    store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.DELIVERY_FAILED, at=mail.at,
+                    actor=parsed.from_addr or SYSTEM,
                     detail={"failed_recipients": list(parsed.report_failed_recipients),
-                            "original_message_ids": list(parsed.report_original_ids), "reason": verdict.reason})
-    return IngestResult(Outcome.BOUNCE, message_id, ticket.id)
+                            "original_message_ids": list(parsed.report_original_ids), "reason": mail.verdict.reason})
+    return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id)
 
 
-def _store_message(
-    session: Session,
-    ticket: TicketRow,
-    parsed: ParsedMessage,
-    message_id: str,
-    raw: Claimed,
-    at: datetime,
-    verdict: AutomationVerdict,
-    *,
-    internal: bool = False,
-) -> None:
-    store.add_message(session, ticket_id=ticket.id, message=parsed, message_id=message_id, direction=Direction.IN.value,
-                      at=at, raw_id=raw.id, automation=verdict.kind.value, internal=internal)
+def _store_message(session: Session, ticket: TicketRow, mail: _Mail, *, internal: bool = False) -> None:
+    store.add_message(session, ticket_id=ticket.id, message=mail.parsed, message_id=mail.message_id,
+                      direction=Direction.IN.value, at=mail.at, raw_id=mail.raw.id,
+                      automation=mail.verdict.kind.value, internal=internal)
 
 
 def _thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool) -> dict[str, str]:
@@ -285,9 +262,9 @@ def _thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool)
     return roles
 
 
-def _record_without_ticket(
-    session: Session, raw: Claimed, at: datetime, outcome: Outcome, reason: str, message_id: str | None = None
-) -> IngestResult:
-    store.add_event(session, raw_id=raw.id, kind=outcome.value, at=at, actor=SYSTEM,
-                    detail={"reason": reason, "source": raw.source, "message_id": message_id})
-    return IngestResult(outcome, message_id, None)
+def _record_without_ticket(session: Session, mail: _Mail, outcome: Outcome, reason: str) -> IngestResult:
+    """No ticket, but an event that says what came and why nothing was opened."""
+    store.add_event(session, raw_id=mail.raw.id, kind=outcome.value, at=mail.at, actor=SYSTEM,
+                    detail={"reason": reason, "source": mail.raw.source, "message_id": mail.message_id,
+                            "from": mail.parsed.from_addr, "subject": mail.parsed.subject[:200]})
+    return IngestResult(outcome, mail.message_id, None)

@@ -230,3 +230,13 @@ def test_new_mail_naming_other_tickets_links_them(app: App) -> None:
     assert feed(app, stranger) == [Outcome.OPENED]
     with app.sessions() as session:
         assert store.linked_trackings(session, store.ticket_by_tracking(session, "SUP-000003").id) == ["SUP-000001", "SUP-000002"]
+
+
+def test_auto_reply_from_outsider_does_not_land_on_the_ticket(app: App) -> None:
+    """An auto-reply naming a ticket its sender has no part in is recorded apart, not stored on it."""
+    feed(app, mail())
+    fake = mail(sender="bot@evil.test", subject="Auto: [SUP-000001]", message_id="<b@evil.test>",
+                headers={"Auto-Submitted": "auto-replied"})
+    assert feed(app, fake) == [Outcome.AUTO_REPLY]
+    with app.sessions() as session:
+        assert len(store.messages_of(session, tickets(app)[0].id)) == 1
