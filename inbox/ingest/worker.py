@@ -63,9 +63,9 @@ class IngestWorker:
         """Process until nothing due is left (of `ids`, when given); each row at most once."""
         counts: Counter[Outcome] = Counter()
         chunks = self._chunks(ids)
-        batch = self._claim(next(chunks, None))
+        batch = self._claim(next(chunks, []))
         while batch:
-            following = self._claim(next(chunks, None))  # parsed meanwhile, when a pool parses
+            following = self._claim(next(chunks, []))  # parsed meanwhile, when a pool parses
             counts.update(outcome for _, outcome in self._run(batch))
             batch = following
         return counts

@@ -122,3 +122,12 @@ def test_drain_with_parser_process_matches_in_process(app) -> None:
         assert worker.drain(ids) == {Outcome.OPENED: 30, Outcome.APPENDED: 1}
     finally:
         worker.close()
+
+
+def test_drain_of_given_ids_leaves_other_rows_alone(app) -> None:
+    """Draining a list of ids processes those and nothing else that is due."""
+    mine = [app.rawstore.put(mail(message_id=f"<mine{i}@acme.com>"), "test").id for i in range(3)]
+    other = app.rawstore.put(mail(message_id="<other@acme.com>"), "test").id
+    assert app.worker(batch_size=2).drain(mine) == {Outcome.OPENED: 3}
+    with app.sessions() as session:
+        assert session.get(RawMessage, other).state == rawqueue.RECEIVED
