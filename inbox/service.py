@@ -1,0 +1,89 @@
+"""The life of `inbox serve`: start every part, wait for SIGTERM, stop them in the safe order.
+
+Parts are built by `inbox.app`; this module only starts and stops them. The
+order of stopping is the point: first the front doors stop taking mail (the
+SMTP listener finishes its in-flight sessions, the pollers finish their
+round), then the ingest runner drains what they stored, then the operations
+endpoint goes. Whatever is stored but not processed when the process dies
+anyway is processed at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Protocol, Sequence
+
+from inbox.ingest.runner import IngestRunner
+from inbox.web import HttpEndpoint
+
+log = logging.getLogger(__name__)
+JOIN_SECONDS = 60
+
+
+class Listener(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Poller(Protocol):
+    name: str
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+class Service:
+    def __init__(
+        self,
+        *,
+        listener: Listener | None,
+        pollers: Sequence[Poller],
+        runner: IngestRunner,
+        http: HttpEndpoint | None,
+    ) -> None:
+        self.listener = listener
+        self.pollers = list(pollers)
+        self.runner = runner
+        self.http = http
+        self.listening = False
+        self._poller_stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then shut down cleanly."""
+        runner = threading.Thread(target=self.runner.run, name="ingest", daemon=True)
+        runner.start()
+        pollers = [
+            threading.Thread(target=p.run, args=(self._poller_stop,), name=f"imap:{p.name}", daemon=True)
+            for p in self.pollers
+        ]
+        for thread in pollers:
+            thread.start()
+        try:
+            if self.http is not None:
+                await self.http.start()
+            if self.listener is not None:
+                await self.listener.start()
+                self.listening = True
+            log.warning("inbox serve: ready")
+            await stop.wait()
+            log.warning("inbox serve: stopping")
+        finally:
+            if self.listener is not None and self.listening:
+                await self.listener.stop()
+                self.listening = False
+            self._poller_stop.set()
+            await asyncio.to_thread(_join, pollers)
+            self.runner.stop()
+            await asyncio.to_thread(_join, [runner])
+            if self.http is not None:
+                await self.http.stop()
+            log.warning("inbox serve: stopped")
+
+
+def _join(threads: Sequence[threading.Thread]) -> None:
+    for thread in threads:
+        thread.join(JOIN_SECONDS)
+        if thread.is_alive():
+            log.error("%s did not stop within %d s", thread.name, JOIN_SECONDS)
