@@ -11,6 +11,9 @@ parser pool, the next batch is claimed and parsed while this one is stored.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +32,27 @@ from inbox.store.rawqueue import Claimed
 Process = Callable[[Session, Claimed, IngestContext, ParsedMessage | None], IngestResult]
 
 log = logging.getLogger(__name__)
+
+HOST = socket.gethostname()
+# Who claims rows: host, pid, and a token, because a restarted service often gets
+# the same pid (PID 1 in a container) and must still know the old claims are orphans.
+PROCESS_OWNER = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def is_dead(owner: str) -> bool:
+    """Whether the process that wrote this claim owner is gone (only meaningful on this host)."""
+    _host, pid, token = (owner.rsplit(":", 2) + ["", ""])[:3]
+    if not pid.isdigit():
+        return True
+    if int(pid) == os.getpid():
+        return token != PROCESS_OWNER.rsplit(":", 1)[1]
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 @dataclass
@@ -70,6 +94,14 @@ class IngestWorker:
             batch = following
         return counts
 
+    def recover(self) -> int:
+        """Take back rows that a dead process on this host had claimed; how many."""
+        with self._sessions() as session, session.begin():
+            released = rawqueue.release_orphans(session, HOST, is_dead)
+        if released:
+            log.warning("took back %d messages claimed by a process that died", released)
+        return released
+
     def close(self) -> None:
         self._parser.close()
 
@@ -84,7 +116,7 @@ class IngestWorker:
         if ids is not None and not ids:
             return None
         with self._sessions() as session, session.begin():
-            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids)
+            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids, owner=PROCESS_OWNER)
         if not claimed:
             return None
         return _Batch(claimed, self._parser.submit([raw.data for raw in claimed]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -43,7 +43,9 @@ class Claimed:
     data: bytes
 
 
-def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
+def claim(
+    session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None, owner: str | None = None
+) -> list[Claimed]:
     """Take up to `limit` rows that are due, oldest first, and mark them processing.
 
     The attempt is counted at the claim, so a message that kills its worker
@@ -52,7 +54,7 @@ def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None
     stale = and_(RawMessage.state == PROCESSING, RawMessage.claimed_at < now - CLAIM_TIMEOUT)
     session.execute(
         update(RawMessage)
-        .where(stale, RawMessage.attempts >= MAX_ATTEMPTS)
+        .where(or_(stale, RawMessage.state == RECEIVED), RawMessage.attempts >= MAX_ATTEMPTS)
         .values(state=QUARANTINED, claimed_at=None, outcome="failed",
                 last_error="the worker stopped while processing it, too many times")
     )
@@ -70,6 +72,7 @@ def claim(session: Session, now: datetime, limit: int, ids: Sequence[int] | None
     for row in rows:
         row.state = PROCESSING
         row.claimed_at = now
+        row.claimed_by = owner
         row.attempts += 1
     session.flush()
     return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data) for r in rows]
@@ -85,6 +88,7 @@ _FINISH = (
         message_id=bindparam("message_id_"),
         processed_at=bindparam("at"),
         claimed_at=None,
+        claimed_by=None,
         last_error=None,
     )
 )
@@ -118,6 +122,7 @@ def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent:
         return
     raw.last_error = error[:4000]
     raw.claimed_at = None
+    raw.claimed_by = None
     raw.outcome = "failed"
     if permanent or raw.attempts >= MAX_ATTEMPTS:
         raw.state = QUARANTINED
@@ -130,6 +135,24 @@ def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent:
 def is_claimed(session: Session, raw_id: int) -> bool:
     """Still ours to process (not finished by another worker meanwhile)."""
     return session.execute(select(RawMessage.state).where(RawMessage.id == raw_id)).scalar() == PROCESSING
+
+
+def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool]) -> int:
+    """Give back the claims of dead processes on this host (a crash or SIGKILL), so their
+    messages are processed now rather than after CLAIM_TIMEOUT. Other hosts' claims wait
+    for the timeout: from here we cannot tell whether their process lives."""
+    owners = session.execute(
+        select(RawMessage.claimed_by).where(RawMessage.state == PROCESSING, RawMessage.claimed_by.like(f"{host}:%")).distinct()
+    ).scalars()
+    dead = [o for o in owners if o and is_dead(o)]
+    if not dead:
+        return 0
+    stmt = (
+        update(RawMessage)
+        .where(RawMessage.state == PROCESSING, RawMessage.claimed_by.in_(dead))
+        .values(state=RECEIVED, claimed_at=None, claimed_by=None)
+    )
+    return session.execute(stmt).rowcount or 0
 
 
 def release_failed(session: Session, now: datetime) -> int:

@@ -71,6 +71,7 @@ class RawMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # "host:pid" of the claiming process
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     outcome: Mapped[str | None] = mapped_column(String(20))
@@ -203,3 +204,17 @@ __all__ = [
     "TicketLink",
     "TicketMessage",
 ]
+
+
+class MailboxState(Base):
+    """Where each IMAP mailbox's poller is: its UIDVALIDITY, the last UID it is done with, and
+    which poller holds it (a lease, so two instances on one database never poll it at once)."""
+
+    __tablename__ = "mailbox_state"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from inbox.domain.ticket import Outcome
 from inbox.ingest.pipeline import PermanentError, ingest_one
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.worker import HOST, IngestWorker
 from inbox.store import rawqueue
 from inbox.store import tickets as store
 from inbox.store.tables import RawMessage
@@ -131,3 +131,17 @@ def test_drain_of_given_ids_leaves_other_rows_alone(app) -> None:
     assert app.worker(batch_size=2).drain(mine) == {Outcome.OPENED: 3}
     with app.sessions() as session:
         assert session.get(RawMessage, other).state == rawqueue.RECEIVED
+
+
+def test_claims_of_a_dead_process_are_taken_back_at_once(app) -> None:
+    """Rows a killed process on this host had claimed are processed by the next worker, without the timeout."""
+    ref = app.rawstore.put(mail(), "test")
+    with app.sessions() as session, session.begin():
+        rawqueue.claim(session, app.clock.now(), 10, owner=f"{HOST}:999999:gone")  # then SIGKILL
+    live = app.rawstore.put(mail(message_id="<live@acme.com>"), "test")
+    with app.sessions() as session, session.begin():
+        rawqueue.claim(session, app.clock.now(), 10, ids=[live.id], owner=f"{HOST}:1:alive")  # pid 1 lives
+    assert app.worker().drain() == {Outcome.OPENED: 1}
+    with app.sessions() as session:
+        assert session.get(RawMessage, ref.id).state == rawqueue.PROCESSED
+        assert session.get(RawMessage, live.id).state == rawqueue.PROCESSING

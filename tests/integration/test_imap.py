@@ -1,0 +1,501 @@
+"""The IMAP front door against a real Dovecot, on SQLite and PostgreSQL: stored, then moved or
+flagged; nothing marked before it is stored; state kept across pollers; reconnects; IDLE; leases."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from inbox.app import App
+from inbox.metrics import Metrics
+from inbox.rawstore import RawItem, RawRef, RawStore
+from inbox.receive.imap import ACCEPTED, ERRORS, LAST_SUCCESS, Backoff, ImapPoller
+from inbox.receive.mailbox import ImapMailboxClient, MailboxClient, MailboxRefused, MailboxUnavailable
+from inbox.settings import ImapMailbox
+from inbox.store import mailboxes
+from inbox.store.tables import RawMessage
+from tests.dovecot import PASSWORD, Dovecot, running_dovecot
+from tests.fakes import T0, make_app, make_settings, mail
+
+PASSWORD_ENV = "INBOX_TEST_IMAP_PASSWORD"
+SEEN = b"\\Seen"
+WAIT = 15.0  # seconds any condition below gets before the test fails
+
+
+@pytest.fixture(scope="module")
+def shared_dovecot() -> Iterator[Dovecot]:
+    """One server for the module; each test reads and writes its own user's mail."""
+    with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _imap_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+
+
+_users = iter(range(1_000_000))
+
+
+@pytest.fixture
+def user() -> str:
+    return f"support{next(_users)}"
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, shared_dovecot: Dovecot, user: str) -> Iterator[App]:
+    """An app whose config has one mailbox on the shared Dovecot (the imap section, as users write it)."""
+    extra = f"""
+    imap:
+      - {{name: main, host: {shared_dovecot.host}, port: {shared_dovecot.port}, tls: false, username: {user},
+         password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: false, poll_seconds: 60}}
+    """
+    application = make_app(make_settings(tmp_path, db_url, extra=extra))
+    yield application
+    application.close()
+
+
+def mails(count: int, tag: str = "m") -> list[bytes]:
+    return [mail(message_id=f"<{tag}{i}@acme.com>", subject=f"Problem {tag}{i}") for i in range(count)]
+
+
+def mailbox_of(app: App, **changes: object) -> ImapMailbox:
+    return app.settings.imap[0].model_copy(update=changes)
+
+
+class Recording:
+    """A MailboxClient that passes everything to a real one and remembers which UIDs it fetched."""
+
+    def __init__(self, inner: MailboxClient, refuse: Callable[[Sequence[int]], bool] = lambda uids: False) -> None:
+        self.inner = inner
+        self.refuse = refuse
+        self.fetched: list[int] = []
+        self.idling = threading.Event()
+
+    def select(self, folder: str) -> int:
+        return self.inner.select(folder)
+
+    def new_uids(self, after_uid: int) -> list[int]:
+        return self.inner.new_uids(after_uid)
+
+    def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
+        if self.refuse(uids):
+            raise MailboxRefused("fetch: NO [SERVERBUG] refused for this test")
+        self.fetched += uids
+        return self.inner.fetch_raw(uids)
+
+    def mark_done(self, uids: Sequence[int], processed_folder: str | None) -> None:
+        self.inner.mark_done(uids, processed_folder)
+
+    def supports_idle(self) -> bool:
+        return self.inner.supports_idle()
+
+    def idle_wait(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        self.idling.set()
+        try:
+            return self.inner.idle_wait(timeout, cancelled)
+        finally:
+            self.idling.clear()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FailingStore(RawStore):
+    """The real raw store, except that a batch holding a message with `poison` in it fails to commit."""
+
+    def __init__(self, inner: RawStore, poison: bytes) -> None:
+        self.inner = inner
+        self.poison = poison
+
+    def put_many(self, items: Sequence[RawItem]) -> list[RawRef]:
+        if self.poison and any(self.poison in item.data for item in items):
+            raise OSError("disk full (for this test)")
+        return self.inner.put_many(items)
+
+
+def poller(app: App, mailbox: ImapMailbox, *, owner: str = "me", store: RawStore | None = None,
+           client: Callable[[], MailboxClient] | None = None, metrics: Metrics | None = None,
+           wakes: list[int] | None = None) -> ImapPoller:
+    return ImapPoller(
+        mailbox,
+        client_factory=client or (lambda: ImapMailboxClient(mailbox, timeout=5)),
+        store=store or app.rawstore,
+        sessions=app.sessions,
+        metrics=metrics or Metrics(),
+        on_stored=lambda: wakes.append(1) if wakes is not None else None,
+        clock=app.clock,
+        owner=owner,
+        backoff=Backoff(initial=0.05, cap=0.2),
+    )
+
+
+def raw_rows(app: App) -> list[tuple[str, bytes]]:
+    with app.sessions() as session:
+        return [(r.source, r.data) for r in session.execute(select(RawMessage.source, RawMessage.data))]
+
+
+def raw_count(app: App) -> int:
+    with app.sessions() as session:
+        return session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
+
+
+def state(app: App) -> mailboxes.MailboxProgress:
+    with app.sessions() as session:
+        progress = mailboxes.load_state(session, "main")
+    assert progress is not None
+    return progress
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = WAIT) -> float:
+    """Poll `condition` until true; returns the seconds it took, fails after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            pytest.fail(f"not within {seconds} s: {what}")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def running(target: ImapPoller) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=target.run, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def stopped(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    thread.join(WAIT)
+    assert not thread.is_alive(), "the poller did not stop"
+
+
+# -- the client seam -------------------------------------------------------------------------------
+
+
+def test_new_uids_never_repeat_the_last_message(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """UID SEARCH n:* past the last message returns it anyway; new_uids drops it."""
+    shared_dovecot.append(mails(2), user=user)
+    client = ImapMailboxClient(mailbox_of(app))
+    try:
+        client.select("INBOX")
+        assert client.new_uids(0) == [1, 2]
+        assert client.new_uids(2) == [] and client.new_uids(10) == []
+        assert set(client.fetch_raw([1, 2])) == {1, 2}
+        assert shared_dovecot.uids(user=user) == {1: (), 2: ()}  # BODY.PEEK[]: still unseen
+    finally:
+        client.close()
+
+
+def test_unreachable_server_or_bad_login_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closed port, a wrong password and an unset password variable all say MailboxUnavailable."""
+    # A server of its own: Dovecot slows every later login from an address after a failed one.
+    with running_dovecot() as server:
+        mailbox = ImapMailbox(name="main", host=server.host, port=server.port, tls=False,
+                              username="nobody-here", password_env=PASSWORD_ENV)
+        with pytest.raises(MailboxUnavailable, match="connect"):
+            ImapMailboxClient(mailbox.model_copy(update={"port": _closed_port()}), timeout=2)
+        monkeypatch.setenv(PASSWORD_ENV, "wrong")
+        with pytest.raises(MailboxUnavailable, match="log in as nobody-here"):
+            ImapMailboxClient(mailbox, timeout=10)
+        monkeypatch.delenv(PASSWORD_ENV)
+        with pytest.raises(MailboxUnavailable, match=PASSWORD_ENV):
+            ImapMailboxClient(mailbox, timeout=10)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once this socket is closed
+
+
+# -- the poller ------------------------------------------------------------------------------------
+
+
+def test_new_mail_is_stored_then_moved(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """Appended mail becomes raw rows (source imap:main), then moves to the processed folder."""
+    sent = mails(3)
+    shared_dovecot.append(sent, user=user)
+    metrics, wakes = Metrics(), []
+    target = poller(app, mailbox_of(app), metrics=metrics, wakes=wakes)
+    try:
+        assert target.poll_once() == 3
+        assert target.poll_once() == 0
+    finally:
+        target.close()
+    rows = raw_rows(app)
+    assert {source for source, _ in rows} == {"imap:main"}
+    assert sorted(data.replace(b"\r\n", b"\n") for _, data in rows) == sorted(sent)
+    assert shared_dovecot.uids(user=user) == {}
+    assert len(shared_dovecot.uids("Processed", user=user)) == 3
+    assert metrics.value(ACCEPTED, source="imap:main") == 3
+    assert metrics.value(LAST_SUCCESS, mailbox="main") == T0.timestamp()
+    assert wakes == [1]
+    assert (state(app).last_uid, state(app).last_success_at, state(app).last_error) == (3, T0, None)
+
+
+def test_without_a_processed_folder_mail_is_flagged_seen(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """With no processed folder, stored mail stays in the folder flagged \\Seen, and is not read again."""
+    shared_dovecot.append(mails(2), user=user)
+    clients: list[Recording] = []
+    mailbox = mailbox_of(app, processed_folder=None)
+
+    def connect() -> MailboxClient:
+        clients.append(Recording(ImapMailboxClient(mailbox)))
+        return clients[-1]
+
+    target = poller(app, mailbox, client=connect)
+    try:
+        assert target.poll_once() == 2
+        assert target.poll_once() == 0
+    finally:
+        target.close()
+    assert {uid: SEEN in flags for uid, flags in shared_dovecot.uids(user=user).items()} == {1: True, 2: True}
+    assert clients[0].fetched == [1, 2] and raw_count(app) == 2
+
+
+@pytest.mark.parametrize("without", [("MOVE",), ("MOVE", "UIDPLUS")], ids=["copy-uid-expunge", "copy-expunge"])
+def test_servers_without_move_get_copy_delete_expunge(app: App, without: tuple[str, ...]) -> None:
+    """Without MOVE (and without UIDPLUS), stored mail is copied, flagged \\Deleted and expunged."""
+    with running_dovecot(without=without) as server:
+        server.append(mails(2), user="support")
+        mailbox = mailbox_of(app, port=server.port, username="support")
+        target = poller(app, mailbox)
+        try:
+            assert target.poll_once() == 2
+        finally:
+            target.close()
+        assert server.uids(user="support") == {}
+        assert len(server.uids("Processed", user="support")) == 2
+
+
+def test_nothing_is_marked_before_it_is_stored(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """When the raw store fails, the mail stays in the folder unflagged, and is taken once it works."""
+    shared_dovecot.append(mails(2), user=user)
+    mailbox = mailbox_of(app, processed_folder=None)
+    metrics = Metrics()
+    broken = FailingStore(app.rawstore, poison=b"Problem")
+    target = poller(app, mailbox, store=broken, metrics=metrics)
+    try:
+        assert target.poll_once() == 0
+        assert shared_dovecot.uids(user=user) == {1: (), 2: ()}
+        assert raw_count(app) == 0 and state(app).last_uid == 0
+        assert "uid 1: store: OSError" in (state(app).last_error or "")
+        assert metrics.value(ERRORS, mailbox="main", stage="store") == 2
+        broken.poison = b""  # the disk has room again
+        assert target.poll_once() == 2
+    finally:
+        target.close()
+    assert all(SEEN in flags for flags in shared_dovecot.uids(user=user).values())
+    assert state(app).last_error is None
+
+
+def test_a_message_that_fails_alone_is_skipped_and_retried(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """One message that cannot be stored holds back neither the others nor itself, next round."""
+    shared_dovecot.append([mail(message_id="<a@acme.com>"), mail(message_id="<poison@acme.com>"),
+                           mail(message_id="<c@acme.com>")], user=user)
+    mailbox = mailbox_of(app, processed_folder=None)
+    recording: list[Recording] = []
+    broken = FailingStore(app.rawstore, poison=b"poison@")
+
+    def connect() -> MailboxClient:
+        recording.append(Recording(ImapMailboxClient(mailbox)))
+        return recording[-1]
+
+    target = poller(app, mailbox, store=broken, client=connect)
+    try:
+        assert target.poll_once() == 2
+        flags = shared_dovecot.uids(user=user)
+        assert (SEEN in flags[1], SEEN in flags[2], SEEN in flags[3]) == (True, False, True)
+        assert state(app).last_uid == 1 and "uid 2: store" in (state(app).last_error or "")
+        broken.poison = b""
+        assert target.poll_once() == 1
+    finally:
+        target.close()
+    assert recording[0].fetched == [1, 2, 3, 2]  # 3 is done: only the failed one is fetched again
+    assert SEEN in shared_dovecot.uids(user=user)[2]
+    assert (state(app).last_uid, state(app).last_error) == (3, None)
+
+
+def test_a_message_the_server_will_not_send_is_skipped(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """A fetch refused for one message: the batch is fetched one by one and the others are stored."""
+    shared_dovecot.append(mails(3), user=user)
+    mailbox = mailbox_of(app)
+    refusing = {"on": True}
+    target = poller(app, mailbox, client=lambda: Recording(
+        ImapMailboxClient(mailbox), refuse=lambda uids: refusing["on"] and 2 in uids))
+    try:
+        assert target.poll_once() == 2
+        assert list(shared_dovecot.uids(user=user)) == [2]
+        refusing["on"] = False
+        assert target.poll_once() == 1
+    finally:
+        target.close()
+    assert shared_dovecot.uids(user=user) == {} and raw_count(app) == 3
+
+
+def test_uidvalidity_and_last_uid_survive_a_new_poller(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """A second poller (a restart) remembers UIDVALIDITY and the last UID: it fetches only new mail."""
+    shared_dovecot.append(mails(2), user=user)
+    mailbox = mailbox_of(app, processed_folder=None)
+    first = poller(app, mailbox)
+    try:
+        assert first.poll_once() == 2
+    finally:
+        first.close()
+    shared_dovecot.append(mails(1, tag="late"), user=user)
+    recording = Recording(ImapMailboxClient(mailbox))
+    second = poller(app, mailbox, client=lambda: recording)
+    try:
+        assert second.poll_once() == 1
+    finally:
+        second.close()
+    assert recording.fetched == [3]
+
+
+def test_a_new_uidvalidity_reads_the_folder_again(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """When UIDVALIDITY changes the poller starts from UID 0; the raw store dedupes what it had."""
+    folder = "Support"
+    shared_dovecot.append(mails(2), folder=folder, user=user)
+    mailbox = mailbox_of(app, folder=folder, processed_folder=None)
+    target = poller(app, mailbox)
+    try:
+        assert target.poll_once() == 2
+        before = state(app).uidvalidity
+        with shared_dovecot.client(user) as client:  # the folder is rebuilt: same mail, new UIDs
+            client.delete_folder(folder)
+        shared_dovecot.append(mails(2) + mails(1, tag="new"), folder=folder, user=user)
+        assert target.poll_once() == 1
+    finally:
+        target.close()
+    assert state(app).uidvalidity != before and state(app).last_uid == 3
+    assert raw_count(app) == 3
+    assert all(SEEN in flags for flags in shared_dovecot.uids(folder, user=user).values())
+
+
+def test_lease_held_by_another_instance_keeps_this_poller_idle(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """While another owner's lease runs this poller neither connects nor stores; after it, it does."""
+    shared_dovecot.append(mails(2), user=user)
+    with app.sessions() as session, session.begin():
+        assert mailboxes.acquire_lease(session, "main", "other-host:1", T0, timedelta(minutes=5))
+    connects: list[int] = []
+    mailbox = mailbox_of(app)
+
+    def connect() -> MailboxClient:
+        connects.append(1)
+        return ImapMailboxClient(mailbox)
+
+    target = poller(app, mailbox, client=connect)
+    try:
+        assert target.poll_once() == 0
+        assert connects == [] and raw_count(app) == 0 and len(shared_dovecot.uids(user=user)) == 2
+        app.clock.set(T0 + timedelta(minutes=6))  # type: ignore[attr-defined]
+        assert target.poll_once() == 2
+    finally:
+        target.close()
+    assert state(app).lease_owner is None  # released on close
+
+
+def test_poller_reconnects_after_a_server_restart(app: App, user: str) -> None:
+    """Dovecot restarted mid-run: the poller reconnects with backoff and takes the later mail too."""
+    with running_dovecot() as server:
+        mailbox = mailbox_of(app, port=server.port, idle=True, poll_seconds=1)
+        metrics = Metrics()
+        target = poller(app, mailbox, metrics=metrics)
+        server.append(mails(2), user=user)
+        stop, thread = running(target)
+        try:
+            wait_until(lambda: raw_count(app) == 2, "the first two mails stored")
+            server.restart()
+            server.append(mails(2, tag="after"), user=user)
+            wait_until(lambda: raw_count(app) == 4, "the mails sent after the restart stored")
+        finally:
+            stopped(stop, thread)
+        assert server.uids(user=user) == {} and len(server.uids("Processed", user=user)) == 4
+        assert metrics.value(ERRORS, mailbox="main", stage="round") + metrics.value(ERRORS, mailbox="main", stage="idle") >= 1
+
+
+def test_idle_wakes_the_poller_for_new_mail(app: App, shared_dovecot: Dovecot, user: str) -> None:
+    """With IDLE, mail appended while the poller waits is stored at once, not after poll_seconds."""
+    mailbox = mailbox_of(app, idle=True, poll_seconds=3600)
+    clients: list[Recording] = []
+
+    def connect() -> MailboxClient:
+        clients.append(Recording(ImapMailboxClient(mailbox)))
+        return clients[-1]
+
+    target = poller(app, mailbox, client=connect)
+    stop, thread = running(target)
+    try:
+        wait_until(lambda: bool(clients) and clients[-1].idling.is_set(), "the poller waiting in IDLE")
+        shared_dovecot.append(mails(1), user=user)
+        took = wait_until(lambda: raw_count(app) == 1, "the mail stored after the IDLE wake-up")
+    finally:
+        stopped(stop, thread)
+    assert took < WAIT < mailbox.poll_seconds
+    assert shared_dovecot.uids(user=user) == {}
+
+
+def test_run_stops_promptly_while_waiting(app: App, shared_dovecot: Dovecot) -> None:
+    """Setting the stop event ends run() during an IDLE wait, and the lease is given back."""
+    target = poller(app, mailbox_of(app, idle=True, poll_seconds=3600))
+    stop, thread = running(target)
+    wait_until(lambda: _has_success(app), "the first round")
+    started = time.monotonic()
+    stopped(stop, thread)
+    assert time.monotonic() - started < 5
+    assert state(app).lease_owner is None
+
+
+def _has_success(app: App) -> bool:
+    with app.sessions() as session:
+        progress = mailboxes.load_state(session, "main")
+    return progress is not None and progress.last_success_at is not None
+
+
+# -- the lease -------------------------------------------------------------------------------------
+
+
+def test_lease_is_exclusive_until_it_runs_out(app: App) -> None:
+    """Only the holder renews a running lease; anyone takes an expired or released one."""
+    ttl = timedelta(minutes=2)
+
+    def take(owner: str, minutes: float) -> bool:
+        with app.sessions() as session, session.begin():
+            return mailboxes.acquire_lease(session, "main", owner, T0 + timedelta(minutes=minutes), ttl)
+
+    assert take("a", 0) and not take("b", 1) and take("a", 1)
+    assert not take("b", 2.5) and take("b", 3.5)  # renewed at 1, so it ran until 3
+    with app.sessions() as session, session.begin():
+        mailboxes.release_lease(session, "main", "a")  # not a's any more: nothing happens
+        assert mailboxes.lease_holder(session, "main", T0 + timedelta(minutes=4)) == "b"
+        mailboxes.release_lease(session, "main", "b")
+    assert take("c", 4)
+
+
+def test_concurrent_lease_takers_get_one_winner(app: App) -> None:
+    """Eight instances racing for a free lease: exactly one gets it."""
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def race(owner: str) -> None:
+        barrier.wait()
+        with app.sessions() as session, session.begin():
+            won = mailboxes.acquire_lease(session, "main", owner, T0, timedelta(minutes=2))
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=race, args=(f"host{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert sorted(results) == [False] * 7 + [True]
