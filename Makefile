@@ -14,12 +14,14 @@ $(BIN)/inbox: pyproject.toml
 
 install: $(BIN)/inbox
 
-# Until the listener lands, "serving" means: migrate, ingest the sample mails, list the tickets.
+# Migrate, load the sample mails, then serve on loopback: SMTP on 127.0.0.1:2525, /healthz and
+# /metrics on 127.0.0.1:8025, outgoing mail written under var/sent. Ctrl-C stops it cleanly.
 run: install
 	mkdir -p var
 	$(BIN)/inbox --config $(CONFIG) db upgrade
 	$(BIN)/inbox --config $(CONFIG) ingest config/samples/
 	$(BIN)/inbox --config $(CONFIG) tickets list
+	$(BIN)/inbox --config $(CONFIG) serve
 
 test: install
 	$(BIN)/pytest -q

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import signal
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -44,7 +46,25 @@ class App:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
-        return IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser)
+        worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser)
+        worker.recover()
+        return worker
+
+    def serve(self) -> int:
+        """Run `inbox serve` until SIGTERM or SIGINT; 0 after a clean stop."""
+        from inbox.serving import build_service  # the listener and pollers load only when serving
+
+        service = build_service(self)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await service.run(stop)
+
+        asyncio.run(main())
+        return 0
 
     def close(self) -> None:
         self.durable_engine.dispose()

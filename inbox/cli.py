@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", parents=[common], help="create or migrate the schema")
 
+    commands.add_parser("serve", parents=[common], help="run the SMTP listener, IMAP pollers and ingest worker")
+
     ingest = commands.add_parser("ingest", parents=[common], help="feed mail files through the pipeline")
     ingest.add_argument("files", nargs="*", type=Path, help=".eml files, mbox files or maildir folders")
     ingest.add_argument("--received-at", type=_instant, help="treat the mail as received at this ISO 8601 instant")
@@ -213,8 +215,13 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(app: App, args: argparse.Namespace) -> int:
+    return app.serve()
+
+
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
+    ("serve", None): _serve,
     ("ingest", None): _ingest,
     ("tickets", "list"): _tickets_list,
     ("tickets", "show"): _tickets_show,

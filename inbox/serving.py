@@ -1,0 +1,93 @@
+"""Builds `inbox serve` from the settings: the listener, one poller per mailbox, the
+ingest runner and the operations endpoint, wired to one raw store and one metrics
+registry. Part of the composition root (only `inbox.app` calls it); builds, never runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import text
+
+from inbox.ingest.runner import IngestRunner
+from inbox.metrics import Metrics
+from inbox.receive.imap import ImapPoller
+from inbox.receive.mailbox import ImapMailboxClient
+from inbox.receive.smtp import SmtpListener
+from inbox.service import Service
+from inbox.store import rawqueue
+from inbox.web import HttpEndpoint
+
+HEALTH_TIMEOUT = 5.0
+
+
+def build_service(app: Any) -> Service:
+    settings, metrics = app.settings, Metrics()
+    processes = min(1, (os.cpu_count() or 1) - 1)
+    runner = IngestRunner(app.worker(parse_processes=processes), metrics)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    listener = SmtpListener(
+        settings.smtp,
+        accepts=settings.is_support_address,
+        store=app.rawstore,
+        metrics=metrics,
+        on_stored=runner.wake,
+        clock=app.clock,
+    )
+    pollers = [
+        ImapPoller(
+            mailbox,
+            client_factory=lambda m=mailbox: ImapMailboxClient(m),
+            store=app.rawstore,
+            sessions=app.sessions,
+            metrics=metrics,
+            on_stored=runner.wake,
+            clock=app.clock,
+            owner=owner,
+        )
+        for mailbox in settings.imap
+    ]
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None)
+
+    async def health() -> tuple[bool, dict[str, Any]]:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_ping, app), HEALTH_TIMEOUT)
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            database = f"down: {type(exc).__name__}"
+        imap = {
+            p.name: _iso(metrics.value("inbox_imap_last_success_timestamp", mailbox=p.name)) for p in pollers
+        }
+        ok = database == "ok" and service.listening
+        return ok, {"database": database, "smtp": "up" if service.listening else "down", "imap_last_success": imap}
+
+    async def render() -> str:
+        try:
+            depth = await asyncio.wait_for(asyncio.to_thread(_depth, app), HEALTH_TIMEOUT)
+        except Exception:  # noqa: BLE001 - the page still shows the counters
+            depth = {}
+        for state in (rawqueue.RECEIVED, rawqueue.PROCESSING, rawqueue.FAILED, rawqueue.QUARANTINED):
+            metrics.set("inbox_queue_depth", depth.get(state, 0), state=state)
+        return metrics.render()
+
+    service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render)
+    return service
+
+
+def _ping(app: Any) -> None:
+    with app.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _depth(app: Any) -> dict[str, int]:
+    with app.sessions() as session:
+        return rawqueue.depth(session)
+
+
+def _iso(timestamp: float) -> str | None:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat() if timestamp else None

@@ -1,0 +1,67 @@
+"""Runs `inbox serve` as a real subprocess for crash tests: start, SIGKILL, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(self, config: Path, smtp_port: int | None, log: Path) -> None:
+        self.config = config
+        self.smtp_port = smtp_port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "inbox", "--config", str(self.config), "serve"],
+                cwd=ROOT, stdout=out, stderr=out, env={**os.environ, "INBOX_LOG_LEVEL": "WARNING"},
+            )
+        if self.smtp_port is not None and not self.wait_until(self._listening, timeout):
+            raise RuntimeError(f"inbox serve did not listen on {self.smtp_port}: {self.log.read_text()[-2000:]}")
+
+    def _listening(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"inbox serve exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def terminate(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    @staticmethod
+    def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+        """Poll a condition until it holds or the time is up (a bounded wait, not a sleep for a deadline)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return False

@@ -1,0 +1,73 @@
+"""Crash test: `inbox serve` pulling a Dovecot mailbox is SIGKILLed at random moments, also
+between storing a message and moving it. Afterwards the mailbox is empty, every message
+is in the processed folder, and each became exactly one ticket message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from inbox.store.db import make_engine
+from inbox.store.tables import RawMessage, TicketMessage
+from tests.dovecot import PASSWORD, running_dovecot
+from tests.durability.serve import ServeProcess, free_port
+from tests.fakes import mail, write_config
+
+MESSAGES = 300
+KILLS = 5
+DEADLINE_SECONDS = 240
+PASSWORD_ENV = "INBOX_TEST_IMAP_PASSWORD"
+
+
+def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 mails in IMAP, the server SIGKILLed 5 times: inbox empty, each message exactly one ticket message."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)  # the serve subprocess inherits it
+    with running_dovecot() as dovecot:
+        dovecot.append([mail(message_id=f"<imap-{i}@acme.com>", subject=f"imap {i}") for i in range(MESSAGES)])
+        config = write_config(tmp_path, db_url, extra=f"""
+            smtp: {{host: 127.0.0.1, port: {free_port()}}}
+            http: {{host: 127.0.0.1, port: {free_port()}}}
+            imap:
+              - {{name: main, host: {dovecot.host}, port: {dovecot.port}, tls: false, username: support,
+                 password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: true, poll_seconds: 1}}
+            """)
+        server = ServeProcess(config, None, tmp_path / "serve.log")
+        rng = random.Random(2)
+        engine = make_engine(db_url)
+        try:
+            for _ in range(KILLS):
+                server.start()
+                # Kill once some mail has been pulled, at a random moment of the run.
+                server.wait_until(lambda: _count(engine, RawMessage) > 0, 30)
+                time.sleep(rng.uniform(0.05, 0.6))
+                server.kill()
+            server.start()
+            assert server.wait_until(lambda: not dovecot.uids("INBOX"), DEADLINE_SECONDS), server.log.read_text()[-2000:]
+            assert server.wait_until(lambda: _pending(engine) == 0 and _count(engine, TicketMessage) >= MESSAGES,
+                                     DEADLINE_SECONDS), "queue never drained"
+            assert server.terminate() == 0
+            with engine.connect() as conn:
+                per_id = dict(conn.execute(
+                    select(TicketMessage.message_id, func.count()).group_by(TicketMessage.message_id)).all())
+        finally:
+            server.kill()
+            engine.dispose()
+        processed = dovecot.uids("Processed")
+    assert set(per_id) == {f"imap-{i}@acme.com" for i in range(MESSAGES)}
+    assert set(per_id.values()) == {1}
+    assert len(processed) >= MESSAGES  # a copy moved twice is possible only if MOVE failed midway
+
+
+def _count(engine, table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _pending(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(RawMessage).where(RawMessage.state != "processed")).scalar_one())
