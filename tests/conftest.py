@@ -75,3 +75,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         missing_service("PostgreSQL")
     _truncate_pg(url)
     return url
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty PostgreSQL database: for what only the PostgreSQL deployment does."""
+    url = request.getfixturevalue("pg_database_url")
+    if url is None:
+        missing_service("PostgreSQL")
+    _truncate_pg(url)
+    return url

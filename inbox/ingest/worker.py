@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterator, Sequence
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
@@ -32,6 +33,8 @@ from inbox.store.rawqueue import Claimed
 Process = Callable[[Session, Claimed, IngestContext, ParsedMessage | None], IngestResult]
 
 log = logging.getLogger(__name__)
+
+CONFLICT_RETRIES = 3
 
 HOST = socket.gethostname()
 # Who claims rows: host, pid, and a token, because a restarted service often gets
@@ -139,18 +142,30 @@ class IngestWorker:
         return raw.id, result.outcome
 
     def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
-        """One message in a transaction of its own; a failure is recorded on its row."""
+        """One message in a transaction of its own; a failure is recorded on its row.
+
+        A database conflict with another worker (a deadlock, or the same message
+        stored by it first) is tried again at once: the retry usually succeeds or
+        finds the message a duplicate, and only a conflict that persists counts
+        as a failure.
+        """
         with self._sessions() as session:
-            try:
+            for attempt in range(1, CONFLICT_RETRIES + 1):
+                try:
+                    with session.begin():
+                        if not rawqueue.is_claimed(session, raw.id):
+                            return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
+                        return self._process_one(session, raw, parsed, now)
+                except DBAPIError as exc:
+                    if attempt < CONFLICT_RETRIES and not exc.connection_invalidated:
+                        log.info("raw message %s: database conflict, trying again: %s", raw.id, str(exc).splitlines()[0])
+                        continue
+                    error: Exception = exc
+                except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue
+                    error = exc
+                reason = f"{type(error).__name__}: {error}"
+                log.warning("raw message %s failed: %s", raw.id, reason.splitlines()[0][:300], exc_info=error)
                 with session.begin():
-                    if not rawqueue.is_claimed(session, raw.id):
-                        return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
-                    return self._process_one(session, raw, parsed, now)
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue
-                # An IntegrityError means another worker stored the same message first:
-                # a temporary failure, and next time it is a duplicate.
-                reason = f"{type(exc).__name__}: {exc}"
-                log.warning("raw message %s failed: %s", raw.id, reason.splitlines()[0][:300], exc_info=True)
-                with session.begin():
-                    rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(exc, PermanentError))
+                    rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(error, PermanentError))
                 return raw.id, Outcome.FAILED
+        raise AssertionError("unreachable")

@@ -1,11 +1,12 @@
 """The IMAP front door: one poller per configured mailbox pulls new mail into the raw store.
 
 Each round: take (or renew) the mailbox's lease, select the folder, list the UIDs past the last
-one done, and per batch fetch the bytes (BODY.PEEK[]), store them with one commit, and only
-then move or flag them on the server and record how far it got. A message that cannot be
-fetched, stored or marked is reported (log, metrics, last_error), skipped this round and tried
-again the next: the recorded last UID never passes it, so a restart tries it again too.
-Network errors and server restarts end the round; `run` reconnects with exponential backoff.
+one done, fetch their bytes in batches (BODY.PEEK[]), commit them to the raw store in groups
+(put_many, in a thread of its own while the next batch is fetched), and only after the commit
+move or flag them on the server and record how far it got. A message that cannot be fetched,
+stored or marked is reported (log, metrics, last_error), skipped this round and tried again
+the next: the recorded last UID never passes it, so a restart tries it again too. Network
+errors and server restarts end the round; `run` reconnects with exponential backoff.
 
 It never parses mail or touches tickets (the ingest worker does, woken by `on_stored`), never
 marks a message done before its raw row is committed, and never polls a mailbox whose lease
@@ -96,7 +97,7 @@ class ImapPoller:
         self._owner = owner
         self._batch_size = batch_size
         self._backoff = backoff
-        # Renewed every round and every batch; a round starts at least every poll_seconds.
+        # Renewed every round and at every mark; a round starts at least every poll_seconds.
         self._lease_ttl = lease_ttl or timedelta(seconds=max(120, 3 * mailbox.poll_seconds))
         self._source = f"imap:{mailbox.name}"
         self._client: MailboxClient | None = None
@@ -104,7 +105,8 @@ class ImapPoller:
         # UIDs above the recorded last UID that are already stored and marked, because an
         # earlier one failed: not fetched again by this instance while that one is retried.
         self._done: set[int] = set()
-        self._problems: list[str] = []
+        self._problems: list[str] = []  # this round's; the commit thread appends too (GIL-atomic)
+        self._stop = threading.Event()  # run()'s stop: a long round ends early, at a commit
         metrics.describe(ACCEPTED, "Messages stored as raw rows, by source.")
         metrics.describe(LAST_SUCCESS, "Unix time of each IMAP mailbox's last completed poll.")
         metrics.describe(ERRORS, "IMAP poller problems, by mailbox and stage.")
@@ -142,6 +144,7 @@ class ImapPoller:
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set: IDLE between rounds when configured and offered, else
         wait poll_seconds; after a failed round reconnect with exponential backoff."""
+        self._stop = stop
         delay = 0.0
         try:
             while not stop.is_set():
@@ -199,6 +202,8 @@ class ImapPoller:
                     if not self._mark(client, unmarked, progress):
                         return False
                     unmarked.clear()
+                if self._stop.is_set():
+                    break  # shutting down: finish what is fetched; the rest waits for the next start
             if pending is not None:
                 committed(pending)
         return self._mark(client, unmarked, progress)

@@ -27,6 +27,7 @@ from inbox.settings import ImapMailbox, read_secret
 
 CONNECT_TIMEOUT = 30.0  # seconds to connect; also the limit on any one command's silence
 FETCH_BYTES = 32 * 1024 * 1024  # the most message bytes asked for in one FETCH
+SIZES_PER_COMMAND = 1000  # UIDs whose sizes are asked in one command
 IDLE_SLICE = 1.0  # seconds between looks at `cancelled` while in IDLE: how fast a stop is seen
 
 
@@ -75,7 +76,7 @@ class ImapMailboxClient:
     Not thread-safe: one poller uses it."""
 
     def __init__(self, mailbox: ImapMailbox, *, timeout: float = CONNECT_TIMEOUT,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, fetch_bytes: int = FETCH_BYTES) -> None:
         """Connect (implicit TLS when `mailbox.tls`) and log in with the password from its env variable."""
         password = read_secret(mailbox.password_env)
         if password is None:
@@ -101,8 +102,11 @@ class ImapMailboxClient:
         _quiet_imaplib(imap)
         self._imap = imap
         self._folders_seen: set[str] = set()
+        self._sizes: dict[int, int] = {}  # RFC822.SIZE of the UIDs new_uids last listed
+        self._fetch_bytes = fetch_bytes
 
     def select(self, folder: str) -> int:
+        self._sizes = {}
         with _translated(f"select {folder}"):
             info = self._imap.select_folder(folder)
         return int(info[b"UIDVALIDITY"])
@@ -110,9 +114,16 @@ class ImapMailboxClient:
     def new_uids(self, after_uid: int) -> list[int]:
         with _translated("search"):
             found = self._imap.search(["UID", f"{after_uid + 1}:*"])
-        # "n:*" always includes the highest UID, even when it is below n (RFC 3501 6.4.8,
-        # "*" is the largest UID in use): keep only what is really new.
-        return sorted(uid for uid in found if uid > after_uid)
+            # "n:*" always includes the highest UID, even when it is below n (RFC 3501 6.4.8,
+            # "*" is the largest UID in use): keep only what is really new.
+            uids = sorted(uid for uid in found if uid > after_uid)
+            # Their sizes, so fetch_raw can keep each FETCH's response bounded. In slices: a
+            # server limits the length of a command line (Dovecot: 64 KB).
+            self._sizes = {}
+            for start in range(0, len(uids), SIZES_PER_COMMAND):
+                response = self._imap.fetch(uids[start : start + SIZES_PER_COMMAND], ["RFC822.SIZE"])
+                self._sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in response.items())
+        return uids
 
     def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
         if not uids:
@@ -126,17 +137,13 @@ class ImapMailboxClient:
         return bodies
 
     def _chunks_by_size(self, uids: list[int]) -> Iterator[list[int]]:
-        """`uids` in runs of at most FETCH_BYTES (a larger message alone): fifty 25 MB mails
-        must not become one 1.25 GB response in memory. Asking the sizes costs one small command."""
-        sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in self._imap.fetch(uids, ["RFC822.SIZE"]).items()}
-        if sum(sizes.values()) <= FETCH_BYTES:
-            yield uids
-            return
+        """`uids` in runs of at most fetch_bytes (a larger message alone), by the sizes new_uids
+        learnt: fifty 25 MB mails must not become one 1.25 GB response in memory."""
         chunk: list[int] = []
         total = 0
         for uid in uids:
-            size = sizes.get(uid, 0)
-            if chunk and total + size > FETCH_BYTES:
+            size = self._sizes.get(uid, 0)
+            if chunk and total + size > self._fetch_bytes:
                 yield chunk
                 chunk, total = [], 0
             chunk.append(uid)
