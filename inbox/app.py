@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
+import sys
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -52,7 +53,9 @@ class App:
 
     def serve(self) -> int:
         """Run `inbox serve` until SIGTERM or SIGINT; 0 after a clean stop."""
-        from inbox.serving import build_service  # the listener and pollers load only when serving
+        # The listener and pollers load only when serving.
+        from inbox.receive.smtp import ListenerError
+        from inbox.serving import build_service
 
         service = build_service(self)
 
@@ -63,7 +66,11 @@ class App:
                 loop.add_signal_handler(sig, stop.set)
             await service.run(stop)
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except (OSError, ListenerError) as exc:  # a port taken, a certificate unreadable
+            print(f"inbox serve: cannot start: {exc}", file=sys.stderr)
+            return 1
         return 0
 
     def close(self) -> None:
