@@ -1,4 +1,5 @@
-"""A throwaway Dovecot IMAP server on a free loopback port, for tests and benchmarks.
+"""A throwaway Dovecot IMAP server on a free loopback port, for tests and benchmarks, and a
+client for tests that records what it fetched.
 
 Writes its own config (static passdb: any user, password "secret"; one maildir per user)
 into a fresh directory, starts `dovecot -c DIR/dovecot.conf`, waits until the port answers,
@@ -15,13 +16,17 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from imapclient import IMAPClient
+
+from inbox.receive.mailbox import ImapMailboxClient, MailboxRefused
+from inbox.settings import ImapMailbox
 
 PASSWORD = "secret"
 START_TIMEOUT = 15.0
@@ -89,7 +94,7 @@ class Dovecot:
     def __init__(self, root: Path, *, without: tuple[str, ...] = ()) -> None:
         self.root = root
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         capability = ""
         if without:
             # imap_capability replaces the CAPABILITY list (it is what the client sees, so a
@@ -192,7 +197,7 @@ def running_dovecot(*, without: tuple[str, ...] = ()) -> Iterator[Dovecot]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -223,3 +228,38 @@ def _is_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class Recording(ImapMailboxClient):
+    """The real client, remembering the UIDs it fetched and when it waits in IDLE; `refuse`
+    makes the server's NO to a FETCH happen on demand."""
+
+    def __init__(self, mailbox: ImapMailbox, refuse: Callable[[Sequence[int]], bool] = lambda uids: False) -> None:
+        super().__init__(mailbox, timeout=5)
+        self.refuse = refuse
+        self.fetched: list[int] = []
+        self.idling = threading.Event()
+
+    def fetch_raw(self, uids: Sequence[int]) -> dict[int, bytes]:
+        if self.refuse(uids):
+            raise MailboxRefused("fetch: NO [SERVERBUG] refused for this test")
+        self.fetched += uids
+        return super().fetch_raw(uids)
+
+    def idle_wait(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> bool:
+        self.idling.set()
+        try:
+            return super().idle_wait(timeout, cancelled)
+        finally:
+            self.idling.clear()
+
+
+def recorded(mailbox: ImapMailbox, into: list[Recording], **kw: Callable[[Sequence[int]], bool]
+             ) -> Callable[[], Recording]:
+    """A client factory whose every connection is a Recording appended to `into`."""
+
+    def connect() -> Recording:
+        into.append(Recording(mailbox, **kw))
+        return into[-1]
+
+    return connect

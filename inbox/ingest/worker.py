@@ -44,7 +44,7 @@ PROCESS_OWNER = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 def is_dead(owner: str) -> bool:
     """Whether the process that wrote this claim owner is gone (only meaningful on this host)."""
-    _host, pid, token = (owner.rsplit(":", 2) + ["", ""])[:3]
+    _host, pid, token = (owner.removesuffix(rawqueue.SOLO).rsplit(":", 2) + ["", ""])[:3]
     if not pid.isdigit():
         return True
     if int(pid) == os.getpid():
@@ -98,12 +98,19 @@ class IngestWorker:
         return counts
 
     def recover(self) -> int:
-        """Take back rows that a dead process on this host had claimed; how many."""
+        """Take back rows that a dead process on this host had claimed, and process them one
+        at a time, parsed here: if one of them is what killed the process, it is caught
+        alone and its attempts add up to quarantine. Returns how many were taken back."""
         with self._sessions() as session, session.begin():
             released = rawqueue.release_orphans(session, HOST, is_dead)
         if released:
-            log.warning("took back %d messages claimed by a process that died", released)
-        return released
+            log.warning("took back %d messages claimed by a process that died", len(released))
+        for raw_id in released:
+            with self._sessions() as session, session.begin():
+                claimed = rawqueue.claim(session, self._clock.now(), 1, [raw_id], owner=PROCESS_OWNER + rawqueue.SOLO)
+            if claimed:
+                self._run(_Batch(claimed, InProcessParser().submit([claimed[0].data])))
+        return len(released)
 
     def close(self) -> None:
         self._parser.close()

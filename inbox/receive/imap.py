@@ -43,6 +43,9 @@ STORE_BYTES = 8 * 1024 * 1024
 # messages as for 50 (measured on Dovecot: 40 MOVEs of 50 take 3x one MOVE of 2,000); a crash
 # before the mark only means those are fetched again and deduped.
 MARK_EVERY = 500
+# RFC 2177: servers may drop a client idle for 30 minutes, so IDLE is renewed (after one
+# round) at least this often, whatever poll_seconds says.
+IDLE_MAX_SECONDS = 25 * 60
 ACCEPTED = "inbox_messages_accepted_total"
 LAST_SUCCESS = "inbox_imap_last_success_timestamp"
 ERRORS = "inbox_imap_errors_total"
@@ -325,7 +328,7 @@ class ImapPoller:
             return
         try:
             if client.supports_idle():
-                client.idle_wait(self._mailbox.poll_seconds, cancelled=stop.is_set)
+                client.idle_wait(min(self._mailbox.poll_seconds, IDLE_MAX_SECONDS), cancelled=stop.is_set)
             else:
                 stop.wait(self._mailbox.poll_seconds)
         except Exception as exc:  # noqa: BLE001 - the next round reconnects (with backoff if it must)

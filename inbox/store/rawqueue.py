@@ -137,22 +137,32 @@ def is_claimed(session: Session, raw_id: int) -> bool:
     return session.execute(select(RawMessage.state).where(RawMessage.id == raw_id)).scalar() == PROCESSING
 
 
-def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool]) -> int:
+SOLO = ":solo"  # claimed alone, during recovery: a crash then is this message's own fault
+
+
+def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool]) -> list[int]:
     """Give back the claims of dead processes on this host (a crash or SIGKILL), so their
-    messages are processed now rather than after CLAIM_TIMEOUT. Other hosts' claims wait
-    for the timeout: from here we cannot tell whether their process lives."""
-    owners = session.execute(
-        select(RawMessage.claimed_by).where(RawMessage.state == PROCESSING, RawMessage.claimed_by.like(f"{host}:%")).distinct()
-    ).scalars()
-    dead = [o for o in owners if o and is_dead(o)]
-    if not dead:
-        return 0
-    stmt = (
-        update(RawMessage)
-        .where(RawMessage.state == PROCESSING, RawMessage.claimed_by.in_(dead))
-        .values(state=RECEIVED, claimed_at=None, claimed_by=None)
-    )
-    return session.execute(stmt).rowcount or 0
+    messages are processed now rather than after CLAIM_TIMEOUT; the ids given back.
+
+    A message claimed in a batch gets its attempt refunded: the crash may have been any
+    message's doing, or none's. One claimed alone (SOLO) keeps it, so a message that
+    kills the process each time is still quarantined after MAX_ATTEMPTS. Other hosts'
+    claims wait for the timeout: from here we cannot tell whether their process lives.
+    """
+    rows = session.execute(
+        select(RawMessage.id, RawMessage.claimed_by).where(
+            RawMessage.state == PROCESSING, RawMessage.claimed_by.like(f"{host}:%")
+        )
+    ).all()
+    dead = [(raw_id, owner) for raw_id, owner in rows if owner and is_dead(owner.removesuffix(SOLO))]
+    for raw_id, owner in dead:
+        refund = 0 if owner.endswith(SOLO) else 1
+        session.execute(
+            update(RawMessage)
+            .where(RawMessage.id == raw_id)
+            .values(state=RECEIVED, claimed_at=None, claimed_by=None, attempts=RawMessage.attempts - refund)
+        )
+    return [raw_id for raw_id, _ in dead]
 
 
 def release_failed(session: Session, now: datetime) -> int:

@@ -29,14 +29,15 @@ def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monk
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)  # the serve subprocess inherits it
     with running_dovecot() as dovecot:
         dovecot.append([mail(message_id=f"<imap-{i}@acme.com>", subject=f"imap {i}") for i in range(MESSAGES)])
+        smtp_port = free_port()  # listening on it means started, signal handlers in place
         config = write_config(tmp_path, db_url, extra=f"""
-            smtp: {{host: 127.0.0.1, port: {free_port()}}}
+            smtp: {{host: 127.0.0.1, port: {smtp_port}}}
             http: {{host: 127.0.0.1, port: {free_port()}}}
             imap:
               - {{name: main, host: {dovecot.host}, port: {dovecot.port}, tls: false, username: support,
                  password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: true, poll_seconds: 1}}
             """)
-        server = ServeProcess(config, None, tmp_path / "serve.log")
+        server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
         rng = random.Random(2)
         engine = make_engine(db_url)
         try:

@@ -26,16 +26,17 @@ def test_two_servers_one_mailbox_one_ticket_each(pg_url: str, tmp_path: Path, mo
         dovecot.append([mail(message_id=f"<two-{i}@acme.com>", subject=f"two {i}") for i in range(MESSAGES)])
         servers = []
         for n in range(2):
+            smtp_port = free_port()  # listening on it means started, signal handlers in place
             home = tmp_path / f"server{n}"
             home.mkdir()
             config = write_config(home, db_url, extra=f"""
-                smtp: {{host: 127.0.0.1, port: {free_port()}}}
+                smtp: {{host: 127.0.0.1, port: {smtp_port}}}
                 http: {{host: 127.0.0.1, port: {free_port()}}}
                 imap:
                   - {{name: main, host: {dovecot.host}, port: {dovecot.port}, tls: false, username: support,
                      password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: true, poll_seconds: 1}}
                 """)
-            servers.append(ServeProcess(config, None, tmp_path / f"serve{n}.log"))
+            servers.append(ServeProcess(config, smtp_port, tmp_path / f"serve{n}.log"))
         engine = make_engine(db_url)
         try:
             for server in servers:

@@ -134,14 +134,30 @@ def test_drain_of_given_ids_leaves_other_rows_alone(app) -> None:
 
 
 def test_claims_of_a_dead_process_are_taken_back_at_once(app) -> None:
-    """Rows a killed process on this host had claimed are processed by the next worker, without the timeout."""
+    """Rows a killed process on this host had claimed are processed when the next worker starts, without the timeout."""
     ref = app.rawstore.put(mail(), "test")
     with app.sessions() as session, session.begin():
         rawqueue.claim(session, app.clock.now(), 10, owner=f"{HOST}:999999:gone")  # then SIGKILL
     live = app.rawstore.put(mail(message_id="<live@acme.com>"), "test")
     with app.sessions() as session, session.begin():
         rawqueue.claim(session, app.clock.now(), 10, ids=[live.id], owner=f"{HOST}:1:alive")  # pid 1 lives
-    assert app.worker().drain() == {Outcome.OPENED: 1}
+    app.worker()
     with app.sessions() as session:
         assert session.get(RawMessage, ref.id).state == rawqueue.PROCESSED
         assert session.get(RawMessage, live.id).state == rawqueue.PROCESSING
+
+
+def test_crashes_in_a_batch_never_quarantine_but_crashes_alone_do(app) -> None:
+    """Killed five times inside batches, a message is still processed; killed five times alone, it is quarantined."""
+    innocent = app.rawstore.put(mail(), "test").id
+    poison = app.rawstore.put(mail(message_id="<poison@acme.com>"), "test").id
+    for n in range(rawqueue.MAX_ATTEMPTS + 1):
+        with app.sessions() as session, session.begin():
+            rawqueue.claim(session, app.clock.now(), 1, [innocent], owner=f"{HOST}:999999:batch{n}")
+            rawqueue.claim(session, app.clock.now(), 1, [poison], owner=f"{HOST}:999999:n{n}{rawqueue.SOLO}")
+            released = rawqueue.release_orphans(session, HOST, lambda owner: True)
+        assert sorted(released) == sorted(r for r in (innocent, poison) if n < rawqueue.MAX_ATTEMPTS or r == innocent)
+    with app.sessions() as session:
+        assert session.get(RawMessage, poison).state == rawqueue.QUARANTINED
+        assert session.get(RawMessage, innocent).attempts == 0
+    assert app.worker().drain() == {Outcome.OPENED: 1}
