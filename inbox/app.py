@@ -7,11 +7,13 @@ import secrets
 import signal
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
+from inbox.domain.ticket import Outcome
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
 from inbox.ingest.worker import IngestWorker
@@ -43,11 +45,18 @@ class App:
         with self.sessions() as session, session.begin():
             return service_state.get_or_create(session, SECRET_KEY, lambda: secrets.token_hex(32))
 
-    def worker(self, clock: Clock | None = None, batch_size: int = 100, parse_processes: int = 0) -> IngestWorker:
+    def worker(
+        self,
+        clock: Clock | None = None,
+        batch_size: int = 100,
+        parse_processes: int = 0,
+        on_result: Callable[[str, Outcome], None] | None = None,
+    ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
-        worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser)
+        worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser,
+                              on_result=on_result)
         worker.recover()
         return worker
 

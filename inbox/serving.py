@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from inbox.ingest.runner import IngestRunner
+from inbox.ingest.runner import IngestRunner, outcome_counter
 from inbox.metrics import Metrics
 from inbox.receive.imap import ImapPoller
 from inbox.receive.mailbox import ImapMailboxClient
@@ -29,7 +29,7 @@ HEALTH_TIMEOUT = 5.0
 def build_service(app: Any) -> Service:
     settings, metrics = app.settings, Metrics()
     processes = min(1, (os.cpu_count() or 1) - 1)
-    runner = IngestRunner(app.worker(parse_processes=processes), metrics)
+    runner = IngestRunner(app.worker(parse_processes=processes, on_result=outcome_counter(metrics)))
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     listener = SmtpListener(
         settings.smtp,

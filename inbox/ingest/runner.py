@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from inbox.domain.ticket import Outcome
 from inbox.ingest.worker import IngestWorker
@@ -19,9 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class IngestRunner:
-    def __init__(self, worker: IngestWorker, metrics: Metrics, idle_seconds: float = 5.0) -> None:
+    def __init__(self, worker: IngestWorker, idle_seconds: float = 5.0) -> None:
         self._worker = worker
-        self._metrics = metrics
         self._idle = idle_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -56,8 +56,23 @@ class IngestRunner:
         self._wake.set()
 
     def _drain_once(self) -> None:
-        counts = self._worker.drain()
-        for outcome, n in counts.items():
-            self._metrics.inc("inbox_messages_processed_total", n, outcome=outcome.value)
-            if outcome is Outcome.FAILED:
-                self._metrics.inc("inbox_messages_failed_total", n)
+        self._worker.drain()
+
+
+def outcome_counter(metrics: Metrics) -> Callable[[str, Outcome], None]:
+    """What the worker calls for each processed message (`on_result`): the metrics, per source."""
+
+    def count(source: str, outcome: Outcome) -> None:
+        label = source_label(source)
+        metrics.inc("inbox_messages_processed_total", outcome=outcome.value, source=label)
+        if outcome is Outcome.FAILED:
+            metrics.inc("inbox_messages_failed_total", source=label)
+
+    return count
+
+
+def source_label(source: str) -> str:
+    """A bounded label: "smtp", "imap:<mailbox>", or the kind of file ("file", "mbox", "maildir")
+    without its path, which would make a new time series for every file ever ingested."""
+    kind, _, rest = source.partition(":")
+    return f"imap:{rest}" if kind == "imap" else kind

@@ -73,8 +73,10 @@ class IngestWorker:
         batch_size: int = 100,
         process: Process = ingest_one,
         parser: BatchParser | None = None,
+        on_result: Callable[[str, Outcome], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._on_result = on_result or (lambda source, outcome: None)
         self._process = process
         self._ctx = ctx
         self._clock = clock
@@ -132,6 +134,12 @@ class IngestWorker:
         return _Batch(claimed, self._parser.submit([raw.data for raw in claimed]))
 
     def _run(self, batch: _Batch) -> list[tuple[int, Outcome]]:
+        results = self._run_batch(batch)
+        for raw, (_, outcome) in zip(batch.claimed, results):
+            self._on_result(raw.source, outcome)
+        return results
+
+    def _run_batch(self, batch: _Batch) -> list[tuple[int, Outcome]]:
         now = self._clock.now()
         parsed = batch.parsed()
         try:

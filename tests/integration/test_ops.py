@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox.ingest.runner import IngestRunner
+from inbox.ingest.runner import IngestRunner, outcome_counter, source_label
 from inbox.metrics import Metrics
 from inbox.store import tickets as store
 from inbox.web import HttpEndpoint
@@ -62,7 +62,7 @@ def app(db_url: str, tmp_path: Path):
 def test_runner_processes_when_woken_and_drains_on_stop(app) -> None:
     """Mail stored and a wake makes tickets; mail stored just before stop is processed by the last drain."""
     metrics = Metrics()
-    runner = IngestRunner(app.worker(), metrics, idle_seconds=3600)  # only a wake or stop moves it
+    runner = IngestRunner(app.worker(on_result=outcome_counter(metrics)), idle_seconds=3600)  # only a wake or stop moves it
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:
@@ -78,4 +78,10 @@ def test_runner_processes_when_woken_and_drains_on_stop(app) -> None:
     assert not thread.is_alive()
     with app.sessions() as session:
         assert store.count_tickets(session) == 2
-    assert metrics.value("inbox_messages_processed_total", outcome="opened") == 2
+    assert metrics.value("inbox_messages_processed_total", outcome="opened", source="test") == 2
+
+
+def test_source_labels_stay_bounded() -> None:
+    """Metrics label a file by its kind, never its path; SMTP and each mailbox keep their names."""
+    assert [source_label(s) for s in ("smtp", "imap:main", "file:/tmp/a.eml", "mbox:/x/y#3", "maildir:/m/new/1")] == [
+        "smtp", "imap:main", "file", "mbox", "maildir"]
