@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
 from inbox.ingest.runner import IngestRunner, outcome_counter
+from inbox.ingest.worker import PROCESS_OWNER
 from inbox.metrics import Metrics
 from inbox.receive.imap import ImapPoller
 from inbox.receive.mailbox import ImapMailboxClient
@@ -25,12 +24,14 @@ from inbox.web import HttpEndpoint
 
 HEALTH_TIMEOUT = 5.0
 
+if TYPE_CHECKING:
+    from inbox.app import App
 
-def build_service(app: Any) -> Service:
+
+def build_service(app: App) -> Service:
     settings, metrics = app.settings, Metrics()
     processes = min(1, (os.cpu_count() or 1) - 1)
     runner = IngestRunner(app.worker(parse_processes=processes, on_result=outcome_counter(metrics)))
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     listener = SmtpListener(
         settings.smtp,
         accepts=settings.is_support_address,
@@ -48,7 +49,7 @@ def build_service(app: Any) -> Service:
             metrics=metrics,
             on_stored=runner.wake,
             clock=app.clock,
-            owner=owner,
+            owner=PROCESS_OWNER,
         )
         for mailbox in settings.imap
     ]
@@ -79,12 +80,12 @@ def build_service(app: Any) -> Service:
     return service
 
 
-def _ping(app: Any) -> None:
+def _ping(app: App) -> None:
     with app.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
-def _depth(app: Any) -> dict[str, int]:
+def _depth(app: App) -> dict[str, int]:
     with app.sessions() as session:
         return rawqueue.depth(session)
 
