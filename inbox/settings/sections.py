@@ -64,6 +64,13 @@ class ImapMailbox(Section):
     idle: bool = True
     poll_seconds: int = Field(default=60, ge=1)
 
+    @model_validator(mode="after")
+    def _processed_elsewhere(self) -> ImapMailbox:
+        # Moving a message into the folder it came from would fetch it again, for ever.
+        if self.processed_folder is not None and self.processed_folder == self.folder:
+            raise Located([(("processed_folder",), f'must differ from folder "{self.folder}"')])
+        return self
+
 
 class OutboundSettings(Section):
     transport: Literal["smtp", "maildir"] = "smtp"

@@ -432,3 +432,11 @@ def test_dumped_settings_load_back_equal(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     assert load_settings(path).model_dump() == settings.model_dump()
+
+
+def test_processed_folder_must_differ_from_folder(tmp_path: Path) -> None:
+    """A mailbox whose processed folder is the folder it reads would loop: refused with its key path."""
+    mailbox = {"name": "main", "host": "imap.example.com", "username": "support@example.com",
+               "password_env": "INBOX_IMAP_PASSWORD", "folder": "INBOX", "processed_folder": "INBOX"}
+    path = write_config(tmp_path, lambda d: d.update(imap=[mailbox]))
+    assert problems_of(path) == [f'{path}: imap.0.processed_folder: must differ from folder "INBOX"']
