@@ -153,7 +153,8 @@ class IngestWorker:
         # Finished at once, not at the end of the batch: a later message of the
         # same batch must see this one's Message-ID as already handled.
         result = self._process(session, raw, self._ctx, parsed)
-        rawqueue.finish(session, [rawqueue.Finished(raw.id, result.outcome.value, result.ticket_id, result.message_id)], now)
+        rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
+                        message_id=result.message_id, now=now)
         return raw.id, result.outcome
 
     def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
@@ -165,7 +166,9 @@ class IngestWorker:
         as a failure.
         """
         with self._sessions() as session:
-            for attempt in range(1, CONFLICT_RETRIES + 1):
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     with session.begin():
                         if not rawqueue.is_claimed(session, raw.id):
@@ -183,4 +186,3 @@ class IngestWorker:
                 with session.begin():
                     rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(error, PermanentError))
                 return raw.id, Outcome.FAILED
-        raise AssertionError("unreachable")

@@ -19,10 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 BUSY_TIMEOUT_MS = 30_000
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, *, durable: bool = True) -> Engine:
     """An engine; `durable=False` gives SQLite commits that may be lost on power cut
     (synchronous=NORMAL): only for work that is redone from a durable row."""

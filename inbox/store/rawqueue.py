@@ -94,25 +94,15 @@ _FINISH = (
 )
 
 
-@dataclass(frozen=True)
-class Finished:
-    raw_id: int
-    outcome: str
-    ticket_id: int | None
-    message_id: str | None
-
-
-def finish(session: Session, done: Sequence[Finished], now: datetime) -> None:
-    """Mark rows processed with what they came to: one statement for a whole batch."""
-    if done:
-        session.connection().execute(
-            _FINISH,
-            [
-                {"raw_id": d.raw_id, "outcome_": d.outcome, "ticket_id_": d.ticket_id,
-                 "message_id_": d.message_id[:998] if d.message_id else None, "at": now}
-                for d in done
-            ],
-        )
+def finish(
+    session: Session, raw_id: int, *, outcome: str, ticket_id: int | None, message_id: str | None, now: datetime
+) -> None:
+    """Mark a row processed with what it came to (a prebuilt statement: this runs per message)."""
+    session.connection().execute(
+        _FINISH,
+        {"raw_id": raw_id, "outcome_": outcome, "ticket_id_": ticket_id,
+         "message_id_": message_id[:998] if message_id else None, "at": now},
+    )
 
 
 def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent: bool) -> None:
