@@ -1,0 +1,192 @@
+"""Hand composed bytes to the outside world: an SMTP relay, a Maildir folder, or memory (tests).
+
+Its job: deliver one message to its envelope recipients and say how a failure should be
+treated: `TemporarySendError` (a 4xx reply, a network error, a timeout: try again later,
+RFC 5321 section 4.2.1) or `PermanentSendError` (a 5xx reply: this message will not go).
+Return normally only when the receiving side accepted responsibility for the message.
+
+It never: composes or changes the message, retries (the outbox decides when), logs
+credentials, or raises any other exception from `send()` for a delivery problem.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+
+class SendError(Exception):
+    """A delivery that did not happen. `recipients` maps each refused address to (code, reply)."""
+
+    def __init__(self, message: str, code: int | None = None,
+                 recipients: dict[str, tuple[int, str]] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.recipients = dict(recipients or {})
+
+
+class TemporarySendError(SendError):
+    """4xx, network trouble, timeouts: the same message may succeed later."""
+
+
+class PermanentSendError(SendError):
+    """5xx: sending the same message again will fail the same way."""
+
+
+class MailTransport(Protocol):
+    def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None: ...
+
+
+def _envelope(mail_from: str, rcpt_tos: Sequence[str]) -> list[str]:
+    """The recipients as a list, once the envelope is known to be sendable at all."""
+    if isinstance(rcpt_tos, str) or not rcpt_tos:  # a bare str would be sent letter by letter
+        raise PermanentSendError("no recipients: rcpt_tos must be a non-empty list of addresses")
+    if any("\r" in a or "\n" in a for a in (mail_from, *rcpt_tos)):
+        # A line break would end the MAIL/RCPT command and start another (RFC 5321 section 2.3.8).
+        raise PermanentSendError("an envelope address contains a line break")
+    return list(rcpt_tos)
+
+
+def _classified(code: int | None, message: str, recipients: dict[str, tuple[int, str]] | None = None) -> SendError:
+    # RFC 5321 section 4.2.1: 5yz is permanent; anything else (4yz, or no reply) may pass later.
+    kind = PermanentSendError if code is not None and 500 <= code < 600 else TemporarySendError
+    return kind(message, code, recipients)
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _refusal(refused: dict[str, tuple[int, bytes]], accepted: int) -> SendError:
+    """One error for refused recipients. Any 4xx makes the whole refusal temporary: retrying
+    helps those, and a 5xx recipient refuses again. `recipients` says who to retry."""
+    recipients = {rcpt: (code, _text(reply)) for rcpt, (code, reply) in refused.items()}
+    temporary = [code for code, _ in recipients.values() if not 500 <= code < 600]
+    code = temporary[0] if temporary else next(iter(recipients.values()))[0]
+    details = "; ".join(f"{rcpt}: {code} {reply}" for rcpt, (code, reply) in recipients.items())
+    what = f"{len(recipients)} recipient(s) refused" + (f", {accepted} accepted" if accepted else "")
+    return _classified(code, f"{what}: {details}", recipients)
+
+
+class SmtpTransport:
+    """Delivers through an SMTP relay, one connection per message."""
+
+    def __init__(self, host: str, port: int, *, starttls: bool = False, username: str | None = None,
+                 password: str | None = None, timeout: float = 30.0, local_hostname: str | None = None) -> None:
+        if not host:
+            raise ValueError("SMTP host is empty")
+        if not 0 < port < 65536:
+            raise ValueError(f"SMTP port {port} is not in 1-65535")
+        if timeout <= 0:
+            raise ValueError("SMTP timeout must be positive")
+        if (username is None) != (password is None):
+            raise ValueError("SMTP username and password go together")
+        self.host, self.port, self.starttls, self.timeout = host, port, starttls, timeout
+        self.username, self._password, self.local_hostname = username, password, local_hostname
+
+    def __repr__(self) -> str:  # never the password
+        return f"SmtpTransport({self.host!r}, {self.port}, starttls={self.starttls}, username={self.username!r})"
+
+    def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None:
+        rcpts = _envelope(mail_from, rcpt_tos)
+        where = f"{self.host}:{self.port}"
+        smtp = smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
+        accepted = False
+        try:
+            code, greeting = smtp.connect(self.host, self.port)
+            if code != 220:  # smtplib checks the greeting only when the constructor connects
+                raise smtplib.SMTPConnectError(code, greeting)
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username is not None:
+                smtp.login(self.username, self._password or "")
+            refused = smtp.sendmail(mail_from, rcpts, message)
+            accepted = True
+        # smtplib's errors are OSError subclasses: the specific ones come first.
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _refusal(exc.recipients, accepted=0) from exc
+        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError,
+                smtplib.SMTPNotSupportedError) as exc:
+            # The relay's greeting, our credentials or its TLS: not this message. Once an admin
+            # fixes it the same email goes, so retry rather than let every queued email die.
+            code = exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else None
+            raise TemporarySendError(f"{where}: relay refused the session: {_reply(exc)}", code) from exc
+        except smtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
+            code = exc.smtp_code if exc.smtp_code > 0 else None
+            raise _classified(code, f"{where}: {_reply(exc)}") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused connections, timeouts, TLS
+            raise TemporarySendError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            # After the final 250 the message is the relay's: a failed QUIT must not make us send
+            # it twice. After a failure, QUIT could wait out another timeout: just hang up.
+            if accepted:
+                _quit(smtp)
+            else:
+                smtp.close()
+        if refused:
+            # Some recipients took it: RFC 5321 section 3.3 makes each RCPT its own decision.
+            raise _refusal(refused, accepted=len(rcpts) - len(refused))
+
+
+def _reply(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return str(exc)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+class MaildirTransport:
+    """Writes each message into a Maildir (for development, or a local delivery agent to pick up)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None:
+        rcpts = _envelope(mail_from, rcpt_tos)
+        # RFC 5321 section 4.4: the final delivery records the envelope as Return-Path (and
+        # Delivered-To, the Maildir convention), so the file says who it was for.
+        envelope = f"Return-Path: <{mail_from}>\r\n" + "".join(f"Delivered-To: {rcpt}\r\n" for rcpt in rcpts)
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            # Maildir.add writes to tmp/, fsyncs, then moves into new/: a reader never sees half a file.
+            mailbox.Maildir(self.path, create=False).add(envelope.encode("ascii", "replace") + message)
+        except OSError as exc:
+            raise TemporarySendError(f"maildir {self.path}: {exc}") from exc
+
+
+class Sent(NamedTuple):
+    message: bytes
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+
+
+class MemoryTransport:
+    """Keeps what it is given in `sent`; `fail_next(n, exc)` makes the next n sends raise exc."""
+
+    def __init__(self) -> None:
+        self.sent: list[Sent] = []
+        self._failures: list[Exception] = []
+        self._lock = threading.Lock()
+
+    def fail_next(self, count: int, error: Exception) -> None:
+        with self._lock:
+            self._failures.extend([error] * count)
+
+    def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None:
+        rcpts = _envelope(mail_from, rcpt_tos)
+        with self._lock:
+            if self._failures:
+                raise self._failures.pop(0)
+            self.sent.append(Sent(bytes(message), mail_from, tuple(rcpts)))

@@ -1,0 +1,240 @@
+"""The template renderer: the shipped templates, overrides, the sandbox, errors that name file and line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autoresponder.render import (
+    KINDS,
+    MAX_SUBJECT,
+    RenderedEmail,
+    Renderer,
+    TemplateError,
+    check,
+    sample_context,
+)
+
+SHIPPED = Path(__file__).resolve().parents[2] / "templates"
+ACK_TEXT = "acknowledgement/body.txt.j2"
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    """A private copy of the shipped templates, named `templates` like the real folder."""
+    return Path(shutil.copytree(SHIPPED, tmp_path / "templates"))
+
+
+def write(directory: Path, name: str, source: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def render(directory: Path, kind: str = "acknowledgement", **kw: str) -> RenderedEmail:
+    return Renderer(directory).render(kind, sample_context(kind), **kw)
+
+
+# --- the shipped templates ---------------------------------------------------------------------
+
+KEY_WORDS = {
+    "acknowledgement": ["critical", "4 business hours", "Tue 3 Mar 2026, 12:30 PST", "subject"],
+    "status_update": ["waiting-on-third-party", "Tue 3 Mar 2026, 09:05 PST", "Wed 4 Mar 2026, 08:30 PST"],
+    "sla_warning": ["update", "Wed 4 Mar 2026, 08:30 PST", "Acme Corp"],
+    "breach_alert": ["breached", "resolution", "Tue 10 Mar 2026, 08:30 PDT", "level 2"],
+    "severity_changed": ["high", "critical", "tam@example.com", "#escalate critical"],
+    "solved": ["solved", "reopen", "reply"],
+    "closed": ["closed", "new ticket"],
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_renders_from_sample_data(kind: str) -> None:
+    """Every shipped kind renders its subject, text and HTML with the tracking number and its key facts."""
+    email = render(SHIPPED, kind)
+    assert email.subject.startswith("[SUP-000123] ")
+    assert "\n" not in email.subject
+    for part in (email.text, email.html):
+        assert "SUP-000123" in part
+        for word in KEY_WORDS[kind]:
+            assert word in part, f"{kind}: {word!r} missing"
+    assert email.html.lstrip().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_renders_without_optional_values(kind: str) -> None:
+    """The shipped templates guard every optional value: no assignee, no due times, no activity yet."""
+    email = Renderer(SHIPPED).render(kind, sample_context(kind, minimal=True))
+    assert "SUP-000123" in email.text and "None" not in email.text and "None" not in email.html
+
+
+def test_acknowledgement_asks_to_keep_the_tracking_number_in_the_subject() -> None:
+    """The acknowledgement tells the customer how replies find their ticket."""
+    text = render(SHIPPED).text
+    assert "keep the tracking number [SUP-000123]" in text and "subject" in text
+
+
+def test_html_escapes_values_and_text_does_not(templates: Path) -> None:
+    """A subject carrying <script> is escaped in the HTML part, verbatim in the text part and the subject."""
+    context = sample_context("acknowledgement")
+    context["ticket"]["subject"] = "<script>alert(1)</script> & more"
+    email = Renderer(templates).render("acknowledgement", context)
+    assert "<script>" not in email.html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in email.html
+    assert "<script>alert(1)</script> & more" in email.text
+    assert email.subject == "[SUP-000123] <script>alert(1)</script> & more"
+
+
+def test_subject_is_one_line_and_at_most_998_characters(templates: Path) -> None:
+    """Line breaks and runs of spaces in a rendered subject collapse; RFC 5322's line limit is kept."""
+    write(templates, "acknowledgement/subject.txt.j2", "[{{ ticket.tracking }}]\n\n  {{ ticket.subject }}\n{{ 'x' * 2000 }}\n")
+    subject = render(templates).subject
+    assert subject.startswith("[SUP-000123] Checkout fails with error 502 since this morning xxx")
+    assert len(subject) == MAX_SUBJECT and "\n" not in subject and "  " not in subject
+
+
+# --- overrides -----------------------------------------------------------------------------------
+
+
+def test_plan_and_customer_overrides_win_per_file(templates: Path) -> None:
+    """customers/<id>/ beats plans/<plan>/ beats the default, file by file."""
+    write(templates, "plans/gold/acknowledgement/subject.txt.j2", "gold {{ ticket.tracking }}")
+    write(templates, "plans/gold/acknowledgement/body.txt.j2", "gold body")
+    write(templates, "customers/acme/acknowledgement/subject.txt.j2", "acme {{ ticket.tracking }}")
+    default = render(templates)
+    assert render(templates, plan="gold").subject == "gold SUP-000123"
+    assert render(templates, plan="gold").text == "gold body"
+    both = render(templates, plan="gold", customer="acme")
+    assert both.subject == "acme SUP-000123"  # customer first
+    assert both.text == "gold body"  # the customer did not override the body: the plan's applies
+    assert both.html == default.html  # nobody overrode the HTML
+    assert render(templates, plan="silver", customer="other") == default
+
+
+def test_override_names_cannot_leave_the_template_folder(templates: Path, tmp_path: Path) -> None:
+    """A plan or customer id with a path in it is not a folder name: the default applies."""
+    write(tmp_path, "acknowledgement/subject.txt.j2", "outside")
+    email = render(templates, plan="..", customer="../..")
+    assert email.subject.startswith("[SUP-000123]")
+
+
+# --- failures: always TemplateError, naming file and line ----------------------------------------
+
+HOSTILE = [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{% for i in range(10**9) %}x{% endfor %}",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ 'x' * 10**9 }}",
+    "{{ 'x'|center(10**9) }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "{{ ticket.update({'subject': 'changed'}) }}",
+    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_template_is_a_template_error_naming_the_file(templates: Path, source: str) -> None:
+    """Sandbox escapes, huge loops and huge strings stop with a TemplateError that names the file."""
+    write(templates, ACK_TEXT, "Hello\n" + source + "\n")
+    with pytest.raises(TemplateError) as caught:
+        render(templates)
+    assert str(caught.value).startswith("templates/acknowledgement/body.txt.j2:2: ")
+
+
+def test_output_over_one_megabyte_is_refused(templates: Path) -> None:
+    """A template whose output passes 1 MB stops, naming the file."""
+    write(templates, ACK_TEXT, "{% for i in range(2000) %}{{ 'x' * 1000 }}{% endfor %}")
+    with pytest.raises(TemplateError, match=r"^templates/acknowledgement/body\.txt\.j2: output is larger"):
+        render(templates)
+
+
+def test_syntax_error_names_file_and_line(templates: Path) -> None:
+    """A syntax error reads `path:line: reason`."""
+    write(templates, ACK_TEXT, "Hello\n\n{% if ticket.assignee %}\nno end\n")
+    with pytest.raises(TemplateError) as caught:
+        render(templates)
+    assert caught.value.path == "templates/acknowledgement/body.txt.j2"
+    assert caught.value.line == 4 and "endif" in caught.value.reason
+
+
+def test_undefined_variable_names_file_line_and_variable(templates: Path) -> None:
+    """StrictUndefined: a misspelt variable is an error that says which one, where."""
+    write(templates, ACK_TEXT, "a\nb\n{{ ticket.trackng }}\n")
+    with pytest.raises(TemplateError) as caught:
+        render(templates)
+    assert str(caught.value) == "templates/acknowledgement/body.txt.j2:3: 'ticket' has no attribute 'trackng'"
+    write(templates, ACK_TEXT, "{{ tiket.tracking }}\n")
+    with pytest.raises(TemplateError, match=r"body\.txt\.j2:1: 'tiket' is undefined"):
+        render(templates)
+
+
+def test_error_in_an_included_file_names_that_file(templates: Path) -> None:
+    """An error inside an included partial points at the partial, not at the includer."""
+    write(templates, "partials/footer.txt.j2", "ok\n{{ service.nmae }}\n")
+    write(templates, ACK_TEXT, "{% include 'partials/footer.txt.j2' %}\n")
+    with pytest.raises(TemplateError) as caught:
+        render(templates)
+    assert str(caught.value) == "templates/partials/footer.txt.j2:2: 'service' has no attribute 'nmae'"
+
+
+def test_missing_file_and_python_errors_are_template_errors(templates: Path) -> None:
+    """No template file, an unknown kind, or a plain Python error all surface as TemplateError."""
+    (templates / "closed" / "body.html.j2").unlink()
+    with pytest.raises(TemplateError, match=r"^templates/closed/body\.html\.j2: template file not found"):
+        render(templates, "closed")
+    with pytest.raises(TemplateError):
+        Renderer(templates).render("../etc", sample_context("closed"))
+    write(templates, ACK_TEXT, "{{ 1 / 0 }}")
+    with pytest.raises(TemplateError, match="ZeroDivisionError"):
+        render(templates)
+
+
+def test_edits_apply_to_the_next_render_without_restart(templates: Path) -> None:
+    """auto_reload: one Renderer sees an admin's edit (and a new override) on its next render."""
+    renderer = Renderer(templates)
+    context = sample_context("solved")
+    path = write(templates, "solved/subject.txt.j2", "first {{ ticket.tracking }}")
+    assert renderer.render("solved", context).subject == "first SUP-000123"
+    path.write_text("second {{ ticket.tracking }}", encoding="utf-8")
+    later = path.stat().st_mtime + 5
+    os.utime(path, (later, later))
+    assert renderer.render("solved", context).subject == "second SUP-000123"
+    write(templates, "plans/gold/solved/subject.txt.j2", "gold")
+    assert renderer.render("solved", context, plan="gold").subject == "gold"
+
+
+# --- check() ----------------------------------------------------------------------------------
+
+
+def test_check_passes_the_shipped_templates() -> None:
+    """`inbox templates check` has nothing to say about what we ship."""
+    assert check(SHIPPED) == []
+
+
+def test_check_reports_one_line_per_broken_file(templates: Path) -> None:
+    """Each failing file is one `path:line: problem` line; the others still get checked."""
+    write(templates, ACK_TEXT, "Hello\n\n{{ ticket.trackng }}\n")
+    write(templates, "closed/subject.txt.j2", "{% if %}")
+    assert check(templates) == [
+        "templates/acknowledgement/body.txt.j2:3: 'ticket' has no attribute 'trackng'",
+        "templates/closed/subject.txt.j2:1: Expected an expression, got 'end of statement block'",
+    ]
+
+
+def test_check_renders_overrides_and_the_empty_optional_values(templates: Path) -> None:
+    """Overrides are checked too, unguarded optional values are caught, and a misnamed folder is named."""
+    write(templates, "customers/acme/status_update/body.txt.j2", "Next: {{ ticket.next_update_due.upper() }}")
+    write(templates, "plans/gold/acknowledgment/body.txt.j2", "typo in the folder name")
+    write(templates, "plans/gold/solved/body.text.j2", "typo in the file name")
+    write(templates, "plans/gold/solved/.body.txt.j2.swp", "editor file: ignored")
+    problems = check(templates)
+    assert problems[0].startswith("templates/plans/gold/acknowledgment: not a kind of email")
+    assert problems[1].startswith("templates/plans/gold/solved/body.text.j2: not a file this service reads")
+    assert problems[2].startswith("templates/customers/acme/status_update/body.txt.j2:1: ")
+    assert problems[2].endswith("(with the optional values empty)")
+    assert len(problems) == 3
