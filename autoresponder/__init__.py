@@ -1,4 +1,30 @@
-"""Everything outbound: policy, rendering, composing, transport, dispatch, jobs.
+"""Everything outbound: policy, rendering, composing, transport, dispatch, jobs, schedule.
 
-Built by a later issue; only `inbox.app` may import it.
+Only `inbox.app` imports it. `Outbound.run_once(now)` is one turn of the scheduled work: the SLA
+sweep first (it queues emails), then the outbox, so everything due by `now` is sent or tried.
 """
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from autoresponder.dispatch import Dispatcher
+from autoresponder.jobs import sweep
+from inbox.notices import Desk
+
+
+@dataclass
+class Outbound:
+    sessions: sessionmaker[Session]
+    desk: Desk
+    dispatcher: Dispatcher
+
+    def run_once(self, now: datetime) -> Counter[str]:
+        """Every job once on the clock reading `now`, the outbox sender last."""
+        done = sweep(self.sessions, self.desk, now)
+        done.update(self.dispatcher.run(now))
+        return done

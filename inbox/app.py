@@ -6,21 +6,27 @@ import asyncio
 import secrets
 import signal
 import sys
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
+from inbox.contracts import Contracts
 from inbox.domain.ticket import Outcome
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.worker import PROCESS_OWNER, IngestWorker
+from inbox.notices import Desk
 from inbox.rawstore import RawStore
 from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store import service_state
 from inbox.store.db import make_engine, make_sessionmaker
+
+if TYPE_CHECKING:
+    from autoresponder import Outbound
+    from autoresponder.transport import MailTransport
 
 SECRET_KEY = "message_id_secret"
 
@@ -33,6 +39,45 @@ class App:
     engine: Engine  # everything that can be redone from a durable row
     sessions: sessionmaker[Session]
     rawstore: RawStore
+    _desk: Desk | None = field(default=None, repr=False)
+
+    def desk(self) -> Desk:
+        """The config, its contracts and the secret: what changing tickets and telling people need."""
+        if self._desk is None:
+            self._desk = Desk(self.settings, Contracts(self.settings), self.secret())
+        return self._desk
+
+    def outbound(self, transport: MailTransport | None = None) -> Outbound:
+        """The SLA sweep and the outbox sender, sending through `transport` (default: the configured one)."""
+        from autoresponder import Outbound
+        from autoresponder.dispatch import Dispatcher
+        from autoresponder.render import Renderer
+
+        desk = self.desk()
+        dispatcher = Dispatcher(self.sessions, desk, Renderer(self.settings.templates.dir),
+                                transport or self.transport(), owner=PROCESS_OWNER)
+        return Outbound(self.sessions, desk, dispatcher)
+
+    def transport(self) -> MailTransport:
+        from autoresponder.transport import MaildirTransport, SmtpTransport
+
+        out = self.settings.outbound
+        if out.transport == "maildir":
+            return MaildirTransport(out.maildir)
+        password = read_secret(out.password_env) if out.password_env else None
+        return SmtpTransport(out.host, out.port, starttls=out.starttls, username=out.username, password=password)
+
+    def check_templates(self) -> list[str]:
+        """Every template rendered against sample data: one line per problem."""
+        from autoresponder.render import check
+
+        return check(self.settings.templates.dir)
+
+    def preview(self, kind: str, tracking: str | None = None) -> str:
+        """The email `kind` would send, for a ticket or for sample data; LookupError if either is unknown."""
+        from autoresponder.preview import preview
+
+        return preview(self.sessions, self.desk(), self.settings.templates.dir, kind, tracking, self.clock.now())
 
     def secret(self) -> str:
         """The key that signs our Message-IDs: from the environment, else generated once and kept."""
@@ -54,6 +99,7 @@ class App:
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
+        ctx.__dict__["desk"] = self.desk()  # one Contracts per process: its calendars cache holidays
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser,
                               on_result=on_result)

@@ -20,11 +20,13 @@ from sqlalchemy.exc import OperationalError
 from inbox.app import App, build_app
 from inbox.clock import FixedClock, SystemClock, parse_instant
 from inbox.domain.ticket import Outcome, Status
+from inbox import ticketing
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
 from inbox.rawstore import RawItem
 from inbox.receive.files import read_messages
+from inbox.report import month_bounds, report_table, sla_report
 from inbox.settings import ConfigError, load_settings
-from inbox.store import migrate, rawqueue
+from inbox.store import migrate, outbox, rawqueue, reports
 from inbox.store import tickets as store
 
 DEFAULT_CONFIG = "config/inbox.yaml"
@@ -71,7 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--severity")
     change.add_argument("--by", default="cli")
     change.add_argument("--note")
+    change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
     change.add_argument("--json", action="store_true")
+
+    jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs").add_subparsers(dest="action", required=True)
+    once = jobs.add_parser("run-once", parents=[common], help="run every scheduled job once, the outbox last")
+    once.add_argument("--as-of", type=_instant, help="run as if the clock read this ISO 8601 instant")
+    once.add_argument("--json", action="store_true")
+
+    report = commands.add_parser("report", parents=[common], help="reports").add_subparsers(dest="action", required=True)
+    sla = report.add_parser("sla", parents=[common], help="SLA targets met and breached for a month")
+    sla.add_argument("--month", help="YYYY-MM (default: this month)")
+    sla.add_argument("--as-of", type=_instant, help="judge pending targets as of this instant")
+    sla.add_argument("--json", action="store_true")
+
+    templates = commands.add_parser("templates", parents=[common], help="email templates").add_subparsers(
+        dest="action", required=True)
+    templates.add_parser("check", parents=[common], help="render every template against sample data")
+    preview = templates.add_parser("preview", parents=[common], help="print the email a template would send")
+    preview.add_argument("name")
+    preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
     return parser
 
 
@@ -94,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return 2
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
-    clock = FixedClock(args.received_at) if getattr(args, "received_at", None) else SystemClock()
+    instant = getattr(args, "received_at", None) or getattr(args, "as_of", None)
+    clock = FixedClock(instant) if instant else SystemClock()
     app = build_app(settings, clock)
     try:
         if args.command != "db" and not migrate.is_current(app.engine):
@@ -194,8 +216,11 @@ def _tickets_show(app: App, args: argparse.Namespace) -> int:
         if ticket is None:
             print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
             return 1
+        addresses = [ticket.requester, *store.participants(session, ticket.id)]
         detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
-                               store.linked_trackings(session, ticket.id))
+                               store.linked_trackings(session, ticket.id),
+                               suppressed=list(outbox.suppressed(session, addresses).values()),
+                               outbox=outbox.rows_of(session, ticket.id))
     print(json.dumps(detail) if args.json else ticket_text(detail))
     return 0
 
@@ -203,15 +228,70 @@ def _tickets_show(app: App, args: argparse.Namespace) -> int:
 def _tickets_set(app: App, args: argparse.Namespace) -> int:
     if args.severity is not None and args.severity not in app.settings.severities:
         raise UsageError(f"--severity: {args.severity!r} is not one of {', '.join(app.settings.severities)}")
+    desk, at = app.desk(), app.clock.now()
     with app.sessions() as session, session.begin():
         ticket = store.ticket_by_tracking(session, args.tracking)
         if ticket is None:
             print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
             return 1
-        kinds = store.change_ticket(session, ticket, at=app.clock.now(), actor=args.by,
-                                    status=args.status, severity=args.severity, note=args.note)
+        kinds: list[str] = []
+        if args.severity and ticketing.set_severity(session, desk, ticket, args.severity, at, args.by, args.note):
+            kinds.append("severity_changed")
+        if args.status and ticketing.set_status(session, desk, ticket, Status(args.status), at, args.by, args.note):
+            kinds.append("status_changed")
+        if args.workaround and ticketing.set_workaround(session, desk, ticket, at, args.by):
+            kinds.append("workaround")
+        if args.note and not kinds:
+            store.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})
+            kinds.append("note")
         row = ticket_row(ticket)
     print(json.dumps({**row, "events": kinds}) if args.json else f"{row['tracking']}: {', '.join(kinds) or 'no change'}")
+    return 0
+
+
+def _jobs_run_once(app: App, args: argparse.Namespace) -> int:
+    done = app.outbound().run_once(app.clock.now())
+    counts = {name: done.get(name, 0) for name in ("warn", "breach", "status_update", "auto_solve", "auto_close",
+                                                    "sent", "retry", "dead", "skipped")}
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for name, n in counts.items():
+            print(f"{name:<14} {n}")
+    return 0
+
+
+def _report_sla(app: App, args: argparse.Namespace) -> int:
+    now = app.clock.now()
+    month = args.month or f"{now:%Y-%m}"
+    try:
+        start, end = month_bounds(month)
+    except ValueError as exc:
+        raise UsageError(f"--month: {exc}") from exc
+    contracts = app.desk().contracts
+    with app.sessions() as session:
+        rows = reports.month_tickets(session, start, end)
+        breaches = reports.breached_targets(session, [r["id"] for r in rows])
+    document = sla_report(rows, breaches, now, month,
+                          has_update=lambda plan, severity: "update" in contracts.policy(plan, severity).targets)
+    print(json.dumps(document) if args.json else report_table(document))
+    return 0
+
+
+def _templates_check(app: App, args: argparse.Namespace) -> int:
+    problems = app.check_templates()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"{app.settings.templates.dir}: every template renders", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _templates_preview(app: App, args: argparse.Namespace) -> int:
+    try:
+        print(app.preview(args.name, args.ticket))
+    except LookupError as exc:
+        raise UsageError(str(exc)) from exc
     return 0
 
 
@@ -226,4 +306,8 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]
     ("tickets", "list"): _tickets_list,
     ("tickets", "show"): _tickets_show,
     ("tickets", "set"): _tickets_set,
+    ("jobs", "run-once"): _jobs_run_once,
+    ("report", "sla"): _report_sla,
+    ("templates", "check"): _templates_check,
+    ("templates", "preview"): _templates_preview,
 }

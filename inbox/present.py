@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from inbox.store.tables import Event, Ticket, TicketMessage
+from inbox.store.tables import Event, OutboxRow, Suppression, Ticket, TicketMessage
 
 
 def iso(at: datetime | None) -> str | None:
@@ -28,7 +28,8 @@ def ticket_row(ticket: Ticket) -> dict[str, Any]:
 
 
 def ticket_detail(
-    ticket: Ticket, messages: Sequence[TicketMessage], events: Sequence[Event], links: Sequence[str]
+    ticket: Ticket, messages: Sequence[TicketMessage], events: Sequence[Event], links: Sequence[str],
+    suppressed: Sequence[Suppression] = (), outbox: Sequence[OutboxRow] = (),
 ) -> dict[str, Any]:
     return {
         **ticket_row(ticket),
@@ -40,10 +41,18 @@ def ticket_detail(
         "first_response_at": iso(ticket.first_response_at),
         "next_update_due": iso(ticket.next_update_due),
         "workaround_due": iso(ticket.workaround_due),
+        "workaround_at": iso(ticket.workaround_at),
         "resolution_due": iso(ticket.resolution_due),
+        "paused_since": iso(ticket.paused_since),
+        "last_update_sent_at": iso(ticket.last_update_sent_at),
         "solved_at": iso(ticket.solved_at),
         "closed_at": iso(ticket.closed_at),
         "links": list(links),
+        # Addresses on this ticket that get no automatic mail until a person writes from them.
+        "suppressed": [{"address": s.address, "since": iso(s.since), "reason": s.reason} for s in suppressed],
+        "outbox": [{"kind": o.kind, "to": o.recipient, "state": o.state, "attempts": o.attempts,
+                    "next_attempt_at": iso(o.next_attempt_at), "sent_at": iso(o.sent_at), "error": o.last_error}
+                   for o in outbox],
         "messages": [
             {
                 "direction": m.direction,
@@ -83,10 +92,16 @@ def ticket_text(detail: dict[str, Any]) -> str:
         lines.append(f"  {key:<19} {detail[key] if detail[key] is not None else '-'}")
     if detail["links"]:
         lines.append(f"  {'links':<19} {', '.join(detail['links'])}")
+    for s in detail["suppressed"]:
+        lines.append(f"  {'suppressed':<19} {s['address']} since {s['since']}: {s['reason']}")
     lines.append("messages:")
     for m in detail["messages"]:
         flags = "" if m["automation"] == "person" else f" [{m['automation']}]"
         lines.append(f"  {m['at']}  {m['direction']:<3} {m['from']}{flags}: {m['subject']}")
+    if detail["outbox"]:
+        lines.append("outbox:")
+        for o in detail["outbox"]:
+            lines.append(f"  {o['kind']:<18} to {o['to']}: {o['state']}" + (f" ({o['error']})" if o["error"] else ""))
     lines.append("events:")
     for e in detail["events"]:
         lines.append(f"  {e['at']}  {e['kind']:<16} {e['actor']}  {e['detail']}")

@@ -3,8 +3,8 @@
 Parts are built by `inbox.app`; this module only starts and stops them. The
 order of stopping is the point: first the front doors stop taking mail (the
 SMTP listener finishes its in-flight sessions, the pollers finish their
-round), then the ingest runner drains what they stored, then the operations
-endpoint goes. Whatever is stored but not processed when the process dies
+round), then the ingest runner drains what they stored, then the scheduled jobs
+finish their turn, then the operations endpoint goes. Whatever is stored but not processed when the process dies
 anyway is processed at the next start.
 """
 
@@ -33,6 +33,11 @@ class Poller(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
+class Scheduler(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class Service:
     def __init__(
         self,
@@ -41,7 +46,9 @@ class Service:
         pollers: Sequence[Poller],
         runner: IngestRunner,
         http: HttpEndpoint | None,
+        scheduler: Scheduler | None = None,
     ) -> None:
+        self.scheduler = scheduler
         self.listener = listener
         self.pollers = list(pollers)
         self.runner = runner
@@ -60,6 +67,8 @@ class Service:
         ]
         for thread in pollers:
             thread.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         try:
             if self.http is not None:
                 await self.http.start()
@@ -77,6 +86,8 @@ class Service:
             await asyncio.to_thread(_join, pollers)
             self.runner.stop()
             await asyncio.to_thread(_join, [runner])
+            if self.scheduler is not None:
+                await asyncio.to_thread(self.scheduler.stop)
             if self.http is not None:
                 await self.http.stop()
             log.warning("inbox serve: stopped")

@@ -53,7 +53,11 @@ def build_service(app: App) -> Service:
         )
         for mailbox in settings.imap
     ]
-    service = Service(listener=listener, pollers=pollers, runner=runner, http=None)
+    from autoresponder.schedule import JobScheduler
+
+    outbound = app.outbound()
+    scheduler = JobScheduler(lambda: outbound.run_once(app.clock.now()))
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
 
     async def health() -> tuple[bool, dict[str, Any]]:
         try:

@@ -43,6 +43,10 @@ class EventKind(enum.StrEnum):
     NOTE = "note"
     REFUSED = "refused"
     REOPENED = "reopened"
+    WORKAROUND = "workaround"
+    SLA_WARNING = "sla_warning"
+    SUPPRESSED = "suppressed"
+    SKIPPED = "notice_skipped"
 
 
 class Direction(enum.StrEnum):

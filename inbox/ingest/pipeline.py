@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
 from classifiers import CustomerView, classify
+from inbox import ticketing
+from inbox.contracts import Contracts
 from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.msgid import verify_message_id
 from inbox.domain.ticket import Direction, EventKind, Outcome, Status
@@ -23,7 +26,9 @@ from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
+from inbox.notices import Desk
 from inbox.settings import CustomerSettings, Settings
+from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
@@ -42,6 +47,10 @@ class IngestContext:
     settings: Settings
     secret: str
     rules: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+
+    @cached_property
+    def desk(self) -> Desk:
+        return Desk(self.settings, Contracts(self.settings), self.secret)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,9 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         return _record_without_ticket(session, mail, Outcome.REFUSED, "no usable headers (no sender address)")
     if verdict.kind is Automation.OWN:
         return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
+    if verdict.kind is Automation.PERSON:
+        # A person wrote from this address, so it receives mail again (RFC 3463 5.x.x is not for ever).
+        outbox.lift(session, parsed.from_addr)
 
     joined, rejected = _pick(session, parsed, _candidates(session, parsed, ctx), ctx)
     if verdict.kind is Automation.AUTO_REPLY:
@@ -204,6 +216,9 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
         events.append({"ticket_id": ticket.id, "kind": EventKind.LINKED.value, "at": at, "actor": SYSTEM,
                        "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why}})
     store.add_events(session, *events)
+    # Auto-replies and bounces never open a ticket; list mail does, but is never answered (RFC 3834).
+    ticketing.opened(session, ctx.desk, ticket.id, at, message_id=mail.message_id,
+                     acknowledge=mail.verdict.kind is Automation.PERSON)
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
 
 
@@ -213,14 +228,15 @@ def _append(session: Session, mail: _Mail, ticket: TicketRow, ctx: IngestContext
     store.add_participants(session, ticket.id, _thread_roles(parsed, ctx.settings, requester=False))
     store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.APPENDED, at=at, actor=parsed.from_addr,
                     detail={"message_id": mail.message_id, "automation": mail.verdict.kind.value})
-    is_customer_side = parsed.from_addr not in ctx.settings.agents
-    if ticket.status == Status.SOLVED and is_customer_side:
-        store.set_fields(session, ticket.id, updated_at=at, status=Status.OPEN.value, solved_at=None)
-        store.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=parsed.from_addr,
-                        detail={"from": Status.SOLVED.value, "to": Status.OPEN.value, "why": "customer replied"})
+    if ctx.settings.is_agent(parsed.from_addr):
+        # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
+        # Until then an engineer's reply on the thread counts as the response and restarts the cadence.
+        ticketing.responded(session, ctx.desk, ticket.id, at)
+    elif ticket.status in (Status.SOLVED, Status.WAITING_ON_CUSTOMER):
+        full = ticketing.load(session, ticket.id)
+        ticketing.set_status(session, ctx.desk, full, Status.OPEN, at, parsed.from_addr, why="customer replied")
     else:
         store.set_fields(session, ticket.id, updated_at=at)
-    # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
     return IngestResult(Outcome.APPENDED, mail.message_id, ticket.id)
 
 
@@ -244,6 +260,11 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
                     actor=parsed.from_addr or SYSTEM,
                     detail={"failed_recipients": list(parsed.report_failed_recipients),
                             "original_message_ids": list(parsed.report_original_ids), "reason": mail.verdict.reason})
+    for address in parsed.report_failed_recipients:
+        # Our mail bounced: no more automatic mail to that address until a person writes from it.
+        if outbox.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
+            store.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
+                            detail={"address": address, "why": mail.verdict.reason})
     return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id)
 
 

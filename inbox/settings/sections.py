@@ -212,6 +212,7 @@ class PlanSettings(Section):
     lifecycle: LifecycleSettings = LifecycleSettings()
     breach_escalation: list[EmailAddress] = []
     assignment: list[AssignmentRule] = []
+    warn_at: float | None = Field(default=0.8, gt=0, lt=1)
 
 
 class CustomerSettings(Section):

@@ -104,6 +104,14 @@ class Ticket(Base):
     resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SLA bookkeeping (migration 0004). `next_check_at` is the one instant the scheduler next has
+    # something to do for this ticket, so a sweep reads only what is due, never every open ticket.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_update_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pauses: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # closed [start, end] ISO pairs
+    follow_ups: Mapped[int] = mapped_column(Integer, default=0)  # updates sent while waiting on the customer
+    sla_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per target: due warned / breach level
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", lazy="raise_on_sql"
@@ -198,12 +206,62 @@ __all__ = [
     "Counter",
     "Event",
     "KeyValue",
+    "OutboxRow",
     "Participant",
     "RawMessage",
+    "Suppression",
     "Ticket",
     "TicketLink",
     "TicketMessage",
 ]
+
+
+class OutboxRow(Base):
+    """One email to send, written in the transaction of the change that causes it.
+
+    `key` makes enqueueing idempotent (`ack:<ticket>`, `update:<ticket>:<due>`): a job run
+    twice, or on two instances, writes one row. The Message-ID is fixed here and the
+    rendered bytes are kept after the first render, so every retry sends the same email.
+    """
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    audience: Mapped[str] = mapped_column(String(20))  # customer | staff
+    recipient: Mapped[str] = mapped_column(String(320))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    plan: Mapped[str | None] = mapped_column(String(200))
+    customer_id: Mapped[str | None] = mapped_column(String(200))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_recipient_sent", "recipient", "sent_at"),
+    )
+
+
+class Suppression(Base):
+    """An address whose mail bounced permanently: no automatic mail until a person writes from it."""
+
+    __tablename__ = "suppressions"
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
 
 class MailboxState(Base):

@@ -253,36 +253,3 @@ def _upsert(session: Session, model: type) -> Any:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = _UPSERTS[(dialect, model)] = insert_(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
     return stmt
-
-
-def change_ticket(
-    session: Session,
-    ticket: Ticket,
-    *,
-    at: datetime,
-    actor: str,
-    status: str | None = None,
-    severity: str | None = None,
-    note: str | None = None,
-) -> list[str]:
-    """Apply a change by hand and log each part of it; returns the event kinds written."""
-    kinds: list[str] = []
-    why = {"why": note} if note else {}
-    if severity is not None and severity != ticket.severity:
-        add_event(session, ticket_id=ticket.id, kind="severity_changed", at=at, actor=actor,
-                  detail={"from": ticket.severity, "to": severity, **why})
-        ticket.severity = severity
-        kinds.append("severity_changed")
-    if status is not None and status != ticket.status:
-        add_event(session, ticket_id=ticket.id, kind="status_changed", at=at, actor=actor,
-                  detail={"from": ticket.status, "to": status, **why})
-        ticket.status = status
-        ticket.solved_at = at if status == "solved" else (ticket.solved_at if status == "closed" else None)
-        ticket.closed_at = at if status == "closed" else None
-        kinds.append("status_changed")
-    if note and not kinds:
-        add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=actor, detail={"note": note})
-        kinds.append("note")
-    if kinds:
-        ticket.updated_at = at
-    return kinds

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from inbox.app import App
 from inbox.domain.msgid import make_message_id
-from inbox.domain.ticket import Outcome
+from inbox import ticketing
+from inbox.domain.ticket import Outcome, Status
 from inbox.store import tickets as store
 from inbox.store.tables import Event, RawMessage, Ticket
 from tests.fakes import dsn, mail, make_app, make_settings
@@ -172,7 +173,7 @@ def test_bounce_of_our_mail_is_delivery_failure_on_its_ticket(app: App) -> None:
     ours = mail(sender="support@example.com", to="alice@acme.com", message_id=f"<{our_id(app, 'SUP-000001')}>")
     assert feed(app, dsn(ours)) == [Outcome.BOUNCE]
     assert len(tickets(app)) == 1
-    assert kinds(app, "SUP-000001")[-1] == "delivery_failed"
+    assert kinds(app, "SUP-000001")[-2:] == ["delivery_failed", "suppressed"]
     with app.sessions() as session:
         event = session.execute(select(Event).where(Event.kind == "delivery_failed")).scalar_one()
     assert event.detail["failed_recipients"] == ["alice@acme.com"]
@@ -183,7 +184,7 @@ def test_bounce_without_usable_sender_still_reaches_its_ticket(app: App) -> None
     feed(app, mail())
     ours = mail(sender="support@example.com", to="alice@acme.com", message_id=f"<{our_id(app, 'SUP-000001')}>")
     assert feed(app, dsn(ours, sender="<>")) == [Outcome.BOUNCE]
-    assert kinds(app, "SUP-000001")[-1] == "delivery_failed"
+    assert kinds(app, "SUP-000001")[-2:] == ["delivery_failed", "suppressed"]
 
 
 def test_foreign_bounce_is_recorded_without_ticket(app: App) -> None:
@@ -213,11 +214,13 @@ def test_reply_to_solved_reopens_and_to_closed_opens_linked(app: App) -> None:
     """A customer reply reopens a solved ticket; after closing it opens a new, linked ticket."""
     feed(app, mail())
     with app.sessions() as session, session.begin():
-        store.change_ticket(session, store.ticket_by_tracking(session, "SUP-000001"), at=app.clock.now(), actor="t", status="solved")
+        ticketing.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.SOLVED,
+                             app.clock.now(), "t")
     assert feed(app, mail(subject="Re: SUP-000001", message_id="<m2@acme.com>")) == [Outcome.APPENDED]
     assert tickets(app)[0].status == "open"
     with app.sessions() as session, session.begin():
-        store.change_ticket(session, store.ticket_by_tracking(session, "SUP-000001"), at=app.clock.now(), actor="t", status="closed")
+        ticketing.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.CLOSED,
+                             app.clock.now(), "t")
     assert feed(app, mail(subject="Re: SUP-000001", message_id="<m3@acme.com>")) == [Outcome.OPENED]
     with app.sessions() as session:
         assert store.linked_trackings(session, store.ticket_by_tracking(session, "SUP-000002").id) == ["SUP-000001"]

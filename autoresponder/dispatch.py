@@ -1,0 +1,155 @@
+"""Drain the outbox: claim a due row, decide, render, compose, send, record.
+
+A claim is committed before anything is sent, and the composed bytes are committed before the
+first attempt, so a retry sends the very same email (same Message-ID, same text even if a
+template changed meanwhile). 4xx and network errors are retried with exponential back-off
+counted on the caller's clock; a 5xx or used-up retries mark the row dead, record
+`delivery_failed` on the ticket, and put a customer's address on the suppression list. A crash
+between the send and its record sends the email again after the claim times out: the same
+Message-ID lets mail programs show it once. Never changes a ticket's status or severity.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.policy import default as default_policy
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from autoresponder.compose import compose
+from autoresponder.policy import should_send
+from autoresponder.render import Renderer, TemplateError
+from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
+from inbox import ticketing
+from inbox.domain.message import ParsedMessage
+from inbox.domain.ticket import Direction, EventKind
+from inbox.notices import CUSTOMER, Desk
+from inbox.store import outbox
+from inbox.store import tickets as store
+from inbox.store.outbox import Outgoing
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+BATCH = 50
+
+
+@dataclass
+class Dispatcher:
+    sessions: sessionmaker[Session]
+    desk: Desk
+    renderer: Renderer
+    transport: MailTransport
+    owner: str | None = None
+
+    def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
+        """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped."""
+        done: Counter[str] = Counter()
+        while limit is None or sum(done.values()) < limit:
+            with self.sessions() as session, session.begin():
+                items = outbox.claim(session, now, BATCH, self.owner)
+            if not items:
+                break
+            for item in items:
+                done[self._one(item, now)] += 1
+        return done
+
+    def _one(self, item: Outgoing, now: datetime) -> str:
+        settings = self.desk.settings
+        with self.sessions() as session, session.begin():
+            to_customer = item.audience == CUSTOMER
+            blocked = outbox.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
+            recent = outbox.automatic_sent_since(session, item.recipient, now - timedelta(hours=1)) if to_customer else 0
+            verdict = should_send(automatic=item.automatic, to_customer=to_customer,
+                                  suppressed_because=blocked.reason if blocked else None,
+                                  sent_last_hour=recent, max_per_hour=settings.outbound.max_auto_per_hour)
+            if not verdict.send:
+                outbox.mark_skipped(session, item.id, verdict.reason)
+                self._event(session, item, EventKind.SKIPPED, now, {"why": verdict.reason})
+                return outbox.SKIPPED
+            body = item.body
+            if body is None:
+                try:
+                    body = self._compose(item, now)
+                except TemplateError as exc:
+                    # An admin can fix the template; until then the email waits, and says why.
+                    log.error("outbox %s (%s): %s", item.id, item.kind, exc)
+                    return self._failed(session, item, now, f"template: {exc}", permanent=False)
+                except ValueError as exc:
+                    # An address no mail server would take: no retry will help, nor is it a bounce.
+                    log.error("outbox %s (%s): cannot compose: %s", item.id, item.kind, exc)
+                    return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
+                outbox.save_body(session, item.id, body)
+        try:
+            self.transport.send(body, settings.outbound.from_email, [item.recipient])
+        except TemporarySendError as exc:
+            with self.sessions() as session, session.begin():
+                return self._failed(session, item, now, str(exc), permanent=False)
+        except PermanentSendError as exc:
+            with self.sessions() as session, session.begin():
+                return self._failed(session, item, now, str(exc), permanent=True)
+        with self.sessions() as session, session.begin():
+            outbox.mark_sent(session, item.id, now)
+            self._record_sent(session, item, body, now)
+        return outbox.SENT
+
+    def _compose(self, item: Outgoing, now: datetime) -> bytes:
+        rendered = self.renderer.render(item.kind, item.context, plan=item.plan, customer=item.customer_id)
+        ticket = item.context.get("ticket") or {}
+        return compose(
+            rendered,
+            from_address=self.desk.settings.outbound.from_address,
+            to=[item.recipient],
+            message_id=item.message_id,
+            date=now,
+            tracking=str(ticket.get("tracking", "")),
+            in_reply_to=item.in_reply_to,
+            references=item.references,
+            automatic=item.automatic,
+            loop_marker=self.desk.settings.own_domain,
+        )
+
+    def _failed(self, session: Session, item: Outgoing, now: datetime, error: str, *, permanent: bool,
+                bounced: bool = True) -> str:
+        if not permanent and outbox.mark_retry(session, item.id, now, error, item.attempts):
+            return outbox.RETRY
+        if permanent:
+            outbox.mark_dead(session, item.id, error)
+        self._event(session, item, EventKind.DELIVERY_FAILED, now,
+                    {"to": item.recipient, "error": error[:500], "attempts": item.attempts, "permanent": permanent})
+        if permanent and bounced and item.audience == CUSTOMER and item.ticket_id is not None:
+            if outbox.suppress(session, item.recipient, f"rejected: {error[:200]}", now, item.ticket_id):
+                self._event(session, item, EventKind.SUPPRESSED, now, {"address": item.recipient, "why": error[:200]})
+        return outbox.DEAD
+
+    def _record_sent(self, session: Session, item: Outgoing, body: bytes, now: datetime) -> None:
+        self._event(session, item, EventKind.NOTIFIED, now,
+                    {"kind": item.kind, "to": item.recipient, "message_id": item.message_id, "outbox_id": item.id})
+        if item.ticket_id is None:
+            return
+        settings = self.desk.settings
+        subject, text = _read_back(body)
+        store.add_message(
+            session, ticket_id=item.ticket_id, direction=Direction.OUT.value, at=now, automation="own",
+            message_id=item.message_id, internal=item.audience != CUSTOMER,
+            message=ParsedMessage(message_id=item.message_id, subject=subject, from_addr=settings.outbound.from_email,
+                                  to=(item.recipient,), in_reply_to=(item.in_reply_to,) if item.in_reply_to else (),
+                                  references=tuple(item.references), text=text, visible_text=text),
+        )
+        if item.audience == CUSTOMER:
+            ticketing.emailed_customer(session, self.desk, item.ticket_id, now, item.kind)
+
+    def _event(self, session: Session, item: Outgoing, kind: EventKind, now: datetime, detail: dict[str, object]) -> None:
+        store.add_event(session, ticket_id=item.ticket_id, kind=kind, at=now, actor=SYSTEM,
+                        detail={"kind": item.kind, **detail})
+
+
+def _read_back(body: bytes) -> tuple[str, str]:
+    """The subject and text part of an email we composed, to keep on the ticket."""
+    message = email.message_from_bytes(body, policy=default_policy)
+    part = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    return str(message["subject"] or ""), part.get_content() if part is not None else ""

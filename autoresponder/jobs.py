@@ -1,0 +1,124 @@
+"""The scheduled sweep: for every ticket with something due, do it and queue the emails it causes.
+
+It reads only tickets whose `next_check_at` has come (an index range), so a sweep costs what is
+due, never what is open. Each ticket is handled under its row lock (FOR UPDATE SKIP LOCKED on
+PostgreSQL), and every email goes through the outbox with an idempotency key, so a sweep run
+twice, or on two instances at once, acts once. Warnings and breach alerts go to staff, status
+updates to the customer; auto-solve and auto-close change the status. Never sends anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from inbox import notices, ticketing
+from inbox.domain.ticket import EventKind, Status
+from inbox.notices import CUSTOMER, STAFF, Desk
+from inbox.sla.agenda import UPDATE, Action, ActionKind, agenda
+from inbox.sla.clocks import target_times
+from inbox.store import tickets as store
+from inbox.store.tables import Ticket
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+BATCH = 200
+# Something the agenda still calls due right after it was done is a bug, not a reason to spin.
+RECHECK = timedelta(minutes=1)
+
+
+def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int = BATCH) -> Counter[str]:
+    """Do everything due by `now`; returns how many of each action were taken."""
+    done: Counter[str] = Counter()
+    seen: set[int] = set()
+    while True:
+        with sessions() as session, session.begin():
+            stmt = (select(Ticket).where(Ticket.next_check_at <= now)
+                    .order_by(Ticket.next_check_at, Ticket.id).limit(batch))
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            tickets = [t for t in session.execute(stmt).scalars() if t.id not in seen]
+            for ticket in tickets:
+                seen.add(ticket.id)
+                for action in handle(session, desk, ticket, now):
+                    done[action.kind.value] += 1
+        if len(tickets) < batch:
+            return done
+
+
+def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple[Action, ...]:
+    """Take the actions due on one ticket and set when to look at it next."""
+    plan = agenda(ticketing.facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
+    ticket.sla_state = plan.sla_state  # recorded first: what is done now is never done again
+    ticket.first_response_due, ticket.next_update_due = plan.dues.first_response_due, plan.dues.next_update_due
+    ticket.workaround_due, ticket.resolution_due = plan.dues.workaround_due, plan.dues.resolution_due
+    for action in plan.actions:
+        _ACTIONS[action.kind](session, desk, ticket, action, now)
+    after = ticketing.refresh(session, desk, ticket, now)
+    if after.actions:
+        log.error("ticket %s still has actions due after a sweep: %s", ticket.tracking, after.actions)
+        ticket.next_check_at = now + RECHECK
+    return plan.actions
+
+
+def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    assert action.target and action.due
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.SLA_WARNING, at=now, actor=SYSTEM,
+                    detail={"target": action.target, "due": action.due.isoformat()})
+    facts = ticketing.view(ticket)
+    data = notices.context(desk, facts, target=notices.target_context(desk, facts, action.target, action.due))
+    notices.enqueue(session, desk, facts, kind="sla_warning", key=f"warn:{ticket.id}:{action.target}:{action.due.isoformat()}",
+                    recipients=notices.engineers(desk, facts), audience=STAFF, at=now, data=data)
+
+
+def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    assert action.target and action.due
+    to = desk.contracts.escalation(ticket.plan, action.level)
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.BREACH, at=now, actor=SYSTEM,
+                    detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
+                            "escalated_to": to})
+    if to is None:
+        return
+    facts = ticketing.view(ticket, ticketing.last_public_activity(session, ticket))
+    data = notices.context(desk, facts, level=action.level,
+                           target=notices.target_context(desk, facts, action.target, action.due))
+    notices.enqueue(session, desk, facts, kind="breach_alert",
+                    key=f"breach:{ticket.id}:{action.target}:{action.due.isoformat()}:{action.level}",
+                    recipients=[to], audience=STAFF, at=now, data=data)
+
+
+def _status_update(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    assert action.due
+    facts = ticketing.view(ticket, ticketing.last_public_activity(session, ticket))
+    rule = desk.contracts.policy(ticket.plan, ticket.severity).targets.get(UPDATE)
+    if rule is not None:
+        # The update tells when the next one is due: one cadence from this one.
+        following = target_times(rule.calendar, now, rule.duration).due
+        facts = dataclasses.replace(facts, dues=dataclasses.replace(facts.dues, next_update_due=following))
+    in_reply_to, refs = notices.thread_ids(session, ticket.id)
+    notices.enqueue(session, desk, facts, kind="status_update", key=f"update:{ticket.id}:{action.due.isoformat()}",
+                    recipients=[ticket.requester], audience=CUSTOMER, at=now, data=notices.context(desk, facts),
+                    in_reply_to=in_reply_to, references=refs)
+
+
+def _auto_solve(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    ticketing.set_status(session, desk, ticket, Status.SOLVED, now, SYSTEM, why=action.why)
+
+
+def _auto_close(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    ticketing.set_status(session, desk, ticket, Status.CLOSED, now, SYSTEM, why=action.why)
+
+
+_ACTIONS = {
+    ActionKind.WARN: _warn,
+    ActionKind.BREACH: _breach,
+    ActionKind.STATUS_UPDATE: _status_update,
+    ActionKind.AUTO_SOLVE: _auto_solve,
+    ActionKind.AUTO_CLOSE: _auto_close,
+}

@@ -1,0 +1,166 @@
+"""Who is told what about a ticket: outbox rows with their recipients, keys and template data.
+
+Each notice is written into the outbox in the caller's transaction, with an idempotency key
+(`ack:<ticket>`, `update:<ticket>:<due>` ...) so the same notice is never queued twice, and
+with its Message-ID fixed now so every retry is the same email. The template data is a
+snapshot of the ticket as it is now, with times written for people in the plan's time zone.
+Nothing is rendered or sent here; that is the autoresponder's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from inbox.contracts import Contracts
+from inbox.domain.msgid import make_message_id
+from inbox.settings import Settings
+from inbox.sla.agenda import Dues
+from inbox.store import outbox
+from inbox.store.tables import TicketMessage
+
+CUSTOMER, STAFF = "customer", "staff"
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What telling people needs: the config, its contracts, and the Message-ID secret."""
+
+    settings: Settings
+    contracts: Contracts
+    secret: str
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """The ticket as a notice describes it."""
+
+    id: int
+    tracking: str
+    subject: str
+    severity: str
+    status: str
+    customer_id: str | None
+    plan: str | None
+    requester: str
+    assignee: str | None
+    created_at: datetime
+    dues: Dues
+    last_public_activity: datetime | None = None
+    category: str | None = None
+
+
+def when(at: datetime | None, zone: ZoneInfo) -> str | None:
+    """An instant as a person in `zone` reads it: "Monday 2 March 2026, 13:00 PST"."""
+    if at is None:
+        return None
+    local = at.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+
+
+def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
+    zone = desk.contracts.zone(ticket.plan)
+    customer = next((c for c in desk.settings.customers if c.id == ticket.customer_id), None)
+    d = ticket.dues
+    return {
+        "service": {"name": desk.settings.service.name},
+        "ticket": {
+            "tracking": ticket.tracking,
+            "subject": ticket.subject,
+            "severity": ticket.severity,
+            "status": ticket.status,
+            "customer": customer.name if customer else (ticket.customer_id or "unknown sender"),
+            "plan": ticket.plan,
+            "requester": ticket.requester,
+            "assignee": ticket.assignee,
+            "created_at": when(ticket.created_at, zone),
+            "first_response_due": when(d.first_response_due, zone),
+            "next_update_due": when(d.next_update_due, zone),
+            "workaround_due": when(d.workaround_due, zone),
+            "resolution_due": when(d.resolution_due, zone),
+            "last_public_activity": when(ticket.last_public_activity, zone),
+        },
+        "target": None,
+        "level": None,
+        "change": None,
+        "timezone": zone.key,
+        **extra,
+    }
+
+
+def target_context(desk: Desk, ticket: TicketFacts, target: str, due: datetime | None) -> dict[str, Any]:
+    policy = desk.contracts.policy(ticket.plan, ticket.severity)
+    rule = policy.targets.get(target)
+    return {"name": target, "duration": str(rule.duration) if rule else None,
+            "due": when(due, desk.contracts.zone(ticket.plan))}
+
+
+def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]:
+    """In-Reply-To and References for mail to the customer: the first and the latest inbound mail."""
+    stmt = (select(TicketMessage.message_id).where(TicketMessage.ticket_id == ticket_id,
+                                                   TicketMessage.direction == "in",
+                                                   TicketMessage.internal.is_(False))
+            .order_by(TicketMessage.id))
+    first = session.execute(stmt.limit(1)).scalar_one_or_none()
+    last = session.execute(stmt.order_by(None).order_by(TicketMessage.id.desc()).limit(1)).scalar_one_or_none()
+    refs = [m for m in dict.fromkeys((first, last)) if m]
+    return last, refs
+
+
+def enqueue(
+    session: Session,
+    desk: Desk,
+    ticket: TicketFacts,
+    *,
+    kind: str,
+    key: str,
+    recipients: Sequence[str],
+    audience: str,
+    at: datetime,
+    data: dict[str, Any],
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    automatic: bool = True,
+) -> int:
+    """Queue `kind` for each recipient (one row each); returns how many rows were new."""
+    domain = desk.settings.own_domain
+    new = 0
+    for recipient in dict.fromkeys(r.lower() for r in recipients if r):
+        new += outbox.enqueue(
+            session,
+            key=f"{key}:{recipient}"[:300],
+            ticket_id=ticket.id,
+            kind=kind,
+            audience=audience,
+            recipient=recipient,
+            automatic=automatic,
+            plan=ticket.plan,
+            customer_id=ticket.customer_id,
+            context=data,
+            message_id=make_message_id(ticket.tracking, domain, desk.secret),
+            in_reply_to=in_reply_to if audience == CUSTOMER else None,
+            references=list(references) if audience == CUSTOMER else [],
+            created_at=at,
+        )
+    return new
+
+
+def engineers(desk: Desk, ticket: TicketFacts) -> list[str]:
+    """Who works the ticket: its assignee, else the team its plan's assignment rules pick, else all agents."""
+    if ticket.assignee:
+        return [ticket.assignee]
+    plan = desk.settings.plans.get(ticket.plan) if ticket.plan else None
+    for rule in plan.assignment if plan else ():
+        when_ = rule.when
+        if when_ is None or (
+            (when_.severity in (None, ticket.severity))
+            and (when_.customer in (None, ticket.customer_id))
+            and (when_.category in (None, ticket.category))
+        ):
+            return list(rule.team)
+    return list(desk.settings.agents)

@@ -1,0 +1,235 @@
+"""What a ticket's SLA clocks say at one instant: its due times, and what is due to happen now.
+
+Given the facts of a ticket (when it was opened, answered, worked around, solved; when the
+customer was last written to; when it waited on the customer) and the policy of its plan and
+severity, `agenda` returns the four due times, the actions that are due (warn, breach at each
+escalation level, send a status update, auto-solve, auto-close), the bookkeeping that stops an
+action from being taken twice, and the next instant anything will be due. Pure: it never reads
+a clock, a database or the config; the caller carries out the actions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from inbox.domain.ticket import Status
+from inbox.sla.calendar import BusinessCalendar
+from inbox.sla.clocks import Pause, TargetTimes, target_times
+from inbox.sla.durations import Duration
+
+RESPONSE, UPDATE, WORKAROUND, RESOLUTION = "response", "update", "workaround", "resolution"
+TARGETS = (RESPONSE, UPDATE, WORKAROUND, RESOLUTION)
+
+# A status update is sent when it falls due; it counts as missed only if no email reached the
+# customer a little after that (the outbox retries transient failures for a while first).
+UPDATE_GRACE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class TargetRule:
+    duration: Duration
+    calendar: BusinessCalendar
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One plan's promises for one severity, with calendars resolved."""
+
+    targets: Mapping[str, TargetRule]
+    calendar: BusinessCalendar
+    warn_share: float | None = 0.8
+    escalation_levels: int = 0
+    auto_solve_after: Duration | None = None
+    auto_solve_follow_ups: int | None = None
+    close_after_solved: Duration | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    created_at: datetime
+    status: Status
+    first_response_at: datetime | None = None
+    workaround_at: datetime | None = None
+    solved_at: datetime | None = None
+    closed_at: datetime | None = None
+    last_update_sent_at: datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    paused_since: datetime | None = None
+    follow_ups: int = 0
+    sla_state: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dues:
+    first_response_due: datetime | None = None
+    next_update_due: datetime | None = None
+    workaround_due: datetime | None = None
+    resolution_due: datetime | None = None
+
+
+class ActionKind(enum.StrEnum):
+    WARN = "warn"
+    BREACH = "breach"
+    STATUS_UPDATE = "status_update"
+    AUTO_SOLVE = "auto_solve"
+    AUTO_CLOSE = "auto_close"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    target: str | None = None
+    due: datetime | None = None
+    level: int = 0
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Agenda:
+    dues: Dues
+    actions: tuple[Action, ...]
+    next_check_at: datetime | None
+    sla_state: dict[str, dict[str, Any]]
+
+
+def _met_at(facts: Facts, target: str) -> datetime | None:
+    stopped = facts.solved_at or facts.closed_at
+    if target == RESPONSE:
+        return facts.first_response_at or stopped
+    if target == WORKAROUND:
+        # A fix is also a workaround: solving stops this clock too ("workaround or fix").
+        return facts.workaround_at or stopped
+    if target == RESOLUTION:
+        return stopped
+    return stopped  # no more status updates once solved
+
+
+def _pauses(facts: Facts) -> tuple[Pause, ...]:
+    return facts.pauses + (((facts.paused_since, None),) if facts.paused_since else ())
+
+
+def _times(facts: Facts, policy: Policy, target: str) -> TargetTimes | None:
+    rule = policy.targets.get(target)
+    if rule is None:
+        return None
+    levels = max(1, policy.escalation_levels)
+    if target == UPDATE:
+        # The cadence runs from creation and restarts at every email to the customer; it does
+        # not pause while waiting on the customer (only response, workaround, resolution do).
+        start = facts.last_update_sent_at or facts.created_at
+        return target_times(rule.calendar, start, rule.duration, (), levels=levels)
+    share = policy.warn_share
+    return target_times(rule.calendar, facts.created_at, rule.duration, _pauses(facts), warn_share=share, levels=levels)
+
+
+def dues(facts: Facts, policy: Policy) -> Dues:
+    """The four due times as they stand (None: no such target, or paused)."""
+    times = {t: _times(facts, policy, t) for t in TARGETS}
+    due = {t: (x.due if x else None) for t, x in times.items()}
+    if facts.status in (Status.SOLVED, Status.CLOSED):
+        due[UPDATE] = None
+    return Dues(due[RESPONSE], due[UPDATE], due[WORKAROUND], due[RESOLUTION])
+
+
+def after(calendar: BusinessCalendar, start: datetime, duration: Duration) -> datetime:
+    """A lifecycle timer's end: elapsed time, unless the duration is counted in business time."""
+    return calendar.add(start, duration) if duration.is_business else start + duration.wall_clock()
+
+
+def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
+    """Everything due by `now` that has not been done, and when to look again."""
+    state = {name: dict(value) for name, value in facts.sla_state.items()}
+    actions: list[Action] = []
+    upcoming: list[datetime] = []
+    finished = facts.status in (Status.SOLVED, Status.CLOSED)
+
+    for target in TARGETS:
+        times = _times(facts, policy, target)
+        if times is None or times.due is None or _met_at(facts, target) is not None:
+            continue
+        grace = UPDATE_GRACE if target == UPDATE else timedelta(0)
+        mine = state.get(target, {})
+        if mine.get("due") != times.due.isoformat():
+            # The due time moved (severity changed, a pause ended): what was done was for the old one.
+            mine = {"due": times.due.isoformat()}
+        if target == UPDATE:
+            _update(facts, policy, times.due, now, mine, actions, upcoming)
+        elif times.warn is not None and not mine.get("warned"):
+            if times.warn <= now < times.due:
+                actions.append(Action(ActionKind.WARN, target, times.due))
+                mine["warned"] = True
+            elif times.warn > now:
+                upcoming.append(times.warn)
+        for level, at in enumerate(times.escalations, start=1):
+            if mine.get("level", 0) >= level:
+                continue
+            if at + grace <= now:
+                actions.append(Action(ActionKind.BREACH, target, times.due, level))
+                mine["level"] = level
+            else:
+                upcoming.append(at + grace)
+                break
+        state[target] = mine
+
+    lifecycle = _lifecycle(facts, policy, now, upcoming, finished)
+    if lifecycle is not None:
+        actions.append(lifecycle)
+    return Agenda(dues(facts, policy), tuple(actions), min(upcoming, default=None), state)
+
+
+def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: dict[str, Any],
+            actions: list[Action], upcoming: list[datetime]) -> None:
+    if mine.get("sent"):
+        # Sent, yet the cadence did not restart: it never reached the customer (suppressed, rate
+        # limited, bounced). Try again one cadence later rather than fall silent for good.
+        retry = datetime.fromisoformat(mine["retry_at"])
+        if retry > now:
+            upcoming.append(retry)
+            return
+        due = retry
+    elif due > now:
+        upcoming.append(due)
+        return
+    follow_ups = policy.auto_solve_follow_ups
+    if facts.status == Status.WAITING_ON_CUSTOMER and follow_ups is not None and facts.follow_ups >= follow_ups:
+        return  # instead of another follow-up, the lifecycle solves the ticket
+    rule = policy.targets[UPDATE]
+    following = target_times(rule.calendar, now, rule.duration).due
+    actions.append(Action(ActionKind.STATUS_UPDATE, UPDATE, due))
+    mine["sent"] = True
+    if following is not None:
+        mine["retry_at"] = following.isoformat()
+        upcoming.append(following)
+
+
+def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datetime], finished: bool) -> Action | None:
+    if facts.status == Status.SOLVED and policy.close_after_solved and facts.solved_at:
+        at = after(policy.calendar, facts.solved_at, policy.close_after_solved)
+        if at <= now:
+            return Action(ActionKind.AUTO_CLOSE, due=at, why=f"solved for {policy.close_after_solved}")
+        upcoming.append(at)
+        return None
+    if finished or facts.status != Status.WAITING_ON_CUSTOMER or facts.paused_since is None:
+        return None
+    candidates: list[tuple[datetime, str]] = []
+    if policy.auto_solve_after:
+        at = after(policy.calendar, facts.paused_since, policy.auto_solve_after)
+        candidates.append((at, f"no answer from the customer for {policy.auto_solve_after}"))
+    update = policy.targets.get(UPDATE)
+    limit = policy.auto_solve_follow_ups
+    if limit is not None and update is not None and facts.follow_ups >= limit:
+        # Solved when the next follow-up would have been due: the customer had a full interval to answer.
+        start = facts.last_update_sent_at or facts.created_at
+        at = target_times(update.calendar, start, update.duration).due
+        if at is not None:
+            candidates.append((at, f"no answer from the customer after {limit} follow-ups"))
+    if not candidates:
+        return None
+    at, why = min(candidates)
+    if at <= now:
+        return Action(ActionKind.AUTO_SOLVE, due=at, why=why)
+    upcoming.append(at)
+    return None

@@ -1,0 +1,163 @@
+"""The outbox queue over `outbox`, and the suppression list: the SQL behind sending.
+
+States: pending -> sending -> sent | retry -> dead, or skipped (a policy said no).
+Enqueueing is idempotent on the row's key; a claim older than the timeout is taken again;
+on PostgreSQL claims skip rows another instance holds (FOR UPDATE SKIP LOCKED), so two
+`inbox serve` processes never send one row twice. Functions take the caller's session
+and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from inbox.store.tables import OutboxRow, Suppression
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+RETRY = "retry"
+DEAD = "dead"
+SKIPPED = "skipped"
+
+MAX_ATTEMPTS = 8
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential back-off: 1, 2, 4 ... minutes, at most 2 hours (8 attempts span about 4 hours)."""
+    return timedelta(minutes=min(120, 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed outbox row, detached from the session."""
+
+    id: int
+    key: str
+    ticket_id: int | None
+    kind: str
+    audience: str
+    recipient: str
+    automatic: bool
+    plan: str | None
+    customer_id: str | None
+    context: dict[str, Any]
+    message_id: str
+    in_reply_to: str | None
+    references: list[str]
+    body: bytes | None
+    attempts: int
+    created_at: datetime
+
+
+def enqueue(session: Session, **values: Any) -> bool:
+    """Write one email to send; False when a row with its key is already there."""
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {"state": PENDING, "attempts": 0, "next_attempt_at": values["created_at"], **values}
+    stmt = insert_(OutboxRow.__table__).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    return bool(session.connection().execute(stmt).rowcount)
+
+
+def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:
+    """Take up to `limit` rows due by `now`, oldest first, and mark them sending."""
+    stale = and_(OutboxRow.state == SENDING, OutboxRow.claimed_at < now - CLAIM_TIMEOUT)
+    due = or_(and_(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now), stale)
+    stmt = select(OutboxRow).where(due).order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.execute(stmt).scalars())
+    for row in rows:
+        row.state, row.claimed_at, row.claimed_by = SENDING, now, owner
+        row.attempts += 1
+    session.flush()
+    return [
+        Outgoing(r.id, r.key, r.ticket_id, r.kind, r.audience, r.recipient, r.automatic, r.plan, r.customer_id,
+                 dict(r.context or {}), r.message_id, r.in_reply_to, list(r.references or []), r.body, r.attempts,
+                 r.created_at)
+        for r in rows
+    ]
+
+
+def _set(session: Session, row_id: int, **values: Any) -> None:
+    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(claimed_at=None, **values))
+
+
+def save_body(session: Session, row_id: int, body: bytes) -> None:
+    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(body=body))
+
+
+def mark_sent(session: Session, row_id: int, now: datetime) -> None:
+    _set(session, row_id, state=SENT, sent_at=now, last_error=None)
+
+
+def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempts: int) -> bool:
+    """Schedule another attempt; False (and the row is dead) once attempts are used up."""
+    if attempts >= MAX_ATTEMPTS:
+        _set(session, row_id, state=DEAD, last_error=error[:2000])
+        return False
+    _set(session, row_id, state=RETRY, next_attempt_at=now + retry_delay(attempts), last_error=error[:2000])
+    return True
+
+
+def mark_dead(session: Session, row_id: int, error: str) -> None:
+    _set(session, row_id, state=DEAD, last_error=error[:2000])
+
+
+def mark_skipped(session: Session, row_id: int, reason: str) -> None:
+    _set(session, row_id, state=SKIPPED, last_error=reason[:2000])
+
+
+def automatic_sent_since(session: Session, recipient: str, since: datetime) -> int:
+    """How many automatic emails went to `recipient` after `since` (the hourly limit)."""
+    stmt = select(func.count()).select_from(OutboxRow).where(
+        OutboxRow.recipient == recipient, OutboxRow.sent_at > since, OutboxRow.automatic.is_(True)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def depth(session: Session) -> dict[str, int]:
+    stmt = select(OutboxRow.state, func.count()).where(OutboxRow.state != SENT).group_by(OutboxRow.state)
+    return {state: n for state, n in session.execute(stmt)}
+
+
+def rows_of(session: Session, ticket_id: int) -> list[OutboxRow]:
+    return list(session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)).scalars())
+
+
+# -- suppression list ------------------------------------------------------------------------
+
+
+def suppress(session: Session, address: str, reason: str, at: datetime, ticket_id: int | None) -> bool:
+    """Stop automatic mail to `address`; False when it already was."""
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {"address": address.lower()[:320], "reason": reason[:2000], "since": at, "ticket_id": ticket_id}
+    stmt = insert_(Suppression.__table__).values(**values).on_conflict_do_nothing(index_elements=["address"])
+    return bool(session.connection().execute(stmt).rowcount)
+
+
+def lift(session: Session, address: str) -> bool:
+    """A person wrote from `address`: automatic mail may go to it again. True when it was suppressed."""
+    result = session.connection().execute(delete(Suppression.__table__).where(Suppression.address == address.lower()))
+    return bool(result.rowcount)
+
+
+def suppressed(session: Session, addresses: Iterable[str]) -> dict[str, Suppression]:
+    wanted = sorted({a.lower() for a in addresses if a})
+    if not wanted:
+        return {}
+    rows = session.execute(select(Suppression).where(Suppression.address.in_(wanted))).scalars()
+    return {row.address: row for row in rows}
+
+
+def addresses_suppressed(session: Session, addresses: Sequence[str]) -> list[str]:
+    return sorted(suppressed(session, addresses))

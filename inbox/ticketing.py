@@ -1,0 +1,186 @@
+"""Changes to a ticket that move its SLA clocks, and the notices those changes cause.
+
+Every change that matters to a clock (opened, an engineer's reply, status, severity, a
+workaround, an email sent to the customer) goes through here, so the stored due times, the
+record of pauses and `next_check_at` always agree with the facts, and the emails a change
+causes are queued in the same transaction. Takes the caller's session; never commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from inbox import notices
+from inbox.clock import as_utc
+from inbox.domain.ticket import EventKind, Status
+from inbox.notices import CUSTOMER, Desk
+from inbox.sla.agenda import RESPONSE, Agenda, Dues, Facts, agenda
+from inbox.store import tickets as store
+from inbox.store.tables import Ticket, TicketMessage
+
+SYSTEM = "system"
+_STOPPED = (Status.SOLVED, Status.CLOSED)
+
+
+def load(session: Session, ticket_id: int) -> Ticket:
+    # populate_existing: in a batch, Core statements may have changed the row since it was loaded.
+    ticket = session.get(Ticket, ticket_id, populate_existing=True)
+    if ticket is None:
+        raise LookupError(f"no ticket with id {ticket_id}")
+    return ticket
+
+
+def facts_of(ticket: Ticket) -> Facts:
+    pauses = tuple((as_utc(datetime.fromisoformat(a)), as_utc(datetime.fromisoformat(b))) for a, b in ticket.pauses or ())
+    return Facts(
+        created_at=ticket.created_at,
+        status=Status(ticket.status),
+        first_response_at=ticket.first_response_at,
+        workaround_at=ticket.workaround_at,
+        solved_at=ticket.solved_at,
+        closed_at=ticket.closed_at,
+        last_update_sent_at=ticket.last_update_sent_at,
+        pauses=pauses,
+        paused_since=ticket.paused_since,
+        follow_ups=ticket.follow_ups or 0,
+        sla_state=ticket.sla_state or {},
+    )
+
+
+def dues_of(ticket: Ticket) -> Dues:
+    return Dues(ticket.first_response_due, ticket.next_update_due, ticket.workaround_due, ticket.resolution_due)
+
+
+def last_public_activity(session: Session, ticket: Ticket) -> datetime | None:
+    inbound = session.execute(
+        select(func.max(TicketMessage.at)).where(TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False))
+    ).scalar_one_or_none()
+    if inbound is not None and inbound.tzinfo is None:
+        inbound = as_utc(inbound.replace(tzinfo=ticket.created_at.tzinfo))
+    times = [t for t in (inbound, ticket.last_update_sent_at) if t is not None]
+    return max(times, default=None)
+
+
+def view(ticket: Ticket, last_activity: datetime | None = None) -> notices.TicketFacts:
+    return notices.TicketFacts(
+        id=ticket.id, tracking=ticket.tracking, subject=ticket.subject, severity=ticket.severity,
+        status=ticket.status, customer_id=ticket.customer_id, plan=ticket.plan, requester=ticket.requester,
+        assignee=ticket.assignee, created_at=ticket.created_at, dues=dues_of(ticket),
+        last_public_activity=last_activity, category=ticket.category,
+    )
+
+
+def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agenda:
+    """Recompute the due times and when the scheduler must look at this ticket next."""
+    plan = agenda(facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
+    d = plan.dues
+    ticket.first_response_due, ticket.next_update_due = d.first_response_due, d.next_update_due
+    ticket.workaround_due, ticket.resolution_due = d.workaround_due, d.resolution_due
+    # Something already due is left for the next sweep, which does it under its row lock.
+    ticket.next_check_at = now if plan.actions else plan.next_check_at
+    session.flush()
+    return plan
+
+
+def opened(session: Session, desk: Desk, ticket_id: int, at: datetime, *, message_id: str, acknowledge: bool) -> None:
+    """A new ticket: start its clocks and, for mail a person wrote, acknowledge it."""
+    ticket = load(session, ticket_id)
+    refresh(session, desk, ticket, at)
+    if not acknowledge:
+        return
+    facts = view(ticket, at)
+    data = notices.context(desk, facts, target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))
+    notices.enqueue(session, desk, facts, kind="acknowledgement", key=f"ack:{ticket.id}", recipients=[ticket.requester],
+                    audience=CUSTOMER, at=at, data=data, in_reply_to=message_id, references=[message_id])
+
+
+def responded(session: Session, desk: Desk, ticket_id: int, at: datetime) -> None:
+    """An engineer wrote on the thread: that is the first response, and it restarts the update cadence."""
+    ticket = load(session, ticket_id)
+    if ticket.first_response_at is None:
+        ticket.first_response_at = at
+    ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
+    ticket.updated_at = at
+    refresh(session, desk, ticket, at)
+
+
+def emailed_customer(session: Session, desk: Desk, ticket_id: int, at: datetime, kind: str) -> None:
+    """An email reached the customer's mail server: the update cadence restarts from it."""
+    ticket = load(session, ticket_id)
+    ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
+    if kind == "status_update" and ticket.status == Status.WAITING_ON_CUSTOMER:
+        ticket.follow_ups = (ticket.follow_ups or 0) + 1
+    refresh(session, desk, ticket, at)
+
+
+def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: datetime, actor: str,
+               why: str | None = None) -> bool:
+    """Move the ticket to `to`, pausing or resuming clocks, and tell the customer of solved and closed."""
+    before = Status(ticket.status)
+    if to == before:
+        return False
+    if before == Status.WAITING_ON_CUSTOMER and ticket.paused_since is not None:
+        ticket.pauses = [*(ticket.pauses or []), [ticket.paused_since.isoformat(), at.isoformat()]]
+        ticket.paused_since = None
+    if to == Status.WAITING_ON_CUSTOMER:
+        ticket.paused_since, ticket.follow_ups = at, 0
+    if to == Status.SOLVED:
+        ticket.solved_at, ticket.closed_at = at, None
+        # Solving answers the customer: a ticket solved before anyone replied counts as responded then.
+        ticket.first_response_at = ticket.first_response_at or at
+    elif to == Status.CLOSED:
+        ticket.solved_at = ticket.solved_at or at
+        ticket.closed_at = at
+        ticket.first_response_at = ticket.first_response_at or at
+    else:
+        ticket.solved_at = ticket.closed_at = None
+    ticket.status, ticket.updated_at = to.value, at
+    detail: dict[str, Any] = {"from": before.value, "to": to.value}
+    if why:
+        detail["why"] = why
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=actor, detail=detail)
+    refresh(session, desk, ticket, at)
+    if to in _STOPPED:
+        facts = view(ticket, last_public_activity(session, ticket))
+        in_reply_to, refs = notices.thread_ids(session, ticket.id)
+        notices.enqueue(session, desk, facts, kind=to.value, key=f"{to.value}:{ticket.id}:{at.isoformat()}",
+                        recipients=[ticket.requester], audience=CUSTOMER, at=at, data=notices.context(desk, facts),
+                        in_reply_to=in_reply_to, references=refs)
+    return True
+
+
+def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: datetime, actor: str,
+                 why: str | None = None) -> bool:
+    """Change the severity: new targets, new due times, and the customer is told."""
+    before = ticket.severity
+    if to == before:
+        return False
+    ticket.severity, ticket.updated_at = to, at
+    detail: dict[str, Any] = {"from": before, "to": to}
+    if why:
+        detail["why"] = why
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
+    refresh(session, desk, ticket, at)
+    facts = view(ticket, last_public_activity(session, ticket))
+    change = {"from": before, "to": to, "by": actor, "why": why}
+    data = notices.context(desk, facts, change=change,
+                           target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))
+    in_reply_to, refs = notices.thread_ids(session, ticket.id)
+    notices.enqueue(session, desk, facts, kind="severity_changed", key=f"severity:{ticket.id}:{at.isoformat()}:{to}",
+                    recipients=[ticket.requester], audience=CUSTOMER, at=at, data=data,
+                    in_reply_to=in_reply_to, references=refs)
+    return True
+
+
+def set_workaround(session: Session, desk: Desk, ticket: Ticket, at: datetime, actor: str) -> bool:
+    """A temporary resolution was given: the workaround clock stops."""
+    if ticket.workaround_at is not None:
+        return False
+    ticket.workaround_at, ticket.updated_at = at, at
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.WORKAROUND, at=at, actor=actor, detail={})
+    refresh(session, desk, ticket, at)
+    return True
