@@ -1,0 +1,79 @@
+"""Two `inbox serve` processes on one PostgreSQL never send an email twice, nor act twice on a breach.
+
+Two sweeps and two outbox dispatchers run at once in threads, each with its own engine, as two
+instances would; row locks (FOR UPDATE SKIP LOCKED) and idempotency keys must keep every email
+and every breach event single.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from autoresponder.jobs import sweep
+from inbox.store.tables import Event, OutboxRow
+from tests.fakes import mail
+from tests.sla_kit import T0, Desk
+
+TICKETS = 60
+
+
+def _twice_at_once(work) -> list:
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def go(index: int) -> None:
+        barrier.wait()
+        results[index] = work(index)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_two_instances_send_each_email_once(pg_url: str, tmp_path: Path) -> None:
+    """Two dispatchers draining one outbox together send every acknowledgement exactly once."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    desks = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
+    try:
+        for n in range(TICKETS):
+            desks[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
+        sent = _twice_at_once(lambda i: desks[i].outbound.dispatcher.run(T0))
+        assert sum(r["sent"] for r in sent) == TICKETS
+        ids = Counter(m["Message-ID"] for d in desks for m in d.sent())
+        assert len(ids) == TICKETS and set(ids.values()) == {1}
+    finally:
+        for desk in desks:
+            desk.close()
+
+
+def test_two_instances_record_each_breach_once(pg_url: str, tmp_path: Path) -> None:
+    """Two sweeps at once over the same breached tickets write one breach event and one alert each."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    desks = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
+    try:
+        for n in range(TICKETS):
+            desks[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
+        late = T0 + timedelta(days=3)  # past every 2-business-day response due, before level 2
+        _twice_at_once(lambda i: sweep(desks[i].app.sessions, desks[i].app.desk(), late))
+        with desks[0].app.sessions() as session:
+            breaches = Counter((t, d["target"], d["level"]) for t, d in
+                               session.execute(select(Event.ticket_id, Event.detail).where(Event.kind == "breach")))
+            alerts = session.execute(select(func.count()).select_from(OutboxRow)
+                                     .where(OutboxRow.kind == "breach_alert")).scalar_one()
+        # Each ticket missed its response and its first status update (no one ran the outbox).
+        assert sorted({(target, level) for _, target, level in breaches}) == [("response", 1), ("update", 1)]
+        assert len(breaches) == 2 * TICKETS and set(breaches.values()) == {1}
+        assert alerts == 2 * TICKETS
+    finally:
+        for desk in desks:
+            desk.close()
