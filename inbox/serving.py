@@ -19,7 +19,7 @@ from inbox.receive.imap import ImapPoller
 from inbox.receive.mailbox import ImapMailboxClient
 from inbox.receive.smtp import SmtpListener
 from inbox.service import Service
-from inbox.store import rawqueue
+from inbox.store import outbox, rawqueue
 from inbox.web import HttpEndpoint
 
 HEALTH_TIMEOUT = 5.0
@@ -57,6 +57,9 @@ def build_service(app: App) -> Service:
 
     outbound = app.outbound()
     scheduler = JobScheduler(lambda: outbound.run_once(app.clock.now()))
+    metrics.describe("inbox_outbox_depth", "Outgoing emails not yet sent, by state.")
+    metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
+    metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
     service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
 
     async def health() -> tuple[bool, dict[str, Any]]:
@@ -78,6 +81,10 @@ def build_service(app: App) -> Service:
             depth = {}
         for state in (rawqueue.RECEIVED, rawqueue.PROCESSING, rawqueue.FAILED, rawqueue.QUARANTINED):
             metrics.set("inbox_queue_depth", depth.get(state, 0), state=state)
+        for state in (outbox.PENDING, outbox.SENDING, outbox.RETRY, outbox.DEAD, outbox.SKIPPED):
+            metrics.set("inbox_outbox_depth", depth.get(f"outbox:{state}", 0), state=state)
+        metrics.set("inbox_scheduler_turns", scheduler.turns)
+        metrics.set("inbox_scheduler_failures", scheduler.failures)
         return metrics.render()
 
     service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render)
@@ -91,7 +98,7 @@ def _ping(app: App) -> None:
 
 def _depth(app: App) -> dict[str, int]:
     with app.sessions() as session:
-        return rawqueue.depth(session)
+        return {**rawqueue.depth(session), **{f"outbox:{k}": v for k, v in outbox.depth(session).items()}}
 
 
 def _iso(timestamp: float) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import smtplib
 import threading
+import urllib.request
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -52,6 +53,8 @@ def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: 
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
             client.sendmail("alice@acme.com", ["support@example.com"], mail())
         assert server.wait_until(lambda: len(sink.received) >= 1, 60), (tmp_path / "serve.log").read_text()[-2000:]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+        assert 'inbox_outbox_depth{state="pending"} 0' in page and "inbox_scheduler_failures 0" in page
         assert server.terminate() == 0
     finally:
         server.kill()
