@@ -86,15 +86,20 @@ def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agen
     return plan
 
 
-def opened(session: Session, desk: Desk, ticket_id: int, at: datetime, *, message_id: str, acknowledge: bool) -> None:
-    """A new ticket: start its clocks and, for mail a person wrote, acknowledge it."""
-    ticket = load(session, ticket_id)
-    refresh(session, desk, ticket, at)
-    if not acknowledge:
-        return
-    facts = view(ticket, at)
-    data = notices.context(desk, facts, target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))
-    notices.enqueue(session, desk, facts, kind="acknowledgement", key=f"ack:{ticket.id}", recipients=[ticket.requester],
+def starting_clocks(desk: Desk, plan: str | None, severity: str, at: datetime) -> dict[str, Any]:
+    """The SLA columns of a ticket opened at `at`, written with it (no second statement)."""
+    result = agenda(Facts(created_at=at, status=Status.OPEN), desk.contracts.policy(plan, severity), at)
+    d = result.dues
+    return {"first_response_due": d.first_response_due, "next_update_due": d.next_update_due,
+            "workaround_due": d.workaround_due, "resolution_due": d.resolution_due,
+            "next_check_at": at if result.actions else result.next_check_at,
+            "pauses": [], "follow_ups": 0, "sla_state": {}}
+
+
+def acknowledge(session: Session, desk: Desk, ticket: notices.TicketFacts, at: datetime, message_id: str) -> None:
+    """Queue the acknowledgement of a new ticket: its tracking number, severity and response target."""
+    data = notices.context(desk, ticket, target=notices.target_context(desk, ticket, RESPONSE, ticket.dues.first_response_due))
+    notices.enqueue(session, desk, ticket, kind="acknowledgement", key=f"ack:{ticket.id}", recipients=[ticket.requester],
                     audience=CUSTOMER, at=at, data=data, in_reply_to=message_id, references=[message_id])
 
 

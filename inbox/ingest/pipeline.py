@@ -26,8 +26,9 @@ from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
-from inbox.notices import Desk
+from inbox.notices import Desk, TicketFacts
 from inbox.settings import CustomerSettings, Settings
+from inbox.sla.agenda import Dues
 from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
@@ -184,6 +185,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
     plan = customer.plan if customer else settings.unknown_senders.plan
     verdict_c = classify(parsed, CustomerView(customer.id if customer else None, plan), ctx.rules, settings.severities)
     number = store.allocate_number(session)
+    clocks = ticketing.starting_clocks(ctx.desk, plan, verdict_c.severity, at)
     ticket = store.create_ticket(
         session,
         number=number,
@@ -196,6 +198,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
         severity=verdict_c.severity,
         category=verdict_c.category,
         status=Status.OPEN.value,
+        **clocks,
     )
     _store_message(session, ticket, mail)
     store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
@@ -217,8 +220,14 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
                        "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why}})
     store.add_events(session, *events)
     # Auto-replies and bounces never open a ticket; list mail does, but is never answered (RFC 3834).
-    ticketing.opened(session, ctx.desk, ticket.id, at, message_id=mail.message_id,
-                     acknowledge=mail.verdict.kind is Automation.PERSON)
+    if mail.verdict.kind is Automation.PERSON:
+        dues = Dues(clocks["first_response_due"], clocks["next_update_due"], clocks["workaround_due"],
+                    clocks["resolution_due"])
+        facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict_c.severity,
+                            status=Status.OPEN.value, customer_id=ticket.customer_id, plan=plan,
+                            requester=parsed.from_addr, assignee=None, created_at=at, dues=dues,
+                            last_public_activity=at, category=verdict_c.category)
+        ticketing.acknowledge(session, ctx.desk, facts, at, mail.message_id)
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
 
 

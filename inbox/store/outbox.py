@@ -58,13 +58,26 @@ class Outgoing:
     created_at: datetime
 
 
+_INSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _insert_ignoring(session: Session, table: Any, key: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING for the session's dialect, built once."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERTS.get((dialect, table.name))
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _INSERTS[(dialect, table.name)] = insert_(table).on_conflict_do_nothing(index_elements=[key])
+    return stmt
+
+
 def enqueue(session: Session, **values: Any) -> bool:
     """Write one email to send; False when a row with its key is already there."""
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    values = {"state": PENDING, "attempts": 0, "next_attempt_at": values["created_at"], **values}
-    stmt = insert_(OutboxRow.__table__).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    return bool(session.connection().execute(stmt).rowcount)
+    row = {"state": PENDING, "attempts": 0, "next_attempt_at": values["created_at"], "in_reply_to": None,
+           "references": [], "body": None, "claimed_at": None, "claimed_by": None, "sent_at": None,
+           "last_error": None, **values}
+    stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
+    return bool(session.connection().execute(stmt, row).rowcount)
 
 
 def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:
@@ -138,11 +151,9 @@ def rows_of(session: Session, ticket_id: int) -> list[OutboxRow]:
 
 def suppress(session: Session, address: str, reason: str, at: datetime, ticket_id: int | None) -> bool:
     """Stop automatic mail to `address`; False when it already was."""
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     values = {"address": address.lower()[:320], "reason": reason[:2000], "since": at, "ticket_id": ticket_id}
-    stmt = insert_(Suppression.__table__).values(**values).on_conflict_do_nothing(index_elements=["address"])
-    return bool(session.connection().execute(stmt).rowcount)
+    stmt = _insert_ignoring(session, Suppression.__table__, "address")
+    return bool(session.connection().execute(stmt, values).rowcount)
 
 
 def lift(session: Session, address: str) -> bool:
