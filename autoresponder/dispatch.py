@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 BATCH = 50
+HOUR = timedelta(hours=1)
+DEFER = timedelta(minutes=10)
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Dispatcher:
     owner: str | None = None
 
     def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
-        """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped."""
+        """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred."""
         done: Counter[str] = Counter()
         while limit is None or sum(done.values()) < limit:
             with self.sessions() as session, session.begin():
@@ -63,10 +65,13 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             to_customer = item.audience == CUSTOMER
             blocked = outbox.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
-            recent = outbox.automatic_sent_since(session, item.recipient, now - timedelta(hours=1)) if to_customer else 0
+            recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR) if item.automatic else 0
             verdict = should_send(automatic=item.automatic, to_customer=to_customer,
                                   suppressed_because=blocked.reason if blocked else None,
                                   sent_last_hour=recent, max_per_hour=settings.outbound.max_auto_per_hour)
+            if not verdict.send and verdict.later:
+                outbox.defer(session, item.id, now + DEFER, verdict.reason)
+                return outbox.DEFERRED
             if not verdict.send:
                 outbox.mark_skipped(session, item.id, verdict.reason)
                 self._event(session, item, EventKind.SKIPPED, now, {"why": verdict.reason})

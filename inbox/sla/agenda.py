@@ -163,9 +163,12 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
                 mine["warned"] = True
             elif times.warn > now:
                 upcoming.append(times.warn)
+        # An update queued late (the service was down, or `--as-of` jumped) gets its grace from then.
+        queued = datetime.fromisoformat(mine["queued_at"]) if "queued_at" in mine else None
         for level, at in enumerate(times.escalations, start=1):
             if mine.get("level", 0) >= level:
                 continue
+            at = max(at, queued) if queued is not None else at
             if at + grace <= now:
                 actions.append(Action(ActionKind.BREACH, target, times.due, level))
                 mine["level"] = level
@@ -181,28 +184,31 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
 
 
 def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: dict[str, Any],
-            actions: list[Action], upcoming: list[datetime]) -> None:
+            actions: list[Action], upcoming: list[datetime]) -> bool:
+    """Queue a status update when one is due; True when it did."""
     if mine.get("sent"):
         # Sent, yet the cadence did not restart: it never reached the customer (suppressed, rate
         # limited, bounced). Try again one cadence later rather than fall silent for good.
         retry = datetime.fromisoformat(mine["retry_at"])
         if retry > now:
             upcoming.append(retry)
-            return
+            return False
         due = retry
     elif due > now:
         upcoming.append(due)
-        return
+        return False
     follow_ups = policy.auto_solve_follow_ups
     if facts.status == Status.WAITING_ON_CUSTOMER and follow_ups is not None and facts.follow_ups >= follow_ups:
-        return  # instead of another follow-up, the lifecycle solves the ticket
+        return False  # instead of another follow-up, the lifecycle solves the ticket
     rule = policy.targets[UPDATE]
     following = target_times(rule.calendar, now, rule.duration).due
     actions.append(Action(ActionKind.STATUS_UPDATE, UPDATE, due))
     mine["sent"] = True
+    mine["queued_at"] = now.isoformat()
     if following is not None:
         mine["retry_at"] = following.isoformat()
         upcoming.append(following)
+    return True
 
 
 def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datetime], finished: bool) -> Action | None:

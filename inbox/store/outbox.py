@@ -26,6 +26,7 @@ SENT = "sent"
 RETRY = "retry"
 DEAD = "dead"
 SKIPPED = "skipped"
+DEFERRED = "deferred"  # a count in results, never a state: the row goes back to retry
 
 MAX_ATTEMPTS = 8
 CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -119,6 +120,12 @@ def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempt
         return False
     _set(session, row_id, state=RETRY, next_attempt_at=now + retry_delay(attempts), last_error=error[:2000])
     return True
+
+
+def defer(session: Session, row_id: int, until: datetime, reason: str) -> None:
+    """Not sent, not failed: try again at `until`, without counting an attempt."""
+    _set(session, row_id, state=RETRY, next_attempt_at=until, last_error=reason[:2000],
+         attempts=OutboxRow.attempts - 1)
 
 
 def mark_dead(session: Session, row_id: int, error: str) -> None:

@@ -158,3 +158,21 @@ def test_waiting_ticket_is_solved_after_unanswered_follow_ups_then_closed(desk: 
     assert ticket.status == "closed" and ticket.closed_at == datetime(2026, 3, 11, 17, 0, tzinfo=UTC)
     kinds = [e.detail["kind"] for e in desk.events(kind="notified")]
     assert kinds == ["acknowledgement", "status_update", "status_update", "solved", "closed"]
+
+
+def test_staff_alerts_over_the_hourly_limit_are_held_back_not_dropped(desk: Desk) -> None:
+    """Five breaches at once: the lead gets three alerts now and the other two once the hour allows."""
+    for n in range(5):
+        desk.feed(mail(sender=f"user{n}@acme.com", message_id=f"<u{n}@acme.com>", subject=f"case {n}"))
+    desk.run(T0)
+    done = desk.run(pst(4, 9, 15))  # five responses breached at 09:00; the updates go out now, on time
+    assert (done["breach"], done["status_update"], done["deferred"]) == (5, 5, 2)
+    leads = lambda: [m for m in desk.sent() if m["To"] == "lead@example.com"]  # noqa: E731
+    assert len(leads()) == 3
+    desk.run(pst(4, 9, 25))
+    assert len(leads()) == 3  # still three in the last hour
+    desk.run(pst(4, 10, 25))
+    assert len(leads()) == 5  # none lost
+    with desk.app.sessions() as session:
+        attempts = session.execute(select(OutboxRow.attempts).where(OutboxRow.kind == "breach_alert")).scalars().all()
+    assert set(attempts) == {1}  # waiting for the hour is not a failed attempt
