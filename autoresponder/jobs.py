@@ -9,7 +9,6 @@ updates to the customer; auto-solve and auto-close change the status. Never send
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
@@ -20,8 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox import notices, ticketing
 from inbox.domain.ticket import EventKind, Status
 from inbox.notices import CUSTOMER, STAFF, Desk
-from inbox.sla.agenda import UPDATE, Action, ActionKind, agenda
-from inbox.sla.clocks import target_times
+from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 
@@ -95,12 +93,8 @@ def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: d
 
 def _status_update(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.due
-    facts = ticketing.view(ticket, ticketing.last_public_activity(session, ticket))
-    rule = desk.contracts.policy(ticket.plan, ticket.severity).targets.get(UPDATE)
-    if rule is not None:
-        # The update tells when the next one is due: one cadence from this one.
-        following = target_times(rule.calendar, now, rule.duration).due
-        facts = dataclasses.replace(facts, dues=dataclasses.replace(facts.dues, next_update_due=following))
+    # The update tells when the next one is due: one cadence from this one.
+    facts = ticketing.following_update(desk, ticketing.view(ticket, ticketing.last_public_activity(session, ticket)), now)
     in_reply_to, refs = notices.thread_ids(session, ticket.id)
     notices.enqueue(session, desk, facts, kind="status_update", key=f"update:{ticket.id}:{action.due.isoformat()}",
                     recipients=[ticket.requester], audience=CUSTOMER, at=now, data=notices.context(desk, facts),

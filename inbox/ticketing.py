@@ -8,6 +8,7 @@ causes are queued in the same transaction. Takes the caller's session; never com
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from inbox import notices
 from inbox.clock import as_utc
 from inbox.domain.ticket import EventKind, Status
 from inbox.notices import CUSTOMER, Desk
-from inbox.sla.agenda import RESPONSE, Agenda, Dues, Facts, agenda
+from inbox.sla.agenda import RESPONSE, UPDATE, Agenda, Dues, Facts, agenda, cadence
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket, TicketMessage
 
@@ -74,6 +75,14 @@ def view(ticket: Ticket, last_activity: datetime | None = None) -> notices.Ticke
     )
 
 
+def following_update(desk: Desk, facts: notices.TicketFacts, at: datetime) -> notices.TicketFacts:
+    """The ticket as an email sent at `at` describes it: that email restarts the update cadence."""
+    rule = desk.contracts.policy(facts.plan, facts.severity).targets.get(UPDATE)
+    if rule is None or facts.status in _STOPPED:
+        return facts
+    return dataclasses.replace(facts, dues=dataclasses.replace(facts.dues, next_update_due=cadence(rule, at).due))
+
+
 def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agenda:
     """Recompute the due times and when the scheduler must look at this ticket next."""
     plan = agenda(facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
@@ -104,10 +113,13 @@ def acknowledge(session: Session, desk: Desk, ticket: notices.TicketFacts, at: d
 
 
 def responded(session: Session, desk: Desk, ticket_id: int, at: datetime) -> None:
-    """An engineer wrote on the thread: that is the first response, and it restarts the update cadence."""
+    """An engineer wrote on the thread: that is the first response (or, while waiting on the
+    customer, a follow-up), and it restarts the update cadence."""
     ticket = load(session, ticket_id)
     if ticket.first_response_at is None:
         ticket.first_response_at = at
+    if ticket.status == Status.WAITING_ON_CUSTOMER:
+        ticket.follow_ups = (ticket.follow_ups or 0) + 1  # the engineer chased the customer
     ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
     ticket.updated_at = at
     refresh(session, desk, ticket, at)
@@ -170,7 +182,7 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
         detail["why"] = why
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
-    facts = view(ticket, last_public_activity(session, ticket))
+    facts = following_update(desk, view(ticket, last_public_activity(session, ticket)), at)
     change = {"from": before, "to": to, "by": actor, "why": why}
     data = notices.context(desk, facts, change=change,
                            target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))

@@ -120,9 +120,25 @@ def _times(facts: Facts, policy: Policy, target: str) -> TargetTimes | None:
         # The cadence runs from creation and restarts at every email to the customer; it does
         # not pause while waiting on the customer (only response, workaround, resolution do).
         start = facts.last_update_sent_at or facts.created_at
-        return target_times(rule.calendar, start, rule.duration, (), levels=levels)
+        return cadence(rule, start, levels)
     share = policy.warn_share
     return target_times(rule.calendar, facts.created_at, rule.duration, _pauses(facts), warn_share=share, levels=levels)
+
+
+def cadence(rule: TargetRule, start: datetime, levels: int = 1) -> TargetTimes:
+    """A status-update cadence from the last email: "every 24 hours" means every 24 hours, so a
+    wall-clock cadence ignores open hours (unlike a target, it does not wait for an opening);
+    a cadence in business time counts open time as targets do."""
+    if rule.duration.is_business:
+        return target_times(rule.calendar, start, rule.duration, levels=levels)
+    due = rule.calendar.add_wall(start, rule.duration)
+    return TargetTimes(due=due, warn=None, escalations=tuple(start + (due - start) * k for k in range(1, levels + 1)))
+
+
+def _solving_instead(facts: Facts, policy: Policy) -> bool:
+    """Waiting on the customer after the last allowed follow-up: the next step is solving, not updating."""
+    limit = policy.auto_solve_follow_ups
+    return facts.status == Status.WAITING_ON_CUSTOMER and limit is not None and facts.follow_ups >= limit
 
 
 def dues(facts: Facts, policy: Policy) -> Dues:
@@ -136,7 +152,7 @@ def dues(facts: Facts, policy: Policy) -> Dues:
 
 def after(calendar: BusinessCalendar, start: datetime, duration: Duration) -> datetime:
     """A lifecycle timer's end: elapsed time, unless the duration is counted in business time."""
-    return calendar.add(start, duration) if duration.is_business else start + duration.wall_clock()
+    return calendar.add(start, duration) if duration.is_business else calendar.add_wall(start, duration)
 
 
 def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
@@ -149,6 +165,8 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
     for target in TARGETS:
         times = _times(facts, policy, target)
         if times is None or times.due is None or _met_at(facts, target) is not None:
+            continue
+        if target == UPDATE and _solving_instead(facts, policy):
             continue
         grace = UPDATE_GRACE if target == UPDATE else timedelta(0)
         mine = state.get(target, {})
@@ -197,11 +215,7 @@ def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: di
     elif due > now:
         upcoming.append(due)
         return False
-    follow_ups = policy.auto_solve_follow_ups
-    if facts.status == Status.WAITING_ON_CUSTOMER and follow_ups is not None and facts.follow_ups >= follow_ups:
-        return False  # instead of another follow-up, the lifecycle solves the ticket
-    rule = policy.targets[UPDATE]
-    following = target_times(rule.calendar, now, rule.duration).due
+    following = cadence(policy.targets[UPDATE], now).due
     actions.append(Action(ActionKind.STATUS_UPDATE, UPDATE, due))
     mine["sent"] = True
     mine["queued_at"] = now.isoformat()
@@ -224,12 +238,14 @@ def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datet
     if policy.auto_solve_after:
         at = after(policy.calendar, facts.paused_since, policy.auto_solve_after)
         candidates.append((at, f"no answer from the customer for {policy.auto_solve_after}"))
-    update = policy.targets.get(UPDATE)
     limit = policy.auto_solve_follow_ups
-    if limit is not None and update is not None and facts.follow_ups >= limit:
-        # Solved when the next follow-up would have been due: the customer had a full interval to answer.
-        start = facts.last_update_sent_at or facts.created_at
-        at = target_times(update.calendar, start, update.duration).due
+    last = facts.last_update_sent_at
+    if _solving_instead(facts, policy) and last is not None:
+        # Solved when the next follow-up would have been due, so the customer has as long to answer
+        # the last one as the others: one update cadence, or else the mean gap between follow-ups.
+        update = policy.targets.get(UPDATE)
+        gap = (last - facts.paused_since) / max(1, facts.follow_ups)
+        at = cadence(update, last).due if update is not None else last + gap
         if at is not None:
             candidates.append((at, f"no answer from the customer after {limit} follow-ups"))
     if not candidates:

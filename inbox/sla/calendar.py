@@ -137,8 +137,10 @@ class BusinessCalendar:
     def add(self, start: datetime, duration: Duration) -> datetime:
         """When `duration` has run from `start`, the clock starting at next_open(start).
 
-        Plain minutes, hours, days and weeks are elapsed time (a "24 hours" across a DST change
-        is still 24 hours). Business minutes and hours count open time (see add_open). Business
+        Plain units are wall-clock time, as RFC 5545 reads durations: minutes and hours are
+        exact elapsed time ("24 hours" across a DST change is 24 hours), days and weeks are
+        nominal ("1 day" ends at the same local time the next day, 23 or 25 hours later across
+        a DST change). Business minutes and hours count open time (see add_open). Business
         days end at the same local time N open days later: a day is open when it is not a
         holiday and has some open time. Where that local time is not open on that day (its
         hours are shorter, or the time falls in a gap between spans), the target is the next
@@ -147,12 +149,24 @@ class BusinessCalendar:
         clock_start = self.next_open(start)
         try:
             if not duration.is_business:
-                return clock_start + duration.wall_clock()
+                return self.add_wall(clock_start, duration)
             if duration.unit is Unit.BUSINESS_DAYS:
                 return self._add_business_days(clock_start, duration.amount)
         except OverflowError:
             raise ValueError(f"{duration} after {clock_start.isoformat()} is beyond the year 9999") from None
         return self.add_open(clock_start, business_amount(duration))
+
+    def add_wall(self, start: datetime, duration: Duration) -> datetime:
+        """`start` plus a wall-clock duration, open hours ignored: exact minutes and hours,
+        nominal days and weeks (the same local time, in this calendar's zone)."""
+        if duration.is_business:
+            raise ValueError(f"{duration} is counted in open time: use add()")
+        start = as_utc(start)
+        if duration.unit in (Unit.MINUTES, Unit.HOURS):
+            return start + duration.wall_clock()
+        local = start.astimezone(self.zone)
+        day = local.date() + duration.wall_clock() // ONE_DAY * ONE_DAY
+        return self._instant(day, local.time().replace(fold=0))
 
     def _add_business_days(self, clock_start: datetime, days: int) -> datetime:
         local = clock_start.astimezone(self.zone)

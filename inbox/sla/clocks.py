@@ -50,7 +50,8 @@ def measure(calendar: BusinessCalendar, start: datetime, duration: Duration) -> 
     the calendar: the open time from the clock's start to calendar.add(start, duration).
     """
     if not duration.is_business:
-        return Meter(duration.wall_clock(), business=False)
+        # Nominal days and weeks vary in elapsed length across a DST change: measure them.
+        return Meter(calendar.add(start, duration) - calendar.next_open(start), business=False)
     if duration.unit is Unit.BUSINESS_DAYS:
         return Meter(calendar.open_time(calendar.next_open(start), calendar.add(start, duration)), business=True)
     return Meter(business_amount(duration), business=True)

@@ -304,9 +304,16 @@ def test_wall_clock_hours_are_elapsed_time_across_spring_forward() -> None:
     assert add(ALWAYS, la(2026, 3, 7, 12, 0), "24 hours") == la(2026, 3, 8, 13, 0)
 
 
-def test_wall_clock_days_across_fall_back_are_24_hour_days() -> None:
-    """Pacific Friday 30 October 10:00 PDT + 7 days is Friday 6 November 09:00 PST: 168 elapsed hours."""
-    assert add(PACIFIC, la(2026, 10, 30, 10, 0), "7 days") == la(2026, 11, 6, 9, 0)
+def test_wall_clock_days_across_fall_back_keep_the_local_time() -> None:
+    """Pacific Friday 30 October 10:00 PDT + 7 days is Friday 6 November 10:00 PST: nominal days (169 hours)."""
+    assert add(PACIFIC, la(2026, 10, 30, 10, 0), "7 days") == la(2026, 11, 6, 10, 0)
+    assert add(PACIFIC, la(2026, 10, 30, 10, 0), "168 hours") == la(2026, 11, 6, 9, 0)  # exact hours
+
+
+def test_wall_clock_day_onto_a_missing_local_time_moves_past_the_gap() -> None:
+    """Saturday 7 March 02:30 PST + 1 day lands in the spring-forward gap: it becomes 03:30 PDT."""
+    always = BusinessCalendar(ZoneInfo("America/Los_Angeles"), parse_opening_hours("24x7"))
+    assert always.add_wall(la(2026, 3, 7, 2, 30), parse_duration("1 day")) == la(2026, 3, 8, 3, 30)
 
 
 def test_wall_clock_targets_also_start_at_the_next_opening() -> None:

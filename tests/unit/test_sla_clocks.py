@@ -55,9 +55,12 @@ def test_business_days_measure_the_open_time_they_span() -> None:
 
 
 def test_wall_clock_units_measure_elapsed_time() -> None:
-    """1 week is an elapsed meter of 168 hours."""
-    assert measure(PACIFIC, la(2026, 3, 2, 9, 0), parse_duration("1 week")) == Meter(
+    """1 week is an elapsed meter of 168 hours, and of 167 across the spring-forward night."""
+    assert measure(PACIFIC, la(2026, 2, 23, 9, 0), parse_duration("1 week")) == Meter(
         timedelta(hours=168), business=False
+    )
+    assert measure(PACIFIC, la(2026, 3, 2, 9, 0), parse_duration("1 week")) == Meter(
+        timedelta(hours=167), business=False
     )
 
 
