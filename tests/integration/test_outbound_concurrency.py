@@ -11,6 +11,9 @@ import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from sqlalchemy import func, select
 
@@ -38,41 +41,38 @@ def _twice_at_once(work) -> list:
     return results
 
 
-def test_two_instances_send_each_email_once(pg_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+def desks(pg_url: str, tmp_path: Path) -> Iterator[list[Desk]]:
+    """Two instances on one PostgreSQL, with TICKETS new tickets from different customers' contacts."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    both = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
+    try:
+        for n in range(TICKETS):
+            both[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
+        yield both
+    finally:
+        for desk in both:
+            desk.close()
+
+
+def test_two_instances_send_each_email_once(desks: list[Desk]) -> None:
     """Two dispatchers draining one outbox together send every acknowledgement exactly once."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    desks = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
-    try:
-        for n in range(TICKETS):
-            desks[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
-        sent = _twice_at_once(lambda i: desks[i].outbound.dispatcher.run(T0))
-        assert sum(r["sent"] for r in sent) == TICKETS
-        ids = Counter(m["Message-ID"] for d in desks for m in d.sent())
-        assert len(ids) == TICKETS and set(ids.values()) == {1}
-    finally:
-        for desk in desks:
-            desk.close()
+    sent = _twice_at_once(lambda i: desks[i].outbound.dispatcher.run(T0))
+    assert sum(r["sent"] for r in sent) == TICKETS
+    ids = Counter(m["Message-ID"] for d in desks for m in d.sent())
+    assert len(ids) == TICKETS and set(ids.values()) == {1}
 
 
-def test_two_instances_record_each_breach_once(pg_url: str, tmp_path: Path) -> None:
+def test_two_instances_record_each_breach_once(desks: list[Desk]) -> None:
     """Two sweeps at once over the same breached tickets write one breach event and one alert each."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    desks = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
-    try:
-        for n in range(TICKETS):
-            desks[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
-        late = T0 + timedelta(days=3)  # past every 2-business-day response due, before level 2
-        _twice_at_once(lambda i: sweep(desks[i].app.sessions, desks[i].app.desk(), late))
-        with desks[0].app.sessions() as session:
-            breaches = Counter((t, d["target"], d["level"]) for t, d in
-                               session.execute(select(Event.ticket_id, Event.detail).where(Event.kind == "breach")))
-            alerts = session.execute(select(func.count()).select_from(OutboxRow)
-                                     .where(OutboxRow.kind == "breach_alert")).scalar_one()
-        assert sorted({(target, level) for _, target, level in breaches}) == [("response", 1)]
-        assert len(breaches) == TICKETS and set(breaches.values()) == {1}
-        assert alerts == TICKETS
-    finally:
-        for desk in desks:
-            desk.close()
+    late = T0 + timedelta(days=3)  # past every 2-business-day response due, before level 2
+    _twice_at_once(lambda i: sweep(desks[i].app.sessions, desks[i].app.desk(), late))
+    with desks[0].app.sessions() as session:
+        breaches = Counter((t, d["target"], d["level"]) for t, d in
+                           session.execute(select(Event.ticket_id, Event.detail).where(Event.kind == "breach")))
+        alerts = session.execute(select(func.count()).select_from(OutboxRow)
+                                 .where(OutboxRow.kind == "breach_alert")).scalar_one()
+    assert sorted({(target, level) for _, target, level in breaches}) == [("response", 1)]
+    assert len(breaches) == TICKETS and set(breaches.values()) == {1}
+    assert alerts == TICKETS
