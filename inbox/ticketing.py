@@ -19,7 +19,7 @@ from inbox import notices
 from inbox.clock import as_utc
 from inbox.domain.ticket import EventKind, Status
 from inbox.notices import CUSTOMER, Desk
-from inbox.sla.agenda import RESPONSE, UPDATE, Agenda, Dues, Facts, agenda, cadence
+from inbox.sla.agenda import FOLLOW_UP, RESPONSE, UPDATE, Agenda, Dues, Facts, agenda, cadence
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket, TicketMessage
 
@@ -119,7 +119,7 @@ def responded(session: Session, desk: Desk, ticket_id: int, at: datetime) -> Non
     if ticket.first_response_at is None:
         ticket.first_response_at = at
     if ticket.status == Status.WAITING_ON_CUSTOMER:
-        ticket.follow_ups = (ticket.follow_ups or 0) + 1  # the engineer chased the customer
+        _followed_up(ticket, at)  # the engineer chased the customer
     ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
     ticket.updated_at = at
     refresh(session, desk, ticket, at)
@@ -130,8 +130,14 @@ def emailed_customer(session: Session, desk: Desk, ticket_id: int, at: datetime,
     ticket = load(session, ticket_id)
     ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
     if kind == "status_update" and ticket.status == Status.WAITING_ON_CUSTOMER:
-        ticket.follow_ups = (ticket.follow_ups or 0) + 1
+        _followed_up(ticket, at)
     refresh(session, desk, ticket, at)
+
+
+def _followed_up(ticket: Ticket, at: datetime) -> None:
+    """Count a follow-up of a ticket waiting on the customer, and remember when it was."""
+    ticket.follow_ups = (ticket.follow_ups or 0) + 1
+    ticket.sla_state = {**(ticket.sla_state or {}), FOLLOW_UP: {"at": at.isoformat()}}
 
 
 def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: datetime, actor: str,
@@ -145,6 +151,7 @@ def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: dat
         ticket.paused_since = None
     if to == Status.WAITING_ON_CUSTOMER:
         ticket.paused_since, ticket.follow_ups = at, 0
+        ticket.sla_state = {k: v for k, v in (ticket.sla_state or {}).items() if k != FOLLOW_UP}
     if to == Status.SOLVED:
         ticket.solved_at, ticket.closed_at = at, None
         # Solving answers the customer: a ticket solved before anyone replied counts as responded then.

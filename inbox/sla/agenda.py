@@ -18,14 +18,16 @@ from typing import Any, Mapping
 from inbox.domain.ticket import Status
 from inbox.sla.calendar import BusinessCalendar
 from inbox.sla.clocks import Pause, TargetTimes, target_times
-from inbox.sla.durations import Duration
+from inbox.sla.durations import Duration, Unit
 
 RESPONSE, UPDATE, WORKAROUND, RESOLUTION = "response", "update", "workaround", "resolution"
 TARGETS = (RESPONSE, UPDATE, WORKAROUND, RESOLUTION)
+FOLLOW_UP = "follow_up"  # sla_state key: when the last follow-up went to a waiting customer
 
 # A status update is sent when it falls due; it counts as missed only if no email reached the
 # customer a little after that (the outbox retries transient failures for a while first).
 UPDATE_GRACE = timedelta(minutes=15)
+ONE_BUSINESS_DAY = Duration(1, Unit.BUSINESS_DAYS)
 
 
 @dataclass(frozen=True)
@@ -239,13 +241,18 @@ def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datet
         at = after(policy.calendar, facts.paused_since, policy.auto_solve_after)
         candidates.append((at, f"no answer from the customer for {policy.auto_solve_after}"))
     limit = policy.auto_solve_follow_ups
-    last = facts.last_update_sent_at
+    recorded = facts.sla_state.get(FOLLOW_UP, {}).get("at")
+    last = datetime.fromisoformat(recorded) if recorded else facts.last_update_sent_at
     if _solving_instead(facts, policy) and last is not None:
         # Solved when the next follow-up would have been due, so the customer has as long to answer
-        # the last one as the others: one update cadence, or else the mean gap between follow-ups.
+        # the last one as the others: one update cadence, or else the mean gap between follow-ups,
+        # and never less than one business day (three quick replies in a morning are not a week's chasing).
         update = policy.targets.get(UPDATE)
-        gap = (last - facts.paused_since) / max(1, facts.follow_ups)
-        at = cadence(update, last).due if update is not None else last + gap
+        if update is not None:
+            at = cadence(update, last).due
+        else:
+            gap = (last - facts.paused_since) / max(1, facts.follow_ups)
+            at = max(last + gap, policy.calendar.add(last, ONE_BUSINESS_DAY))
         if at is not None:
             candidates.append((at, f"no answer from the customer after {limit} follow-ups"))
     if not candidates:

@@ -98,11 +98,18 @@ def test_waiting_ticket_solves_after_follow_ups_or_days_whichever_first() -> Non
     sunday = datetime(2026, 3, 8, 16, 0, tzinfo=UTC)  # Friday 09:00 PST + 2 nominal days: Sunday 09:00 PDT
     assert agenda(two, p, sunday - timedelta(minutes=1)).actions == ()
     assert kinds(agenda(two, p, sunday)) == [("auto_solve", None, 0)]
-    # Without a cadence the customer gets the mean gap between follow-ups: (4 days - 1 hour) / 2 after the last.
+    # Without a cadence: the mean gap between follow-ups ((4 days - 1 hour) / 2 = 47.5 hours, so
+    # Sunday 08:30) but at least one business day after the last (Friday 09:00 -> Monday 09:00 PDT).
     no_cadence = policy(response="4 business hours")
-    solve = T0 + timedelta(days=4) + (timedelta(days=4) - timedelta(hours=1)) / 2
+    solve = datetime(2026, 3, 9, 16, 0, tzinfo=UTC)
     assert agenda(two, no_cadence, solve - timedelta(minutes=1)).actions == ()
     assert kinds(agenda(two, no_cadence, solve)) == [("auto_solve", None, 0)]
+    spaced = Facts(created_at=T0, status=Status.WAITING_ON_CUSTOMER, first_response_at=T0, paused_since=T0,
+                   follow_ups=2, last_update_sent_at=T0 + timedelta(hours=2),
+                   sla_state={"follow_up": {"at": (T0 + timedelta(days=3)).isoformat()}})
+    # The last follow-up, not the last email of any kind, starts the wait: Thursday + 1.5 days.
+    assert kinds(agenda(spaced, no_cadence, T0 + timedelta(days=4, hours=12))) == [("auto_solve", None, 0)]
+    assert agenda(spaced, no_cadence, T0 + timedelta(days=4, hours=11)).actions == ()
     one = Facts(created_at=T0, status=Status.WAITING_ON_CUSTOMER, first_response_at=T0, paused_since=start,
                 follow_ups=1, last_update_sent_at=T0 + timedelta(days=6, hours=23))
     solve = [a for a in agenda(one, p, start + timedelta(days=7)).actions if a.kind is ActionKind.AUTO_SOLVE]
