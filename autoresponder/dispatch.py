@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
-from autoresponder.render import Renderer, TemplateError
+from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
 from inbox import ticketing
 from inbox.domain.message import ParsedMessage
@@ -76,10 +76,11 @@ class Dispatcher:
                 outbox.mark_skipped(session, item.id, verdict.reason)
                 self._event(session, item, EventKind.SKIPPED, now, {"why": verdict.reason})
                 return outbox.SKIPPED
-            body = item.body
+            body, fresh = item.body, None
             if body is None:
                 try:
-                    body = self._compose(item, now)
+                    fresh = self.renderer.render(item.kind, item.context, plan=item.plan, customer=item.customer_id)
+                    body = self._compose(item, fresh, now)
                 except TemplateError as exc:
                     # An admin can fix the template; until then the email waits, and says why.
                     log.error("outbox %s (%s): %s", item.id, item.kind, exc)
@@ -97,13 +98,14 @@ class Dispatcher:
         except PermanentSendError as exc:
             with self.sessions() as session, session.begin():
                 return self._failed(session, item, now, str(exc), permanent=True)
+        # Subject and text to keep on the ticket: from this render, or read back from the stored bytes of a retry.
+        subject, text = (fresh.subject, fresh.text) if fresh is not None else _read_back(body)
         with self.sessions() as session, session.begin():
             outbox.mark_sent(session, item.id, now)
-            self._record_sent(session, item, body, now)
+            self._record_sent(session, item, subject, text, now)
         return outbox.SENT
 
-    def _compose(self, item: Outgoing, now: datetime) -> bytes:
-        rendered = self.renderer.render(item.kind, item.context, plan=item.plan, customer=item.customer_id)
+    def _compose(self, item: Outgoing, rendered: RenderedEmail, now: datetime) -> bytes:
         ticket = item.context.get("ticket") or {}
         return compose(
             rendered,
@@ -131,13 +133,12 @@ class Dispatcher:
                 self._event(session, item, EventKind.SUPPRESSED, now, {"address": item.recipient, "why": error[:200]})
         return outbox.DEAD
 
-    def _record_sent(self, session: Session, item: Outgoing, body: bytes, now: datetime) -> None:
+    def _record_sent(self, session: Session, item: Outgoing, subject: str, text: str, now: datetime) -> None:
         self._event(session, item, EventKind.NOTIFIED, now,
                     {"kind": item.kind, "to": item.recipient, "message_id": item.message_id, "outbox_id": item.id})
         if item.ticket_id is None:
             return
         settings = self.desk.settings
-        subject, text = _read_back(body)
         store.add_message(
             session, ticket_id=item.ticket_id, direction=Direction.OUT.value, at=now, automation="own",
             message_id=item.message_id, internal=item.audience != CUSTOMER,

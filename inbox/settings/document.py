@@ -68,7 +68,7 @@ class Settings(Section):
         """Where new mail starts: the last of `severities`."""
         return self.severities[-1]
 
-    @property
+    @cached_property
     def own_domain(self) -> str:
         """The domain of outbound.from_address, used on our Message-IDs."""
         return self.outbound.from_email.rpartition("@")[2]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, time
 from email.policy import default as email_policy
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,9 +92,9 @@ class OutboundSettings(Section):
             raise ValueError(f'"{value}" is not one RFC 5322 address such as "Example Support <support@example.com>"')
         return value
 
-    @property
+    @cached_property
     def from_email(self) -> str:
-        """The bare, lower-cased address of from_address."""
+        """The bare, lower-cased address of from_address (parsed once: every email asks for it)."""
         return email_policy.header_factory("from", self.from_address).addresses[0].addr_spec.lower()
 
 
