@@ -28,6 +28,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

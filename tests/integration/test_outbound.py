@@ -176,3 +176,15 @@ def test_staff_alerts_over_the_hourly_limit_are_held_back_not_dropped(desk: Desk
     with desk.app.sessions() as session:
         attempts = session.execute(select(OutboxRow.attempts).where(OutboxRow.kind == "breach_alert")).scalars().all()
     assert set(attempts) == {1}  # waiting for the hour is not a failed attempt
+
+
+def test_an_email_claimed_by_a_dead_sender_is_sent_after_the_claim_times_out(desk: Desk) -> None:
+    """A claim whose sender died is taken back after 10 minutes, and the email keeps its Message-ID."""
+    from inbox.store import outbox
+
+    desk.feed(mail())
+    with desk.app.sessions() as session, session.begin():
+        [claimed] = outbox.claim(session, T0, 10, owner="dead-host:1:x")  # then the process dies
+    assert desk.run(T0 + timedelta(minutes=9)).get("sent", 0) == 0
+    assert desk.run(T0 + timedelta(minutes=10, seconds=1))["sent"] == 1
+    assert desk.sent()[0]["Message-ID"] == f"<{claimed.message_id}>"
