@@ -57,7 +57,12 @@ class Dispatcher:
             if not items:
                 break
             for item in items:
-                done[self._one(item, now)] += 1
+                try:
+                    done[self._one(item, now)] += 1
+                except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
+                    log.exception("outbox %s (%s) failed unexpectedly", item.id, item.kind)
+                    with self.sessions() as session, session.begin():
+                        done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
         return done
 
     def _one(self, item: Outgoing, now: datetime) -> str:

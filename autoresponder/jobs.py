@@ -29,6 +29,7 @@ SYSTEM = "system"
 BATCH = 200
 # Something the agenda still calls due right after it was done is a bug, not a reason to spin.
 RECHECK = timedelta(minutes=1)
+RETRY_FAILED = timedelta(hours=1)
 
 
 def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int = BATCH) -> Counter[str]:
@@ -44,8 +45,14 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
             tickets = [t for t in session.execute(stmt).scalars() if t.id not in seen]
             for ticket in tickets:
                 seen.add(ticket.id)
-                for action in handle(session, desk, ticket, now):
-                    done[action.kind.value] += 1
+                try:
+                    with session.begin_nested():
+                        for action in handle(session, desk, ticket, now):
+                            done[action.kind.value] += 1
+                except Exception:  # noqa: BLE001 - one bad ticket must not stop every other ticket's clock
+                    log.exception("SLA sweep failed on ticket %s; looking again in %s", ticket.tracking, RETRY_FAILED)
+                    ticket.next_check_at = now + RETRY_FAILED
+                    done["failed"] += 1
         if len(tickets) < batch:
             return done
 

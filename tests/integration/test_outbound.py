@@ -188,3 +188,20 @@ def test_an_email_claimed_by_a_dead_sender_is_sent_after_the_claim_times_out(des
     assert desk.run(T0 + timedelta(minutes=9)).get("sent", 0) == 0
     assert desk.run(T0 + timedelta(minutes=10, seconds=1))["sent"] == 1
     assert desk.sent()[0]["Message-ID"] == f"<{claimed.message_id}>"
+
+
+def test_a_ticket_that_breaks_the_sweep_does_not_stop_the_others(desk: Desk) -> None:
+    """Corrupt SLA state on one ticket: it is skipped for an hour and logged; the next ticket is still acknowledged and updated."""
+    from sqlalchemy import update
+
+    from inbox.store.tables import Ticket
+
+    desk.feed(mail())
+    desk.feed(mail(sender="bob@acme.com", message_id="<b1@acme.com>", subject="other"))
+    desk.run(T0)
+    with desk.app.sessions() as session, session.begin():
+        session.execute(update(Ticket).where(Ticket.tracking == "SUP-000001")
+                        .values(sla_state={"response": "not a mapping"}))
+    done = desk.run(pst(4, 9))
+    assert done["failed"] == 1 and done["status_update"] == 1
+    assert desk.ticket("SUP-000001").next_check_at == pst(4, 10)
