@@ -65,8 +65,9 @@ def test_every_250_survives_sigkill(db_url: str, tmp_path: Path) -> None:
         try:
             assert server.wait_until(lambda: _pending(engine) == 0, DEADLINE_SECONDS), "queue never drained"
             with engine.connect() as conn:
-                stored = set(conn.execute(select(TicketMessage.message_id)).scalars())
-                per_id = dict(conn.execute(select(TicketMessage.message_id, func.count()).group_by(TicketMessage.message_id)).all())
+                stored = set(conn.execute(select(TicketMessage.message_id).where(TicketMessage.direction == "in")).scalars())
+                per_id = dict(conn.execute(select(TicketMessage.message_id, func.count()).where(TicketMessage.direction == "in")
+                    .group_by(TicketMessage.message_id)).all())
         finally:
             engine.dispose()
         assert server.terminate() == 0  # SIGTERM: a clean exit

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import mailbox
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from inbox.store.db import make_engine
-from inbox.store.tables import RawMessage, TicketMessage
+from inbox.store.tables import OutboxRow, RawMessage, TicketMessage
 from tests.dovecot import PASSWORD, running_dovecot
 from tests.durability.serve import ServeProcess, free_port
 from tests.fakes import mail, write_config
@@ -44,20 +46,33 @@ def test_two_servers_one_mailbox_one_ticket_each(pg_url: str, tmp_path: Path, mo
             first = servers[0]
             assert first.wait_until(lambda: not dovecot.uids("INBOX"), DEADLINE_SECONDS)
             assert first.wait_until(lambda: _done(engine) >= MESSAGES, DEADLINE_SECONDS), "queue never drained"
+            assert first.wait_until(lambda: _unsent(engine) == 0, DEADLINE_SECONDS), "outbox never drained"
             assert [server.terminate() for server in servers] == [0, 0]
             with engine.connect() as conn:
                 per_id = dict(conn.execute(
-                    select(TicketMessage.message_id, func.count()).group_by(TicketMessage.message_id)).all())
+                    select(TicketMessage.message_id, func.count()).where(TicketMessage.direction == "in")
+                    .group_by(TicketMessage.message_id)).all())
         finally:
             for server in servers:
                 server.kill()
             engine.dispose()
     assert set(per_id) == {f"two-{i}@acme.com" for i in range(MESSAGES)}
     assert set(per_id.values()) == {1}
+    # Both servers ran the scheduled jobs on one outbox: no acknowledgement went out twice, and
+    # the hourly limit held across both (every mail came from alice).
+    sent = Counter(m["Message-ID"] for n in range(2) for m in mailbox.Maildir(tmp_path / f"server{n}" / "sent"))
+    assert len(sent) == 5 and set(sent.values()) == {1}
+
+
+def _unsent(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(OutboxRow)
+                                .where(OutboxRow.state.in_(("pending", "sending", "retry")))).scalar_one())
 
 
 def _done(engine) -> int:
     with engine.connect() as conn:
         pending = conn.execute(select(func.count()).select_from(RawMessage).where(RawMessage.state != "processed")).scalar_one()
-        tickets = conn.execute(select(func.count()).select_from(TicketMessage)).scalar_one()
+        tickets = conn.execute(select(func.count()).select_from(TicketMessage)
+                               .where(TicketMessage.direction == "in")).scalar_one()
     return 0 if pending else int(tickets)
