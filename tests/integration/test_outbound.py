@@ -205,3 +205,35 @@ def test_a_ticket_that_breaks_the_sweep_does_not_stop_the_others(desk: Desk) -> 
     done = desk.run(pst(4, 9))
     assert done["failed"] == 1 and done["status_update"] == 1
     assert desk.ticket("SUP-000001").next_check_at == pst(4, 10)
+
+
+def test_a_broken_template_holds_the_email_until_an_admin_fixes_it(desk: Desk, tmp_path: Path) -> None:
+    """A template error keeps the ack waiting (retried, with the file and line recorded); the fixed template sends it."""
+    import shutil
+
+    from tests.sla_kit import TEMPLATES
+
+    own = tmp_path / "own-templates"
+    shutil.copytree(TEMPLATES, own)
+    desk.outbound.dispatcher.renderer = type(desk.outbound.dispatcher.renderer)(own)
+    good = (own / "acknowledgement" / "body.txt.j2").read_text()
+    (own / "acknowledgement" / "body.txt.j2").write_text("{{ ticket.nonsense.deeper }}\n")
+    desk.feed(mail())
+    assert desk.run(T0)["retry"] == 1
+    with desk.app.sessions() as session:
+        [row] = session.execute(select(OutboxRow)).scalars()
+    assert row.state == "retry" and "acknowledgement/body.txt.j2:1" in row.last_error
+    (own / "acknowledgement" / "body.txt.j2").write_text(good)
+    assert desk.run(T0 + timedelta(minutes=1))["sent"] == 1
+
+
+def test_an_address_no_server_would_take_is_dead_not_suppressed(desk: Desk) -> None:
+    """A requester address the composer refuses marks the email dead and records why, without a crash."""
+    from sqlalchemy import update
+
+    desk.feed(mail())
+    with desk.app.sessions() as session, session.begin():
+        session.execute(update(OutboxRow).values(recipient="not an address"))
+    assert desk.run(T0)["dead"] == 1
+    [failed] = desk.events(kind="delivery_failed")
+    assert "cannot compose" in failed.detail["error"] and desk.events(kind="suppressed") == []
