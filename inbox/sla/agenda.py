@@ -204,19 +204,19 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
 
 
 def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: dict[str, Any],
-            actions: list[Action], upcoming: list[datetime]) -> bool:
-    """Queue a status update when one is due; True when it did."""
+            actions: list[Action], upcoming: list[datetime]) -> None:
+    """Queue a status update when one is due, and remember when to try again if it never arrives."""
     if mine.get("sent"):
         # Sent, yet the cadence did not restart: it never reached the customer (suppressed, rate
         # limited, bounced). Try again one cadence later rather than fall silent for good.
         retry = datetime.fromisoformat(mine["retry_at"])
         if retry > now:
             upcoming.append(retry)
-            return False
+            return
         due = retry
     elif due > now:
         upcoming.append(due)
-        return False
+        return
     following = cadence(policy.targets[UPDATE], now).due
     actions.append(Action(ActionKind.STATUS_UPDATE, UPDATE, due))
     mine["sent"] = True
@@ -224,7 +224,6 @@ def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: di
     if following is not None:
         mine["retry_at"] = following.isoformat()
         upcoming.append(following)
-    return True
 
 
 def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datetime], finished: bool) -> Action | None:
