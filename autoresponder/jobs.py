@@ -13,7 +13,6 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox import notices, ticketing
@@ -38,11 +37,8 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
     seen: set[int] = set()
     while True:
         with sessions() as session, session.begin():
-            stmt = (select(Ticket).where(Ticket.next_check_at <= now)
-                    .order_by(Ticket.next_check_at, Ticket.id).limit(batch))
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            tickets = [t for t in session.execute(stmt).scalars() if t.id not in seen]
+            found = store.tickets_due(session, now, batch)
+            tickets = [t for t in found if t.id not in seen]
             for ticket in tickets:
                 seen.add(ticket.id)
                 try:
@@ -53,7 +49,7 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
                     log.exception("SLA sweep failed on ticket %s; looking again in %s", ticket.tracking, RETRY_FAILED)
                     ticket.next_check_at = now + RETRY_FAILED
                     done["failed"] += 1
-        if len(tickets) < batch:
+        if len(found) < batch or not tickets:
             return done
 
 

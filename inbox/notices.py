@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inbox.contracts import Contracts
@@ -22,7 +21,7 @@ from inbox.domain.msgid import make_message_id
 from inbox.settings import Settings
 from inbox.sla.agenda import Dues
 from inbox.store import outbox
-from inbox.store.tables import TicketMessage
+from inbox.store import tickets as store
 
 CUSTOMER, STAFF = "customer", "staff"
 
@@ -102,14 +101,8 @@ def target_context(desk: Desk, ticket: TicketFacts, target: str, due: datetime |
 
 def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]:
     """In-Reply-To and References for mail to the customer: the first and the latest inbound mail."""
-    stmt = (select(TicketMessage.message_id).where(TicketMessage.ticket_id == ticket_id,
-                                                   TicketMessage.direction == "in",
-                                                   TicketMessage.internal.is_(False))
-            .order_by(TicketMessage.id))
-    first = session.execute(stmt.limit(1)).scalar_one_or_none()
-    last = session.execute(stmt.order_by(None).order_by(TicketMessage.id.desc()).limit(1)).scalar_one_or_none()
-    refs = [m for m in dict.fromkeys((first, last)) if m]
-    return last, refs
+    first, last = store.thread_ends(session, ticket_id)
+    return last, [m for m in dict.fromkeys((first, last)) if m]
 
 
 def enqueue(

@@ -12,7 +12,6 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from inbox import notices
@@ -21,15 +20,14 @@ from inbox.domain.ticket import EventKind, Status
 from inbox.notices import CUSTOMER, Desk
 from inbox.sla.agenda import FOLLOW_UP, RESPONSE, UPDATE, Agenda, Dues, Facts, agenda, cadence
 from inbox.store import tickets as store
-from inbox.store.tables import Ticket, TicketMessage
+from inbox.store.tables import Ticket
 
 SYSTEM = "system"
 _STOPPED = (Status.SOLVED, Status.CLOSED)
 
 
 def load(session: Session, ticket_id: int) -> Ticket:
-    # populate_existing: in a batch, Core statements may have changed the row since it was loaded.
-    ticket = session.get(Ticket, ticket_id, populate_existing=True)
+    ticket = store.ticket_by_id(session, ticket_id)
     if ticket is None:
         raise LookupError(f"no ticket with id {ticket_id}")
     return ticket
@@ -57,12 +55,8 @@ def dues_of(ticket: Ticket) -> Dues:
 
 
 def last_public_activity(session: Session, ticket: Ticket) -> datetime | None:
-    inbound = session.execute(
-        select(func.max(TicketMessage.at)).where(TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False))
-    ).scalar_one_or_none()
-    if inbound is not None and inbound.tzinfo is None:
-        inbound = as_utc(inbound.replace(tzinfo=ticket.created_at.tzinfo))
-    times = [t for t in (inbound, ticket.last_update_sent_at) if t is not None]
+    """The latest public message on the ticket, or the latest email to the customer."""
+    times = [t for t in (store.last_public_message_at(session, ticket.id), ticket.last_update_sent_at) if t is not None]
     return max(times, default=None)
 
 

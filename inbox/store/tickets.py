@@ -253,3 +253,42 @@ def _upsert(session: Session, model: type) -> Any:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = _UPSERTS[(dialect, model)] = insert_(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
     return stmt
+
+
+def ticket_by_id(session: Session, ticket_id: int) -> Ticket | None:
+    """The ticket, read afresh: in a batch, Core statements may have changed the row since it was loaded."""
+    return session.get(Ticket, ticket_id, populate_existing=True)
+
+
+_PUBLIC_IN = (select(TicketMessage.message_id)
+              .where(TicketMessage.ticket_id == bindparam("ticket_id"), TicketMessage.direction == "in",
+                     TicketMessage.internal.is_(False)))
+_FIRST_IN = _PUBLIC_IN.order_by(TicketMessage.id).limit(1)
+_LAST_IN = _PUBLIC_IN.order_by(TicketMessage.id.desc()).limit(1)
+_LAST_PUBLIC_AT = select(func.max(TicketMessage.at)).where(TicketMessage.ticket_id == bindparam("ticket_id"),
+                                                           TicketMessage.internal.is_(False))
+
+
+def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | None]:
+    """The Message-IDs of the first and the latest public inbound mail of a ticket."""
+    conn = _conn(session)
+    params = {"ticket_id": ticket_id}
+    return conn.execute(_FIRST_IN, params).scalar_one_or_none(), conn.execute(_LAST_IN, params).scalar_one_or_none()
+
+
+def last_public_message_at(session: Session, ticket_id: int) -> datetime | None:
+    """When the latest public message of the ticket, in or out, was written."""
+    return _conn(session).execute(_LAST_PUBLIC_AT, {"ticket_id": ticket_id}).scalar_one_or_none()
+
+
+def tickets_due(session: Session, now: datetime, limit: int) -> list[Ticket]:
+    """Tickets whose next SLA check has come, soonest first, locked for this transaction.
+
+    An index range on `next_check_at`: the cost follows what is due, not how many are open.
+    On PostgreSQL rows another instance holds are skipped (FOR UPDATE SKIP LOCKED).
+    """
+    stmt = select(Ticket).where(Ticket.next_check_at <= now).order_by(Ticket.next_check_at, Ticket.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.execute(stmt).scalars())
+
