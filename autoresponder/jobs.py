@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from inbox import notices, ticketing
 from inbox.domain.ticket import EventKind, Status
-from inbox.notices import CUSTOMER, STAFF, Desk
+from inbox.notices import STAFF, Desk
 from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
@@ -57,8 +57,6 @@ def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple
     """Take the actions due on one ticket and set when to look at it next."""
     plan = agenda(ticketing.facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
     ticket.sla_state = plan.sla_state  # recorded first: what is done now is never done again
-    ticket.first_response_due, ticket.next_update_due = plan.dues.first_response_due, plan.dues.next_update_due
-    ticket.workaround_due, ticket.resolution_due = plan.dues.workaround_due, plan.dues.resolution_due
     for action in plan.actions:
         _ACTIONS[action.kind](session, desk, ticket, action, now)
     after = ticketing.refresh(session, desk, ticket, now)
@@ -98,10 +96,8 @@ def _status_update(session: Session, desk: Desk, ticket: Ticket, action: Action,
     assert action.due
     # The update tells when the next one is due: one cadence from this one.
     facts = ticketing.following_update(desk, ticketing.view(ticket, ticketing.last_public_activity(session, ticket)), now)
-    in_reply_to, refs = notices.thread_ids(session, ticket.id)
-    notices.enqueue(session, desk, facts, kind="status_update", key=f"update:{ticket.id}:{action.due.isoformat()}",
-                    recipients=[ticket.requester], audience=CUSTOMER, at=now, data=notices.context(desk, facts),
-                    in_reply_to=in_reply_to, references=refs)
+    notices.tell_customer(session, desk, facts, kind="status_update", key=f"update:{ticket.id}:{action.due.isoformat()}",
+                          at=now, data=notices.context(desk, facts))
 
 
 def _auto_solve(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:

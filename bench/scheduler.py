@@ -59,6 +59,7 @@ from inbox.store.db import make_engine  # noqa: E402
 from inbox.store.migrate import upgrade  # noqa: E402
 from inbox.store.tables import Counter as CounterRow  # noqa: E402
 from inbox.store.tables import Event, OutboxRow, Ticket, TicketMessage  # noqa: E402
+from tests.sla_kit import CONFIG as SLA_KIT_CONFIG  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 NOW = datetime(2026, 3, 4, 17, 0, tzinfo=timezone.utc)  # Wednesday 4 March 2026, 09:00 PST
@@ -67,32 +68,8 @@ AIM_NOTHING_DUE_MS = 50.0
 CHUNK = 5_000
 
 # tests/sla_kit.py's desk, with an hourly limit that 1,000 different requesters never reach.
-CONFIG = """\
-service: {{name: Bench Support, tracking_prefix: SUP}}
-database: {{url: "{url}"}}
-outbound: {{transport: maildir, maildir: "{tmp}/sent", from_address: "Bench Support <support@example.com>",
-           max_auto_per_hour: 1000}}
-templates: {{dir: "{templates}"}}
-addresses: [support@example.com]
-severities: [critical, high, medium, low]
-calendars:
-  pacific: {{timezone: America/Los_Angeles, hours: {{mon-fri: "08:00-17:00"}}, holidays: {{country: US}}}}
-  always: {{timezone: UTC, hours: 24x7}}
-plans:
-  standard:
-    calendar: pacific
-    targets:
-      critical: {{response: 4 business hours, update: 24 hours, workaround: 48 hours, resolution: 1 week}}
-      high: {{response: 1 hour, calendar: always}}
-      low: {{response: 2 business days, update: 2 days}}
-    lifecycle: {{auto_solve_after: 7 days, auto_solve_follow_ups: 2, close_after_solved: 3 days}}
-    breach_escalation: [lead@example.com, manager@example.com, cto@example.com]
-    assignment: [{{when: {{severity: critical}}, team: [oncall@example.com]}}, {{team: [engineer@example.com]}}]
-customers:
-  - {{id: acme, name: Acme Corp, plan: standard, domains: [acme.com]}}
-unknown_senders: {{plan: standard}}
-agents: [engineer@example.com, oncall@example.com]
-"""
+CONFIG = SLA_KIT_CONFIG.replace("max_auto_per_hour: 3", "max_auto_per_hour: 1000").replace("{db_url}", "{url}")
+assert "max_auto_per_hour: 1000" in CONFIG
 
 # The update cadence of each severity: a due ticket's last update was this long (plus 5 minutes)
 # before NOW, so its update fell due at NOW - 5 min, inside the 15-minute grace before a breach:

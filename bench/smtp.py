@@ -208,7 +208,7 @@ def main() -> None:
         "ours, PostgreSQL": postgres,
     }
     results: dict[str, list[Result]] = {name: [] for name in kinds}
-    for run in range(args.runs):  # interleaved, so a noisy neighbour hurts every kind alike
+    for _run in range(args.runs):  # interleaved, so a noisy neighbour hurts every kind alike
         for name, measure in list(kinds.items()):
             try:
                 results[name].append(measure())

@@ -143,6 +143,14 @@ def enqueue(
     return new
 
 
+def tell_customer(session: Session, desk: Desk, ticket: TicketFacts, *, kind: str, key: str, at: datetime,
+                  data: dict[str, Any]) -> int:
+    """Queue `kind` to the ticket's requester, threaded under the customer's own mail."""
+    in_reply_to, refs = thread_ids(session, ticket.id)
+    return enqueue(session, desk, ticket, kind=kind, key=key, recipients=[ticket.requester], audience=CUSTOMER,
+                   at=at, data=data, in_reply_to=in_reply_to, references=refs)
+
+
 def engineers(desk: Desk, ticket: TicketFacts) -> list[str]:
     """Who works the ticket: its assignee, else the team its plan's assignment rules pick, else all agents."""
     if ticket.assignee:

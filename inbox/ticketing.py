@@ -77,26 +77,27 @@ def following_update(desk: Desk, facts: notices.TicketFacts, at: datetime) -> no
     return dataclasses.replace(facts, dues=dataclasses.replace(facts.dues, next_update_due=cadence(rule, at).due))
 
 
-def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agenda:
-    """Recompute the due times and when the scheduler must look at this ticket next."""
-    plan = agenda(facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
-    d = plan.dues
-    ticket.first_response_due, ticket.next_update_due = d.first_response_due, d.next_update_due
-    ticket.workaround_due, ticket.resolution_due = d.workaround_due, d.resolution_due
-    # Something already due is left for the next sweep, which does it under its row lock.
-    ticket.next_check_at = now if plan.actions else plan.next_check_at
-    session.flush()
-    return plan
-
-
-def starting_clocks(desk: Desk, plan: str | None, severity: str, at: datetime) -> dict[str, Any]:
-    """The SLA columns of a ticket opened at `at`, written with it (no second statement)."""
-    result = agenda(Facts(created_at=at, status=Status.OPEN), desk.contracts.policy(plan, severity), at)
+def clock_columns(result: Agenda, now: datetime) -> dict[str, datetime | None]:
+    """The ticket columns an agenda sets: the four due times, and when the sweep must look next."""
     d = result.dues
     return {"first_response_due": d.first_response_due, "next_update_due": d.next_update_due,
             "workaround_due": d.workaround_due, "resolution_due": d.resolution_due,
-            "next_check_at": at if result.actions else result.next_check_at,
-            "pauses": [], "follow_ups": 0, "sla_state": {}}
+            # Something already due is left for the next sweep, which does it under its row lock.
+            "next_check_at": now if result.actions else result.next_check_at}
+
+
+def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agenda:
+    """Recompute the due times and when the scheduler must look at this ticket next."""
+    result = agenda(facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
+    for column, value in clock_columns(result, now).items():
+        setattr(ticket, column, value)
+    session.flush()
+    return result
+
+
+def starting_clocks(desk: Desk, plan: str | None, severity: str, at: datetime) -> Agenda:
+    """The clocks of a ticket opened at `at`; its columns are written with it (no second statement)."""
+    return agenda(Facts(created_at=at, status=Status.OPEN), desk.contracts.policy(plan, severity), at)
 
 
 def acknowledge(session: Session, desk: Desk, ticket: notices.TicketFacts, at: datetime, message_id: str) -> None:
@@ -164,10 +165,8 @@ def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: dat
     refresh(session, desk, ticket, at)
     if to in _STOPPED:
         facts = view(ticket, last_public_activity(session, ticket))
-        in_reply_to, refs = notices.thread_ids(session, ticket.id)
-        notices.enqueue(session, desk, facts, kind=to.value, key=f"{to.value}:{ticket.id}:{at.isoformat()}",
-                        recipients=[ticket.requester], audience=CUSTOMER, at=at, data=notices.context(desk, facts),
-                        in_reply_to=in_reply_to, references=refs)
+        notices.tell_customer(session, desk, facts, kind=to.value, key=f"{to.value}:{ticket.id}:{at.isoformat()}",
+                              at=at, data=notices.context(desk, facts))
     return True
 
 
@@ -187,10 +186,8 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     change = {"from": before, "to": to, "by": actor, "why": why}
     data = notices.context(desk, facts, change=change,
                            target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))
-    in_reply_to, refs = notices.thread_ids(session, ticket.id)
-    notices.enqueue(session, desk, facts, kind="severity_changed", key=f"severity:{ticket.id}:{at.isoformat()}:{to}",
-                    recipients=[ticket.requester], audience=CUSTOMER, at=at, data=data,
-                    in_reply_to=in_reply_to, references=refs)
+    notices.tell_customer(session, desk, facts, kind="severity_changed",
+                          key=f"severity:{ticket.id}:{at.isoformat()}:{to}", at=at, data=data)
     return True
 
 

@@ -28,7 +28,6 @@ from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.notices import Desk, TicketFacts
 from inbox.settings import CustomerSettings, Settings
-from inbox.sla.agenda import Dues
 from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
@@ -198,7 +197,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
         severity=verdict_c.severity,
         category=verdict_c.category,
         status=Status.OPEN.value,
-        **clocks,
+        **ticketing.clock_columns(clocks, at),
     )
     _store_message(session, ticket, mail)
     store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
@@ -221,11 +220,9 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
     store.add_events(session, *events)
     # Auto-replies and bounces never open a ticket; list mail does, but is never answered (RFC 3834).
     if mail.verdict.kind is Automation.PERSON:
-        dues = Dues(clocks["first_response_due"], clocks["next_update_due"], clocks["workaround_due"],
-                    clocks["resolution_due"])
         facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict_c.severity,
                             status=Status.OPEN.value, customer_id=ticket.customer_id, plan=plan,
-                            requester=parsed.from_addr, assignee=None, created_at=at, dues=dues,
+                            requester=parsed.from_addr, assignee=None, created_at=at, dues=clocks.dues,
                             last_public_activity=at, category=verdict_c.category)
         ticketing.acknowledge(session, ctx.desk, facts, at, mail.message_id)
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
