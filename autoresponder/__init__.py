@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.dispatch import Dispatcher
-from autoresponder.jobs import sweep
-from inbox.notices import Desk
+from inbox.tickets import Desk, sweep
 
 
 @dataclass

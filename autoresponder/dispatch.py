@@ -24,12 +24,12 @@ from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
-from inbox import ticketing
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Direction, EventKind
-from inbox.notices import CUSTOMER, Desk
+from inbox.tickets import CUSTOMER, Desk
 from inbox.store import outbox
 from inbox.store import tickets as store
+from inbox import tickets
 from inbox.store.outbox import Outgoing
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class Dispatcher:
                                   references=tuple(item.references), text=text, visible_text=text),
         )
         if item.audience == CUSTOMER:
-            ticketing.emailed_customer(session, self.desk, item.ticket_id, now, item.kind)
+            tickets.emailed_customer(session, self.desk, item.ticket_id, now, item.kind)
 
     def _event(self, session: Session, item: Outgoing, kind: EventKind, now: datetime, detail: dict[str, object]) -> None:
         store.add_event(session, ticket_id=item.ticket_id, kind=kind, at=now, actor=SYSTEM,

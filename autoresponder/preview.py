@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.compose import compose
 from autoresponder.render import KINDS, Renderer, sample_context
-from inbox import notices, ticketing
+from inbox import tickets
 from inbox.domain.msgid import make_message_id
-from inbox.notices import Desk
+from inbox.tickets import Desk
 from inbox.sla.agenda import RESPONSE
 from inbox.store import tickets as store
 
@@ -32,8 +32,8 @@ def preview(sessions: sessionmaker[Session], desk: Desk, directory: Path, kind: 
             ticket = store.ticket_by_tracking(session, tracking)
             if ticket is None:
                 raise LookupError(f"no ticket {tracking}")
-            facts = ticketing.view(ticket, ticketing.last_public_activity(session, ticket))
-            data = notices.context(desk, facts, target=notices.target_context(desk, facts, RESPONSE,
+            facts = tickets.view(ticket, tickets.last_public_activity(session, ticket))
+            data = tickets.context(desk, facts, target=tickets.target_context(desk, facts, RESPONSE,
                                                                               ticket.first_response_due))
             recipient, number, plan, customer = ticket.requester, ticket.tracking, ticket.plan, ticket.customer_id
     rendered = Renderer(directory).render(kind, data, plan=plan, customer=customer)

@@ -9,7 +9,7 @@ the clock reading NOW (Wednesday 09:00 in Los Angeles):
                 due 5 minutes ago: the sweep queues one customer email each, the dispatcher
                 renders, composes, sends and records each one
 
-Each run_once is split into the sweep (autoresponder.jobs.sweep) and the dispatch
+Each run_once is split into the sweep (inbox.tickets.sweep) and the dispatch
 (Dispatcher.run, timed inside the same call); the due tickets are put back between repeats.
 Sending goes to a MemoryTransport (so "sending" is our own render + compose + bookkeeping),
 and, at the largest N, once more to a bare aiosmtpd sink on loopback in a process of its own
@@ -48,7 +48,7 @@ from sqlalchemy import create_engine, delete, func, insert, select, text, update
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autoresponder import Outbound  # noqa: E402
-from autoresponder.jobs import sweep  # noqa: E402
+from inbox.tickets import sweep  # noqa: E402
 from autoresponder.transport import MemoryTransport, SmtpTransport  # noqa: E402
 from inbox.app import App, build_app  # noqa: E402
 from inbox.clock import FixedClock  # noqa: E402
@@ -431,7 +431,7 @@ def report(rows: list[Row], sizes: list[int], due: int) -> None:
             print(f"{backend}, {due} due at {large:,} open: SMTP sink / memory transport run_once = "
                   f"{smtp.run_once_ms / b.run_once_ms:.2f} ({(smtp.dispatch_ms - b.dispatch_ms) / due:.1f} ms more "
                   f"dispatch per email: one SMTP session each)")
-    print("sweep = autoresponder.jobs.sweep (queues the emails); dispatch = Dispatcher.run (claim, render, compose,")
+    print("sweep = inbox.tickets.sweep (queues the emails); dispatch = Dispatcher.run (claim, render, compose,")
     print("send, record), timed inside the same run_once; dispatch share = dispatch / (sweep + dispatch).")
     print("Each column is the best of its runs (so sweep + dispatch need not add up to run_once); nothing-due")
     print("rows time the sweep, the dispatch and run_once each on its own.")

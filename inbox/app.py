@@ -1,34 +1,42 @@
-"""The composition root: the only place that builds concrete parts and wires them together."""
+"""The composition root: the only place that builds concrete parts and wires them together.
+
+`build_app` makes the engines, sessions and raw store from the settings; `App` hands out the
+worker, the outbound side, template checks and previews, and builds `inbox serve` (the
+listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
-from inbox.contracts import Contracts
 from inbox.domain.ticket import Outcome
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
 from inbox.ingest.worker import PROCESS_OWNER, IngestWorker
-from inbox.notices import Desk
 from inbox.rawstore import RawStore
 from inbox.settings import ConfigError, Settings, read_secret
-from inbox.store import service_state
+from inbox.store import outbox, rawqueue, service_state
 from inbox.store.db import make_engine, make_sessionmaker
+from inbox.tickets import Contracts, Desk
 
 if TYPE_CHECKING:
     from autoresponder import Outbound
     from autoresponder.transport import MailTransport
+    from inbox.service import Service
 
 SECRET_KEY = "message_id_secret"
+HEALTH_TIMEOUT = 5.0
 
 
 @dataclass
@@ -110,9 +118,8 @@ class App:
         """Run `inbox serve` until SIGTERM or SIGINT; 0 after a clean stop."""
         # The listener and pollers load only when serving.
         from inbox.receive.smtp import ListenerError
-        from inbox.serving import build_service
 
-        service = build_service(self)
+        service = _build_service(self)
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -145,3 +152,90 @@ def build_app(settings: Settings, clock: Clock) -> App:
         sessions=make_sessionmaker(relaxed),
         rawstore=RawStore(make_sessionmaker(durable), clock),
     )
+
+
+def _build_service(app: App) -> Service:
+    """`inbox serve`: the listener, one poller per mailbox, the ingest runner, the scheduler and the
+    operations endpoint, wired to one raw store and one metrics registry. Builds, never runs."""
+    # Loaded only when serving: the CLI's other commands need none of the network parts.
+    from autoresponder.schedule import JobScheduler
+    from inbox.ingest.runner import IngestRunner, outcome_counter
+    from inbox.metrics import Metrics
+    from inbox.receive.imap import ImapPoller
+    from inbox.receive.mailbox import ImapMailboxClient
+    from inbox.receive.smtp import SmtpListener
+    from inbox.service import Service
+    from inbox.web import HttpEndpoint
+
+    settings, metrics = app.settings, Metrics()
+    processes = min(1, (os.cpu_count() or 1) - 1)
+    runner = IngestRunner(app.worker(parse_processes=processes, on_result=outcome_counter(metrics)))
+    listener = SmtpListener(
+        settings.smtp,
+        accepts=settings.is_support_address,
+        store=app.rawstore,
+        metrics=metrics,
+        on_stored=runner.wake,
+        clock=app.clock,
+    )
+    pollers = [
+        ImapPoller(
+            mailbox,
+            client_factory=lambda m=mailbox: ImapMailboxClient(m),
+            store=app.rawstore,
+            sessions=app.sessions,
+            metrics=metrics,
+            on_stored=runner.wake,
+            clock=app.clock,
+            owner=PROCESS_OWNER,
+        )
+        for mailbox in settings.imap
+    ]
+    outbound = app.outbound()
+    scheduler = JobScheduler(lambda: outbound.run_once(app.clock.now()))
+    metrics.describe("inbox_outbox_depth", "Outgoing emails not yet sent, by state.")
+    metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
+    metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
+
+    async def health() -> tuple[bool, dict[str, Any]]:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_ping, app), HEALTH_TIMEOUT)
+            database = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            database = f"down: {type(exc).__name__}"
+        imap = {
+            p.name: _iso(metrics.value("inbox_imap_last_success_timestamp", mailbox=p.name)) for p in pollers
+        }
+        ok = database == "ok" and service.listening
+        return ok, {"database": database, "smtp": "up" if service.listening else "down", "imap_last_success": imap}
+
+    async def render() -> str:
+        try:
+            depth = await asyncio.wait_for(asyncio.to_thread(_depth, app), HEALTH_TIMEOUT)
+        except Exception:  # noqa: BLE001 - the page still shows the counters
+            depth = {}
+        for state in (rawqueue.RECEIVED, rawqueue.PROCESSING, rawqueue.FAILED, rawqueue.QUARANTINED):
+            metrics.set("inbox_queue_depth", depth.get(state, 0), state=state)
+        for state in (outbox.PENDING, outbox.SENDING, outbox.RETRY, outbox.DEAD, outbox.SKIPPED):
+            metrics.set("inbox_outbox_depth", depth.get(f"outbox:{state}", 0), state=state)
+        metrics.set("inbox_scheduler_turns", scheduler.turns)
+        metrics.set("inbox_scheduler_failures", scheduler.failures)
+        return metrics.render()
+
+    service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render)
+    return service
+
+
+def _ping(app: App) -> None:
+    with app.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _depth(app: App) -> dict[str, int]:
+    with app.sessions() as session:
+        return {**rawqueue.depth(session), **{f"outbox:{k}": v for k, v in outbox.depth(session).items()}}
+
+
+def _iso(timestamp: float) -> str | None:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat() if timestamp else None

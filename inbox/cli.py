@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from inbox.app import App, build_app
 from inbox.clock import FixedClock, SystemClock, parse_instant
 from inbox.domain.ticket import Outcome, Status
-from inbox import ticketing
+from inbox import tickets
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
 from inbox.rawstore import RawItem
 from inbox.receive.files import read_messages
@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--retry-failed", action="store_true", help="try failed messages again")
     ingest.add_argument("--json", action="store_true")
 
-    tickets = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
-    actions = tickets.add_subparsers(dest="action", required=True)
+    ticket_cmds = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
+    actions = ticket_cmds.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[common])
     listing.add_argument("--status")
     listing.add_argument("--severity")
@@ -235,11 +235,11 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
             print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
             return 1
         kinds: list[str] = []
-        if args.severity and ticketing.set_severity(session, desk, ticket, args.severity, at, args.by, args.note):
+        if args.severity and tickets.set_severity(session, desk, ticket, args.severity, at, args.by, args.note):
             kinds.append("severity_changed")
-        if args.status and ticketing.set_status(session, desk, ticket, Status(args.status), at, args.by, args.note):
+        if args.status and tickets.set_status(session, desk, ticket, Status(args.status), at, args.by, args.note):
             kinds.append("status_changed")
-        if args.workaround and ticketing.set_workaround(session, desk, ticket, at, args.by):
+        if args.workaround and tickets.set_workaround(session, desk, ticket, at, args.by):
             kinds.append("workaround")
         if args.note and not kinds:
             store.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from autoresponder.transport import MemoryTransport
-from inbox import ticketing
+from inbox import tickets
 from inbox.app import build_app
 from inbox.clock import FixedClock
 from inbox.domain.ticket import Outcome, Status
@@ -68,9 +68,9 @@ class SeedDesk(Desk):
         with self.app.sessions() as session, session.begin():
             ticket = store.ticket_by_tracking(session, tracking)
             if severity:
-                ticketing.set_severity(session, self.app.desk(), ticket, severity, at, by)
+                tickets.set_severity(session, self.app.desk(), ticket, severity, at, by)
             if status:
-                ticketing.set_status(session, self.app.desk(), ticket, status, at, by)
+                tickets.set_status(session, self.app.desk(), ticket, status, at, by)
         self.run(at)
 
     def run_all_until(self, end: datetime, *trackings: str) -> list[datetime]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autoresponder import Outbound
 from autoresponder.transport import MemoryTransport
-from inbox import ticketing
+from inbox import tickets
 from inbox.app import App, build_app
 from inbox.clock import FixedClock
 from inbox.domain.ticket import Outcome, Status
@@ -92,9 +92,9 @@ class Desk:
         with self.app.sessions() as session, session.begin():
             ticket = store.ticket_by_tracking(session, tracking)
             if severity:
-                ticketing.set_severity(session, self.app.desk(), ticket, severity, at, "engineer@example.com")
+                tickets.set_severity(session, self.app.desk(), ticket, severity, at, "engineer@example.com")
             if status:
-                ticketing.set_status(session, self.app.desk(), ticket, status, at, "engineer@example.com")
+                tickets.set_status(session, self.app.desk(), ticket, status, at, "engineer@example.com")
 
     def sent(self) -> list[EmailMessage]:
         """Every email sent so far, parsed back."""

@@ -16,8 +16,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy.orm import Session
 
 from classifiers import CustomerView, classify
-from inbox import ticketing
-from inbox.contracts import Contracts
+from inbox import tickets
 from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.msgid import verify_message_id
 from inbox.domain.ticket import Direction, EventKind, Outcome, Status
@@ -26,12 +25,12 @@ from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
-from inbox.notices import Desk, TicketFacts
 from inbox.settings import CustomerSettings, Settings
 from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
+from inbox.tickets import Contracts, Desk, TicketFacts
 
 
 class PermanentError(Exception):
@@ -184,7 +183,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
     plan = customer.plan if customer else settings.unknown_senders.plan
     verdict_c = classify(parsed, CustomerView(customer.id if customer else None, plan), ctx.rules, settings.severities)
     number = store.allocate_number(session)
-    clocks = ticketing.starting_clocks(ctx.desk, plan, verdict_c.severity, at)
+    clocks = tickets.starting_clocks(ctx.desk, plan, verdict_c.severity, at)
     ticket = store.create_ticket(
         session,
         number=number,
@@ -197,7 +196,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
         severity=verdict_c.severity,
         category=verdict_c.category,
         status=Status.OPEN.value,
-        **ticketing.clock_columns(clocks, at),
+        **tickets.clock_columns(clocks, at),
     )
     _store_message(session, ticket, mail)
     store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
@@ -224,7 +223,7 @@ def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[
                             status=Status.OPEN.value, customer_id=ticket.customer_id, plan=plan,
                             requester=parsed.from_addr, assignee=None, created_at=at, dues=clocks.dues,
                             last_public_activity=at, category=verdict_c.category)
-        ticketing.acknowledge(session, ctx.desk, facts, at, mail.message_id)
+        tickets.acknowledge(session, ctx.desk, facts, at, mail.message_id)
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
 
 
@@ -237,10 +236,10 @@ def _append(session: Session, mail: _Mail, ticket: TicketRow, ctx: IngestContext
     if ctx.settings.is_agent(parsed.from_addr):
         # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
         # Until then an engineer's reply on the thread counts as the response and restarts the cadence.
-        ticketing.responded(session, ctx.desk, ticket.id, at)
+        tickets.responded(session, ctx.desk, ticket.id, at)
     elif ticket.status in (Status.SOLVED, Status.WAITING_ON_CUSTOMER):
-        full = ticketing.load(session, ticket.id)
-        ticketing.set_status(session, ctx.desk, full, Status.OPEN, at, parsed.from_addr, why="customer replied")
+        full = tickets.load(session, ticket.id)
+        tickets.set_status(session, ctx.desk, full, Status.OPEN, at, parsed.from_addr, why="customer replied")
     else:
         store.set_fields(session, ticket.id, updated_at=at)
     return IngestResult(Outcome.APPENDED, mail.message_id, ticket.id)

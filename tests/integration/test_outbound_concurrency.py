@@ -17,7 +17,7 @@ import pytest
 
 from sqlalchemy import func, select
 
-from autoresponder.jobs import sweep
+from inbox.tickets import sweep
 from inbox.store.tables import Event, OutboxRow
 from tests.fakes import mail
 from tests.sla_kit import T0, Desk

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from inbox.app import App
 from inbox.domain.msgid import make_message_id
-from inbox import ticketing
+from inbox import tickets as ticket_rules
 from inbox.domain.ticket import Outcome, Status
 from inbox.store import tickets as store
 from inbox.store.tables import Event, RawMessage, Ticket
@@ -214,12 +214,12 @@ def test_reply_to_solved_reopens_and_to_closed_opens_linked(app: App) -> None:
     """A customer reply reopens a solved ticket; after closing it opens a new, linked ticket."""
     feed(app, mail())
     with app.sessions() as session, session.begin():
-        ticketing.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.SOLVED,
+        ticket_rules.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.SOLVED,
                              app.clock.now(), "t")
     assert feed(app, mail(subject="Re: SUP-000001", message_id="<m2@acme.com>")) == [Outcome.APPENDED]
     assert tickets(app)[0].status == "open"
     with app.sessions() as session, session.begin():
-        ticketing.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.CLOSED,
+        ticket_rules.set_status(session, app.desk(), store.ticket_by_tracking(session, "SUP-000001"), Status.CLOSED,
                              app.clock.now(), "t")
     assert feed(app, mail(subject="Re: SUP-000001", message_id="<m3@acme.com>")) == [Outcome.OPENED]
     with app.sessions() as session:

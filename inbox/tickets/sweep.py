@@ -15,12 +15,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbox import notices, ticketing
 from inbox.domain.ticket import EventKind, Status
-from inbox.notices import STAFF, Desk
 from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
+from inbox.tickets import notices
+from inbox.tickets.changes import set_status
+from inbox.tickets.clocks import facts_of, following_update, last_public_activity, refresh, view
+from inbox.tickets.desk import Desk
+from inbox.tickets.notices import STAFF
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,11 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
 
 def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple[Action, ...]:
     """Take the actions due on one ticket and set when to look at it next."""
-    plan = agenda(ticketing.facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
+    plan = agenda(facts_of(ticket), desk.contracts.policy(ticket.plan, ticket.severity), now)
     ticket.sla_state = plan.sla_state  # recorded first: what is done now is never done again
     for action in plan.actions:
         _ACTIONS[action.kind](session, desk, ticket, action, now)
-    after = ticketing.refresh(session, desk, ticket, now)
+    after = refresh(session, desk, ticket, now)
     if after.actions:
         log.error("ticket %s still has actions due after a sweep: %s", ticket.tracking, after.actions)
         ticket.next_check_at = now + RECHECK
@@ -70,7 +73,7 @@ def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: dat
     assert action.target and action.due
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.SLA_WARNING, at=now, actor=SYSTEM,
                     detail={"target": action.target, "due": action.due.isoformat()})
-    facts = ticketing.view(ticket)
+    facts = view(ticket)
     data = notices.context(desk, facts, target=notices.target_context(desk, facts, action.target, action.due))
     notices.enqueue(session, desk, facts, kind="sla_warning", key=f"warn:{ticket.id}:{action.target}:{action.due.isoformat()}",
                     recipients=notices.engineers(desk, facts), audience=STAFF, at=now, data=data)
@@ -84,7 +87,7 @@ def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: d
                             "escalated_to": to})
     if to is None:
         return
-    facts = ticketing.view(ticket, ticketing.last_public_activity(session, ticket))
+    facts = view(ticket, last_public_activity(session, ticket))
     data = notices.context(desk, facts, level=action.level,
                            target=notices.target_context(desk, facts, action.target, action.due))
     notices.enqueue(session, desk, facts, kind="breach_alert",
@@ -95,17 +98,17 @@ def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: d
 def _status_update(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.due
     # The update tells when the next one is due: one cadence from this one.
-    facts = ticketing.following_update(desk, ticketing.view(ticket, ticketing.last_public_activity(session, ticket)), now)
+    facts = following_update(desk, view(ticket, last_public_activity(session, ticket)), now)
     notices.tell_customer(session, desk, facts, kind="status_update", key=f"update:{ticket.id}:{action.due.isoformat()}",
                           at=now, data=notices.context(desk, facts))
 
 
 def _auto_solve(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
-    ticketing.set_status(session, desk, ticket, Status.SOLVED, now, SYSTEM, why=action.why)
+    set_status(session, desk, ticket, Status.SOLVED, now, SYSTEM, why=action.why)
 
 
 def _auto_close(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
-    ticketing.set_status(session, desk, ticket, Status.CLOSED, now, SYSTEM, why=action.why)
+    set_status(session, desk, ticket, Status.CLOSED, now, SYSTEM, why=action.why)
 
 
 _ACTIONS = {

@@ -9,49 +9,19 @@ Nothing is rendered or sent here; that is the autoresponder's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from inbox.contracts import Contracts
 from inbox.domain.msgid import make_message_id
-from inbox.settings import Settings
-from inbox.sla.agenda import Dues
+from inbox.sla.agenda import RESPONSE
 from inbox.store import outbox
 from inbox.store import tickets as store
+from inbox.tickets.desk import Desk, TicketFacts
 
 CUSTOMER, STAFF = "customer", "staff"
-
-
-@dataclass(frozen=True)
-class Desk:
-    """What telling people needs: the config, its contracts, and the Message-ID secret."""
-
-    settings: Settings
-    contracts: Contracts
-    secret: str
-
-
-@dataclass(frozen=True)
-class TicketFacts:
-    """The ticket as a notice describes it."""
-
-    id: int
-    tracking: str
-    subject: str
-    severity: str
-    status: str
-    customer_id: str | None
-    plan: str | None
-    requester: str
-    assignee: str | None
-    created_at: datetime
-    dues: Dues
-    last_public_activity: datetime | None = None
-    category: str | None = None
 
 
 def when(at: datetime | None, zone: ZoneInfo) -> str | None:
@@ -165,3 +135,10 @@ def engineers(desk: Desk, ticket: TicketFacts) -> list[str]:
         ):
             return list(rule.team)
     return list(desk.settings.agents)
+
+
+def acknowledge(session: Session, desk: Desk, ticket: TicketFacts, at: datetime, message_id: str) -> None:
+    """Queue the acknowledgement of a new ticket: its tracking number, severity and response target."""
+    data = context(desk, ticket, target=target_context(desk, ticket, RESPONSE, ticket.dues.first_response_due))
+    enqueue(session, desk, ticket, kind="acknowledgement", key=f"ack:{ticket.id}", recipients=[ticket.requester],
+                    audience=CUSTOMER, at=at, data=data, in_reply_to=message_id, references=[message_id])

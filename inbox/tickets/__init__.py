@@ -1,0 +1,39 @@
+"""The ticket rules: one typed surface that ingest, the outbound side and the CLI call.
+
+Everything that changes a ticket or decides who is told about it lives in this package:
+`contracts` (the config's promises as SLA policies), `clocks` (due times as stored columns),
+`changes` (status, severity, workaround, assignee), `notices` (the outbox rows a change
+causes) and `sweep` (what the scheduler finds due). Import from `inbox.tickets`, never from
+its modules. It never parses mail, never renders or sends, and never commits: every function
+takes the caller's session, so a change and the emails it causes land together or not at all.
+"""
+
+from inbox.tickets.changes import set_severity, set_status, set_workaround
+from inbox.tickets.clocks import (clock_columns, emailed_customer, last_public_activity, load, responded,
+                                  starting_clocks, view)
+from inbox.tickets.contracts import Contracts
+from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.notices import CUSTOMER, STAFF, acknowledge, context, target_context
+from inbox.tickets.sweep import sweep
+
+__all__ = [
+    "CUSTOMER",
+    "STAFF",
+    "Contracts",
+    "Desk",
+    "TicketFacts",
+    "acknowledge",
+    "clock_columns",
+    "context",
+    "emailed_customer",
+    "last_public_activity",
+    "load",
+    "responded",
+    "set_severity",
+    "set_status",
+    "set_workaround",
+    "starting_clocks",
+    "sweep",
+    "target_context",
+    "view",
+]
