@@ -39,6 +39,8 @@ from jinja2.utils import missing
 
 KINDS: tuple[str, ...] = (
     "acknowledgement", "status_update", "sla_warning", "breach_alert", "severity_changed", "solved", "closed",
+    "reminder", "agent_reply", "assigned", "escalation_refused", "command_refused", "escalation_request",
+    "escalation_received", "not_designated",
 )
 SUBJECT, TEXT, HTML = "subject.txt.j2", "body.txt.j2", "body.html.j2"
 FILES: tuple[str, ...] = (SUBJECT, TEXT, HTML)
@@ -300,7 +302,7 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
     ticket: dict[str, Any] = {
         "tracking": "SUP-000123", "subject": "Checkout fails with error 502 since this morning",
         "severity": "critical", "status": "open", "customer": "Acme Corp", "plan": "standard",
-        "requester": "Alice Example <alice@acme.com>", "assignee": "oncall@example.com",
+        "requester": "Alice Example <alice@acme.com>", "assignee": "oncall@example.com", "category": "payments",
         "created_at": "Tue 3 Mar 2026, 08:30 PST", "first_response_due": "Tue 3 Mar 2026, 12:30 PST",
         "next_update_due": "Wed 4 Mar 2026, 08:30 PST", "workaround_due": "Thu 5 Mar 2026, 08:30 PST",
         "resolution_due": "Tue 10 Mar 2026, 08:30 PDT", "last_public_activity": "Tue 3 Mar 2026, 09:05 PST",
@@ -309,13 +311,56 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
         ticket["status"] = kind
     elif kind == "status_update":
         ticket["status"] = "waiting-on-third-party"
+    elif kind in ("reminder", "agent_reply"):
+        ticket["status"] = "waiting-on-customer"
+    elif kind in ("escalation_refused", "escalation_request", "escalation_received"):
+        ticket["severity"] = "high"  # the keyword or the customer asked for more
+    elif kind == "not_designated":
+        ticket["requester"] = "Dave Example <dave@acme.com>"  # at acme.com, but not a designated contact
     if minimal:
-        for key in ("assignee", "first_response_due", "next_update_due", "workaround_due", "resolution_due",
-                    "last_public_activity"):
+        for key in ("assignee", "category", "first_response_due", "next_update_due", "workaround_due",
+                    "resolution_due", "last_public_activity"):
             ticket[key] = None
     change = None
     if kind == "severity_changed":
         change = {"from": "high", "to": "critical", "by": "tam@example.com", "why": "#escalate critical"}
+    extra: dict[str, Any] = {}
+    if kind == "reminder":
+        extra["follow_ups"] = 0 if minimal else 1
+    elif kind == "agent_reply":
+        extra["reply"] = {
+            "text": "Hello Alice,\n\nWe found the cause: a certificate on one of the payment gateways expired\n"
+                    "at 07:45 PST. We renewed it, and checkout works again on our side.\n\n"
+                    "Could you confirm that your customers can pay again?\n\nBest regards,\nDana",
+            "author": None if minimal else "Dana Engineer",
+            "status": None if minimal else "waiting-on-customer",
+        }
+    elif kind == "assigned":
+        extra["assignment"] = {"by": "the assignment rules",
+                               "team": [] if minimal else ["oncall@example.com", "engineer@example.com"]}
+        extra["message"] = {
+            "from": "Alice Example <alice@acme.com>",
+            "text": "Since 07:50 this morning every checkout on shop.acme.com fails with\n"
+                    "\"502 Bad Gateway\". Our customers cannot pay. Please help urgently.",
+        }
+    elif kind == "escalation_refused":
+        extra["refusal"] = {"by": "tam@example.com",
+                            "lines": [{"line": "#escalate critical", "reason": "not authenticated: no DKIM signature"}]}
+    elif kind == "command_refused":
+        extra["refusal"] = {
+            "by": "oncall@example.com",
+            "reason": None if minimal else "not authenticated: no DKIM signature",
+            "lines": [] if minimal else [{"line": "#status waiting-on-customer",
+                                          "reason": "not applied: the email is not authenticated"}],
+            "relayed": False,
+        }
+    elif kind in ("escalation_request", "escalation_received"):
+        extra["escalation"] = {
+            "level": 2, "levels": 3, "by": "alice@acme.com",
+            "text": None if minimal else "Checkout has been down for six hours and we are losing orders.\n"
+                                         "Please escalate this.",
+            "wish": None if minimal else "critical",
+        }
     return {
         "service": {"name": "Example Support"},
         "ticket": ticket,
@@ -323,6 +368,7 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
         "level": 2 if kind == "breach_alert" else None,
         "change": change,
         "timezone": "America/Los_Angeles",
+        **extra,
     }
 
 

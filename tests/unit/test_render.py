@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -49,6 +50,16 @@ KEY_WORDS = {
     "severity_changed": ["high", "critical", "tam@example.com", "#escalate critical"],
     "solved": ["solved", "reopen", "reply"],
     "closed": ["closed", "new ticket"],
+    "reminder": ["waiting for your answer", "one reminder", "reply to this email", "solved"],
+    "agent_reply": ["We found the cause", "Dana Engineer", "Status: waiting-on-customer"],
+    "assigned": ["assigned to you", "the assignment rules", "Acme Corp", "critical", "payments",
+                 "Tue 3 Mar 2026, 12:30 PST", "engineer@example.com", "alice@acme.com", "Our customers cannot pay"],
+    "escalation_refused": ["tam@example.com", "#escalate critical", "no DKIM signature", "Nothing changed",
+                           "authenticated", "trusted mail server"],
+    "command_refused": ["oncall@example.com", "#status waiting-on-customer", "no DKIM signature", "internal note"],
+    "escalation_request": ["level 2 of 3", "alice@acme.com", "severity critical", "losing orders", "high"],
+    "escalation_received": ["escalate", "next level", "critical", "keeps its severity"],
+    "not_designated": ["recorded your message", "designated support contacts", "mistake"],
 }
 
 
@@ -56,7 +67,10 @@ KEY_WORDS = {
 def test_each_kind_renders_from_sample_data(kind: str) -> None:
     """Every shipped kind renders its subject, text and HTML with the tracking number and its key facts."""
     email = render(SHIPPED, kind)
-    assert email.subject.startswith("[SUP-000123] ")
+    if kind == "agent_reply":  # a reply's subject is the ticket's; compose() puts the tracking number in front
+        assert email.subject == "Re: Checkout fails with error 502 since this morning"
+    else:
+        assert email.subject.startswith("[SUP-000123] ")
     assert "\n" not in email.subject
     for part in (email.text, email.html):
         assert "SUP-000123" in part
@@ -76,6 +90,99 @@ def test_acknowledgement_asks_to_keep_the_tracking_number_in_the_subject() -> No
     """The acknowledgement tells the customer how replies find their ticket."""
     text = render(SHIPPED).text
     assert "keep the tracking number [SUP-000123]" in text and "subject" in text
+
+
+def test_agent_reply_starts_with_the_engineers_words_and_escapes_them_in_html() -> None:
+    """The text part opens with the reply as written; the HTML keeps its line breaks and escapes markup."""
+    context = sample_context("agent_reply")
+    context["reply"]["text"] = "Hello Alice,\n<script>alert(1)</script> & more\n\nDana"
+    email = Renderer(SHIPPED).render("agent_reply", context)
+    assert email.text.startswith("Hello Alice,\n<script>alert(1)</script> & more\n\nDana\n")
+    assert "<script>" not in email.html
+    assert "Hello Alice,<br>\n&lt;script&gt;alert(1)&lt;/script&gt; &amp; more<br>\n<br>\nDana<br>" in email.html
+
+
+def test_agent_reply_that_solves_says_a_reply_reopens() -> None:
+    """A reply that solved the ticket shows the status and how to reopen; without a status, neither."""
+    context = sample_context("agent_reply")
+    context["reply"]["status"] = "solved"
+    solved = Renderer(SHIPPED).render("agent_reply", context)
+    plain = Renderer(SHIPPED).render("agent_reply", sample_context("agent_reply", minimal=True))
+    for part in (solved.text, solved.html):
+        assert "Status: solved" in part and "reopens the ticket" in part
+    for part in (plain.text, plain.html):
+        assert "Status:" not in part and "reopens" not in part
+
+
+@pytest.mark.parametrize("relayed", [False, True])
+def test_command_refused_says_plainly_when_the_customer_did_not_get_the_reply(relayed: bool) -> None:
+    """An unrelayed reply is named as not received by the customer, in subject and both parts; a relayed one is not."""
+    context = sample_context("command_refused")
+    context["refusal"]["relayed"] = relayed
+    email = Renderer(SHIPPED).render("command_refused", context)
+    for part in (email.subject, email.text, email.html):
+        assert ("NOT" in part) is not relayed
+    for part in (email.text, email.html):
+        assert ("did NOT receive your reply" in part) is not relayed
+        assert ("was sent to the" in part) is relayed
+
+
+def test_escalation_request_names_the_level_of_the_chain() -> None:
+    """The person escalated to reads which level of how many they are, and at the last level that it is the last."""
+    email = render(SHIPPED, "escalation_request")
+    for part in (email.subject, email.text, email.html):
+        assert "level 2 of 3" in part
+    assert "last level" not in email.text
+    context = sample_context("escalation_request")
+    context["escalation"]["level"] = 3
+    last = Renderer(SHIPPED).render("escalation_request", context)
+    assert "level 3 of 3" in last.text and "last level" in last.text and "last level" in last.html
+
+
+def test_escalation_received_promises_no_severity_change() -> None:
+    """The customer learns the request went on, and that the severity stays as it is."""
+    email = render(SHIPPED, "escalation_received")
+    for part in (email.text, email.html):
+        assert "keeps its severity, high" in part and "changed to" not in part
+
+
+def _addresses(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_addresses(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_addresses(v) for v in value))
+    return set(re.findall(r"[\w.+-]+@[\w.-]+", value)) if isinstance(value, str) else set()
+
+
+def test_not_designated_names_no_address() -> None:
+    """The sender is not told who the designated contacts are, nor any other address of the sample."""
+    context = sample_context("not_designated")
+    addresses = _addresses(context)
+    assert "dave@acme.com" in addresses and "oncall@example.com" in addresses
+    email = Renderer(SHIPPED).render("not_designated", context)
+    for part in (email.subject, email.text, email.html):
+        assert "@" not in part and not any(address in part for address in addresses)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_minimal_sample_empties_what_may_be_empty(kind: str) -> None:
+    """`minimal=True` empties the optional extras each kind gets, so `check()` proves every guard."""
+    full, minimal = sample_context(kind), sample_context(kind, minimal=True)
+    assert full.keys() == minimal.keys()
+    assert full["ticket"]["category"] == "payments" and minimal["ticket"]["category"] is None
+    empties = {
+        "reminder": [("follow_ups",)],
+        "agent_reply": [("reply", "author"), ("reply", "status")],
+        "assigned": [("assignment", "team")],
+        "command_refused": [("refusal", "reason"), ("refusal", "lines")],
+        "escalation_request": [("escalation", "text"), ("escalation", "wish")],
+        "escalation_received": [("escalation", "text"), ("escalation", "wish")],
+    }
+    for path in empties.get(kind, []):
+        value, empty = full, minimal
+        for key in path:
+            value, empty = value[key], empty[key]
+        assert value and not empty, f"{kind}: {'.'.join(path)}"
 
 
 def test_html_escapes_values_and_text_does_not(templates: Path) -> None:
