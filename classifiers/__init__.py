@@ -1,50 +1,34 @@
-"""Pure decisions about a new ticket: severity and category from rules.
+"""Pure decisions about mail: severity and category from rules, a customer's stated
+severity, and the command lines of a reply. This file is the one public surface.
 
-Imports nothing from `inbox` and does no I/O. The rule language arrives with
-a later issue; until then every ticket starts at the lowest severity, and this
-module is the seam where rules will plug in.
+Imports nothing from `inbox` or `autoresponder` and only the standard library; does
+no I/O (the config loader reads rule files and hands them here as lists and dicts).
+The precedence of rules is written in `classifiers.engine` and `config/rules/README.md`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, Sequence
+from classifiers.engine import classify
+from classifiers.inputs import AttachmentView, CustomerView, MessageView
+from classifiers.keywords import Command, asks_to_escalate, parse_commands, strip_commands
+from classifiers.rules import RuleError, RuleSet, compile_rules
+from classifiers.stated import stated_severity
+from classifiers.verdict import Classification, RuleHit, StatedSeverity
 
-
-class MessageView(Protocol):
-    @property
-    def subject(self) -> str: ...
-    @property
-    def visible_text(self) -> str: ...
-    @property
-    def from_addr(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class CustomerView:
-    id: str | None
-    plan: str | None
-
-
-@dataclass(frozen=True)
-class RuleHit:
-    rule: str
-    matched: bool
-    why: str
-
-
-@dataclass(frozen=True)
-class Classification:
-    severity: str
-    category: str | None = None
-    hits: tuple[RuleHit, ...] = field(default_factory=tuple)
-
-
-def classify(
-    message: MessageView,
-    customer: CustomerView,
-    rules: Sequence[Mapping[str, Any]],
-    severities: Sequence[str],
-) -> Classification:
-    """New mail starts at the lowest severity (the last of `severities`, highest first)."""
-    return Classification(severity=severities[-1])
+__all__ = [
+    "AttachmentView",
+    "Classification",
+    "Command",
+    "CustomerView",
+    "MessageView",
+    "RuleError",
+    "RuleHit",
+    "RuleSet",
+    "StatedSeverity",
+    "asks_to_escalate",
+    "classify",
+    "compile_rules",
+    "parse_commands",
+    "stated_severity",
+    "strip_commands",
+]

@@ -1,0 +1,86 @@
+"""Command lines in the new text of a reply ("#escalate", "#status solved") and requests to escalate.
+
+The caller passes only the new text, already cut above the quoted history. A command
+line's first non-blank character is "#" followed at once by a known verb; lines
+starting with ">" are quotes and never count. This module only reads: who may give
+a command and what it changes are decided elsewhere. Must never do I/O, never
+import `inbox`, and never raise on any text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VERBS = ("escalate", "deescalate", "severity", "status", "workaround", "solve", "close", "assign", "internal", "category")
+_SPELLINGS = {"de-escalate": "deescalate"}
+
+# Longest spelling first so "de-escalate" is not read as something shorter; the verb must end
+# the line or be followed by whitespace, so "#escalated" and "#solve:" are not commands.
+_COMMAND = re.compile(
+    r"\s*#(?P<verb>" + "|".join(sorted((*VERBS, *_SPELLINGS), key=len, reverse=True)) + r")(?:[ \t]+(?P<arg>.*))?",
+    re.IGNORECASE,
+)
+
+# "please escalate", "escalate this / the ticket", "I would like to escalate", "requesting escalation".
+_ASK = re.compile(
+    r"(?:(?<!\w)please\s+(?P<a>escalate)"
+    r"|(?<!\w)(?P<b>escalate)\s+(?:this|the\s+(?:issue|ticket|case|matter|problem)|(?:my|our)\s+(?:issue|ticket|case|request))"
+    r"|(?:(?<!\w)(?:want|would\s+like|need|wish)|'d\s+like)\s+to\s+(?P<c>escalate)"  # "'d": "I'd like to"
+    r"|(?<!\w)request(?:ing|ed)?\s+(?:(?:an|the)\s+)?(?P<d>escalation)|(?<!\w)request\s+to\s+(?P<e>escalate))(?!\w)",
+    re.IGNORECASE,
+)
+# A negation up to three words before the verb: "no need to escalate", "do not escalate",
+# "we don't want to escalate". "please" breaks the chain, so "not working please escalate" asks.
+_NEGATED = re.compile(
+    r"(?<!\w)(?:no|not|never|don't|dont|doesn't|needn't|shouldn't|won't|without)"
+    r"(?:\s+(?!please(?!\w))[\w']+){0,3}?\s+(?=escalat)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    verb: str  # lower case; "de-escalate" is given as "deescalate"
+    argument: str  # the rest of the line, stripped; "" when none
+    line: str  # the whole line, stripped
+
+
+def _command(line: str) -> Command | None:
+    found = _COMMAND.fullmatch(line.rstrip())
+    if found is None:
+        return None
+    verb = found.group("verb").lower()
+    return Command(verb=_SPELLINGS.get(verb, verb), argument=(found.group("arg") or "").strip(), line=line.strip())
+
+
+def parse_commands(text: str) -> tuple[Command, ...]:
+    """Every command line of the text, in order."""
+    found = (_command(line) for line in text.splitlines())
+    return tuple(command for command in found if command is not None)
+
+
+def strip_commands(text: str) -> str:
+    """The text without its command lines, and without blank lines left at its start or end
+    (the result never ends in a line break). Other lines keep their line endings."""
+    kept = [line for line in text.splitlines(keepends=True) if _command(line) is None]
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "".join(kept).rstrip("\r\n")
+
+
+def asks_to_escalate(text: str) -> bool:
+    """True for a "#escalate" line or words asking to escalate, unless negated ("no need to escalate")."""
+    if any(command.verb == "escalate" for command in parse_commands(text)):
+        return True
+    # Typographic apostrophes are what most mail clients send for "don't".
+    lines = [line for line in text.replace("\u2019", "'").splitlines() if not line.lstrip().startswith(">")]
+    own = "\n".join(lines)
+    negated = {found.end() for found in _NEGATED.finditer(own)}
+    for found in _ASK.finditer(own):
+        verb_at = next(found.start(group) for group in "abcde" if found.group(group) is not None)
+        if verb_at not in negated:
+            return True
+    return False
