@@ -53,6 +53,9 @@ class ParsedMessage:
     headers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     text: str = ""  # the whole readable text (HTML-only mail converted to text)
     visible_text: str = ""  # quoted history and signature stripped, for display
+    # The same new text, but empty when nothing stands above the quoted history (no fallback to
+    # the whole text): command lines are read from here only, so a quoted "#severity" never counts.
+    fresh_text: str = ""
     html: str | None = None
     attachments: tuple[AttachmentInfo, ...] = ()
     # Of a delivery-status report: the Message-IDs of the mail that bounced and

@@ -115,6 +115,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         references = references[:1] + references[-(MAX_REFERENCES - 1) :]
         defects.append("references trimmed")
 
+    visible, fresh = _visible(text, defects)
     return ParsedMessage(
         message_id=message_id,
         subject=headers.get("subject", ("",))[0],
@@ -130,7 +131,8 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         content_type=_content_type(source.msg),
         headers=headers,
         text=text,
-        visible_text=_visible(text, defects),
+        visible_text=visible,
+        fresh_text=fresh,
         html=html,
         attachments=tuple(source.parts.attachments),
         report_original_ids=tuple(report_ids),
@@ -300,15 +302,16 @@ def _reply_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]
     return proto.HEADER_REGEX, proto.SIGNATURE_REGEX, proto.DISCLAIMERS_REGEX
 
 
-def _visible(text: str, defects: list[str]) -> str:
-    """The newest reply: quoted history, signature and disclaimers cut off.
+def _visible(text: str, defects: list[str]) -> tuple[str, str]:
+    """The newest reply (quoted history, signature and disclaimers cut off) for display, which
+    falls back to the whole text when nothing is left, and the same without that fallback.
 
     Does what mail-parser-reply's `EmailMessage.read()` does for its first
     reply only: that method splits and scans the whole quoted history, which
     costs ~2.5 microseconds a character, to throw all but the first part away.
     """
     if not text.strip():
-        return text
+        return text, ""
     headers, signature, disclaimers = _reply_patterns()
     # The library's normalisation, plus blank-line runs squeezed: its
     # signature pattern starts with \s* and is quadratic in a run of them.
@@ -326,9 +329,9 @@ def _visible(text: str, defects: list[str]) -> str:
             visible = reply.body
     except Exception as exc:  # a regex engine error on hostile text must not lose the mail
         defects.append(f"reply not separated: {_describe(exc)}")
-        return text
+        return text, ""  # where the new text ends is unknown: nothing counts as written above the quote
     visible = _drop_trailing_quote(visible)
-    return visible if visible.strip() else text
+    return (visible, visible) if visible.strip() else (text, "")
 
 
 def _first_at_line_start(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:

@@ -23,6 +23,7 @@ from inbox.sla.durations import Duration, Unit
 RESPONSE, UPDATE, WORKAROUND, RESOLUTION = "response", "update", "workaround", "resolution"
 TARGETS = (RESPONSE, UPDATE, WORKAROUND, RESOLUTION)
 FOLLOW_UP = "follow_up"  # sla_state key: when the last follow-up went to a waiting customer
+REMINDER = "reminder"  # sla_state key: the reminder due to a waiting customer, and whether it was queued
 
 # A status update is sent when it falls due; it counts as missed only if no email reached the
 # customer a little after that (the outbox retries transient failures for a while first).
@@ -47,6 +48,7 @@ class Policy:
     auto_solve_after: Duration | None = None
     auto_solve_follow_ups: int | None = None
     close_after_solved: Duration | None = None
+    remind_every: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class ActionKind(enum.StrEnum):
     STATUS_UPDATE = "status_update"
     AUTO_SOLVE = "auto_solve"
     AUTO_CLOSE = "auto_close"
+    REMIND = "remind"
 
 
 @dataclass(frozen=True)
@@ -143,11 +146,16 @@ def _solving_instead(facts: Facts, policy: Policy) -> bool:
     return facts.status == Status.WAITING_ON_CUSTOMER and limit is not None and facts.follow_ups >= limit
 
 
+def _reminding(facts: Facts, policy: Policy) -> bool:
+    """Waiting on the customer on a plan with reminders: they take the place of status updates."""
+    return facts.status == Status.WAITING_ON_CUSTOMER and policy.remind_every is not None
+
+
 def dues(facts: Facts, policy: Policy) -> Dues:
     """The four due times as they stand (None: no such target, or paused)."""
     times = {t: _times(facts, policy, t) for t in TARGETS}
     due = {t: (x.due if x else None) for t, x in times.items()}
-    if facts.status in (Status.SOLVED, Status.CLOSED):
+    if facts.status in (Status.SOLVED, Status.CLOSED) or _reminding(facts, policy):
         due[UPDATE] = None
     return Dues(due[RESPONSE], due[UPDATE], due[WORKAROUND], due[RESOLUTION])
 
@@ -168,7 +176,7 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
         times = _times(facts, policy, target)
         if times is None or times.due is None or _met_at(facts, target) is not None:
             continue
-        if target == UPDATE and _solving_instead(facts, policy):
+        if target == UPDATE and (_solving_instead(facts, policy) or _reminding(facts, policy)):
             continue
         grace = UPDATE_GRACE if target == UPDATE else timedelta(0)
         mine = state.get(target, {})
@@ -176,7 +184,8 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
             # The due time moved (severity changed, a pause ended): what was done was for the old one.
             mine = {"due": times.due.isoformat()}
         if target == UPDATE:
-            _update(facts, policy, times.due, now, mine, actions, upcoming)
+            following = cadence(policy.targets[UPDATE], now).due
+            _repeat(Action(ActionKind.STATUS_UPDATE, UPDATE, times.due), following, now, mine, actions, upcoming)
         elif times.warn is not None and not mine.get("warned"):
             if times.warn <= now < times.due:
                 actions.append(Action(ActionKind.WARN, target, times.due))
@@ -200,12 +209,17 @@ def agenda(facts: Facts, policy: Policy, now: datetime) -> Agenda:
     lifecycle = _lifecycle(facts, policy, now, upcoming, finished)
     if lifecycle is not None:
         actions.append(lifecycle)
+    else:  # a ticket solved now needs no reminder at the same instant
+        _remind(facts, policy, now, state, actions, upcoming)
     return Agenda(dues(facts, policy), tuple(actions), min(upcoming, default=None), state)
 
 
-def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: dict[str, Any],
+def _repeat(action: Action, following: datetime | None, now: datetime, mine: dict[str, Any],
             actions: list[Action], upcoming: list[datetime]) -> None:
-    """Queue a status update when one is due, and remember when to try again if it never arrives."""
+    """Queue an email that comes round on a cadence (a status update, a reminder) when it is due,
+    and remember when to try again if it never arrives (`following`: one cadence from now)."""
+    assert action.due is not None
+    due = action.due
     if mine.get("sent"):
         # Sent, yet the cadence did not restart: it never reached the customer (suppressed, rate
         # limited, bounced). Try again one cadence later rather than fall silent for good.
@@ -217,13 +231,29 @@ def _update(facts: Facts, policy: Policy, due: datetime, now: datetime, mine: di
     elif due > now:
         upcoming.append(due)
         return
-    following = cadence(policy.targets[UPDATE], now).due
-    actions.append(Action(ActionKind.STATUS_UPDATE, UPDATE, due))
+    actions.append(Action(action.kind, action.target, due))
     mine["sent"] = True
     mine["queued_at"] = now.isoformat()
     if following is not None:
         mine["retry_at"] = following.isoformat()
         upcoming.append(following)
+
+
+def _remind(facts: Facts, policy: Policy, now: datetime, state: dict[str, dict[str, Any]],
+            actions: list[Action], upcoming: list[datetime]) -> None:
+    """While waiting on the customer, a reminder `remind_every` after the last email to them."""
+    if not _reminding(facts, policy) or _solving_instead(facts, policy) or facts.paused_since is None:
+        state.pop(REMINDER, None)  # a later wait starts afresh
+        return
+    assert policy.remind_every is not None
+    start = max(t for t in (facts.last_update_sent_at, facts.paused_since) if t is not None)
+    due = after(policy.calendar, start, policy.remind_every)
+    mine = state.get(REMINDER, {})
+    if mine.get("due") != due.isoformat():
+        mine = {"due": due.isoformat()}
+    following = after(policy.calendar, now, policy.remind_every)
+    _repeat(Action(ActionKind.REMIND, REMINDER, due), following, now, mine, actions, upcoming)
+    state[REMINDER] = mine
 
 
 def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datetime], finished: bool) -> Action | None:
@@ -247,7 +277,9 @@ def _lifecycle(facts: Facts, policy: Policy, now: datetime, upcoming: list[datet
         # the last one as the others: one update cadence, or else the mean gap between follow-ups,
         # and never less than one business day (three quick replies in a morning are not a week's chasing).
         update = policy.targets.get(UPDATE)
-        if update is not None:
+        if policy.remind_every is not None:
+            at = after(policy.calendar, last, policy.remind_every)
+        elif update is not None:
             at = cadence(update, last).due
         else:
             gap = (last - facts.paused_since) / max(1, facts.follow_ups)

@@ -233,6 +233,15 @@ def test_visible_text_falls_back_to_text() -> None:
     assert msg.visible_text == msg.text.strip() or msg.visible_text == msg.text
 
 
+def test_fresh_text_is_only_what_stands_above_the_quote() -> None:
+    """Commands are read from fresh_text: the new lines only, and nothing when the mail is all quote."""
+    reply = parse(person(body="#status solved\nDone.\n\nOn Mon, 3 Mar 2025, Bob <b@x.com> wrote:\n> #severity critical\n"))
+    assert reply.fresh_text == "#status solved\nDone."
+    assert parse(person(body="> #severity critical\n> help\n")).fresh_text == ""
+    forwarded = parse(person(body="-----Original Message-----\nFrom: x\nSent: y\n\n#severity critical\n"))
+    assert "#severity" not in forwarded.fresh_text
+
+
 def test_postfix_dsn_names_our_message_and_the_failed_recipient() -> None:
     """RFC 3464: the returned original's Message-ID and Final-Recipient of a failed action."""
     msg = parse(POSTFIX_DSN)

@@ -123,3 +123,32 @@ def test_solved_ticket_closes_after_the_configured_time_and_sends_no_updates() -
     assert dues(solved, p).next_update_due is None
     assert agenda(solved, p, T0 + timedelta(days=3)).next_check_at == T0 + timedelta(days=3, hours=2)
     assert kinds(agenda(solved, p, T0 + timedelta(days=3, hours=2))) == [("auto_close", None, 0)]
+
+
+def test_reminders_replace_updates_while_waiting_and_count_toward_auto_solve() -> None:
+    """With remind_every, a waiting ticket gets reminders (not updates) and is solved after the last one's interval."""
+    import dataclasses
+    p = dataclasses.replace(policy(response="4 business hours", update="24 hours"), auto_solve_after=None,
+                            remind_every=parse_duration("2 business days"))
+    start = T0 + timedelta(hours=1)  # Monday 10:00 PST
+    waiting = Facts(created_at=T0, status=Status.WAITING_ON_CUSTOMER, first_response_at=T0, paused_since=start,
+                    last_update_sent_at=start)
+    assert dues(waiting, p).next_update_due is None  # no status update is owed while waiting on the customer
+    wednesday = start + timedelta(days=2)  # two business days later, same local time
+    before = agenda(waiting, p, wednesday - timedelta(minutes=1))
+    assert before.actions == () and before.next_check_at == wednesday
+    due = agenda(waiting, p, wednesday)
+    assert kinds(due) == [("remind", "reminder", 0)]
+    again = Facts(**{**waiting.__dict__, "sla_state": due.sla_state})
+    assert agenda(again, p, wednesday + timedelta(minutes=5)).actions == ()  # queued once, not twice
+    # Two reminders answered by nobody (auto_solve_follow_ups=2): solved one interval after the second.
+    second = start + timedelta(days=4)  # Friday 10:00
+    done = Facts(created_at=T0, status=Status.WAITING_ON_CUSTOMER, first_response_at=T0, paused_since=start,
+                 last_update_sent_at=second, follow_ups=2, sla_state={"follow_up": {"at": second.isoformat()}})
+    tuesday = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)  # 2 business days after Friday 10:00 PST: Tuesday 10:00 PDT
+    assert agenda(done, p, tuesday - timedelta(minutes=1)).actions == ()
+    assert kinds(agenda(done, p, tuesday)) == [("auto_solve", None, 0)]
+    # Back to open: no reminder, and the status update cadence is owed again.
+    reopened = Facts(created_at=T0, status=Status.OPEN, first_response_at=T0, last_update_sent_at=start)
+    assert "reminder" not in agenda(reopened, p, wednesday).sla_state
+    assert dues(reopened, p).next_update_due == start + timedelta(hours=24)
