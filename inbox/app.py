@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
+from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
 from inbox.ingest.worker import PROCESS_OWNER, IngestWorker
@@ -47,6 +48,7 @@ class App:
     engine: Engine  # everything that can be redone from a durable row
     sessions: sessionmaker[Session]
     rawstore: RawStore
+    dns: DnsLookup | None = None  # DKIM key lookups; None: the system resolver (tests bring their own)
     _desk: Desk | None = field(default=None, repr=False)
 
     def desk(self) -> Desk:
@@ -106,7 +108,7 @@ class App:
         on_result: Callable[[str, Outcome], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
-        ctx = IngestContext(settings=self.settings, secret=self.secret(), rules=tuple(self.settings.rules or ()))
+        ctx = IngestContext(settings=self.settings, secret=self.secret(), dns=self.dns)
         ctx.__dict__["desk"] = self.desk()  # one Contracts per process: its calendars cache holidays
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser,

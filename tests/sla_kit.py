@@ -27,6 +27,7 @@ database: {{url: "{db_url}"}}
 outbound: {{transport: maildir, maildir: "{tmp}/sent", from_address: "Example Support <support@example.com>",
            max_auto_per_hour: 3}}
 templates: {{dir: "{templates}"}}
+authentication: {{trusted_authserv_ids: [mx.test]}}
 addresses: [support@example.com]
 severities: [critical, high, medium, low]
 calendars:
@@ -41,7 +42,7 @@ plans:
       low: {{response: 2 business days, update: 2 days}}
     lifecycle: {{auto_solve_after: 7 days, auto_solve_follow_ups: 2, close_after_solved: 3 days}}
     breach_escalation: [lead@example.com, manager@example.com, cto@example.com]
-    assignment: [{{when: {{severity: critical}}, team: [oncall@example.com]}}, {{team: [engineer@example.com]}}]
+    assignment: [{{when: {{severity: critical}}, team: [oncall@example.com]}}]  # new low tickets stay unassigned here
 customers:
   - {{id: acme, name: Acme Corp, plan: standard, domains: [acme.com], contacts: [alice@acme.com]}}
 unknown_senders: {{plan: standard}}

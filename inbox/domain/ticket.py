@@ -47,6 +47,11 @@ class EventKind(enum.StrEnum):
     SLA_WARNING = "sla_warning"
     SUPPRESSED = "suppressed"
     SKIPPED = "notice_skipped"
+    ASSIGNED = "assigned"
+    ESCALATION_REQUESTED = "escalation_requested"
+    FLAGGED = "flagged"
+    CATEGORY_CHANGED = "category_changed"
+    RELAYED = "relayed"
 
 
 class Direction(enum.StrEnum):

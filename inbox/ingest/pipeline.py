@@ -2,35 +2,40 @@
 
 The order, readable in one place: parse -> dedupe -> recognise automation ->
 bounces -> refuse headerless -> thread -> resolve customer -> open, append
-or record. Normal outcomes are return values; only failures raise, and the
-worker turns them into a failed raw row without touching the messages behind it.
+or record. Opening and appending are the ticket rules' (`inbox.tickets`): this
+module decides where a mail belongs, they decide what it changes. Proving the
+sender (DKIM, a DNS lookup) happens here, at the edge, only when they ask.
+Normal outcomes are return values; only failures raise, and the worker turns
+them into a failed raw row without touching the messages behind it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from sqlalchemy.orm import Session
 
-from classifiers import CustomerView, classify
 from inbox import tickets
 from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.msgid import verify_message_id
-from inbox.domain.ticket import Direction, EventKind, Outcome, Status
-from inbox.domain.tracking import find_tracking_numbers, format_tracking
+from inbox.domain.people import Role
+from inbox.domain.ticket import EventKind, Outcome, Status
+from inbox.domain.tracking import find_tracking_numbers
+from inbox.ingest.authenticate import DnsLookup, authenticate
 from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
-from inbox.settings import CustomerSettings, Settings
+from inbox.settings import Settings
 from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
-from inbox.tickets import Contracts, Desk, TicketFacts
+from inbox.tickets import Arrival, Contracts, Desk
 
 
 class PermanentError(Exception):
@@ -45,7 +50,7 @@ class TemporaryError(Exception):
 class IngestContext:
     settings: Settings
     secret: str
-    rules: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    dns: DnsLookup | None = None  # DKIM key lookups: dkimpy's resolver when None; tests bring their own
 
     @cached_property
     def desk(self) -> Desk:
@@ -74,6 +79,15 @@ class _Mail:
     @property
     def at(self) -> datetime:
         return self.raw.received_at  # SLA clocks start when the mail arrived, not when it was processed
+
+    def arrival(self, ctx: IngestContext) -> Arrival:
+        """The mail as the ticket rules see it, with a sender proof computed at most once, on demand."""
+        auth = ctx.settings.authentication
+        prove = functools.cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns,
+                                                     trusted_authserv_ids=auth.trusted_authserv_ids,
+                                                     verify_dkim=auth.verify_dkim))
+        return Arrival(self.parsed, self.message_id, self.raw.id, self.raw.source, self.at, self.verdict.kind,
+                       self.verdict.reason, prove)
 
 
 def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: ParsedMessage | None = None) -> IngestResult:
@@ -108,17 +122,36 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         # and like any mail it joins only a ticket its sender takes part in.
         if joined is None:
             return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, verdict.reason)
-        _store_message(session, joined, mail, internal=True)
+        tickets.keep(session, joined.id, mail.arrival(ctx), internal=True)
         store.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
                         actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
         return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id)
-    if joined is not None and joined.status == Status.CLOSED:
-        # A reply after closing starts afresh, linked to the old ticket.
-        return _open(session, mail, ctx, links=[joined], why="reply to a closed ticket")
+    arrival = mail.arrival(ctx)
+    if joined is not None and joined.status == Status.CLOSED and _is_customer(ctx, joined, parsed.from_addr):
+        # A customer's reply after closing starts afresh, linked to the old ticket.
+        return _open(session, mail, arrival, ctx, links=[joined], why="reply to a closed ticket")
     if joined is not None:
-        return _append(session, mail, joined, ctx)
+        tickets.take_reply(session, ctx.desk, arrival, joined)
+        return IngestResult(Outcome.APPENDED, message_id, joined.id)
+    if rejected:
+        tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
     why = "sender is not a participant of the ticket it names" if rejected else "named in the subject"
-    return _open(session, mail, ctx, links=rejected, why=why)
+    return _open(session, mail, arrival, ctx, links=rejected, why=why)
+
+
+def _is_customer(ctx: IngestContext, ticket: TicketRow, address: str) -> bool:
+    return tickets.role_of(ctx.settings, ctx.settings.customer(ticket.customer_id), address) is Role.CUSTOMER
+
+
+def _open(session: Session, mail: _Mail, arrival: Arrival, ctx: IngestContext, *, links: Sequence[TicketRow],
+          why: str) -> IngestResult:
+    settings = ctx.settings
+    customer = settings.customer_for(mail.parsed.from_addr)
+    if customer is None and settings.unknown_senders.reject:
+        return _record_without_ticket(session, mail, Outcome.REFUSED, f"unknown sender {mail.parsed.from_addr}")
+    plan = customer.plan if customer else settings.unknown_senders.plan
+    ticket = tickets.open_ticket(session, ctx.desk, arrival, customer=customer, plan=plan, links=links, why=why)
+    return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
 
 
 def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> list[Candidate]:
@@ -159,7 +192,7 @@ def _pick(
 
 
 def _participants(session: Session, ticket: TicketRow, ctx: IngestContext) -> ParticipantCheck:
-    customer = _customer_by_id(ctx.settings, ticket.customer_id)
+    customer = ctx.settings.customer(ticket.customer_id)
     return ParticipantCheck(
         thread_addresses=store.participants(session, ticket.id),
         customer_contacts=customer.contacts if customer else (),
@@ -167,82 +200,6 @@ def _participants(session: Session, ticket: TicketRow, ctx: IngestContext) -> Pa
         account_managers=customer.account_managers if customer else (),
         agents=ctx.settings.agents,
     )
-
-
-def _customer_by_id(settings: Settings, customer_id: str | None) -> CustomerSettings | None:
-    if customer_id is None:
-        return None
-    return next((c for c in settings.customers if c.id == customer_id), None)
-
-
-def _open(session: Session, mail: _Mail, ctx: IngestContext, *, links: Sequence[TicketRow], why: str) -> IngestResult:
-    settings, parsed, raw, at = ctx.settings, mail.parsed, mail.raw, mail.at
-    customer = settings.customer_for(parsed.from_addr)
-    if customer is None and settings.unknown_senders.reject:
-        return _record_without_ticket(session, mail, Outcome.REFUSED, f"unknown sender {parsed.from_addr}")
-    plan = customer.plan if customer else settings.unknown_senders.plan
-    verdict_c = classify(parsed, CustomerView(customer.id if customer else None, plan), ctx.rules, settings.severities)
-    number = store.allocate_number(session)
-    clocks = tickets.starting_clocks(ctx.desk, plan, verdict_c.severity, at)
-    ticket = store.create_ticket(
-        session,
-        number=number,
-        tracking=format_tracking(settings.service.tracking_prefix, number),
-        at=at,
-        subject=parsed.subject,
-        requester=parsed.from_addr,
-        customer_id=customer.id if customer else None,
-        plan=plan,
-        severity=verdict_c.severity,
-        category=verdict_c.category,
-        status=Status.OPEN.value,
-        **tickets.clock_columns(clocks, at),
-    )
-    _store_message(session, ticket, mail)
-    store.add_participants(session, ticket.id, _thread_roles(parsed, settings, requester=True))
-    events = [
-        {"ticket_id": ticket.id, "raw_id": raw.id, "kind": EventKind.OPENED.value, "at": at, "actor": parsed.from_addr,
-         "detail": {"message_id": mail.message_id, "customer": ticket.customer_id, "plan": plan,
-                    "automation": mail.verdict.kind.value, "automation_reason": mail.verdict.reason, "source": raw.source}},
-        {"ticket_id": ticket.id, "kind": EventKind.CLASSIFIED.value, "at": at, "actor": SYSTEM,
-         "detail": {"severity": verdict_c.severity, "category": verdict_c.category,
-                    "hits": [{"rule": h.rule, "matched": h.matched, "why": h.why} for h in verdict_c.hits]}},
-    ]
-    # Other tickets the mail names or answers without the right to join: link, never merge.
-    named = find_tracking_numbers(settings.service.tracking_prefix, parsed.subject)
-    others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
-    others.pop(ticket.id, None)
-    if others:
-        store.link_tickets(session, ticket.id, others, why)
-        events.append({"ticket_id": ticket.id, "kind": EventKind.LINKED.value, "at": at, "actor": SYSTEM,
-                       "detail": {"linked": sorted(t.tracking for t in others.values()), "why": why}})
-    store.add_events(session, *events)
-    # Auto-replies and bounces never open a ticket; list mail does, but is never answered (RFC 3834).
-    if mail.verdict.kind is Automation.PERSON:
-        facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict_c.severity,
-                            status=Status.OPEN.value, customer_id=ticket.customer_id, plan=plan,
-                            requester=parsed.from_addr, assignee=None, created_at=at, dues=clocks.dues,
-                            last_public_activity=at, category=verdict_c.category)
-        tickets.acknowledge(session, ctx.desk, facts, at, mail.message_id)
-    return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
-
-
-def _append(session: Session, mail: _Mail, ticket: TicketRow, ctx: IngestContext) -> IngestResult:
-    parsed, at = mail.parsed, mail.at
-    _store_message(session, ticket, mail)
-    store.add_participants(session, ticket.id, _thread_roles(parsed, ctx.settings, requester=False))
-    store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.APPENDED, at=at, actor=parsed.from_addr,
-                    detail={"message_id": mail.message_id, "automation": mail.verdict.kind.value})
-    if ctx.settings.is_agent(parsed.from_addr):
-        # Agent commands, account-manager keywords and relaying come in later issues: this is their seam.
-        # Until then an engineer's reply on the thread counts as the response and restarts the cadence.
-        tickets.responded(session, ctx.desk, ticket.id, at)
-    elif ticket.status in (Status.SOLVED, Status.WAITING_ON_CUSTOMER):
-        full = tickets.load(session, ticket.id)
-        tickets.set_status(session, ctx.desk, full, Status.OPEN, at, parsed.from_addr, why="customer replied")
-    else:
-        store.set_fields(session, ticket.id, updated_at=at)
-    return IngestResult(Outcome.APPENDED, mail.message_id, ticket.id)
 
 
 def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
@@ -260,7 +217,7 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
             break
     if ticket is None:
         return _record_without_ticket(session, mail, Outcome.BOUNCE, mail.verdict.reason)
-    _store_message(session, ticket, mail, internal=True)
+    tickets.keep(session, ticket.id, mail.arrival(ctx), internal=True)
     store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.DELIVERY_FAILED, at=mail.at,
                     actor=parsed.from_addr or SYSTEM,
                     detail={"failed_recipients": list(parsed.report_failed_recipients),
@@ -271,21 +228,6 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
             store.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
                             detail={"address": address, "why": mail.verdict.reason})
     return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id)
-
-
-def _store_message(session: Session, ticket: TicketRow, mail: _Mail, *, internal: bool = False) -> None:
-    store.add_message(session, ticket_id=ticket.id, message=mail.parsed, message_id=mail.message_id,
-                      direction=Direction.IN.value, at=mail.at, raw_id=mail.raw.id,
-                      automation=mail.verdict.kind.value, internal=internal)
-
-
-def _thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool) -> dict[str, str]:
-    """Addresses this mail puts on the thread: its sender and copies, never our own addresses."""
-    roles: dict[str, str] = {parsed.from_addr: "requester" if requester else "sender"}
-    for address in (*parsed.reply_to, *parsed.to, *parsed.cc):
-        if address and not settings.is_support_address(address):
-            roles.setdefault(address, "copied")
-    return roles
 
 
 def _record_without_ticket(session: Session, mail: _Mail, outcome: Outcome, reason: str) -> IngestResult:

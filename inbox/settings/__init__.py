@@ -18,7 +18,7 @@ from inbox.settings.secrets import read_secret
 from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
                                      CustomerSettings, DatabaseSettings, HolidaySettings, HttpSettings, ImapMailbox,
                                      LifecycleSettings, OutboundSettings, PlanSettings, ServiceSettings, SmtpSettings,
-                                     TargetSettings, TemplateSettings, UnknownSenders)
+                                     StatedSeverity, TargetSettings, TemplateSettings, UnknownSenders)
 from inbox.sla.hours import END_OF_DAY, OpeningHours
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "ServiceSettings",
     "Settings",
     "SeverityName",
+    "StatedSeverity",
     "SmtpSettings",
     "TargetSettings",
     "TemplateSettings",

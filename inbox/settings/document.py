@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from classifiers import RuleError, RuleSet, compile_rules
 from inbox.settings.fields import EmailAddress, Located, Section, SeverityName
 from inbox.settings.sections import (AuthenticationSettings, CalendarSettings, CustomerSettings, DatabaseSettings,
                                      HttpSettings, ImapMailbox, OutboundSettings, PlanSettings, ServiceSettings,
@@ -39,9 +40,11 @@ class Settings(Section):
     customers: list[CustomerSettings] = []
     unknown_senders: UnknownSenders
     agents: list[EmailAddress] = []
-    rules: list[dict[str, Any]] | None = None  # kept raw; the rules engine validates its own keys
+    # Kept raw, with included files as {include, rules} groups; the rules engine checks its own keys.
+    rules: list[dict[str, Any]] | None = None
 
     _source_path: Path | None = PrivateAttr(default=None)
+    _rule_set: RuleSet | None = PrivateAttr(default=None)
 
     @field_validator("severities")
     @classmethod
@@ -54,9 +57,19 @@ class Settings(Section):
     @model_validator(mode="after")
     def _cross_check(self) -> Settings:
         problems = _cross_references(self)
+        try:
+            self._rule_set = compile_rules(self.rules, self.severities)
+        except RuleError as error:
+            problems += [(("rules", *path), message) for path, message in error.problems]
         if problems:
             raise Located(problems)
         return self
+
+    @property
+    def rule_set(self) -> RuleSet:
+        """The classification rules, compiled once at load (no `rules:` key: no rules)."""
+        assert self._rule_set is not None
+        return self._rule_set
 
     @property
     def source_path(self) -> Path | None:
@@ -89,6 +102,14 @@ class Settings(Section):
     def _agents(self) -> frozenset[str]:
         return frozenset(self.agents)
 
+    @cached_property
+    def _customers_by_id(self) -> dict[str, CustomerSettings]:
+        return {customer.id: customer for customer in self.customers}
+
+    @cached_property
+    def _account_managers(self) -> frozenset[str]:
+        return frozenset(address for customer in self.customers for address in customer.account_managers)
+
     def customer_for(self, address: str) -> CustomerSettings | None:
         """The customer an address belongs to: a listed contact first, else its (parent) domain."""
         address = address.strip().lower()
@@ -112,6 +133,14 @@ class Settings(Section):
         """True when the address is one of the configured support engineers."""
         return address.strip().lower() in self._agents
 
+    def is_account_manager(self, address: str) -> bool:
+        """True when the address is an account manager of any customer."""
+        return address.strip().lower() in self._account_managers
+
+    def customer(self, customer_id: str | None) -> CustomerSettings | None:
+        """The customer with this id, if there is one."""
+        return self._customers_by_id.get(customer_id) if customer_id else None
+
 
 def _cross_references(settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:
     """Names that point at other parts of the file and must exist there."""
@@ -132,6 +161,9 @@ def _cross_references(settings: Settings) -> list[tuple[tuple[str | int, ...], s
             if target.calendar is not None and target.calendar not in settings.calendars:
                 path = where + ("targets", severity, "calendar")
                 problems.append((path, unknown("calendar", target.calendar, settings.calendars)))
+        up_to = plan.stated_severity.up_to
+        if up_to is not None and up_to not in settings.severities:
+            problems.append((where + ("stated_severity", "up_to"), unknown("severity", up_to, settings.severities)))
         for index, rule in enumerate(plan.assignment):
             path = where + ("assignment", index, "when")
             if rule.when and rule.when.severity and rule.when.severity not in settings.severities:
@@ -143,6 +175,10 @@ def _cross_references(settings: Settings) -> list[tuple[tuple[str | int, ...], s
     for index, customer in enumerate(settings.customers):
         if customer.plan not in settings.plans:
             problems.append((("customers", index, "plan"), unknown("plan", customer.plan, settings.plans)))
+        limit = settings.plans[customer.plan].designated_contacts if customer.plan in settings.plans else None
+        if limit is not None and not 1 <= len(customer.contacts) <= limit:
+            problems.append((("customers", index, "contacts"),
+                             f"plan {customer.plan} allows 1 to {limit} designated contacts, not {len(customer.contacts)}"))
         if customer.id in [other.id for other in settings.customers[:index]]:
             problems.append((("customers", index, "id"), f'"{customer.id}" is already the id of another customer'))
         # One address, one customer: otherwise which contract a mail falls under is a coin toss.

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from classifiers import RuleError, compile_rules
 from inbox.settings.document import Settings
 from inbox.settings.fields import Located
 
@@ -53,30 +54,60 @@ class _StrictLoader(yaml.SafeLoader):
 def load_settings(path: str | Path) -> Settings:
     """Read and validate a config file; raise ConfigError listing every problem found."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError([f"{source}: cannot read the config file: {error.strerror or error}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{source}: the config file is not UTF-8 text"]) from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        raise ConfigError([f"{source}: {where}: not valid YAML: {error.problem or error.context}"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError([f"{source}: not valid YAML: {str(error).splitlines()[0]}"]) from None
+    data = _read_yaml(Path(path), "the config file")
     if data is None:
         raise ConfigError([f"{source}: the config file is empty"])
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: must be a mapping of sections (service:, smtp:, plans:, ...)"])
+    if isinstance(data.get("rules"), list):
+        data["rules"] = [_included(Path(path), index, entry, data.get("severities"))
+                         for index, entry in enumerate(data["rules"])]
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
         raise ConfigError([f"{source}: {line}" for line in _describe_all(error)]) from None
     settings._source_path = Path(path)
     return settings
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{source}: cannot read {what}: {error.strerror or error}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{source}: {what} is not UTF-8 text"]) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f"line {mark.line + 1}" if mark else "YAML"
+        raise ConfigError([f"{source}: {line}: not valid YAML: {error.problem or error.context}"]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError([f"{source}: not valid YAML: {str(error).splitlines()[0]}"]) from None
+
+
+def _included(config: Path, index: int, entry: Any, severities: Any) -> Any:
+    """`{include: PATH}` in the rules list becomes `{include: PATH, rules: [...]}`, read from PATH
+    (relative to the config file) and checked there, so a bad rule is reported in its own file."""
+    if not (isinstance(entry, dict) and set(entry) == {"include"}):
+        return entry
+    name = entry["include"]
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError([f"{config}: rules.{index}.include: must be the path of a rules file"])
+    path = config.parent / name
+    rules = _read_yaml(path, "the rules file")
+    if rules is None:
+        rules = []
+    if not isinstance(rules, list):
+        raise ConfigError([f"{path}: must be a list of rules (- name: ...)"])
+    known = severities if isinstance(severities, list) else ["critical", "high", "medium", "low"]
+    try:
+        compile_rules(rules, [str(s).strip().lower() for s in known])
+    except RuleError as error:
+        raise ConfigError([f"{path}: {_line(('rules', *p), message)}" for p, message in error.problems]) from None
+    return {"include": name, "rules": rules}
 
 
 # -- turning pydantic's errors into our one-line problems -----------------------------------------

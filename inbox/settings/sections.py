@@ -194,6 +194,16 @@ class LifecycleSettings(Section):
     auto_solve_after: DurationValue | None = None
     auto_solve_follow_ups: int | None = Field(default=None, ge=1)
     close_after_solved: DurationValue | None = None
+    # While waiting on the customer, a reminder this long after the last email to them; each one
+    # counts as a follow-up (so auto_solve_follow_ups works on a plan without an update cadence).
+    remind_every: DurationValue | None = None
+
+
+class StatedSeverity(Section):
+    """What a customer's own "Severity: 1" may do: it is always recorded; may it raise the ticket?"""
+
+    may_raise: bool = False
+    up_to: SeverityName | None = None  # never above this, when set
 
 
 class AssignmentWhen(Section):
@@ -214,6 +224,10 @@ class PlanSettings(Section):
     breach_escalation: list[EmailAddress] = []
     assignment: list[AssignmentRule] = []
     warn_at: float | None = Field(default=0.8, gt=0, lt=1)
+    stated_severity: StatedSeverity = StatedSeverity()
+    # Only a customer's listed contacts may open tickets, and it may list at most this many
+    # (Akemona: "Up to three (3) designated customer contacts"). None: anyone at its domains.
+    designated_contacts: int | None = Field(default=None, ge=1)
 
 
 class CustomerSettings(Section):

@@ -57,6 +57,7 @@ class Outgoing:
     body: bytes | None
     attempts: int
     created_at: datetime
+    attach_raw_id: int | None = None  # a relayed reply carries that mail's attachments
 
 
 _INSERTS: dict[tuple[str, str], Any] = {}
@@ -76,7 +77,7 @@ def enqueue(session: Session, **values: Any) -> bool:
     """Write one email to send; False when a row with its key is already there."""
     row = {"state": PENDING, "attempts": 0, "next_attempt_at": values["created_at"], "in_reply_to": None,
            "references": [], "body": None, "claimed_at": None, "claimed_by": None, "sent_at": None,
-           "last_error": None, **values}
+           "last_error": None, "attach_raw_id": None, **values}
     stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
     return bool(session.connection().execute(stmt, row).rowcount)
 
@@ -101,7 +102,7 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
     return [
         Outgoing(r.id, r.key, r.ticket_id, r.kind, r.audience, r.recipient, r.automatic, r.plan, r.customer_id,
                  dict(r.context or {}), r.message_id, r.in_reply_to, list(r.references or []), r.body, r.attempts,
-                 r.created_at)
+                 r.created_at, r.attach_raw_id)
         for r in rows
     ]
 

@@ -112,6 +112,10 @@ class Ticket(Base):
     pauses: Mapped[list[list[str]]] = mapped_column(JSON, default=list)  # closed [start, end] ISO pairs
     follow_ups: Mapped[int] = mapped_column(Integer, default=0)  # updates sent while waiting on the customer
     sla_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # per target: due warned / breach level
+    # Migration 0005: what a person must look at ("not a designated contact"), and how many
+    # escalation levels the customer's own requests have reached.
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
 
     messages: Mapped[list[TicketMessage]] = relationship(
         back_populates="ticket", order_by="TicketMessage.id", lazy="raise_on_sql"
@@ -155,6 +159,7 @@ class TicketMessage(Base):
     automation: Mapped[str] = mapped_column(String(20))
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    flag: Mapped[str | None] = mapped_column(Text)  # why a person should look twice (an unauthenticated engineer)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages", lazy="raise_on_sql")
 
@@ -247,6 +252,7 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    attach_raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))  # a relayed reply's attachments
 
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),

@@ -70,6 +70,18 @@ def allocate_number(session: Session, name: str = "tracking") -> int:
     return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
 
 
+def next_in_rotation(session: Session, name: str) -> int:
+    """The next turn (1, 2, 3 ...) of a named rotation, creating it on first use; the row lock
+    of the upsert makes concurrent writers take turns."""
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Counter.__table__
+    stmt = (insert_(table).values(name=name, value=1)
+            .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
+            .returning(table.c.value))
+    return int(_conn(session).execute(stmt).scalar_one())
+
+
 def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dict[str, int]:
     """Which ticket each known Message-ID (in or out) belongs to."""
     if not message_ids:
@@ -132,6 +144,7 @@ def add_message(
     raw_id: int | None = None,
     automation: str = "person",
     internal: bool = False,
+    flag: str | None = None,
 ) -> int:
     values = {
         "ticket_id": ticket_id,
@@ -150,6 +163,7 @@ def add_message(
         "automation": automation,
         "internal": internal,
         "at": at,
+        "flag": flag[:2000] if flag else None,
     }
     row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
     if message.attachments:
@@ -267,6 +281,25 @@ _FIRST_IN = _PUBLIC_IN.order_by(TicketMessage.id).limit(1)
 _LAST_IN = _PUBLIC_IN.order_by(TicketMessage.id.desc()).limit(1)
 _LAST_PUBLIC_AT = select(func.max(TicketMessage.at)).where(TicketMessage.ticket_id == bindparam("ticket_id"),
                                                            TicketMessage.internal.is_(False))
+
+
+_FIRST_REQUEST = (select(TicketMessage.from_addr, TicketMessage.visible_text)
+                  .where(TicketMessage.ticket_id == bindparam("ticket_id"), TicketMessage.direction == "in",
+                         TicketMessage.internal.is_(False))
+                  .order_by(TicketMessage.id).limit(1))
+
+
+def last_event_actor(session: Session, ticket_id: int, kind: str) -> str | None:
+    """Who made the ticket's latest event of `kind`, if any."""
+    stmt = (select(Event.actor).where(Event.ticket_id == ticket_id, Event.kind == kind)
+            .order_by(Event.id.desc()).limit(1))
+    return _conn(session).execute(stmt).scalar_one_or_none()
+
+
+def first_request(session: Session, ticket_id: int) -> tuple[str, str] | None:
+    """Who first wrote the ticket's public inbound mail, and what they wrote (for the engineer's brief)."""
+    row = _conn(session).execute(_FIRST_REQUEST, {"ticket_id": ticket_id}).first()
+    return (row[0], row[1]) if row else None
 
 
 def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | None]:

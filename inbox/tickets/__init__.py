@@ -2,21 +2,28 @@
 
 Everything that changes a ticket or decides who is told about it lives in this package:
 `contracts` (the config's promises as SLA policies), `clocks` (due times as stored columns),
-`changes` (status, severity, workaround, assignee), `notices` (the outbox rows a change
-causes) and `sweep` (what the scheduler finds due). Import from `inbox.tickets`, never from
+`changes` (status, severity, workaround, assignee, category), `notices` (the outbox rows a
+change causes), `opening` (a new ticket: classified, dispatched, acknowledged), `replies` (a
+reply and its command lines, by who sent it), `escalation` (requests and refusals that change no
+severity), `assignment` (dispatch by the plan's rules) and `sweep` (what the scheduler finds due). Import from `inbox.tickets`, never from
 its modules. It never parses mail, never renders or sends, and never commits: every function
 takes the caller's session, so a change and the emails it causes land together or not at all.
 """
 
+from inbox.tickets.arrival import Arrival, keep
 from inbox.tickets.changes import set_severity, set_status, set_workaround
 from inbox.tickets.clocks import (clock_columns, emailed_customer, last_public_activity, load, responded,
                                   starting_clocks, view)
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, STAFF, acknowledge, context, target_context
+from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
+from inbox.tickets.replies import refuse_outsider, role_of, take_reply
 from inbox.tickets.sweep import sweep
 
 __all__ = [
+    "NOT_DESIGNATED",
+    "Arrival",
     "CUSTOMER",
     "STAFF",
     "Contracts",
@@ -25,6 +32,11 @@ __all__ = [
     "acknowledge",
     "clock_columns",
     "context",
+    "keep",
+    "open_ticket",
+    "refuse_outsider",
+    "role_of",
+    "take_reply",
     "emailed_customer",
     "last_public_activity",
     "load",

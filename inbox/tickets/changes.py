@@ -7,6 +7,7 @@ returns False. Takes the caller's session; never commits, never sends.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +18,19 @@ from inbox.sla.agenda import FOLLOW_UP, RESPONSE
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
+from inbox.tickets.assignment import matching_rule, next_assignee
 from inbox.tickets.clocks import following_update, last_public_activity, refresh, view
-from inbox.tickets.desk import Desk
+from inbox.tickets.desk import Desk, TicketFacts
 
 _STOPPED = (Status.SOLVED, Status.CLOSED)
+SYSTEM = "system"
+BRIEF_CHARS = 4000  # of the customer's request, in the engineer's email
 
 
 def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: datetime, actor: str,
-               why: str | None = None) -> bool:
-    """Move the ticket to `to`, pausing or resuming clocks, and tell the customer of solved and closed."""
+               why: str | None = None, *, tell_customer: bool = True) -> bool:
+    """Move the ticket to `to`, pausing or resuming clocks, and tell the customer of solved and closed
+    (unless `tell_customer` is False: an engineer's relayed reply already says so)."""
     before = Status(ticket.status)
     if to == before:
         return False
@@ -51,7 +56,7 @@ def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: dat
         detail["why"] = why
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
-    if to in _STOPPED:
+    if to in _STOPPED and tell_customer:
         facts = view(ticket, last_public_activity(session, ticket))
         notices.tell_customer(session, desk, facts, kind=to.value, key=f"{to.value}:{ticket.id}:{at.isoformat()}",
                               at=at, data=notices.context(desk, facts))
@@ -59,8 +64,9 @@ def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: dat
 
 
 def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: datetime, actor: str,
-                 why: str | None = None) -> bool:
-    """Change the severity: new targets, new due times, and the customer is told."""
+                 why: str | None = None, *, also_tell: Sequence[str] = ()) -> bool:
+    """Change the severity: new targets and due times, recomputed from the ticket's start; the
+    customer is told, and so are the assignee (unless the change is theirs) and `also_tell`."""
     before = ticket.severity
     if to == before:
         return False
@@ -71,12 +77,32 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
     facts = following_update(desk, view(ticket, last_public_activity(session, ticket)), at)
-    change = {"from": before, "to": to, "by": actor, "why": why}
-    data = notices.context(desk, facts, change=change,
-                           target=notices.target_context(desk, facts, RESPONSE, ticket.first_response_due))
-    notices.tell_customer(session, desk, facts, kind="severity_changed",
-                          key=f"severity:{ticket.id}:{at.isoformat()}:{to}", at=at, data=data)
+    # Customers read "by Example Support" for an engineer: an engineer's own address stays ours.
+    shown = desk.settings.service.name if desk.settings.is_agent(actor) else actor
+    target = notices.target_context(desk, facts, RESPONSE, ticket.first_response_due)
+    data = notices.context(desk, facts, change={"from": before, "to": to, "by": shown, "why": why}, target=target)
+    key = f"severity:{ticket.id}:{at.isoformat()}:{to}"
+    notices.tell_customer(session, desk, facts, kind="severity_changed", key=key, at=at, data=data)
+    staff = [*also_tell, *([ticket.assignee] if ticket.assignee and ticket.assignee != actor else [])]
+    if staff:
+        data = notices.context(desk, facts, change={"from": before, "to": to, "by": actor, "why": why}, target=target)
+        notices.tell_staff(session, desk, facts, kind="severity_changed", key=key, at=at, recipients=staff, data=data)
+    _redispatch(session, desk, ticket, at)
     return True
+
+
+def _redispatch(session: Session, desk: Desk, ticket: Ticket, at: datetime) -> None:
+    """Dispatch goes by severity (Apporetum: "based on Ticket Type, Severity and Support Package"):
+    when the rules now pick a team the engineer is not in, the ticket moves to that team, unless a
+    person chose the engineer (`#assign`, by hand), whose choice stands."""
+    found = matching_rule(desk, ticket.plan, ticket.severity, ticket.category, ticket.customer_id)
+    if found is None or ticket.assignee in found[1].team:
+        return
+    if ticket.assignee and store.last_event_actor(session, ticket.id, EventKind.ASSIGNED) != SYSTEM:
+        return
+    picked = next_assignee(session, desk, ticket.plan, ticket.severity, ticket.category, ticket.customer_id)
+    if picked is not None:
+        set_assignee(session, desk, ticket, picked[0], at, SYSTEM, team=picked[1])
 
 
 def set_workaround(session: Session, desk: Desk, ticket: Ticket, at: datetime, actor: str) -> bool:
@@ -86,4 +112,41 @@ def set_workaround(session: Session, desk: Desk, ticket: Ticket, at: datetime, a
     ticket.workaround_at, ticket.updated_at = at, at
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.WORKAROUND, at=at, actor=actor, detail={})
     refresh(session, desk, ticket, at)
+    return True
+
+
+def set_assignee(session: Session, desk: Desk, ticket: Ticket, to: str, at: datetime, actor: str,
+                 team: Sequence[str] = ()) -> bool:
+    """Give the ticket to engineer `to`, who is told by email with the customer's request."""
+    before = ticket.assignee
+    if to == before:
+        return False
+    ticket.assignee, ticket.updated_at = to, at
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.ASSIGNED, at=at, actor=actor,
+                    detail={"from": before, "to": to, "team": list(team)})
+    facts = view(ticket, last_public_activity(session, ticket))
+    brief(session, desk, facts, at, by="the assignment rules" if actor == SYSTEM else actor, team=team)
+    return True
+
+
+def brief(session: Session, desk: Desk, facts: TicketFacts, at: datetime, *, by: str, team: Sequence[str] = (),
+          request: tuple[str, str] | None = None) -> None:
+    """Tell the ticket's engineer it is theirs, with the customer's request (read from the ticket unless given)."""
+    assert facts.assignee
+    sender, text = request or store.first_request(session, facts.id) or (facts.requester, "")
+    data = notices.context(desk, facts, assignment={"by": by, "team": list(team)},
+                           message={"from": sender, "text": text[:BRIEF_CHARS]},
+                           target=notices.target_context(desk, facts, RESPONSE, facts.dues.first_response_due))
+    notices.tell_staff(session, desk, facts, kind="assigned", key=f"assigned:{facts.id}:{facts.assignee}:{at.isoformat()}",
+                       at=at, recipients=[facts.assignee], data=data)
+
+
+def set_category(session: Session, ticket: Ticket, to: str, at: datetime, actor: str) -> bool:
+    """Recategorise the ticket (technical problem, billing ...): it changes no clock."""
+    before = ticket.category
+    if to == before:
+        return False
+    ticket.category, ticket.updated_at = to, at
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.CATEGORY_CHANGED, at=at, actor=actor,
+                    detail={"from": before, "to": to})
     return True

@@ -115,7 +115,7 @@ def emailed_customer(session: Session, desk: Desk, ticket_id: int, at: datetime,
     """An email reached the customer's mail server: the update cadence restarts from it."""
     ticket = load(session, ticket_id)
     ticket.last_update_sent_at = max(at, ticket.last_update_sent_at or at)
-    if kind == "status_update" and ticket.status == Status.WAITING_ON_CUSTOMER:
+    if kind in ("status_update", "reminder") and ticket.status == Status.WAITING_ON_CUSTOMER:
         _followed_up(ticket, at)
     refresh(session, desk, ticket, at)
 

@@ -63,6 +63,7 @@ class Contracts:
                 auto_solve_after=life.auto_solve_after,
                 auto_solve_follow_ups=life.auto_solve_follow_ups,
                 close_after_solved=life.close_after_solved,
+                remind_every=life.remind_every,
             )
         self._policies[key] = found
         return found

@@ -47,6 +47,7 @@ def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
             "plan": ticket.plan,
             "requester": ticket.requester,
             "assignee": ticket.assignee,
+            "category": ticket.category,
             "created_at": when(ticket.created_at, zone),
             "first_response_due": when(d.first_response_due, zone),
             "next_update_due": when(d.next_update_due, zone),
@@ -89,6 +90,7 @@ def enqueue(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     automatic: bool = True,
+    attach_raw_id: int | None = None,
 ) -> int:
     """Queue `kind` for each recipient (one row each); returns how many rows were new."""
     domain = desk.settings.own_domain
@@ -109,32 +111,24 @@ def enqueue(
             in_reply_to=in_reply_to if audience == CUSTOMER else None,
             references=list(references) if audience == CUSTOMER else [],
             created_at=at,
+            attach_raw_id=attach_raw_id,
         )
     return new
 
 
 def tell_customer(session: Session, desk: Desk, ticket: TicketFacts, *, kind: str, key: str, at: datetime,
-                  data: dict[str, Any]) -> int:
+                  data: dict[str, Any], automatic: bool = True, attach_raw_id: int | None = None) -> int:
     """Queue `kind` to the ticket's requester, threaded under the customer's own mail."""
     in_reply_to, refs = thread_ids(session, ticket.id)
     return enqueue(session, desk, ticket, kind=kind, key=key, recipients=[ticket.requester], audience=CUSTOMER,
-                   at=at, data=data, in_reply_to=in_reply_to, references=refs)
+                   at=at, data=data, in_reply_to=in_reply_to, references=refs, automatic=automatic,
+                   attach_raw_id=attach_raw_id)
 
 
-def engineers(desk: Desk, ticket: TicketFacts) -> list[str]:
-    """Who works the ticket: its assignee, else the team its plan's assignment rules pick, else all agents."""
-    if ticket.assignee:
-        return [ticket.assignee]
-    plan = desk.settings.plans.get(ticket.plan) if ticket.plan else None
-    for rule in plan.assignment if plan else ():
-        when_ = rule.when
-        if when_ is None or (
-            (when_.severity in (None, ticket.severity))
-            and (when_.customer in (None, ticket.customer_id))
-            and (when_.category in (None, ticket.category))
-        ):
-            return list(rule.team)
-    return list(desk.settings.agents)
+def tell_staff(session: Session, desk: Desk, ticket: TicketFacts, *, kind: str, key: str, at: datetime,
+               recipients: Sequence[str], data: dict[str, Any]) -> int:
+    """Queue `kind` to people of ours (engineers, account managers, the escalation chain)."""
+    return enqueue(session, desk, ticket, kind=kind, key=key, recipients=recipients, audience=STAFF, at=at, data=data)
 
 
 def acknowledge(session: Session, desk: Desk, ticket: TicketFacts, at: datetime, message_id: str) -> None:

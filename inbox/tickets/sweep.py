@@ -20,6 +20,7 @@ from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
+from inbox.tickets.assignment import engineers
 from inbox.tickets.changes import set_status
 from inbox.tickets.clocks import facts_of, following_update, last_public_activity, refresh, view
 from inbox.tickets.desk import Desk
@@ -76,7 +77,7 @@ def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: dat
     facts = view(ticket)
     data = notices.context(desk, facts, target=notices.target_context(desk, facts, action.target, action.due))
     notices.enqueue(session, desk, facts, kind="sla_warning", key=f"warn:{ticket.id}:{action.target}:{action.due.isoformat()}",
-                    recipients=notices.engineers(desk, facts), audience=STAFF, at=now, data=data)
+                    recipients=engineers(desk, facts), audience=STAFF, at=now, data=data)
 
 
 def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
@@ -103,6 +104,13 @@ def _status_update(session: Session, desk: Desk, ticket: Ticket, action: Action,
                           at=now, data=notices.context(desk, facts))
 
 
+def _remind(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
+    assert action.due
+    facts = view(ticket, last_public_activity(session, ticket))
+    notices.tell_customer(session, desk, facts, kind="reminder", key=f"remind:{ticket.id}:{action.due.isoformat()}",
+                          at=now, data=notices.context(desk, facts, follow_ups=ticket.follow_ups or 0))
+
+
 def _auto_solve(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     set_status(session, desk, ticket, Status.SOLVED, now, SYSTEM, why=action.why)
 
@@ -117,4 +125,5 @@ _ACTIONS = {
     ActionKind.STATUS_UPDATE: _status_update,
     ActionKind.AUTO_SOLVE: _auto_solve,
     ActionKind.AUTO_CLOSE: _auto_close,
+    ActionKind.REMIND: _remind,
 }

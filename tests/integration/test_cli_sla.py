@@ -69,7 +69,7 @@ def test_report_counts_met_and_breached_targets(config: str, tmp_path: Path, cap
     ingest(capsys, config, tmp_path, mail())
     ingest(capsys, config, tmp_path, mail(message_id="<m2@acme.com>", subject="second"), name="b.eml")
     reply = mail(sender="engineer@example.com", subject="Re: [SUP-000001] Printer on fire",
-                 message_id="<e1@example.com>", in_reply_to="<m1@acme.com>")
+                 message_id="<e1@example.com>", in_reply_to="<m1@acme.com>", vouched=True)
     ingest(capsys, config, tmp_path, reply, name="c.eml", at="2026-03-03T17:00:00+00:00")
     run(capsys, "--config", config, "jobs", "run-once", "--as-of", "2026-03-05T17:00:00+00:00")
     code, out, _ = run(capsys, "--config", config, "report", "sla", "--month", "2026-03", "--json",

@@ -75,7 +75,7 @@ def test_status_updates_follow_the_cadence_and_an_engineer_reply_restarts_it(des
     assert "Friday 6 March 2026, 09:00 PST" in text_of(update)  # when the next one is due
     assert desk.run(pst(4, 9)).get("status_update", 0) == 0
     reply = mail(sender="engineer@example.com", subject="Re: [SUP-000001] Printer on fire",
-                 message_id="<e1@example.com>", in_reply_to="<m1@acme.com>")
+                 message_id="<e1@example.com>", in_reply_to="<m1@acme.com>", vouched=True)
     assert desk.feed(reply, at=pst(5, 9)) == Outcome.APPENDED
     ticket = desk.ticket()
     assert ticket.first_response_at == pst(5, 9)
@@ -89,7 +89,10 @@ def test_warning_then_breach_escalates_level_by_level(desk: Desk) -> None:
     assert desk.ticket().first_response_due == pst(2, 13)
     assert desk.run_until(pst(3, 12)) == [pst(2, 12, 12), pst(2, 13), pst(2, 17), pst(3, 12)]
     staff = [(m["To"], m["Subject"]) for m in desk.sent() if m["To"] != "alice@acme.com"]
-    assert [to for to, _ in staff] == ["oncall@example.com", "lead@example.com", "manager@example.com", "cto@example.com"]
+    # Raised to critical, the ticket goes to the critical team (told once), who is warned before the breach.
+    assert [to for to, _ in staff] == ["oncall@example.com", "oncall@example.com", "lead@example.com",
+                                       "manager@example.com", "cto@example.com"]
+    assert "assigned to you" in staff[0][1].lower() and "SLA warning" in staff[1][1]
     breaches = desk.events(kind="breach")
     assert [(e.detail["target"], e.detail["level"]) for e in breaches] == [("response", 1), ("response", 2), ("response", 3)]
     assert all(e.detail["due"] == pst(2, 13).isoformat() for e in breaches)

@@ -26,7 +26,7 @@ def test_viakoo_serious_updates_every_24_hours_and_escalates_to_the_cto_ciso(see
     # Minor: response from the 08:00 opening, 24 helpdesk hours (10 a day) -> Wed 4 Nov 12:00 PST; the update
     # cadence does not wait for the opening: 30 days after the ack (Mon 07:00 PST) -> Wed 2 Dec 07:00 PST.
     assert dues(desk, tr) == (utc(2026, 11, 4, 20), None, None, utc(2026, 12, 2, 15))
-    [ack] = mails(desk, tr)
+    [ack] = mails(desk, tr, to=it)
     assert ack.subject == "[VKO-000001] Camera fleet offline" and "Tracking number: VKO-000001" in ack.text
     assert "Severity:        minor" in ack.text
     assert "Response target: 24 business hours, due by Wednesday 4 November 2026, 12:00 PST" in ack.text
@@ -36,7 +36,7 @@ def test_viakoo_serious_updates_every_24_hours_and_escalates_to_the_cto_ciso(see
     # one week (same local time 7 days on, no DST change) -> Mon 9 Nov 08:00 PST; the severity email (09:00)
     # restarts the cadence: next update Tue 3 Nov 09:00 PST.
     assert dues(desk, tr) == (utc(2026, 11, 2, 20), utc(2026, 11, 4, 16), utc(2026, 11, 9, 16), utc(2026, 11, 3, 17))
-    changed = mails(desk, tr)[1].text
+    changed = mails(desk, tr, to=it)[1].text
     assert "from minor to serious" in changed and "Response due by:   Monday 2 November 2026, 12:00 PST" in changed
     assert "Resolution due by: Monday 9 November 2026, 08:00 PST" in changed
     assert "Next update due by: Tuesday 3 November 2026, 09:00 PST" in changed
@@ -57,11 +57,16 @@ def test_viakoo_serious_updates_every_24_hours_and_escalates_to_the_cto_ciso(see
     # too), without waiting for an opening. After Sunday's, the next is Mon 9 Nov 13:00 PST.
     assert desk.ticket(tr).next_update_due == utc(2026, 11, 9, 21)
     updates = [(utc(2026, 11, d, 21), it, "status_update") for d in (4, 5, 6, 7)]
+    helpdesk = "helpdesk-a@viakoo.com"  # minor mail goes to the helpdesk; serious moves it to senior support
     assert log(desk, tr) == [
+        (utc(2026, 11, 2, 15), helpdesk, "assigned"),
         (utc(2026, 11, 2, 15), it, "acknowledgement"),
         (utc(2026, 11, 2, 17), it, "severity_changed"),
+        (utc(2026, 11, 2, 17), helpdesk, "severity_changed"),
+        (utc(2026, 11, 2, 17), senior, "assigned"),
         (utc(2026, 11, 2, 19, 12), senior, "sla_warning"),
         (utc(2026, 11, 2, 20), cto, "breach_alert"),
+        (utc(2026, 11, 2, 21), it, "agent_reply"),
         (utc(2026, 11, 3, 21), it, "status_update"),
         (utc(2026, 11, 4, 6, 24), senior, "sla_warning"),
         (utc(2026, 11, 4, 16), cto, "breach_alert"),
@@ -75,13 +80,13 @@ def test_viakoo_serious_updates_every_24_hours_and_escalates_to_the_cto_ciso(see
         (utc(2026, 11, 4, 16), "workaround", 1, utc(2026, 11, 4, 16), cto),
         (utc(2026, 11, 9, 16), "resolution", 1, utc(2026, 11, 9, 16), cto),
     ]
-    sent = mails(desk, tr)
-    assert sent[4].subject == f"[{tr}] Status update: Camera fleet offline"
-    assert "Severity: serious" in sent[4].text and "Next update due by:   Wednesday 4 November 2026, 13:00 PST" in sent[4].text
-    assert "Next update due by:   Sunday 8 November 2026, 13:00 PST" in sent[10].text  # Saturday's update
-    assert "Next update due by:   Monday 9 November 2026, 13:00 PST" in sent[12].text  # Sunday's update
-    assert "It was due at Wednesday 4 November 2026, 08:00 PST (48 hours for serious tickets" in sent[6].text
-    assert "It was due at Monday 9 November 2026, 08:00 PST (1 week for serious tickets" in sent[13].text
+    sent, alerts = mails(desk, tr, kind="status_update"), mails(desk, tr, kind="breach_alert")
+    assert sent[0].subject == f"[{tr}] Status update: Camera fleet offline"
+    assert "Severity: serious" in sent[0].text and "Next update due by:   Wednesday 4 November 2026, 13:00 PST" in sent[0].text
+    assert "Next update due by:   Sunday 8 November 2026, 13:00 PST" in sent[4].text  # Saturday's update
+    assert "Next update due by:   Monday 9 November 2026, 13:00 PST" in sent[5].text  # Sunday's update
+    assert "It was due at Wednesday 4 November 2026, 08:00 PST (48 hours for serious tickets" in alerts[1].text
+    assert "It was due at Monday 9 November 2026, 08:00 PST (1 week for serious tickets" in alerts[2].text
 
 
 def test_viakoo_severity_email_states_when_the_next_update_really_comes(seed) -> None:
@@ -94,7 +99,7 @@ def test_viakoo_severity_email_states_when_the_next_update_really_comes(seed) ->
     desk.change(utc(2026, 11, 2, 17), tr, "senior-support@viakoo.com", severity="serious")  # Mon 09:00 PST
     # Mon 11:12 PST warning, 12:00 PST response breach, then the update Tue 3 Nov 09:00 PST, 24 hours after the email.
     assert desk.run_until(utc(2026, 11, 3, 17), tr) == [utc(2026, 11, 2, 19, 12), utc(2026, 11, 2, 20), utc(2026, 11, 3, 17)]
-    changed = mails(desk, tr)[1]
+    changed = mails(desk, tr, to="facilities-it@pinecrest-hospital.example")[1]
     assert changed.kind == "severity_changed"
     assert "\n  Next update due by: Tuesday 3 November 2026, 09:00 PST\n" in changed.text
     assert [(m.at, m.kind) for m in mails(desk, tr)][-1] == (utc(2026, 11, 3, 17), "status_update")
@@ -122,12 +127,14 @@ def test_viakoo_major_updates_every_week_across_the_spring_dst_change(seed) -> N
     assert desk.run_until(utc(2026, 3, 21, 7), tr) == [utc(2026, 3, 13, 22), utc(2026, 3, 20, 22)]
     assert desk.ticket(tr).next_update_due == utc(2026, 3, 27, 22)
     assert log(desk, tr) == [
+        (utc(2026, 3, 6, 18), "helpdesk-a@viakoo.com", "assigned"),
         (utc(2026, 3, 6, 18), ot, "acknowledgement"),
         (utc(2026, 3, 6, 18, 30), ot, "severity_changed"),
+        (utc(2026, 3, 6, 23), ot, "agent_reply"),
         (utc(2026, 3, 13, 22), ot, "status_update"),
         (utc(2026, 3, 20, 22), ot, "status_update"),
     ]
-    first = mails(desk, tr)[2].text
+    first = mails(desk, tr, kind="status_update")[0].text
     assert "Severity: major" in first and "Next update due by:   Friday 20 March 2026, 15:00 PDT" in first
 
 
@@ -144,11 +151,13 @@ def test_viakoo_minor_on_thanksgiving_updates_every_30_days(seed) -> None:
     # 12:00 PST; the ack's cadence does not wait for the opening: 30 days from the ack (Thu 26 Nov 10:00 PST)
     # -> Sat 26 Dec 10:00 PST.
     assert dues(desk, tr) == (utc(2026, 12, 1, 20), None, None, utc(2026, 12, 26, 18))
-    assert "Response target: 24 business hours, due by Tuesday 1 December 2026, 12:00 PST" in mails(desk, tr)[0].text
+    assert "Response target: 24 business hours, due by Tuesday 1 December 2026, 12:00 PST" in mails(desk, tr, to=sec)[0].text
     desk.write(utc(2026, 11, 30, 17), "helpdesk-b@viakoo.com", f"Re: [{tr}] Dashboard shows stale firmware", 2, reply_to=1)
     assert desk.ticket(tr).next_update_due == utc(2026, 12, 30, 17)  # Mon 30 Nov 09:00 + 30 days: Wed 30 Dec 09:00 PST
     assert desk.run_until(utc(2026, 12, 31, 8), tr) == [utc(2026, 12, 30, 17)]
-    assert log(desk, tr) == [(utc(2026, 11, 26, 18), sec, "acknowledgement"), (utc(2026, 12, 30, 17), sec, "status_update")]
-    update = mails(desk, tr)[1].text
+    assert log(desk, tr) == [(utc(2026, 11, 26, 18), "helpdesk-a@viakoo.com", "assigned"),
+                             (utc(2026, 11, 26, 18), sec, "acknowledgement"), (utc(2026, 11, 30, 17), sec, "agent_reply"),
+                             (utc(2026, 12, 30, 17), sec, "status_update")]
+    update = mails(desk, tr, kind="status_update")[0].text
     assert "Severity: minor" in update and "Next update due by:   Friday 29 January 2027, 09:00 PST" in update
     assert desk.ticket(tr).next_update_due == utc(2027, 1, 29, 17)

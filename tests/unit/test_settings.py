@@ -15,6 +15,7 @@ from inbox.sla.durations import Duration, Unit
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "inbox.yaml").read_text())
+BASE.pop("rules", None)  # its include is relative to config/, and these tests write their file elsewhere
 
 
 def write_config(tmp_path: Path, change: Callable[[dict[str, Any]], None] = lambda data: None) -> Path:
@@ -370,11 +371,35 @@ def test_customer_name_defaults_to_its_id(tmp_path: Path) -> None:
     assert settings.customers[0].name == "acme"
 
 
-def test_rules_are_kept_raw(tmp_path: Path) -> None:
-    """rules is absent by default and otherwise kept as the list of mappings written."""
-    assert load_settings(CONFIG_DIR / "inbox.yaml").rules is None
-    rules = [{"name": "outage", "when": {"subject_contains": "down"}, "set": {"severity": "critical"}}]
-    assert loaded(tmp_path, lambda d: d.update(rules=rules)).rules == rules
+def test_rules_compile_at_load_and_a_bad_rule_is_a_config_error(tmp_path: Path) -> None:
+    """rules are compiled once at load; a broken regex or unknown severity names its key path."""
+    rules = [{"name": "outage", "when": {"subject": "down"}, "raise_to": "critical"}]
+    assert loaded(tmp_path, lambda d: d.update(rules=rules)).rule_set.names == ("outage",)
+    bad = [{"name": "x", "when": {"subject_regex": "[oops"}}, {"name": "y", "raise_to": "urgent"}]
+    lines = problems_of(write_config(tmp_path, lambda d: d.update(rules=bad)))
+    assert any(line.endswith("rules.0.when.subject_regex: not a valid regular expression: unterminated character set "
+                             "at position 0") for line in lines), lines
+    assert any('rules.1.raise_to: "urgent" is not a severity' in line for line in lines), lines
+
+
+def test_rules_include_a_file_relative_to_the_config_and_report_its_problems_there(tmp_path: Path) -> None:
+    """`include:` reads rules from a file beside the config; a bad rule there is named with that file."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "mine.yaml").write_text("- {name: billing, when: {text: invoice}, category: billing}\n")
+    settings = loaded(tmp_path, lambda d: d.update(rules=[{"include": "rules/mine.yaml"}, {"name": "b", "stop": True}]))
+    assert settings.rule_set.names == ("billing", "b")
+    (tmp_path / "rules" / "mine.yaml").write_text("- {name: billing, raise_to: bogus}\n")
+    lines = problems_of(write_config(tmp_path, lambda d: d.update(rules=[{"include": "rules/mine.yaml"}])))
+    assert lines == [f'{tmp_path / "rules" / "mine.yaml"}: rules.0.raise_to: "bogus" is not a severity '
+                     "(known: critical, high, medium, low, or highest, highest-N, lowest)"]
+    missing = problems_of(write_config(tmp_path, lambda d: d.update(rules=[{"include": "rules/none.yaml"}])))
+    assert len(missing) == 1 and "cannot read the rules file" in missing[0]
+
+
+def test_shipped_config_includes_the_default_rules() -> None:
+    """config/inbox.yaml applies the default rule set from config/rules/default.yaml."""
+    settings = load_settings(CONFIG_DIR / "inbox.yaml")
+    assert "production-down" in settings.rule_set.names and "billing" in settings.rule_set.names
 
 
 # -- lookups ------------------------------------------------------------------------------------

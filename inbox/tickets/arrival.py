@@ -1,0 +1,48 @@
+"""An inbound email as the ticket rules see it (`Arrival`), and how it is kept on a ticket.
+
+Built by ingest once it knows what the mail is and where it belongs; the ticket rules read it
+and never parse mail themselves. Proving the sender (a DNS lookup for DKIM) is handed in as a
+function, so only the mails whose rights matter (an engineer's, an account manager's) pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from inbox.domain.message import Automation, ParsedMessage
+from inbox.domain.people import Authentication
+from inbox.domain.ticket import Direction
+from inbox.settings import Settings
+from inbox.store import tickets as store
+
+
+@dataclass(frozen=True)
+class Arrival:
+    parsed: ParsedMessage
+    message_id: str  # its Message-ID, or the stable id made from its bytes
+    raw_id: int
+    source: str
+    at: datetime  # when it arrived: clocks start then, not when it was processed
+    automation: Automation
+    automation_reason: str
+    prove_sender: Callable[[], Authentication]  # is the From domain proven? (cached by the caller)
+
+
+def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False, flag: str | None = None) -> int:
+    """Store the mail on the ticket, as it came."""
+    return store.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
+                             direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
+                             automation=mail.automation.value, internal=internal, flag=flag)
+
+
+def thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool) -> dict[str, str]:
+    """Addresses this mail puts on the thread: its sender and copies, never our own addresses."""
+    roles: dict[str, str] = {parsed.from_addr: "requester" if requester else "sender"}
+    for address in (*parsed.reply_to, *parsed.to, *parsed.cc):
+        if address and not settings.is_support_address(address):
+            roles.setdefault(address, "copied")
+    return roles

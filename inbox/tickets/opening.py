@@ -1,0 +1,111 @@
+"""A new ticket: classified, clocked, dispatched and acknowledged in one go.
+
+The rules of the config set its severity and category (every decision an event naming its rule);
+its SLA clocks start when the mail arrived; the plan's assignment rules give it to an engineer,
+who is told; the tickets the mail names are linked; and the sender gets the acknowledgement with
+the tracking number, or, when the contract limits support to designated contacts and the sender
+is not one, a polite note instead (the ticket is kept and flagged, never dropped). Auto-replies
+and bounces never get here; list mail opens a ticket but is never answered (RFC 3834).
+Takes the caller's session; never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from classifiers import CustomerView, asks_to_escalate, classify, strip_commands
+from inbox.domain.message import Automation
+from inbox.domain.ticket import EventKind, Status
+from inbox.domain.tracking import find_tracking_numbers, format_tracking
+from inbox.settings import CustomerSettings
+from inbox.store import tickets as store
+from inbox.store.tickets import TicketRow
+from inbox.tickets import notices
+from inbox.tickets.arrival import Arrival, keep, thread_roles
+from inbox.tickets.assignment import next_assignee
+from inbox.tickets.changes import brief
+from inbox.tickets.clocks import clock_columns, load, starting_clocks
+from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.escalation import request_escalation
+
+SYSTEM = "system"
+NOT_DESIGNATED = "not-designated-contact"
+
+
+def is_designated(desk: Desk, customer: CustomerSettings | None, address: str) -> bool:
+    """May this sender open tickets? Always, unless the plan limits support to the customer's listed contacts."""
+    if customer is None:
+        return True
+    plan = desk.settings.plans.get(customer.plan)
+    return plan is None or plan.designated_contacts is None or address.lower() in customer.contacts
+
+
+def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: CustomerSettings | None, plan: str | None,
+                links: Sequence[TicketRow], why: str) -> TicketRow:
+    """Open a ticket for `mail`; `links` are tickets it answers without the right to join them."""
+    settings, parsed, at = desk.settings, mail.parsed, mail.at
+    stated = settings.plans[plan].stated_severity if plan in settings.plans else None
+    view_ = CustomerView(customer.id if customer else None, plan, stated_may_raise=bool(stated and stated.may_raise),
+                         stated_up_to=stated.up_to if stated else None)
+    verdict = classify(parsed, view_, settings.rule_set, settings.severities)
+    customer_id = customer.id if customer else None
+    picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id)
+    designated = is_designated(desk, customer, parsed.from_addr)
+    number = store.allocate_number(session)
+    clocks = starting_clocks(desk, plan, verdict.severity, at)
+    ticket = store.create_ticket(
+        session, number=number, tracking=format_tracking(settings.service.tracking_prefix, number), at=at,
+        subject=parsed.subject, requester=parsed.from_addr, customer_id=customer_id, plan=plan,
+        severity=verdict.severity, category=verdict.category, status=Status.OPEN.value,
+        assignee=picked[0] if picked else None, flags=[] if designated else [NOT_DESIGNATED],
+        **clock_columns(clocks, at),
+    )
+    keep(session, ticket.id, mail)
+    store.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True))
+    events: list[dict[str, Any]] = [
+        _event(ticket, EventKind.OPENED, at, parsed.from_addr, raw_id=mail.raw_id, message_id=mail.message_id,
+               customer=customer_id, plan=plan, automation=mail.automation.value,
+               automation_reason=mail.automation_reason, source=mail.source),
+        _event(ticket, EventKind.CLASSIFIED, at, SYSTEM, severity=verdict.severity, category=verdict.category,
+               hits=[{"rule": h.rule, "matched": h.matched, "why": h.why} for h in verdict.hits],
+               stated={"text": verdict.stated.text, "severity": verdict.stated.severity} if verdict.stated else None),
+    ]
+    if picked:
+        events.append(_event(ticket, EventKind.ASSIGNED, at, SYSTEM, to=picked[0], team=picked[1], why="assignment rules"))
+    if not designated:
+        events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=NOT_DESIGNATED,
+                             why=f"{parsed.from_addr} is not a designated contact of {customer_id}"))
+    # Other tickets the mail names or answers without the right to join: link, never merge.
+    named = find_tracking_numbers(settings.service.tracking_prefix, f"{parsed.subject}\n{parsed.fresh_text}")
+    others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
+    others.pop(ticket.id, None)
+    if others:
+        store.link_tickets(session, ticket.id, others, why)
+        events.append(_event(ticket, EventKind.LINKED, at, SYSTEM, linked=sorted(t.tracking for t in others.values()),
+                             why=why))
+    store.add_events(session, *events)
+    facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict.severity,
+                        status=Status.OPEN.value, customer_id=customer_id, plan=plan, requester=parsed.from_addr,
+                        assignee=picked[0] if picked else None, created_at=at, dues=clocks.dues,
+                        last_public_activity=at, category=verdict.category)
+    if picked:
+        brief(session, desk, facts, at, by="the assignment rules", team=picked[1],
+              request=(parsed.from_addr, parsed.visible_text))
+    if mail.automation is not Automation.PERSON:
+        return ticket
+    if designated:
+        notices.acknowledge(session, desk, facts, at, mail.message_id)
+    else:
+        notices.tell_customer(session, desk, facts, kind="not_designated", key=f"not-designated:{ticket.id}", at=at,
+                              data=notices.context(desk, facts))
+    if asks_to_escalate(parsed.fresh_text):
+        request_escalation(session, desk, load(session, ticket.id), by=parsed.from_addr, at=at, key=mail.message_id,
+                           words=strip_commands(parsed.fresh_text), wish=None)
+    return ticket
+
+
+def _event(ticket: TicketRow, kind: EventKind, at: Any, actor: str, raw_id: int | None = None, **detail: Any) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "raw_id": raw_id, "kind": kind.value, "at": at, "actor": actor, "detail": detail}

@@ -1,0 +1,204 @@
+"""A reply on a ticket: who wrote it, what its command lines may change, and who hears of it.
+
+- An engineer (agent) whose mail is authenticated has every command line applied (`#status`,
+  `#workaround`, `#solve`, `#close`, `#assign`, `#severity`, `#escalate`, `#deescalate`,
+  `#category`, `#internal`), and the rest of the reply relayed to the customer from the support
+  address; that is the response and restarts the update cadence. Unauthenticated, nothing is
+  applied or sent: the mail stays on the ticket as a flagged internal note and the engineer is told.
+- An account manager of the ticket's customer, authenticated, may change the severity by keyword;
+  anything else, or the same unauthenticated, is refused and the account managers are told why.
+- Anyone else the ticket admits is the customer: their reply reopens a solved or waiting ticket;
+  `#escalate` or "please escalate" is a request to the escalation chain; severity lines are refused.
+
+Command lines are read only from the new text above the quoted history (`fresh_text`), so a
+keyword quoted lower in the thread never counts. Takes the caller's session; never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
+from inbox.domain.people import SEVERITY_VERBS, Role, refusal, severity_target, status_named
+from inbox.domain.ticket import EventKind, Status
+from inbox.settings import CustomerSettings, Settings
+from inbox.store import tickets as store
+from inbox.store.tables import Ticket
+from inbox.store.tickets import TicketRow
+from inbox.tickets import notices
+from inbox.tickets.arrival import Arrival, keep, thread_roles
+from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
+from inbox.tickets.clocks import last_public_activity, load, responded, view
+from inbox.tickets.desk import Desk
+from inbox.tickets.escalation import refuse, request_escalation
+
+_REOPENED_BY_CUSTOMER = (Status.SOLVED, Status.WAITING_ON_CUSTOMER)
+_BY_STATUS = {"solve": Status.SOLVED, "close": Status.CLOSED}
+
+
+def role_of(settings: Settings, customer: CustomerSettings | None, address: str) -> Role:
+    """What the sender is to a ticket of `customer`."""
+    if settings.is_agent(address):
+        return Role.AGENT
+    if customer is not None and address.lower() in customer.account_managers:
+        return Role.ACCOUNT_MANAGER
+    return Role.CUSTOMER
+
+
+def take_reply(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> None:
+    """Add a reply to its ticket and carry out what it asks, as far as its sender may."""
+    customer = desk.settings.customer(row.customer_id)
+    role = role_of(desk.settings, customer, mail.parsed.from_addr)
+    commands = parse_commands(mail.parsed.fresh_text)
+    if role is Role.AGENT:
+        _from_agent(session, desk, mail, row, commands)
+    elif role is Role.ACCOUNT_MANAGER:
+        _from_account_manager(session, desk, mail, row, commands)
+    else:
+        _from_customer(session, desk, mail, row, commands)
+
+
+def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **detail: object) -> None:
+    store.add_participants(session, row.id, thread_roles(mail.parsed, desk.settings, requester=False))
+    store.add_event(session, ticket_id=row.id, raw_id=mail.raw_id, kind=EventKind.APPENDED, at=mail.at,
+                    actor=mail.parsed.from_addr,
+                    detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
+
+
+def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
+    sender, at = mail.parsed.from_addr, mail.at
+    keep(session, row.id, mail)
+    _appended(session, desk, mail, row)
+    ticket = load(session, row.id)
+    # "#escalate" is the customer's to ask; every other line belongs to someone else.
+    refused = [c for c in commands if c.verb != "escalate"]
+    if refused:
+        severity = any(c.verb in SEVERITY_VERBS for c in refused)
+        items = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused]
+        refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED if severity else EventKind.COMMAND_REFUSED,
+               by=sender, at=at, key=mail.message_id, items=items)
+    if Status(ticket.status) in _REOPENED_BY_CUSTOMER:
+        set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
+    else:
+        ticket.updated_at = at
+    wish = next((c.argument for c in commands if c.verb == "escalate"), None)
+    if wish is not None or asks_to_escalate(mail.parsed.fresh_text):
+        request_escalation(session, desk, ticket, by=sender, at=at, key=mail.message_id,
+                           words=strip_commands(mail.parsed.fresh_text), wish=wish or None)
+
+
+def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: TicketRow,
+                          commands: Sequence[Command]) -> None:
+    sender, at = mail.parsed.from_addr, mail.at
+    keep(session, row.id, mail, internal=True)  # ours, not the customer's: never quoted to them
+    _appended(session, desk, mail, row)
+    if not commands:
+        return
+    proof = mail.prove_sender()
+    ticket = load(session, row.id)
+    items = []
+    for command in commands:
+        reason = refusal(Role.ACCOUNT_MANAGER, command.verb) or (None if proof.passed else f"not authenticated: {proof.reason}")
+        if reason is None:
+            target, reason = severity_target(command.verb, command.argument, ticket.severity, desk.settings.severities)
+            if target is not None:
+                set_severity(session, desk, ticket, target, at, sender, why=command.line, also_tell=[sender])
+                continue
+        items.append({"line": command.line, "reason": reason})
+    if items:
+        refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED, by=sender, at=at, key=mail.message_id,
+               items=items, authentication=proof.reason)
+
+
+def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
+    sender, at = mail.parsed.from_addr, mail.at
+    proof = mail.prove_sender()
+    if not proof.passed:
+        # A forged engineer must not be able to mail customers as support, nor steer the ticket.
+        flag = f"not relayed: not authenticated ({proof.reason})"
+        keep(session, row.id, mail, internal=True, flag=flag)
+        _appended(session, desk, mail, row, flag=flag)
+        items = [{"line": c.line, "reason": "not applied"} for c in commands]
+        _tell_engineer(session, desk, load(session, row.id), mail, items=items, relayed=False,
+                       reason=f"not authenticated: {proof.reason}")
+        return
+    words = strip_commands(mail.parsed.fresh_text).strip()
+    relay = bool(words) and not any(c.verb == "internal" for c in commands)
+    keep(session, row.id, mail, internal=True)  # the customer's copy is the relayed email
+    _appended(session, desk, mail, row, relayed=relay)
+    if relay:
+        responded(session, desk, row.id, at)  # before the commands: the reply that asks is not a follow-up
+    ticket = load(session, row.id)
+    before = ticket.status
+    items = [item for c in commands if (item := _apply(session, desk, ticket, c, sender, at, relay)) is not None]
+    if relay:
+        facts = view(ticket, last_public_activity(session, ticket))
+        reply = {"text": words, "author": mail.parsed.from_name or None,
+                 "status": ticket.status if ticket.status != before else None}
+        notices.tell_customer(session, desk, facts, kind="agent_reply", key=f"reply:{row.id}:{mail.message_id}", at=at,
+                              data=notices.context(desk, facts, reply=reply), automatic=False,
+                              attach_raw_id=mail.raw_id if mail.parsed.attachments else None)
+        store.add_event(session, ticket_id=row.id, kind=EventKind.RELAYED, at=at, actor=sender,
+                        detail={"message_id": mail.message_id, "to": ticket.requester})
+    if items:
+        _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
+
+
+def _apply(session: Session, desk: Desk, ticket: Ticket, command: Command, actor: str, at: datetime,
+           relayed: bool) -> dict[str, str] | None:
+    """Carry out one engineer's command line; the refusal ({line, reason}) when it cannot be."""
+    verb, argument = command.verb, command.argument
+    if verb in SEVERITY_VERBS:
+        target, reason = severity_target(verb, argument, ticket.severity, desk.settings.severities)
+        if target is None:
+            return {"line": command.line, "reason": reason}
+        set_severity(session, desk, ticket, target, at, actor, why=command.line)
+    elif verb in ("status", *_BY_STATUS):
+        to = _BY_STATUS.get(verb) or status_named(argument)
+        if to is None:
+            return {"line": command.line, "reason": f'"{argument}" is not a status (one of {", ".join(Status)})'}
+        # A relayed reply already tells the customer the ticket is solved or closed.
+        set_status(session, desk, ticket, to, at, actor, why=command.line, tell_customer=not relayed)
+    elif verb == "workaround":
+        set_workaround(session, desk, ticket, at, actor)
+    elif verb == "assign":
+        address = argument.strip().strip("<>").lower()
+        if not desk.settings.is_agent(address):
+            return {"line": command.line, "reason": f'"{argument}" is not one of the engineers (agents) in the config'}
+        set_assignee(session, desk, ticket, address, at, actor)
+    elif verb == "category":
+        name = "-".join(argument.lower().split())
+        if not name:
+            return {"line": command.line, "reason": "#category needs a name, such as billing"}
+        set_category(session, ticket, name, at, actor)
+    return None  # "#internal" only keeps the reply from the customer
+
+
+def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, *, items: list[dict[str, str]],
+                   relayed: bool, reason: str | None) -> None:
+    """Record what was not done and tell the engineer, so nobody believes the customer was answered."""
+    sender = mail.parsed.from_addr
+    refusal_ = {"by": sender, "lines": items, "reason": reason, "relayed": relayed}
+    store.add_event(session, ticket_id=ticket.id, kind=EventKind.COMMAND_REFUSED, at=mail.at, actor=sender,
+                    detail=refusal_)
+    facts = view(ticket, last_public_activity(session, ticket))
+    notices.tell_staff(session, desk, facts, kind="command_refused", key=f"command-refused:{ticket.id}:{mail.message_id}",
+                       at=mail.at, recipients=[sender], data=notices.context(desk, facts, refusal=refusal_))
+
+
+def refuse_outsider(session: Session, desk: Desk, mail: Arrival, rows: Sequence[TicketRow]) -> None:
+    """Severity lines in a mail from someone a ticket does not admit (an account manager of another
+    customer, a stranger naming its number): refused on that ticket, its account managers told."""
+    lines = [c for c in parse_commands(mail.parsed.fresh_text) if c.verb in SEVERITY_VERBS]
+    if not lines:
+        return
+    sender = mail.parsed.from_addr
+    for row in rows:
+        customer = desk.settings.customer(row.customer_id)
+        whose = customer.name if customer else "this ticket's customer"
+        reason = f"{sender} is not an account manager of {whose}, nor on the ticket's thread"
+        refuse(session, desk, load(session, row.id), kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
+               key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
