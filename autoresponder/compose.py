@@ -23,6 +23,7 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from typing import Self
 
+from autoresponder.attachments import Attachment
 from autoresponder.render import RenderedEmail
 from inbox.domain.tracking import find_tracking_numbers
 
@@ -46,6 +47,7 @@ def compose(
     references: Sequence[str] = (),
     automatic: bool = True,
     loop_marker: str,
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
     """The message as bytes with CRLF line ends, ready for `MailTransport.send`."""
     if date.tzinfo is None or date.utcoffset() is None:
@@ -72,8 +74,16 @@ def compose(
     msg["X-Inbox-Loop"] = _one_line(loop_marker)
     msg.set_content(_newlines(rendered.text), subtype="plain", charset="utf-8")
     msg.add_alternative(_newlines(rendered.html), subtype="html", charset="utf-8")
-    for part in msg.iter_parts():
-        del part["MIME-Version"]  # set_content adds one to each part; RFC 2045 wants it only on top
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if maintype in ("text", "message", "multipart") or not subtype:
+            # Sent as bytes, exactly as the engineer's file was: no charset or MIME tree to get wrong.
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(attachment.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                           filename=attachment.filename)
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]  # set_content adds one to each part; RFC 2045 wants it only on top
     return msg.as_bytes()
 
 

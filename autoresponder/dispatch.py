@@ -20,17 +20,18 @@ from email.policy import default as default_policy
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from autoresponder.attachments import Attachment, attachments_of
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
+from inbox import tickets
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Direction, EventKind
-from inbox.tickets import CUSTOMER, Desk
-from inbox.store import outbox
+from inbox.store import outbox, rawqueue
 from inbox.store import tickets as store
-from inbox import tickets
 from inbox.store.outbox import Outgoing
+from inbox.tickets import CUSTOMER, Desk
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Dispatcher:
             if body is None:
                 try:
                     fresh = self.renderer.render(item.kind, item.context, plan=item.plan, customer=item.customer_id)
-                    body = self._compose(item, fresh, now)
+                    body = self._compose(item, fresh, now, self._attachments(session, item))
                 except TemplateError as exc:
                     # An admin can fix the template; until then the email waits, and says why.
                     log.error("outbox %s (%s): %s", item.id, item.kind, exc)
@@ -110,7 +111,20 @@ class Dispatcher:
             self._record_sent(session, item, subject, text, now)
         return outbox.SENT
 
-    def _compose(self, item: Outgoing, rendered: RenderedEmail, now: datetime) -> bytes:
+    def _attachments(self, session: Session, item: Outgoing) -> list[Attachment]:
+        """The files of the mail this email relays (an engineer's reply), if any."""
+        raw = rawqueue.data_of(session, item.attach_raw_id) if item.attach_raw_id is not None else None
+        if raw is None:
+            return []
+        kept, left_out = attachments_of(raw)
+        if left_out:
+            log.warning("outbox %s (%s): attachments not relayed: %s", item.id, item.kind, ", ".join(left_out))
+            self._event(session, item, EventKind.NOTE, item.created_at,
+                        {"attachments_not_relayed": left_out, "to": item.recipient})
+        return kept
+
+    def _compose(self, item: Outgoing, rendered: RenderedEmail, now: datetime,
+                 attachments: list[Attachment]) -> bytes:
         ticket = item.context.get("ticket") or {}
         return compose(
             rendered,
@@ -123,6 +137,7 @@ class Dispatcher:
             references=item.references,
             automatic=item.automatic,
             loop_marker=self.desk.settings.own_domain,
+            attachments=attachments,
         )
 
     def _failed(self, session: Session, item: Outgoing, now: datetime, error: str, *, permanent: bool,

@@ -182,3 +182,8 @@ def depth(session: Session) -> dict[str, int]:
     """Rows per state: the queue depth the metrics report."""
     stmt = select(RawMessage.state, func.count()).group_by(RawMessage.state)
     return {state: int(n) for state, n in session.execute(stmt)}
+
+
+def data_of(session: Session, raw_id: int) -> bytes | None:
+    """The exact bytes of a stored message (a relayed reply carries its attachments)."""
+    return session.execute(select(RawMessage.data).where(RawMessage.id == raw_id)).scalar_one_or_none()

@@ -51,14 +51,14 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
 
 
 def refuse(session: Session, desk: Desk, ticket: Ticket, *, kind: EventKind, by: str, at: datetime, key: str,
-           items: Sequence[dict[str, str]], authentication: str | None = None) -> None:
-    """Record refused keyword lines and tell the ticket customer's account managers why."""
+           items: Sequence[dict[str, str]], authentication: str | None = None, tell: bool = True) -> None:
+    """Record refused keyword lines and (unless `tell` is False) tell the customer's account managers why."""
     detail: dict[str, Any] = {"by": by, "lines": list(items)}
     if authentication:
         detail["authentication"] = authentication
     store.add_event(session, ticket_id=ticket.id, kind=kind, at=at, actor=by, detail=detail)
     customer = desk.settings.customer(ticket.customer_id)
-    managers = list(customer.account_managers) if customer else []
+    managers = list(customer.account_managers) if customer and tell else []
     if not managers:
         return
     facts = view(ticket, last_public_activity(session, ticket))

@@ -78,8 +78,9 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     if refused:
         severity = any(c.verb in SEVERITY_VERBS for c in refused)
         items = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused]
+        # Account managers hear of attempts on the severity; a customer's "#close" is only recorded.
         refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED if severity else EventKind.COMMAND_REFUSED,
-               by=sender, at=at, key=mail.message_id, items=items)
+               by=sender, at=at, key=mail.message_id, items=items, tell=severity)
     if Status(ticket.status) in _REOPENED_BY_CUSTOMER:
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:

@@ -6,13 +6,9 @@ function publishes its public key.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
-import shutil
-import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -26,35 +22,14 @@ from hypothesis import strategies as st
 from inbox.domain.message import ParsedMessage
 from inbox.ingest.authenticate import Authentication, DnsLookup, authenticate
 from inbox.ingest.parse import parse
+from tests.dkim_kit import SIGNED_HEADERS, Key, dns_for, make_key, sign
 
 TRUSTED = ("mx.example.com",)
-SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
-
-
-@dataclass(frozen=True)
-class Key:
-    private_pem: bytes
-    public_b64: str
 
 
 @pytest.fixture(scope="module")
 def key() -> Key:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test key")
-    private = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True, check=True).stdout
-    der = ["openssl", "rsa", "-pubout", "-outform", "DER"]
-    public = subprocess.run(der, input=private, capture_output=True, check=True).stdout
-    return Key(private, base64.b64encode(public).decode("ascii"))
-
-
-def dns_for(key: Key, *domains: str, selector: str = "s1") -> DnsLookup:
-    """A DNS that publishes `key` for `selector` at each domain, and nothing else."""
-    records = {f"{selector}._domainkey.{domain}.": f"v=DKIM1; k=rsa; p={key.public_b64}" for domain in domains}
-
-    def lookup(name: bytes, timeout: float = 5) -> str | None:
-        return records.get(name.decode("ascii"))
-
-    return lookup
+    return make_key()
 
 
 def no_network(name: bytes, timeout: float = 5) -> bytes | None:
@@ -72,10 +47,6 @@ def mail(*, sender: str = "Ann Example <ann@example.com>", extra: Iterable[tuple
     msg["Message-ID"] = "<CAF1234@mail.example.com>"
     msg.set_content("Hello,\n\n#severity high\n")
     return msg.as_bytes(policy=SMTP)
-
-
-def sign(raw: bytes, key: Key, domain: str = "example.com", *, length: bool = False) -> bytes:
-    return dkim.sign(raw, b"s1", domain.encode(), key.private_pem, include_headers=SIGNED_HEADERS, length=length) + raw
 
 
 def check(raw: bytes, **kwargs: object) -> Authentication:
