@@ -2,18 +2,21 @@
 
 Exit status 0 on success, 2 on a usage or config error (one line on stderr
 naming file, key path and problem), 1 when the work itself failed.
-Logs go to stderr; with --json stdout holds one JSON document and nothing else.
+Logs go to stderr; with --json stdout holds one JSON document and nothing else, a failure
+included: {"error": {"kind", "message", "problems"}}, while the same lines as without
+--json still go to stderr. Only this module writes to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from sqlalchemy.exc import OperationalError
 
@@ -39,12 +42,59 @@ class UsageError(Exception):
     """A bad argument: exit 2 with one line."""
 
 
+class ErrorKind(enum.StrEnum):
+    """What went wrong, for scripts: the `kind` of a --json error."""
+
+    CONFIG = "config"  # the config file: fix it (exit 2)
+    USAGE = "usage"  # the arguments (exit 2)
+    NOT_FOUND = "not_found"  # a ticket or template that does not exist
+    DATABASE = "database"  # unreachable, or a schema older than this code
+    TEMPLATES = "templates"  # `templates check` found problems (exit 1)
+    SERVE = "serve"  # `serve` could not start; the reason is on stderr (exit 1)
+    INTERNAL = "internal"  # a bug: the traceback is on stderr (exit 1)
+
+
+class Failure(Exception):
+    """A command that cannot do what was asked: its kind, one-line reason and exit status.
+
+    `lines` are what a person reads on stderr (default "inbox: <message>"); `problems` every
+    problem line, for config and templates; `extra` keys join the --json document.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str, status: int, *, problems: Sequence[str] = (),
+                 lines: Sequence[str] | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.status, self.problems = kind, message, status, list(problems)
+        self.lines = [f"inbox: {message}"] if lines is None else list(lines)
+        self.extra = extra or {}
+
+    def document(self) -> dict[str, Any]:
+        return {**self.extra, "error": {"kind": self.kind.value, "message": self.message, "problems": self.problems}}
+
+
+def _config_failure(exc: ConfigError) -> Failure:
+    more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+    return Failure(ErrorKind.CONFIG, f"{exc.problems[0]}{more}" if exc.problems else str(exc), 2,
+                   problems=exc.problems, lines=exc.problems)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a rejected command line becomes a Failure, so --json can report it."""
+
+    def error(self, message: str) -> NoReturn:
+        # The same two stderr lines argparse prints (usage, then "prog: error: ..."), exit 2.
+        usage = self.format_usage().rstrip("\n")
+        raise Failure(ErrorKind.USAGE, message, 2, lines=[usage, f"{self.prog}: error: {message}"])
+
+
 def _parser() -> argparse.ArgumentParser:
-    # --config is accepted before or after the command: the subparsers repeat it
-    # with SUPPRESS so a value given after does not get reset to the default.
-    common = argparse.ArgumentParser(add_help=False)
+    # --config and --json are accepted before or after the command: the subparsers repeat them
+    # with SUPPRESS so a value given before is not reset to the default by a subparser.
+    common = _Parser(add_help=False)
     common.add_argument("--config", default=argparse.SUPPRESS, help="config file (default $INBOX_CONFIG or config/inbox.yaml)")
-    parser = argparse.ArgumentParser(prog="inbox", parents=[common], description="A support inbox.")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document on stdout (errors too)")
+    parser = _Parser(prog="inbox", parents=[common], description="A support inbox.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
@@ -56,17 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("files", nargs="*", type=Path, help=".eml files, mbox files or maildir folders")
     ingest.add_argument("--received-at", type=_instant, help="treat the mail as received at this ISO 8601 instant")
     ingest.add_argument("--retry-failed", action="store_true", help="try failed messages again")
-    ingest.add_argument("--json", action="store_true")
 
     ticket_cmds = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
     actions = ticket_cmds.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[common])
     listing.add_argument("--status")
     listing.add_argument("--severity")
-    listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", parents=[common])
     show.add_argument("tracking")
-    show.add_argument("--json", action="store_true")
     change = actions.add_parser("set", parents=[common])
     change.add_argument("tracking")
     change.add_argument("--status", choices=[s.value for s in Status])
@@ -74,18 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--by", default="cli")
     change.add_argument("--note")
     change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
-    change.add_argument("--json", action="store_true")
 
     jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs").add_subparsers(dest="action", required=True)
     once = jobs.add_parser("run-once", parents=[common], help="run every scheduled job once, the outbox last")
     once.add_argument("--as-of", type=_instant, help="run as if the clock read this ISO 8601 instant")
-    once.add_argument("--json", action="store_true")
 
     report = commands.add_parser("report", parents=[common], help="reports").add_subparsers(dest="action", required=True)
     sla = report.add_parser("sla", parents=[common], help="SLA targets met and breached for a month")
     sla.add_argument("--month", help="YYYY-MM (default: this month)")
     sla.add_argument("--as-of", type=_instant, help="judge pending targets as of this instant")
-    sla.add_argument("--json", action="store_true")
 
     templates = commands.add_parser("templates", parents=[common], help="email templates").add_subparsers(
         dest="action", required=True)
@@ -106,33 +150,45 @@ def _instant(text: str) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("INBOX_LOG_LEVEL", "WARNING"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv  # argparse's own errors come before there is a namespace to ask
+    try:
+        args = _parser().parse_args(argv)
+        as_json = args.json = getattr(args, "json", False)
+        return _run(args)
+    except Failure as failure:
+        for line in failure.lines:
+            print(line, file=sys.stderr)
+        if as_json:
+            print(json.dumps(failure.document()))
+        return failure.status
+    except Exception:
+        if as_json:  # still one document on stdout; the traceback follows on stderr
+            print(json.dumps(Failure(ErrorKind.INTERNAL, "unexpected error: the traceback is on stderr", 1).document()))
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
+        raise _config_failure(exc) from exc
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
     instant = getattr(args, "received_at", None) or getattr(args, "as_of", None)
     clock = FixedClock(instant) if instant else SystemClock()
     app = build_app(settings, clock)
     try:
         if args.command != "db" and not migrate.is_current(app.engine):
-            print(f"{config}: database.url: the schema is not up to date: run `inbox db upgrade`", file=sys.stderr)
-            return 2
+            line = f"{config}: database.url: the schema is not up to date: run `inbox db upgrade`"
+            raise Failure(ErrorKind.DATABASE, line, 2, lines=[line])
         return handler(app, args)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 2
+        raise _config_failure(exc) from exc
     except UsageError as exc:
-        print(f"inbox: {exc}", file=sys.stderr)
-        return 2
+        raise Failure(ErrorKind.USAGE, str(exc), 2) from exc
     except OperationalError as exc:
-        print(f"inbox: database error: {str(exc.orig or exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+        raise Failure(ErrorKind.DATABASE, f"database error: {str(exc.orig or exc).splitlines()[0]}", 1) from exc
     finally:
         app.close()
 
@@ -140,7 +196,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _db_upgrade(app: App, args: argparse.Namespace) -> int:
     migrate.upgrade(app.durable_engine)
     print("schema is up to date", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"schema": "up to date", "revision": _head_revision()}))
     return 0
+
+
+def _head_revision() -> str | None:
+    """The newest migration's revision id, read from the migration scripts the way migrate.is_current does."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
 
 
 def _ingest(app: App, args: argparse.Namespace) -> int:
@@ -214,8 +279,7 @@ def _tickets_show(app: App, args: argparse.Namespace) -> int:
     with app.sessions() as session:
         ticket = store.ticket_by_tracking(session, args.tracking)
         if ticket is None:
-            print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
-            return 1
+            raise Failure(ErrorKind.NOT_FOUND, f"no ticket {args.tracking}", 1)
         addresses = [ticket.requester, *store.participants(session, ticket.id)]
         detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
                                store.linked_trackings(session, ticket.id),
@@ -232,8 +296,7 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
     with app.sessions() as session, session.begin():
         ticket = store.ticket_by_tracking(session, args.tracking)
         if ticket is None:
-            print(f"inbox: no ticket {args.tracking}", file=sys.stderr)
-            return 1
+            raise Failure(ErrorKind.NOT_FOUND, f"no ticket {args.tracking}", 1)
         kinds: list[str] = []
         if args.severity and tickets.set_severity(session, desk, ticket, args.severity, at, args.by, args.note):
             kinds.append("severity_changed")
@@ -279,24 +342,31 @@ def _report_sla(app: App, args: argparse.Namespace) -> int:
 
 
 def _templates_check(app: App, args: argparse.Namespace) -> int:
-    problems = app.check_templates()
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if not problems:
-        print(f"{app.settings.templates.dir}: every template renders", file=sys.stderr)
-    return 1 if problems else 0
+    problems, directory = app.check_templates(), app.settings.templates.dir
+    if problems:
+        many = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        raise Failure(ErrorKind.TEMPLATES, f"{directory}: {many} in the templates", 1, problems=problems,
+                      lines=problems, extra={"ok": False, "problems": problems})
+    print(f"{directory}: every template renders", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"ok": True, "problems": []}))
+    return 0
 
 
 def _templates_preview(app: App, args: argparse.Namespace) -> int:
     try:
-        print(app.preview(args.name, args.ticket))
-    except LookupError as exc:
-        raise UsageError(str(exc)) from exc
+        email = app.preview(args.name, args.ticket)
+    except LookupError as exc:  # an unknown template or ticket: exit 2, as for any bad argument
+        raise Failure(ErrorKind.NOT_FOUND, str(exc), 2) from exc
+    print(json.dumps({"name": args.name, "ticket": args.ticket, "email": email}) if args.json else email)
     return 0
 
 
 def _serve(app: App, args: argparse.Namespace) -> int:
-    return app.serve()
+    status = app.serve()  # runs until stopped; prints nothing on stdout, so --json only shapes a failure
+    if status:
+        raise Failure(ErrorKind.SERVE, "the service could not start: the reason is on stderr", status, lines=[])
+    return status
 
 
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {

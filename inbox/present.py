@@ -1,14 +1,23 @@
 """Tickets as people and scripts see them: JSON-ready dicts and plain-text tables.
 
 Times are ISO 8601 with an offset (CONTRACT.md). Reads what it is given; never queries.
+Text meant for a terminal shows mail as it was written but never passes on a control
+character: a customer's body must not be able to move the cursor or recolour the screen.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Sequence
 
 from inbox.store.tables import Event, OutboxRow, Suppression, Ticket, TicketMessage
+
+BODY_INDENT = " " * 6
+BODY_LIMIT = 4000  # characters of one message body in `tickets show`; --json carries the whole text
+MAX_BLANK_LINES = 2
+# C0 and C1 controls other than tab and newline: ESC sequences and friends (ECMA-48).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def iso(at: datetime | None) -> str | None:
@@ -24,6 +33,7 @@ def ticket_row(ticket: Ticket) -> dict[str, Any]:
         "status": ticket.status,
         "assignee": ticket.assignee,
         "created_at": iso(ticket.created_at),
+        "flags": list(ticket.flags),
     }
 
 
@@ -47,6 +57,7 @@ def ticket_detail(
         "last_update_sent_at": iso(ticket.last_update_sent_at),
         "solved_at": iso(ticket.solved_at),
         "closed_at": iso(ticket.closed_at),
+        "escalation_level": ticket.escalation_level,
         "links": list(links),
         # Addresses on this ticket that get no automatic mail until a person writes from them.
         "suppressed": [{"address": s.address, "since": iso(s.since), "reason": s.reason} for s in suppressed],
@@ -64,6 +75,7 @@ def ticket_detail(
                 "at": iso(m.at),
                 "automation": m.automation,
                 "internal": m.internal,
+                "flag": m.flag,
                 "text": m.visible_text,
             }
             for m in messages
@@ -86,18 +98,25 @@ def ticket_table(tickets: Sequence[Ticket]) -> str:
 
 
 def ticket_text(detail: dict[str, Any]) -> str:
-    lines = [f"{detail['tracking']}  {detail['subject']}"]
+    lines = [f"{detail['tracking']}  {printable(detail['subject'])}"]
     for key in ("customer", "plan", "severity", "category", "status", "assignee", "requester", "created_at",
                 "first_response_due", "first_response_at", "next_update_due", "workaround_due", "resolution_due"):
         lines.append(f"  {key:<19} {detail[key] if detail[key] is not None else '-'}")
+    if detail["flags"]:
+        lines.append(f"  {'flags':<19} {printable('; '.join(detail['flags']))}")
+    if detail["escalation_level"]:
+        lines.append(f"  {'escalation_level':<19} {detail['escalation_level']}")
     if detail["links"]:
         lines.append(f"  {'links':<19} {', '.join(detail['links'])}")
     for s in detail["suppressed"]:
         lines.append(f"  {'suppressed':<19} {s['address']} since {s['since']}: {s['reason']}")
     lines.append("messages:")
     for m in detail["messages"]:
-        flags = "" if m["automation"] == "person" else f" [{m['automation']}]"
-        lines.append(f"  {m['at']}  {m['direction']:<3} {m['from']}{flags}: {m['subject']}")
+        marks = "" if m["automation"] == "person" else f" [{m['automation']}]"
+        marks += " [internal]" if m["internal"] else ""
+        marks += f" [flagged: {printable(m['flag'])}]" if m["flag"] else ""
+        lines.append(f"  {m['at']}  {m['direction']:<3} {m['from']}{marks}: {printable(m['subject'])}")
+        lines.extend(body_lines(m["text"]))
     if detail["outbox"]:
         lines.append("outbox:")
         for o in detail["outbox"]:
@@ -106,3 +125,21 @@ def ticket_text(detail: dict[str, Any]) -> str:
     for e in detail["events"]:
         lines.append(f"  {e['at']}  {e['kind']:<16} {e['actor']}  {e['detail']}")
     return "\n".join(lines)
+
+
+def body_lines(text: str, limit: int = BODY_LIMIT) -> list[str]:
+    """A message body for a person: indented, at most two blank lines in a row, cut after `limit` characters."""
+    rows = [printable(row).rstrip() for row in text.splitlines()]
+    text = re.sub(r"\n{%d,}" % (MAX_BLANK_LINES + 2), "\n" * (MAX_BLANK_LINES + 1), "\n".join(rows).strip("\n"))
+    if not text:
+        return [f"{BODY_INDENT}(no text)"]
+    shown, rest = text[:limit], len(text) - limit
+    lines = [f"{BODY_INDENT}{row}" if row else "" for row in shown.split("\n")]
+    if rest > 0:
+        lines.append(f"{BODY_INDENT}[... {rest} more characters]")
+    return lines
+
+
+def printable(text: str) -> str:
+    """`text` on one line (line breaks become spaces) without control characters (each becomes U+FFFD)."""
+    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", " ".join(text.splitlines()))

@@ -13,8 +13,10 @@ import pytest
 from inbox.app import build_app
 from inbox.cli import main
 from inbox.clock import FixedClock
+from inbox.domain.message import ParsedMessage
 from inbox.ingest.worker import IngestWorker
 from inbox.settings import load_settings
+from inbox.store import tickets as store
 from tests.fakes import T0, mail, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,3 +152,65 @@ def test_retry_failed_processes_failed_messages_again(config: str, capsys) -> No
     assert code == 0 and json.loads(out)["opened"] == 1
     code, out, _ = run(capsys, "--config", config, "tickets", "list", "--json")
     assert len(json.loads(out)) == 1
+
+
+def add_note(config: str, tracking: str, text: str, *, flag: str | None = None, message_id: str = "note1@example.com",
+             ticket_flags: list[str] | None = None) -> None:
+    """Store an internal note from an engineer on the ticket, as the pipeline keeps an unauthenticated reply."""
+    app = build_app(load_settings(config), FixedClock(T0))
+    try:
+        with app.sessions() as session, session.begin():
+            ticket = store.ticket_by_tracking(session, tracking)
+            assert ticket is not None
+            note = ParsedMessage(message_id=message_id, subject=f"Re: [{tracking}] Printer on fire",
+                                 from_addr="engineer@example.com", text=text, visible_text=text)
+            store.add_message(session, ticket_id=ticket.id, message=note, message_id=message_id, direction="in",
+                              at=T0, internal=True, flag=flag)
+            if ticket_flags is not None:
+                store.set_fields(session, ticket.id, flags=ticket_flags)
+    finally:
+        app.close()
+
+
+def test_show_prints_each_message_body(config: str, tmp_path: Path, capsys) -> None:
+    """`tickets show` prints what the customer wrote under the message's header, indented by six spaces."""
+    (tmp_path / "a.eml").write_bytes(mail(body="Our printer is on fire.\nThe second tray smokes too.\n"))
+    run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))
+    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
+    lines = out.splitlines()
+    header = lines.index(next(line for line in lines if "alice@acme.com: Printer on fire" in line))
+    assert code == 0
+    assert lines[header + 1:header + 3] == ["      Our printer is on fire.", "      The second tray smokes too."]
+
+
+def test_show_marks_internal_and_flagged_messages(config: str, tmp_path: Path, capsys) -> None:
+    """An internal note is marked [internal], its flag [flagged: ...]; flag, flags and escalation_level reach --json."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))
+    reason = "not relayed: not authenticated (no DKIM signature of example.com)"
+    add_note(config, "SUP-000001", "Looks like the fuser.\n", flag=reason, ticket_flags=["not a designated contact"])
+    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
+    [header] = [line for line in out.splitlines() if "engineer@example.com" in line]
+    assert code == 0 and f"[internal] [flagged: {reason}]" in header and "      Looks like the fuser." in out
+    assert "  flags               not a designated contact" in out
+    [customer] = [line for line in out.splitlines() if " in  alice@acme.com" in line]
+    assert "[internal]" not in customer and "[flagged" not in customer
+    shown = json.loads(run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")[1])
+    assert [(m["internal"], m["flag"]) for m in shown["messages"]] == [(False, None), (True, reason)]
+    assert (shown["flags"], shown["escalation_level"]) == (["not a designated contact"], 0)
+    [row] = json.loads(run(capsys, "--config", config, "tickets", "list", "--json")[1])
+    assert row["flags"] == ["not a designated contact"]
+
+
+def test_show_keeps_long_bodies_readable(config: str, tmp_path: Path, capsys) -> None:
+    """A body is cut after 4,000 characters with a count of the rest, blank runs shrink to two, controls are dropped."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))
+    body = "\x1b[31mLog follows:" + "\n" * 9 + "x" * 5000 + "\n"
+    add_note(config, "SUP-000001", body)
+    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
+    assert code == 0 and "\x1b" not in out
+    assert "      \ufffd[31mLog follows:\n\n\n      xxx" in out
+    assert "      [... 1020 more characters]" in out  # 17 + 3 newlines + 5,000 characters, less the 4,000 shown
+    shown = json.loads(run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")[1])
+    assert shown["messages"][1]["text"] == body
