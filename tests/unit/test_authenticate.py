@@ -6,6 +6,7 @@ function publishes its public key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from collections.abc import Iterable
