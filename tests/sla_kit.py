@@ -14,6 +14,7 @@ from inbox import tickets
 from inbox.app import App, build_app
 from inbox.clock import FixedClock
 from inbox.domain.ticket import Outcome, Status
+from inbox.ingest.authenticate import DnsLookup
 from inbox.settings import load_settings
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
@@ -53,11 +54,12 @@ agents: [engineer@example.com, oncall@example.com]
 class Desk:
     """An app on a frozen clock with a memory transport: feed mail, move time, run the jobs."""
 
-    def __init__(self, tmp: Path, db_url: str, config: str = CONFIG) -> None:
+    def __init__(self, tmp: Path, db_url: str, config: str = CONFIG, dns: DnsLookup | None = None) -> None:
         path = tmp / "inbox.yaml"
         path.write_text(config.format(db_url=db_url, tmp=tmp, templates=TEMPLATES))
         self.clock = FixedClock(T0)
         self.app: App = build_app(load_settings(path), self.clock)
+        self.app.dns = dns  # DKIM keys: the test's own DNS, never the network
         self.transport = MemoryTransport()
         self.outbound: Outbound = self.app.outbound(self.transport)
         self._worker = self.app.worker(clock=self.clock)
