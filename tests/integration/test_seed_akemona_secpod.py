@@ -114,6 +114,24 @@ def test_akemona_high_across_the_spring_dst_change(seed) -> None:
     assert "falls due at Tuesday 17 March 2026, 16:00 PDT\n(7 business days for high tickets" in warning
 
 
+def test_akemona_only_three_designated_contacts_get_support(seed) -> None:
+    """Mail from a colleague who is not a designated contact is kept and flagged; they get a polite note, no ack.
+
+    "Up to three (3) designated customer contacts may access technical support services."
+    """
+    desk, cfo, analyst = seed("akemona"), "cfo@harborridge.example", "analyst@harborridge.example"
+    assert desk.write(utc(2026, 3, 2, 17), analyst, "Cannot download statements", 1) == Outcome.OPENED
+    assert desk.write(utc(2026, 3, 2, 18), cfo, "Report export fails", 2) == Outcome.OPENED
+    flagged, designated = desk.ticket("AKM-000001"), desk.ticket("AKM-000002")
+    assert (flagged.customer_id, flagged.flags, designated.flags) == ("harbor-ridge", ["not-designated-contact"], [])
+    assert [e.detail["flag"] for e in desk.events("AKM-000001", kind="flagged")] == ["not-designated-contact"]
+    assert [(m.to, m.kind) for m in mails(desk, "AKM-000001") if m.to == analyst] == [(analyst, "not_designated")]
+    note = mails(desk, "AKM-000001", to=analyst)[0]
+    assert "designated" in note.text and "AKM-000001" in note.subject
+    assert "ops@harborridge.example" not in note.text and cfo not in note.text  # the contacts stay private
+    assert [m.kind for m in mails(desk, "AKM-000002", to=cfo)] == ["acknowledgement"]
+
+
 # -- SecPod: "Support availability: 24 hours, Monday through Friday, except Closed Holidays." -----------
 
 

@@ -113,8 +113,10 @@ def test_akemona() -> None:
         "low": {"response": "48 business hours"},  # "May be included in a future software release"
     }
     assert len(plan.breach_escalation) == 2  # assumed lead -> manager
-    # "Up to three (3) designated customer contacts", so no domain lets others in.
-    assert all(len(customer.contacts) <= 3 and not customer.domains for customer in settings.customers)
+    # "Up to three (3) designated customer contacts": the plan enforces it, and anyone else at the
+    # customer's domains is recognised, then flagged.
+    assert plan.designated_contacts == 3
+    assert all(1 <= len(customer.contacts) <= 3 and customer.domains for customer in settings.customers)
 
 
 def test_secpod() -> None:
@@ -139,6 +141,7 @@ def test_secpod() -> None:
     lifecycle = plan.lifecycle
     assert str(lifecycle.auto_solve_after) == "7 days"  # "more than 7 days"
     assert lifecycle.auto_solve_follow_ups == 3  # "after three follow-ups"
+    assert str(lifecycle.remind_every) == "1 business day"  # the service follows up by itself (assumed interval)
     assert str(lifecycle.close_after_solved) == "3 days"  # "resolved status for more than 3 days"
     assert len(plan.breach_escalation) == 2  # assumed lead -> manager
 
