@@ -12,40 +12,34 @@ takes the caller's session, so a change and the emails it causes land together o
 
 from inbox.tickets.arrival import Arrival, keep
 from inbox.tickets.changes import set_severity, set_status, set_workaround
-from inbox.tickets.clocks import (clock_columns, emailed_customer, last_public_activity, load, responded,
-                                  starting_clocks, view)
+from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.desk import Desk, TicketFacts
-from inbox.tickets.notices import CUSTOMER, STAFF, acknowledge, context, target_context
+from inbox.tickets.notices import CUSTOMER, STAFF, context, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
 from inbox.tickets.replies import refuse_outsider, role_of, take_reply
 from inbox.tickets.sweep import sweep
 
 __all__ = [
-    "NOT_DESIGNATED",
-    "Arrival",
     "CUSTOMER",
+    "NOT_DESIGNATED",
     "STAFF",
+    "Arrival",
     "Contracts",
     "Desk",
     "TicketFacts",
-    "acknowledge",
-    "clock_columns",
     "context",
+    "emailed_customer",
     "keep",
+    "last_public_activity",
     "open_ticket",
     "refuse_outsider",
     "role_of",
-    "take_reply",
-    "emailed_customer",
-    "last_public_activity",
-    "load",
-    "responded",
     "set_severity",
     "set_status",
     "set_workaround",
-    "starting_clocks",
     "sweep",
+    "take_reply",
     "target_context",
     "view",
 ]
