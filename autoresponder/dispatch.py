@@ -61,7 +61,7 @@ class Dispatcher:
                 try:
                     done[self._one(item, now)] += 1
                 except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
-                    log.exception("outbox %s (%s) failed unexpectedly", item.id, item.kind)
+                    log.exception("%s failed unexpectedly", _about(item))
                     with self.sessions() as session, session.begin():
                         done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
         return done
@@ -89,11 +89,11 @@ class Dispatcher:
                     body = self._compose(item, fresh, now, self._attachments(session, item))
                 except TemplateError as exc:
                     # An admin can fix the template; until then the email waits, and says why.
-                    log.error("outbox %s (%s): %s", item.id, item.kind, exc)
+                    log.error("%s: %s", _about(item), exc)
                     return self._failed(session, item, now, f"template: {exc}", permanent=False)
                 except ValueError as exc:
                     # An address no mail server would take: no retry will help, nor is it a bounce.
-                    log.error("outbox %s (%s): cannot compose: %s", item.id, item.kind, exc)
+                    log.error("%s: cannot compose: %s", _about(item), exc)
                     return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
                 outbox.save_body(session, item.id, body)
         try:
@@ -109,6 +109,7 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             outbox.mark_sent(session, item.id, now)
             self._record_sent(session, item, subject, text, now)
+        log.info("%s: sent", _about(item))
         return outbox.SENT
 
     def _attachments(self, session: Session, item: Outgoing) -> list[Attachment]:
@@ -118,7 +119,7 @@ class Dispatcher:
             return []
         kept, left_out = attachments_of(raw)
         if left_out:
-            log.warning("outbox %s (%s): attachments not relayed: %s", item.id, item.kind, ", ".join(left_out))
+            log.warning("%s: attachments not relayed: %s", _about(item), ", ".join(left_out))
             self._event(session, item, EventKind.NOTE, item.created_at,
                         {"attachments_not_relayed": left_out, "to": item.recipient})
         return kept
@@ -172,6 +173,12 @@ class Dispatcher:
     def _event(self, session: Session, item: Outgoing, kind: EventKind, now: datetime, detail: dict[str, object]) -> None:
         store.add_event(session, ticket_id=item.ticket_id, kind=kind, at=now, actor=SYSTEM,
                         detail={"kind": item.kind, **detail})
+
+
+def _about(item: Outgoing) -> str:
+    """How a log line names an email: its ticket's tracking number, Message-ID, outbox row and kind."""
+    tracking = (item.context.get("ticket") or {}).get("tracking", "-")
+    return f"{tracking} Message-ID <{item.message_id}> (outbox {item.id}, {item.kind} to {item.recipient})"
 
 
 def _read_back(body: bytes) -> tuple[str, str]:

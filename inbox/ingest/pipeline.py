@@ -62,6 +62,7 @@ class IngestResult:
     outcome: Outcome
     message_id: str | None = None
     ticket_id: int | None = None
+    tracking: str | None = None  # for the log line about this message
 
 
 SYSTEM = "system"
@@ -125,14 +126,14 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         tickets.keep(session, joined.id, mail.arrival(ctx), internal=True)
         store.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
                         actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
-        return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id)
+        return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id, joined.tracking)
     arrival = mail.arrival(ctx)
     if joined is not None and joined.status == Status.CLOSED and _is_customer(ctx, joined, parsed.from_addr):
         # A customer's reply after closing starts afresh, linked to the old ticket.
         return _open(session, mail, arrival, ctx, links=[joined], why="reply to a closed ticket")
     if joined is not None:
         tickets.take_reply(session, ctx.desk, arrival, joined)
-        return IngestResult(Outcome.APPENDED, message_id, joined.id)
+        return IngestResult(Outcome.APPENDED, message_id, joined.id, joined.tracking)
     if rejected:
         tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
     why = "sender is not a participant of the ticket it names" if rejected else "named in the subject"
@@ -151,7 +152,7 @@ def _open(session: Session, mail: _Mail, arrival: Arrival, ctx: IngestContext, *
         return _record_without_ticket(session, mail, Outcome.REFUSED, f"unknown sender {mail.parsed.from_addr}")
     plan = customer.plan if customer else settings.unknown_senders.plan
     ticket = tickets.open_ticket(session, ctx.desk, arrival, customer=customer, plan=plan, links=links, why=why)
-    return IngestResult(Outcome.OPENED, mail.message_id, ticket.id)
+    return IngestResult(Outcome.OPENED, mail.message_id, ticket.id, ticket.tracking)
 
 
 def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> list[Candidate]:
@@ -227,7 +228,7 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
         if outbox.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
             store.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
                             detail={"address": address, "why": mail.verdict.reason})
-    return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id)
+    return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id, ticket.tracking)
 
 
 def _record_without_ticket(session: Session, mail: _Mail, outcome: Outcome, reason: str) -> IngestResult:

@@ -155,6 +155,8 @@ class IngestWorker:
         result = self._process(session, raw, self._ctx, parsed)
         rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
                         message_id=result.message_id, now=now)
+        log.info("%s Message-ID <%s> (raw %s, %s): %s", result.tracking or "-", result.message_id, raw.id, raw.source,
+                 result.outcome.value)
         return raw.id, result.outcome
 
     def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
@@ -176,13 +178,15 @@ class IngestWorker:
                         return self._process_one(session, raw, parsed, now)
                 except DBAPIError as exc:
                     if attempt < CONFLICT_RETRIES and not exc.connection_invalidated:
-                        log.info("raw message %s: database conflict, trying again: %s", raw.id, str(exc).splitlines()[0])
+                        log.info("Message-ID <%s> (raw %s): database conflict, trying again: %s", parsed.message_id,
+                                 raw.id, str(exc).splitlines()[0])
                         continue
                     error: Exception = exc
                 except Exception as exc:  # noqa: BLE001 - one bad message must not stop the queue
                     error = exc
                 reason = f"{type(error).__name__}: {error}"
-                log.warning("raw message %s failed: %s", raw.id, reason.splitlines()[0][:300], exc_info=error)
+                log.warning("Message-ID <%s> (raw %s) failed: %s", parsed.message_id, raw.id,
+                            reason.splitlines()[0][:300], exc_info=error)
                 with session.begin():
                     rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(error, PermanentError))
                 return raw.id, Outcome.FAILED

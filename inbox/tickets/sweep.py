@@ -50,7 +50,7 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
                         for action in handle(session, desk, ticket, now):
                             done[action.kind.value] += 1
                 except Exception:  # noqa: BLE001 - one bad ticket must not stop every other ticket's clock
-                    log.exception("SLA sweep failed on ticket %s; looking again in %s", ticket.tracking, RETRY_FAILED)
+                    log.exception("%s: SLA sweep failed on this ticket; looking again in %s", ticket.tracking, RETRY_FAILED)
                     ticket.next_check_at = now + RETRY_FAILED
                     done["failed"] += 1
         if len(found) < batch or not tickets:

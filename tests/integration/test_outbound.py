@@ -7,6 +7,8 @@ transport. Times in the names are Los Angeles local time; T0 is Monday 2 March 2
 
 from __future__ import annotations
 
+import logging
+
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -240,3 +242,15 @@ def test_an_address_no_server_would_take_is_dead_not_suppressed(desk: Desk) -> N
     assert desk.run(T0)["dead"] == 1
     [failed] = desk.events(kind="delivery_failed")
     assert "cannot compose" in failed.detail["error"] and desk.events(kind="suppressed") == []
+
+
+def test_log_lines_about_a_message_name_its_ticket_and_message_id(desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    """Ingesting and sending each log one line with the tracking number and the Message-ID."""
+    with caplog.at_level(logging.INFO):
+        desk.feed(mail())
+        desk.run(T0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("SUP-000001 Message-ID <m1@acme.com>") and line.endswith(": opened") for line in lines), lines
+    sent = [line for line in lines if line.endswith(": sent")]
+    assert len(sent) == 1 and sent[0].startswith("SUP-000001 Message-ID <inbox.SUP-000001.")
+    assert "acknowledgement to alice@acme.com" in sent[0]
