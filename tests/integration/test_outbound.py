@@ -8,7 +8,6 @@ transport. Times in the names are Los Angeles local time; T0 is Monday 2 March 2
 from __future__ import annotations
 
 import logging
-
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
