@@ -36,12 +36,16 @@ database: {{url: "{url}"}}
 outbound: {{transport: maildir, maildir: "{tmp}/sent", from_address: "Support <support@example.com>"}}
 addresses: [support@example.com]
 calendars: {{always: {{timezone: UTC, hours: 24x7}}}}
-plans: {{standard: {{calendar: always, targets: {{low: {{response: 1 hour}}}}}}}}
+plans: {{standard: {{calendar: always, targets: {{low: {{response: 1 hour}}}}{assignment}}}}}
 customers:
   - {{id: acme, plan: standard, domains: [acme.com]}}
   - {{id: globex, plan: standard, domains: [globex.test]}}
 unknown_senders: {{plan: standard}}
-"""
+{rules}"""
+# --rules: the shipped rule set classifies each new mail and a team of three takes turns (dispatch).
+RULES = (f'rules: [{{include: "{Path(__file__).resolve().parents[1] / "config" / "rules" / "default.yaml"}"}}]\n'
+         "agents: [a@example.com, b@example.com, c@example.com]\n")
+ASSIGNMENT = ", assignment: [{team: [a@example.com, b@example.com, c@example.com]}]"
 
 
 def parse_only(mails: list[bytes]) -> float:
@@ -51,13 +55,14 @@ def parse_only(mails: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def pipeline(mails: list[bytes], url: str, tmp: Path, processes: int) -> tuple[float, float]:
+def pipeline(mails: list[bytes], url: str, tmp: Path, processes: int, rules: bool = False) -> tuple[float, float]:
     """Seconds to store every raw mail, and seconds for the whole run, as `inbox ingest` does it:
     every raw mail committed first, in chunks, then the queue drained (starting the parser pool counts)."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    (tmp / "inbox.yaml").write_text(CONFIG.format(url=url, tmp=tmp))
+    extra = {"rules": RULES, "assignment": ASSIGNMENT} if rules else {"rules": "", "assignment": ""}
+    (tmp / "inbox.yaml").write_text(CONFIG.format(url=url, tmp=tmp, **extra))
     app = build_app(load_settings(tmp / "inbox.yaml"), SystemClock())
     app.secret()
     started = time.perf_counter()
@@ -98,21 +103,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="best of this many runs each")
     parser.add_argument("--processes", type=int, default=1, help="parser processes for the pooled rows")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--rules", action="store_true", help="classify with the default rules and dispatch to a team")
     args = parser.parse_args()
     mails = generate(args.count)
-    print(f"{len(mails)} mails, {sum(map(len, mails)) / len(mails) / 1024:.1f} KB on average, best of {args.runs} runs")
+    print(f"{len(mails)} mails, {sum(map(len, mails)) / len(mails) / 1024:.1f} KB on average, best of {args.runs} runs"
+          + (", default rules and dispatch" if args.rules else ""))
     baseline = min(parse_only(mails) for _ in range(args.runs))
     rows: list[tuple[str, float, float | None]] = [("parse-only (mail-parser)", baseline, None)]
 
     def sqlite(processes: int) -> tuple[float, float]:
         with tempfile.TemporaryDirectory() as tmp:
-            return pipeline(mails, f"sqlite:///{tmp}/bench.db", Path(tmp), processes)
+            return pipeline(mails, f"sqlite:///{tmp}/bench.db", Path(tmp), processes, args.rules)
 
     def postgres(processes: int) -> tuple[float, float]:
         url, drop = fresh_pg(args.pg)
         try:
             with tempfile.TemporaryDirectory() as tmp:
-                return pipeline(mails, url, Path(tmp), processes)
+                return pipeline(mails, url, Path(tmp), processes, args.rules)
         finally:
             drop()
 
