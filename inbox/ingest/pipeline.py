@@ -136,7 +136,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         return IngestResult(Outcome.APPENDED, message_id, joined.id, joined.tracking)
     if rejected:
         tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
-    why = "sender is not a participant of the ticket it names" if rejected else "named in the subject"
+    why = "sender is not a participant of the ticket it names" if rejected else "named in the mail"
     return _open(session, mail, arrival, ctx, links=rejected, why=why)
 
 

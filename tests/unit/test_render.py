@@ -116,15 +116,27 @@ def test_agent_reply_that_solves_says_a_reply_reopens() -> None:
 
 @pytest.mark.parametrize("relayed", [False, True])
 def test_command_refused_says_plainly_when_the_customer_did_not_get_the_reply(relayed: bool) -> None:
-    """An unrelayed reply is named as not received by the customer, in subject and both parts; a relayed one is not."""
+    """A refused (unauthenticated) reply is named as not received by the customer; a relayed one is not."""
     context = sample_context("command_refused")
     context["refusal"]["relayed"] = relayed
+    if relayed:
+        context["refusal"]["reason"] = None  # relayed: only some lines failed
     email = Renderer(SHIPPED).render("command_refused", context)
     for part in (email.subject, email.text, email.html):
         assert ("NOT" in part) is not relayed
     for part in (email.text, email.html):
         assert ("did NOT receive your reply" in part) is not relayed
         assert ("was sent to the" in part) is relayed
+
+
+def test_command_refused_for_an_authenticated_email_without_reply_text_claims_no_refusal() -> None:
+    """Some lines failed in a commands-only email: the others were applied, nothing was refused or lost."""
+    context = sample_context("command_refused")
+    context["refusal"].update(reason=None, relayed=False)
+    email = Renderer(SHIPPED).render("command_refused", context)
+    assert "Commands not applied" in email.subject and "NOT" not in email.subject
+    for part in (email.text, email.html):
+        assert "the others were" in part and "refused" not in part and "authenticated email" not in part
 
 
 def test_escalation_request_names_the_level_of_the_chain() -> None:
