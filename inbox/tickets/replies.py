@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
 from inbox.domain.people import SEVERITY_VERBS, Role, refusal, severity_target, status_named
 from inbox.domain.ticket import EventKind, Status
+from inbox.domain.tracking import find_tracking_numbers
 from inbox.settings import CustomerSettings, Settings
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
@@ -59,6 +60,21 @@ def take_reply(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> N
         _from_account_manager(session, desk, mail, row, commands)
     else:
         _from_customer(session, desk, mail, row, commands)
+    _link_named(session, desk, mail, row)
+
+
+def _link_named(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> None:
+    """Other tickets the reply names ("related to SUP-000120") are linked to its own."""
+    text = f"{mail.parsed.subject}\n{mail.parsed.fresh_text}"
+    named = [n for n in find_tracking_numbers(desk.settings.service.tracking_prefix, text) if n != row.number]
+    if not named:
+        return  # the common case, its own number only: no query
+    already = set(store.linked_trackings(session, row.id))
+    new = [t for t in store.rows_by_number(session, named).values() if t.id != row.id and t.tracking not in already]
+    if new:
+        store.link_tickets(session, row.id, [t.id for t in new], "named in the mail")
+        store.add_event(session, ticket_id=row.id, kind=EventKind.LINKED, at=mail.at, actor=mail.parsed.from_addr,
+                        detail={"linked": sorted(t.tracking for t in new), "why": "named in the mail"})
 
 
 def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **detail: object) -> None:

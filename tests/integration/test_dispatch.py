@@ -105,6 +105,21 @@ def test_a_new_mail_naming_another_ticket_in_its_body_is_linked_to_it(make_desk)
     assert desk.ticket(tracking(1)).status == "open" and desk.events(tracking(1), kind="appended") == []
 
 
+def test_a_reply_naming_another_ticket_links_the_two_once(make_desk) -> None:
+    """Alice's reply on SUP-000002 naming SUP-000001 links them; naming it again adds no second link or event."""
+    desk = make_desk()
+    opened(desk)
+    write(desk, pst(2, 9, 30), mail(subject="Scanner smells of smoke", message_id="<s1@acme.com>"), Outcome.OPENED)
+    for n in (2, 3):
+        again = mail(subject="Re: [SUP-000002] Scanner smells of smoke", message_id=f"<s{n}@acme.com>",
+                     in_reply_to="<s1@acme.com>", body="Probably the same fault as SUP-000001.\n")
+        write(desk, pst(2, 10, n), again)
+    with desk.app.sessions() as session:
+        assert store.linked_trackings(session, desk.ticket(tracking(2)).id) == ["SUP-000001"]
+    [linked] = desk.events(tracking(2), kind="linked")
+    assert (linked.at, linked.actor, linked.detail) == (pst(2, 10, 2), ALICE, {"linked": ["SUP-000001"], "why": "named in the mail"})
+
+
 # -- customers asking to escalate --------------------------------------------------------------------
 
 
