@@ -20,6 +20,7 @@ from inbox.domain.ticket import EventKind
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
+from inbox.tickets.assignment import engineers
 from inbox.tickets.clocks import last_public_activity, view
 from inbox.tickets.desk import Desk
 
@@ -41,10 +42,10 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     escalation = {"level": level, "levels": len(chain), "by": by, "text": words.strip()[:WORDS_KEPT] or None,
                   "wish": wish}
     data = notices.context(desk, facts, escalation=escalation)
-    staff = [to, *([ticket.assignee] if ticket.assignee else [])] if to else []
-    if staff:
-        notices.tell_staff(session, desk, facts, kind="escalation_request", key=f"escalate:{ticket.id}:{key}", at=at,
-                           recipients=[s for s in staff if s], data=data)
+    # The assignee hears of it too; where the plan has no chain, the ticket's engineers are told instead.
+    staff = [to, *([ticket.assignee] if ticket.assignee else [])] if to else engineers(desk, facts)
+    notices.tell_staff(session, desk, facts, kind="escalation_request", key=f"escalate:{ticket.id}:{key}", at=at,
+                       recipients=staff, data=data)
     notices.tell_customer(session, desk, facts, kind="escalation_received", key=f"escalation-received:{ticket.id}:{key}",
                           at=at, data=data)
     return level

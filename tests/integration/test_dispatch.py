@@ -148,6 +148,21 @@ def test_escalation_requests_climb_the_chain_and_change_no_severity(make_desk) -
     assert "level 1 of 3" in first.subject and "still burning" in first.text
 
 
+def test_without_an_escalation_chain_the_request_goes_to_the_tickets_engineer(make_desk) -> None:
+    """A plan with no chain: "please escalate" reaches the assignee, and the customer hears it went to the engineers."""
+    no_chain = config(assignment=ROUND_ROBIN).replace(
+        "    breach_escalation: [lead@example.com, manager@example.com, cto@example.com]\n", "")
+    desk = make_desk(no_chain)
+    opened(desk)
+    write(desk, pst(2, 10), reply("Please escalate, we are losing money.\n", 2))
+    [request] = desk.events(kind="escalation_requested")
+    assert (request.detail["level"], request.detail["levels"], request.detail["told"]) == (0, 0, None)
+    [to_engineer] = mails(desk, tracking(1), kind="escalation_request")
+    assert to_engineer.to == A and "names no escalation" in to_engineer.text and "level" not in to_engineer.subject
+    [to_alice] = mails(desk, tracking(1), kind="escalation_received")
+    assert "to the engineers of your ticket" in to_alice.text
+
+
 # -- designated contacts -----------------------------------------------------------------------------
 
 DESIGNATED = """\
