@@ -27,7 +27,7 @@ from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
 from inbox import tickets
 from inbox.domain.message import ParsedMessage
-from inbox.domain.ticket import Direction, EventKind
+from inbox.domain.ticket import SYSTEM, Direction, EventKind
 from inbox.store import outbox, rawqueue
 from inbox.store import tickets as store
 from inbox.store.outbox import Outgoing
@@ -35,7 +35,6 @@ from inbox.tickets import CUSTOMER, Desk
 
 log = logging.getLogger(__name__)
 
-SYSTEM = "system"
 BATCH = 50
 HOUR = timedelta(hours=1)
 DEFER = timedelta(minutes=10)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+SYSTEM = "system"  # the actor of what the service does by itself, in events
+
 
 class Status(enum.StrEnum):
     OPEN = "open"

@@ -11,10 +11,9 @@ them into a failed raw row without touching the messages behind it.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Sequence
 
 from sqlalchemy.orm import Session
@@ -23,7 +22,7 @@ from inbox import tickets
 from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.msgid import verify_message_id
 from inbox.domain.people import Role
-from inbox.domain.ticket import EventKind, Outcome, Status
+from inbox.domain.ticket import SYSTEM, EventKind, Outcome, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.ingest.authenticate import DnsLookup, authenticate
 from inbox.ingest.dedupe import earlier_copy, identity
@@ -65,7 +64,6 @@ class IngestResult:
     tracking: str | None = None  # for the log line about this message
 
 
-SYSTEM = "system"
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ class _Mail:
     def arrival(self, ctx: IngestContext) -> Arrival:
         """The mail as the ticket rules see it, with a sender proof computed at most once, on demand."""
         auth = ctx.settings.authentication
-        prove = functools.cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns,
+        prove = cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns,
                                                      trusted_authserv_ids=auth.trusted_authserv_ids,
                                                      verify_dkim=auth.verify_dkim))
         return Arrival(self.parsed, self.message_id, self.raw.id, self.raw.source, self.at, self.verdict.kind,

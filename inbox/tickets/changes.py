@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from inbox.domain.ticket import EventKind, Status
+from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.sla.agenda import FOLLOW_UP, RESPONSE
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
@@ -23,7 +23,6 @@ from inbox.tickets.clocks import following_update, last_public_activity, refresh
 from inbox.tickets.desk import Desk, TicketFacts
 
 _STOPPED = (Status.SOLVED, Status.CLOSED)
-SYSTEM = "system"
 BRIEF_CHARS = 4000  # of the customer's request, in the engineer's email
 
 

@@ -20,7 +20,6 @@ from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets.desk import Desk, TicketFacts
 
-SYSTEM = "system"
 _STOPPED = (Status.SOLVED, Status.CLOSED)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from classifiers import CustomerView, asks_to_escalate, classify, strip_commands
 from inbox.domain.message import Automation
-from inbox.domain.ticket import EventKind, Status
+from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers, format_tracking
 from inbox.settings import CustomerSettings
 from inbox.store import tickets as store
@@ -31,7 +31,6 @@ from inbox.tickets.clocks import clock_columns, load, starting_clocks
 from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.escalation import request_escalation
 
-SYSTEM = "system"
 NOT_DESIGNATED = "not-designated-contact"
 
 

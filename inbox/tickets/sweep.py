@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbox.domain.ticket import EventKind, Status
+from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
@@ -28,7 +28,6 @@ from inbox.tickets.notices import STAFF
 
 log = logging.getLogger(__name__)
 
-SYSTEM = "system"
 BATCH = 200
 # Something the agenda still calls due right after it was done is a bug, not a reason to spin.
 RECHECK = timedelta(minutes=1)
