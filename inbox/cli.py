@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     change.add_argument("--by", default="cli")
     change.add_argument("--note")
     change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
+    change.add_argument("--assign", metavar="ADDR", help="give the ticket to this engineer (one of agents:)")
 
     jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs").add_subparsers(dest="action", required=True)
     once = jobs.add_parser("run-once", parents=[common], help="run every scheduled job once, the outbox last")
@@ -292,6 +293,8 @@ def _tickets_show(app: App, args: argparse.Namespace) -> int:
 def _tickets_set(app: App, args: argparse.Namespace) -> int:
     if args.severity is not None and args.severity not in app.settings.severities:
         raise UsageError(f"--severity: {args.severity!r} is not one of {', '.join(app.settings.severities)}")
+    if args.assign is not None and not app.settings.is_agent(args.assign):
+        raise UsageError(f"--assign: {args.assign!r} is not one of the engineers (agents:) in the config")
     desk, at = app.desk(), app.clock.now()
     with app.sessions() as session, session.begin():
         ticket = store.ticket_by_tracking(session, args.tracking)
@@ -304,6 +307,8 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
             kinds.append("status_changed")
         if args.workaround and tickets.set_workaround(session, desk, ticket, at, args.by):
             kinds.append("workaround")
+        if args.assign and tickets.set_assignee(session, desk, ticket, args.assign.lower(), at, args.by):
+            kinds.append("assigned")
         if args.note and not kinds:
             store.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})
             kinds.append("note")

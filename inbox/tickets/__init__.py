@@ -11,7 +11,7 @@ takes the caller's session, so a change and the emails it causes land together o
 """
 
 from inbox.tickets.arrival import Arrival, keep
-from inbox.tickets.changes import set_severity, set_status, set_workaround
+from inbox.tickets.changes import set_assignee, set_severity, set_status, set_workaround
 from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.desk import Desk, TicketFacts
@@ -35,6 +35,7 @@ __all__ = [
     "open_ticket",
     "refuse_outsider",
     "role_of",
+    "set_assignee",
     "set_severity",
     "set_status",
     "set_workaround",

@@ -110,6 +110,22 @@ def test_tickets_set_refuses_unknown_severity(config: str, tmp_path: Path, capsy
     assert code == 2 and "critical, high, medium, low" in err
 
 
+def test_tickets_set_assign_gives_the_ticket_to_an_engineer_only(config: str, tmp_path: Path, capsys) -> None:
+    """`--assign` takes an engineer (recorded, they are told by email); any other address is a usage error."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))
+    code, _, err = run(capsys, "--config", config, "tickets", "set", "SUP-000001", "--assign", "mallory@evil.test")
+    assert code == 2 and "mallory@evil.test" in err
+    code, out, _ = run(capsys, "--config", config, "tickets", "set", "SUP-000001", "--assign", "engineer@example.com",
+                       "--by", "lead@example.com", "--json")
+    assert code == 0 and json.loads(out)["assignee"] == "engineer@example.com"
+    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")
+    shown = json.loads(out)
+    [assigned] = [e for e in shown["events"] if e["kind"] == "assigned"]
+    assert (assigned["actor"], assigned["detail"]["to"]) == ("lead@example.com", "engineer@example.com")
+    assert [o["kind"] for o in shown["outbox"] if o["to"] == "engineer@example.com"] == ["assigned"]
+
+
 def test_show_unknown_ticket_fails(config: str, capsys) -> None:
     """Showing a ticket that does not exist exits non-zero with a reason."""
     code, _, err = run(capsys, "--config", config, "tickets", "show", "SUP-999999")
