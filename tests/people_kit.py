@@ -18,36 +18,20 @@ from inbox.domain.ticket import Outcome
 from inbox.store import tickets as store
 from tests.fakes import mail
 from tests.seed_kit import mails
-from tests.sla_kit import T0, Desk
+from tests.sla_kit import CONFIG, T0, Desk
 
 UTC = timezone.utc
 ENGINEER, ALICE = "engineer@example.com", "alice@acme.com"
 SUBJECT = "Re: [SUP-000001] Printer on fire"
 
-# The kit's config (tests/sla_kit.CONFIG), a str.format template: literal braces are doubled.
-# The parts the tests change are arguments of `config`; every agent a dispatch plan names is listed.
-HEAD = """\
-service: {{name: Example Support, tracking_prefix: SUP}}
-database: {{url: "{db_url}"}}
-outbound: {{transport: maildir, maildir: "{tmp}/sent", from_address: "Example Support <support@example.com>",
-           max_auto_per_hour: 50}}
-templates: {{dir: "{templates}"}}
-authentication: {{trusted_authserv_ids: [mx.test]}}
-addresses: [support@example.com]
-severities: [critical, high, medium, low]
-calendars:
-  pacific: {{timezone: America/Los_Angeles, hours: {{mon-fri: "08:00-17:00"}}, holidays: {{country: US}}}}
-  always: {{timezone: UTC, hours: 24x7}}
+# The kit's config (tests/sla_kit.CONFIG, a str.format template: literal braces are doubled) up to
+# the plan's targets, with room for 50 automatic emails an hour; the parts the tests change are
+# arguments of `config`, and every agent a dispatch plan names is listed.
+HEAD = (CONFIG[:CONFIG.index("    lifecycle:")].replace("max_auto_per_hour: 3", "max_auto_per_hour: 50")
+        + "    breach_escalation: [lead@example.com, manager@example.com, cto@example.com]\n")
+TAIL = """\
 unknown_senders: {{plan: standard}}
 agents: [engineer@example.com, oncall@example.com, a@example.com, b@example.com, c@example.com]
-plans:
-  standard:
-    calendar: pacific
-    targets:
-      critical: {{response: 4 business hours, update: 24 hours, workaround: 48 hours, resolution: 1 week}}
-      high: {{response: 1 hour, calendar: always}}
-      low: {{response: 2 business days, update: 2 days}}
-    breach_escalation: [lead@example.com, manager@example.com, cto@example.com]
 """
 LIFECYCLE = "{{auto_solve_after: 7 days, auto_solve_follow_ups: 2, close_after_solved: 3 days}}"
 ASSIGNMENT = "[{{when: {{severity: critical}}, team: [oncall@example.com]}}]"
@@ -62,7 +46,7 @@ def config(*, lifecycle: str = LIFECYCLE, assignment: str = ASSIGNMENT, plan: st
     """The kit's config with the test's own parts: `plan` adds keys to plan standard, `plans` adds
     plans (indented as under `plans:`), `customers` replaces the customers, `rules` adds rules."""
     return (HEAD + f"    lifecycle: {lifecycle}\n    assignment: {assignment}\n"
-            + textwrap.indent(textwrap.dedent(plan), "    ") + plans + customers + rules)
+            + textwrap.indent(textwrap.dedent(plan), "    ") + plans + customers + TAIL + rules)
 
 
 @pytest.fixture
