@@ -12,7 +12,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.compose import compose
-from autoresponder.render import KINDS, Renderer, sample_context
+from autoresponder.render import KINDS, Renderer
+from autoresponder.samples import sample_context
 from inbox import tickets
 from inbox.domain.msgid import make_message_id
 from inbox.tickets import Desk

@@ -79,7 +79,7 @@ class App:
 
     def check_templates(self) -> list[str]:
         """Every template rendered against sample data: one line per problem."""
-        from autoresponder.render import check
+        from autoresponder.samples import check
 
         return check(self.settings.templates.dir)
 

@@ -15,9 +15,8 @@ from autoresponder.render import (
     RenderedEmail,
     Renderer,
     TemplateError,
-    check,
-    sample_context,
 )
+from autoresponder.samples import check, sample_context
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 ACK_TEXT = "acknowledgement/body.txt.j2"
