@@ -88,9 +88,14 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     sender, at = mail.parsed.from_addr, mail.at
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
-    ticket = load(session, row.id)
     # "#escalate" is the customer's to ask; every other line belongs to someone else.
     refused = [c for c in commands if c.verb != "escalate"]
+    wish = next((c.argument for c in commands if c.verb == "escalate"), None)
+    escalating = wish is not None or asks_to_escalate(mail.parsed.fresh_text)
+    if not (refused or escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
+        store.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
+        return
+    ticket = load(session, row.id)
     if refused:
         severity = any(c.verb in SEVERITY_VERBS for c in refused)
         items = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused]
@@ -101,8 +106,7 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:
         ticket.updated_at = at
-    wish = next((c.argument for c in commands if c.verb == "escalate"), None)
-    if wish is not None or asks_to_escalate(mail.parsed.fresh_text):
+    if escalating:
         request_escalation(session, desk, ticket, by=sender, at=at, key=mail.message_id,
                            words=strip_commands(mail.parsed.fresh_text), wish=wish or None)
 
