@@ -1,41 +1,43 @@
-"""Render the admins' email templates (Jinja2, sandboxed) into a subject, a text body and an HTML body.
+"""Render the admins' email templates into a subject, a text body and an HTML body.
 
 Its job: find the template file for a kind of email (customer override, then plan override,
-then the default), render it in `ImmutableSandboxedEnvironment` with `StrictUndefined`, and
-turn every way that can fail into one `TemplateError` that names the file and line, so an
-admin's typo reads like a compiler message. Files are re-read when they change (auto_reload):
-an admin's edit applies to the next email, with no restart. `autoresponder.samples` renders every
-file against sample data, for `inbox templates check`.
+then the default), render it in the sandbox (`autoresponder.sandbox`) with `StrictUndefined`,
+and turn every way that can fail into one `TemplateError` that names the file and line, so an
+admin's typo reads like a compiler message. Files are re-read when they change: an admin's edit
+applies to the next email, with no restart. A file that no longer renders is refused: the last
+version that rendered is kept and used, and the refusal is logged and listed by `problems()`
+(shown in /healthz) until the file is fixed. An email is rendered whole or not at all.
 
 It never: sends, composes headers, reads the database or the config, or lets any exception
-other than `TemplateError` escape `render()`. Templates are admin-owned data, not code:
-the sandbox keeps them from Python's internals, and budgets stop runaway loops and
-huge strings (see `_Sandbox`); these bound accidents, they are not a quota system.
+other than `TemplateError` escape `render()`.
 """
 
 from __future__ import annotations
 
-import contextvars
-import functools
-import math
+import logging
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateNotFound,
-    TemplateSyntaxError,
-    nodes,
+from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
+
+from autoresponder.sandbox import (
+    MAX_OUTPUT,
+    NamedUndefined,
+    Sandbox,
+    checking_headers,
+    control_characters,
+    loop_budget,
+    named_values,
+    one_header_line,
 )
-from jinja2.compiler import CodeGenerator, Frame
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+
+log = logging.getLogger(__name__)
+_BODY_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 KINDS: tuple[str, ...] = (
     "acknowledgement", "status_update", "sla_warning", "breach_alert", "severity_changed", "solved", "closed",
@@ -45,13 +47,7 @@ KINDS: tuple[str, ...] = (
 SUBJECT, TEXT, HTML = "subject.txt.j2", "body.txt.j2", "body.html.j2"
 FILES: tuple[str, ...] = (SUBJECT, TEXT, HTML)
 
-MAX_OUTPUT = 1_000_000  # characters per rendered file, and per value built inside a template
-MAX_NUMBER = 100_000  # largest number a template may hand to a function, filter or `*`
-LOOP_BUDGET = 100_000  # items all `range()` calls of one render may yield together
 MAX_SUBJECT = 998  # RFC 5322 section 2.1.1: a line is at most 998 characters
-
-_budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_loop_budget")
-_BIG_FORMAT = re.compile(r"(%|\{[^{}]*:)[^a-zA-Z%{}]*?\d{6,}")  # a width/precision of 6+ digits
 
 
 class TemplateError(Exception):
@@ -69,131 +65,21 @@ class RenderedEmail:
     html: str
 
 
-# --- limits the sandbox enforces -------------------------------------------------------------
-
-
-def _sized(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_OUTPUT:
-        raise SecurityError(f"a value of {len(value)} items is too large (limit {MAX_OUTPUT})")
-    return value
-
-
-def _check_numbers(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
-            raise SecurityError(f"the number {value} is too large for a template (limit {MAX_NUMBER})")
-
-
-def _check_format(spec: Any) -> None:
-    # "%999999999d" or "{:>999999999}" would build a gigabyte from one character.
-    if isinstance(spec, str) and _BIG_FORMAT.search(spec):
-        raise SecurityError("a format width or precision is too large")
-
-
-def _budgeted_range(*args: int) -> range:
-    """`range` counted against the render's loop budget: nested loops share one budget."""
-    items = range(*args)
-    left = _budget.get([LOOP_BUDGET])
-    if len(items) > left[0]:
-        raise SecurityError(f"loop too big: range of {len(items)} items (a render may loop {LOOP_BUDGET} times in all)")
-    left[0] -= len(items)
-    return items
-
-
-def _guard_filter(name: str, func: Any) -> Any:
-    first = 2 if hasattr(func, "jinja_pass_arg") else 1  # the value filtered (after any context) may be big
-
-    @functools.wraps(func)  # keeps `jinja_pass_arg`, so pass_context/pass_environment still work
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if name == "format":
-            _check_format(args[0] if args else None)
-        else:
-            _check_numbers(args[first:], kwargs)
-        return _sized(func(*args, **kwargs))
-
-    return guarded
-
-
-class _GuardedCodeGenerator(CodeGenerator):
-    # `a ~ b` is not an interceptable operator; without this, doubling a namespace value in a
-    # loop would reach gigabytes before the output limit could see it.
-    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.sized(")
-        super().visit_Concat(node, frame)
-        self.write(")")
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    code_generator_class = _GuardedCodeGenerator
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.globals["range"] = _budgeted_range
-        self.globals.pop("lipsum", None)  # placeholder text has no place in a customer's email
-        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
-
-    @staticmethod
-    def sized(value: Any) -> Any:
-        return _sized(value)
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":  # "x" * 10**9: refuse before Python allocates it
-            sequence = (str, list, tuple)
-            if isinstance(left, sequence) or isinstance(right, sequence):
-                _check_numbers((left if isinstance(left, int) else right,), {})
-        elif operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
-            if abs(left) > 1 and right * math.log2(abs(left)) > 4096:  # bits of the result
-                raise SecurityError("a power is too large (over 4096 bits)")
-        elif operator == "%":
-            _check_format(left)
-        return _sized(super().call_binop(context, operator, left, right))
-
-    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format at lookup
-        if getattr(method, "__name__", "") in ("format", "format_map"):
-            _check_format(getattr(method, "__self__", None))
-        elif obj is not _budgeted_range:  # range has its own budget, with a clearer message
-            _check_numbers(args, kwargs)
-        return _sized(super().call(context, obj, *args, **kwargs))
-
-
-# --- names in error messages ------------------------------------------------------------------
-
-
-class _Named(dict):  # type: ignore[type-arg]
-    """A context dict that knows its name, so errors say 'ticket' rather than 'dict object'."""
-
-    __slots__ = ("_name",)
-
-
-_Named.__name__ = _Named.__qualname__ = "dict"  # sandbox messages say "of 'dict' object", as admins expect
-
-
-class _Undefined(StrictUndefined):
-    __slots__ = ()
-
-    @property
-    def _undefined_message(self) -> str:
-        owner = getattr(self._undefined_obj, "_name", None)
-        if self._undefined_hint or self._undefined_obj is missing or owner is None:
-            return str(super()._undefined_message)
-        what = "attribute" if isinstance(self._undefined_name, str) else "element"
-        return f"{owner!r} has no {what} {self._undefined_name!r}"
-
-
-def _named(value: Any, name: str) -> Any:
-    if isinstance(value, Mapping):
-        named = _Named({key: _named(item, f"{name}.{key}") for key, item in value.items()})
-        named._name = name
-        return named
-    if isinstance(value, (list, tuple)):
-        return [_named(item, f"{name}[{i}]") for i, item in enumerate(value)]
-    return value
-
-
 def _is_segment(name: str | None) -> bool:
     return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")  # type: ignore[operator]
+
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A file that does not render, and whether an earlier version of it is being used instead."""
+
+    error: TemplateError
+    keeping_last_good: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        e = self.error
+        return {"file": e.path, "line": e.line, "reason": e.reason, "keeping_last_good": self.keeping_last_good}
 
 
 class Renderer:
@@ -202,14 +88,17 @@ class Renderer:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(os.path.abspath(directory))
         self._label = self.directory.name  # errors read "templates/acknowledgement/body.txt.j2:3: ..."
-        self._env = _Sandbox(
+        self._env = Sandbox(
             loader=FileSystemLoader(str(self.directory)),
             auto_reload=True,  # each render checks the file's mtime: edits apply without a restart
-            undefined=_Undefined,
+            undefined=NamedUndefined,
             autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".htm.j2")),
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self._lock = threading.Lock()
+        self._good: dict[str, Template] = {}  # name -> the last version that rendered
+        self._refused: dict[str, tuple[Template | None, TemplateError]] = {}  # name -> (version, why); None: no version loads
 
     def render(
         self, kind: str, context: Mapping[str, Any], *, plan: str | None = None, customer: str | None = None,
@@ -217,58 +106,148 @@ class Renderer:
         """Render the three files of `kind`, each from the most specific override that exists."""
         if not _is_segment(kind):
             raise TemplateError(f"{self._label}/{kind}", None, "not a kind of email")
-        values = {key: _named(value, key) for key, value in context.items()}
-        subject, text, html = (self._render(self._candidates(kind, file, plan, customer), values) for file in FILES)
-        return RenderedEmail(subject=" ".join(subject.split())[:MAX_SUBJECT], text=text, html=html)
+        values = named_values(context)
+        subject, text, html = (self._render_live(self._pick(kind, file, plan, customer), values) for file in FILES)
+        return RenderedEmail(subject=one_header_line(subject)[:MAX_SUBJECT], text=_body(text), html=_body(html))
 
     def render_file(self, name: str, context: Mapping[str, Any]) -> str:
-        """One file by its path under the directory, no override looked for (the admin's check)."""
-        return self._render([name], {key: _named(value, key) for key, value in context.items()})
+        """One file by its path under the directory, as it is now: no override, no earlier version."""
+        return self._generate(self._load(name), name, named_values(context))
+
+    def verify(self, name: str, samples: Iterable[tuple[str, Mapping[str, Any]]]) -> TemplateError | None:
+        """Render the file as it is now with each (label, context): adopted as the good version when
+        all render, refused (the last good version kept) at the first error, which is returned with
+        " (with LABEL)" after its reason. A subject must render to one line: line breaks and control
+        characters are errors here."""
+        try:
+            template = self._load(name)
+        except TemplateError as error:
+            self._refuse(name, None, error)
+            return error
+        for label, context in samples:
+            try:
+                if name.endswith(SUBJECT):
+                    with checking_headers():
+                        self._one_line(name, template, self._generate(template, name, named_values(context)))
+                else:
+                    self._generate(template, name, named_values(context))
+            except TemplateError as error:
+                found = TemplateError(error.path, error.line, f"{error.reason} (with {label})" if label else error.reason)
+                self._refuse(name, template, found)
+                return found
+        self._adopt(name, template)
+        return None
+
+    def source_of(self, kind: str, file: str, *, plan: str | None = None, customer: str | None = None) -> str:
+        """The file `render` would use for one part, as errors name it."""
+        return self._where(self._pick(kind, file, plan, customer))
+
+    def problems(self) -> list[Refusal]:
+        """Every file refused now, by path; overrides deleted since are forgotten."""
+        with self._lock:
+            refused = dict(self._refused)
+            good = set(self._good)
+        return [Refusal(error, name in good) for name, (_, error) in sorted(refused.items())
+                if name.count("/") == 1 or (self.directory / name).is_file()]
 
     @property
     def label(self) -> str:
         """How errors name the directory: "templates"."""
         return self._label
 
-    def _candidates(self, kind: str, file: str, plan: str | None, customer: str | None) -> list[str]:
+    def _pick(self, kind: str, file: str, plan: str | None, customer: str | None) -> str:
         names = []
         if _is_segment(customer):
             names.append(f"customers/{customer}/{kind}/{file}")
         if _is_segment(plan):
             names.append(f"plans/{plan}/{kind}/{file}")
-        return [*names, f"{kind}/{file}"]
+        return next((n for n in names if (self.directory / n).is_file()), f"{kind}/{file}")
 
-    def _render(self, names: list[str], values: Mapping[str, Any]) -> str:
-        """Render the first of `names` that exists; every failure becomes a TemplateError."""
-        name = names[-1]
-        token = _budget.set([LOOP_BUDGET])
+    def _render_live(self, name: str, values: Mapping[str, Any]) -> str:
+        """The file as it is now, or, when it no longer renders, the last version that did."""
+        with self._lock:
+            good, refused = self._good.get(name), self._refused.get(name)
         try:
-            template = None
-            for name in names:
-                try:
-                    template = self._env.get_template(name)
-                    break
-                except TemplateNotFound as exc:
-                    if exc.name != name:  # raised for something else than the file we asked for
-                        raise
-            if template is None:
-                raise TemplateError(self._where(names[-1]), None, "template file not found")
-            size, parts = 0, []
-            for chunk in template.generate(values):
-                size += len(chunk)
-                if size > MAX_OUTPUT:
-                    raise TemplateError(self._where(name), None, f"output is larger than {MAX_OUTPUT} characters")
-                parts.append(chunk)
-            return "".join(parts)
-        except TemplateError:
-            raise
+            template = self._load(name)
+        except TemplateError as error:
+            self._refuse(name, None, error)
+            if good is None:
+                raise
+            return self._generate(good, name, values)
+        if good is not None and good is not template and refused is not None and refused[0] is template:
+            try:
+                return self._generate(good, name, values)  # this version is known not to render
+            except TemplateError:
+                pass  # nor does the old one, with this email's data: try the new one after all
+        try:
+            output = self._generate(template, name, values)
+        except TemplateError as error:
+            self._refuse(name, template, error)
+            if good is None or good is template:
+                raise
+            try:
+                return self._generate(good, name, values)
+            except TemplateError:
+                raise error from None
+        if refused is None or refused[0] is not template or good is template:
+            self._adopt(name, template)
+        return output
+
+    def _load(self, name: str) -> Template:
+        try:
+            return self._env.get_template(name)
+        except TemplateNotFound as exc:
+            reason = "template file not found" if exc.name == name else _reason(exc)
+            raise TemplateError(self._where(name), None, reason) from None
         except TemplateSyntaxError as exc:
             raise TemplateError(self._where(exc.name or name), exc.lineno, exc.message or "syntax error") from None
-        except Exception as exc:  # noqa: BLE001 - the promise is: only TemplateError leaves render()
-            path, line = self._locate(exc, name)
-            raise TemplateError(path, line, _reason(exc)) from None
-        finally:
-            _budget.reset(token)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file, bad UTF-8: the promise is TemplateError
+            raise TemplateError(self._where(name), None, _reason(exc)) from None
+
+    def _generate(self, template: Template, name: str, values: Mapping[str, Any]) -> str:
+        with loop_budget():
+            try:
+                size, parts = 0, []
+                for chunk in template.generate(values):
+                    size += len(chunk)
+                    if size > MAX_OUTPUT:
+                        raise TemplateError(self._where(name), None, f"output is larger than {MAX_OUTPUT} characters")
+                    parts.append(chunk)
+                return "".join(parts)
+            except TemplateError:
+                raise
+            except TemplateSyntaxError as exc:  # in an included file
+                raise TemplateError(self._where(exc.name or name), exc.lineno, exc.message or "syntax error") from None
+            except Exception as exc:  # noqa: BLE001 - the promise is: only TemplateError leaves render()
+                path, line = self._locate(exc, name)
+                raise TemplateError(path, line, _reason(exc)) from None
+
+    def _one_line(self, name: str, template: Template, output: str) -> None:
+        """A subject whose own text (not a value: the sandbox checks those) spans lines is refused."""
+        found = control_characters(output.strip())
+        if found:
+            source = template.filename and Path(template.filename).read_text(encoding="utf-8", errors="replace")
+            lines = [i for i, text in enumerate((source or "").splitlines(), 1) if text.strip()]
+            raise TemplateError(self._where(name), lines[1] if len(lines) > 1 else None,
+                                f"the subject is not one line ({', '.join(found)}): a line break or control"
+                                " character in a header could start a new header")
+
+    def _adopt(self, name: str, template: Template) -> None:
+        with self._lock:
+            self._good[name] = template
+            was = self._refused.pop(name, None)
+        if was is not None:
+            log.info("template %s renders again; using it", self._where(name))
+
+    def _refuse(self, name: str, template: Template | None, error: TemplateError) -> None:
+        with self._lock:
+            was = self._refused.get(name)
+            self._refused[name] = (template, error)
+            kept = name in self._good and self._good[name] is not template
+        if was is None or str(was[1]) != str(error):  # once per new error, not once per email
+            log.error("template refused: %s (%s)", error,
+                      "the last version that rendered is used until it is fixed" if kept
+                      else "no earlier version: emails that need it wait")
 
     def _where(self, name: str) -> str:
         return f"{self._label}/{name}"
@@ -284,6 +263,11 @@ class Renderer:
                 found = (self._where(Path(filename[len(root):]).as_posix()), tb.tb_lineno)
             tb = tb.tb_next
         return found
+
+
+def _body(text: str) -> str:
+    """NUL and other control characters (not tab or line ends) have no place in an email body."""
+    return _BODY_CONTROLS.sub("", text)
 
 
 def _reason(exc: Exception) -> str:

@@ -2,16 +2,22 @@
 
 `sample_context(kind)` gives realistic values for every variable a kind gets (with `minimal`, every
 optional one empty), for `inbox templates check` and for previews without a ticket. `check()`
-renders every default and override file twice, once with the optional values empty, and returns
-one `path[:line]: problem` line each. It never sends, never reads the database or the config.
+renders every default and override file with the sample data, with the optional values empty,
+and as a ticket of every severity in every status, and returns one `path[:line]: problem` line
+each; `TemplateWatch` runs it again in the service whenever a file changes. It never sends, never
+reads the database or the config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from autoresponder.render import FILES, KINDS, Renderer, TemplateError
+from autoresponder.render import FILES, KINDS, Renderer
+from inbox.domain.ticket import Status
+
+SAMPLE_SEVERITIES = ("critical", "high", "medium", "low")
 
 _TARGETS = {
     "acknowledgement": {"name": "response", "duration": "4 business hours", "due": "Tue 3 Mar 2026, 12:30 PST"},
@@ -97,27 +103,30 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
     }
 
 
-def check(directory: Path) -> list[str]:
-    """One `path[:line]: problem` line per template that fails against the sample data; [] when all render."""
-    renderer = Renderer(directory)
-    label = renderer.label
-    if not renderer.directory.is_dir():
-        return [f"{label}: not a directory"]
+def sample_contexts(kind: str, severities: Sequence[str] = SAMPLE_SEVERITIES,
+                    plan: str | None = None, customer: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(what the sample is, its data) for `kind` as it is sent, with the optional values empty, then
+    as a ticket of every severity in every status would have it: what `check` renders each file with."""
+    yield "", _owned(sample_context(kind), plan, customer)
+    yield "the optional values empty", _owned(sample_context(kind, minimal=True), plan, customer)
+    for severity in severities:
+        for status in Status:
+            context = _owned(sample_context(kind), plan, customer)
+            context["ticket"].update(severity=severity, status=status.value)
+            yield f"severity {severity}, status {status.value}", context
+        context = _owned(sample_context(kind, minimal=True), plan, customer)
+        context["ticket"]["severity"] = severity
+        yield f"severity {severity}, the optional values empty", context
+
+
+def template_files(directory: Path) -> tuple[list[tuple[str, str, str | None, str | None]], list[str]]:
+    """Every file the service reads as (name, kind, plan, customer), and one problem line per file or
+    folder in an override tree that the service would never read (a misspelt kind or file name)."""
+    label = directory.name
+    files = [(f"{kind}/{file}", kind, None, None) for kind in KINDS for file in FILES]
     problems: list[str] = []
-
-    def check_file(name: str, kind: str) -> None:
-        for minimal in (False, True):
-            try:
-                renderer.render_file(name, sample_context(kind, minimal=minimal))
-            except TemplateError as exc:
-                problems.append(f"{exc} (with the optional values empty)" if minimal else str(exc))
-                return
-
-    for kind in KINDS:
-        for file in FILES:
-            check_file(f"{kind}/{file}", kind)
     for group in ("plans", "customers"):
-        for owner in _subdirs(renderer.directory / group):
+        for owner in _subdirs(directory / group):
             for folder in _subdirs(owner):
                 where = f"{label}/{group}/{owner.name}/{folder.name}"
                 if folder.name not in KINDS:
@@ -130,8 +139,57 @@ def check(directory: Path) -> list[str]:
                         problems.append(f"{where}/{file.name}: not a file this service reads"
                                         f" (expected {', '.join(FILES)})")
                         continue
-                    check_file(f"{group}/{owner.name}/{folder.name}/{file.name}", folder.name)
+                    plan, customer = (owner.name, None) if group == "plans" else (None, owner.name)
+                    files.append((f"{group}/{owner.name}/{folder.name}/{file.name}", folder.name, plan, customer))
+    return files, problems
+
+
+def check(directory: Path, severities: Sequence[str] = SAMPLE_SEVERITIES, renderer: Renderer | None = None) -> list[str]:
+    """One `path[:line]: problem` line per template that fails against the sample data; [] when all render.
+    With the service's `renderer`, each file that renders becomes its last good version."""
+    renderer = renderer or Renderer(directory)
+    if not renderer.directory.is_dir():
+        return [f"{renderer.label}: not a directory"]
+    files, problems = template_files(renderer.directory)
+    for name, kind, plan, customer in files:
+        error = renderer.verify(name, sample_contexts(kind, severities, plan, customer))
+        if error is not None:
+            problems.append(str(error))
     return problems
+
+
+class TemplateWatch:
+    """Checks the service's templates again whenever a file under the folder changes, so a broken
+    edit is refused (and shown in /healthz) before an email needs it, and a good one is adopted."""
+
+    def __init__(self, renderer: Renderer, severities: Sequence[str]) -> None:
+        self.renderer, self.severities = renderer, list(severities)
+        self._seen: dict[str, float] | None = None
+        self.problems: list[str] = []
+
+    def scan(self) -> bool:
+        """Check every file when any was added, changed or removed since the last scan; True if it did."""
+        now = _stamps(self.renderer.directory)
+        if now == self._seen:
+            return False
+        self._seen = now
+        self.problems = check(self.renderer.directory, self.severities, self.renderer)
+        return True
+
+
+def _stamps(directory: Path) -> dict[str, float]:
+    try:
+        return {str(p): p.stat().st_mtime for p in directory.rglob("*") if p.is_file()}
+    except OSError:  # a file removed while we walked: the next scan sees the settled tree
+        return {}
+
+
+def _owned(context: dict[str, Any], plan: str | None, customer: str | None) -> dict[str, Any]:
+    if plan:
+        context["ticket"]["plan"] = plan
+    if customer:
+        context["ticket"]["customer"] = customer
+    return context
 
 
 def _subdirs(path: Path) -> list[Path]:
