@@ -1,44 +1,106 @@
-"""`inbox templates preview`: the email a template would send, headers and parts, without sending it.
+"""Previews: the email a template would send, headers and parts, without sending or queueing it.
 
-With a ticket, the template data is built from that ticket as a notice about it would be;
-without one, from the renderer's sample data. Reads only; never queues or sends.
+With a ticket, the template data is the ticket's, as a notice about it would carry, over the
+sample data for what only an event supplies (a reply's text, a refusal's reason); without one,
+the sample data. With a customer, that customer's overrides (and its plan's) are the ones used.
+Serves `inbox templates preview` and the admin's preview page. Reads only; never queues or sends.
 """
 
 from __future__ import annotations
 
+import email
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.compose import compose
-from autoresponder.render import KINDS, Renderer
+from autoresponder.render import FILES, KINDS, Renderer
 from autoresponder.samples import sample_context
 from inbox import tickets
 from inbox.domain.msgid import make_message_id
-from inbox.tickets import Desk
-from inbox.sla.agenda import RESPONSE
 from inbox.store import tickets as store
+from inbox.tickets import Desk
+
+SAMPLE_TRACKING = "SUP-000123"
+_DUE_OF = {"response": "first_response_due", "update": "next_update_due", "workaround": "workaround_due",
+           "resolution": "resolution_due"}
 
 
-def preview(sessions: sessionmaker[Session], desk: Desk, directory: Path, kind: str, tracking: str | None,
-            now: datetime) -> str:
+@dataclass(frozen=True)
+class Preview:
+    kind: str
+    ticket: str | None  # the tracking number whose data was used; None: sample data
+    customer: str | None  # whose overrides were looked for
+    headers: list[tuple[str, str]]  # as a mail program shows them: decoded
+    text: str
+    html: str
+    files: dict[str, str] = field(default_factory=dict)  # subject/text/html -> the template file used
+    raw: bytes = b""  # the exact bytes that would go out
+
+    def as_text(self) -> str:
+        """Headers, then each part under its own Content-Type line: what `templates preview` prints."""
+        head = "\n".join(f"{name}: {value}" for name, value in self.headers)
+        return (f"{head}\n\n--- Content-Type: text/plain; charset=utf-8 ---\n{self.text.rstrip()}\n"
+                f"\n--- Content-Type: text/html; charset=utf-8 ---\n{self.html.rstrip()}\n")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.kind, "ticket": self.ticket, "customer": self.customer, "email": self.as_text(),
+                "headers": [list(pair) for pair in self.headers], "text": self.text, "html": self.html,
+                "files": self.files}
+
+
+def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kind: str, now: datetime, *,
+            tracking: str | None = None, customer: str | None = None) -> Preview:
+    """The email `kind` would send; LookupError for an unknown kind, ticket or customer,
+    `autoresponder.render.TemplateError` when the template does not render."""
     if kind not in KINDS:
         raise LookupError(f"no template {kind!r} (known: {', '.join(KINDS)})")
-    plan = customer = None
-    if tracking is None:
-        data, recipient, number = sample_context(kind), "customer@example.com", "SUP-000123"
-    else:
+    settings = desk.settings
+    chosen = settings.customer(customer) if customer else None
+    if customer and chosen is None:
+        known = ", ".join(c.id for c in settings.customers) or "none configured"
+        raise LookupError(f"no customer {customer!r} (known: {known})")
+    data = sample_context(kind)
+    data["service"] = {"name": settings.service.name}
+    recipient, number, plan, owner = "customer@example.com", SAMPLE_TRACKING, None, None
+    if chosen is not None:
+        owner, plan = chosen.id, chosen.plan
+        data["ticket"].update(customer=chosen.name, plan=chosen.plan)
+        if chosen.contacts:
+            recipient = chosen.contacts[0]
+            data["ticket"]["requester"] = recipient
+    if tracking is not None:
         with sessions() as session:
             ticket = store.ticket_by_tracking(session, tracking)
             if ticket is None:
                 raise LookupError(f"no ticket {tracking}")
             facts = tickets.view(ticket, tickets.last_public_activity(session, ticket))
-            data = tickets.context(desk, facts, target=tickets.target_context(desk, facts, RESPONSE,
-                                                                              ticket.first_response_due))
-            recipient, number, plan, customer = ticket.requester, ticket.tracking, ticket.plan, ticket.customer_id
-    rendered = Renderer(directory).render(kind, data, plan=plan, customer=customer)
-    body = compose(rendered, from_address=desk.settings.outbound.from_address, to=[recipient],
-                   message_id=make_message_id(number, desk.settings.own_domain, desk.secret), date=now,
-                   tracking=number, loop_marker=desk.settings.own_domain)
-    return body.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        real = tickets.context(desk, facts)
+        data.update(service=real["service"], ticket=real["ticket"], timezone=real["timezone"])
+        if data.get("target"):
+            name = data["target"]["name"]
+            due = getattr(facts.dues, _DUE_OF.get(name, ""), None)
+            if due is not None:
+                data["target"] = tickets.target_context(desk, facts, name, due)
+        recipient, number = ticket.requester, ticket.tracking
+        if chosen is None:
+            owner, plan = ticket.customer_id, ticket.plan
+    rendered = renderer.render(kind, data, plan=plan, customer=owner)
+    raw = compose(rendered, from_address=settings.outbound.from_address, to=[recipient],
+                  message_id=make_message_id(number, settings.own_domain, desk.secret), date=now,
+                  tracking=number, loop_marker=settings.own_domain)
+    message = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(message, EmailMessage)
+    files = {part: renderer.source_of(kind, file, plan=plan, customer=owner)
+             for part, file in zip(("subject", "text", "html"), FILES)}
+    return Preview(kind=kind, ticket=tracking, customer=owner, headers=[(k, " ".join(str(v).split())) for k, v in message.items()],
+                   text=_part(message, "plain"), html=_part(message, "html"), files=files, raw=raw)
+
+
+def _part(message: EmailMessage, subtype: str) -> str:
+    part = message.get_body(preferencelist=(subtype,))
+    return str(part.get_content()) if part is not None else ""

@@ -146,8 +146,8 @@ class Renderer:
         """Every file refused now, by path; overrides deleted since are forgotten."""
         with self._lock:
             refused = dict(self._refused)
-            good = set(self._good)
-        return [Refusal(error, name in good) for name, (_, error) in sorted(refused.items())
+            good = dict(self._good)
+        return [Refusal(error, good.get(name) not in (None, version)) for name, (version, error) in sorted(refused.items())
                 if name.count("/") == 1 or (self.directory / name).is_file()]
 
     @property

@@ -8,6 +8,7 @@ listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint)
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import signal
@@ -33,11 +34,18 @@ from inbox.tickets import Contracts, Desk
 
 if TYPE_CHECKING:
     from autoresponder import Outbound
+    from autoresponder.preview import Preview
+    from autoresponder.render import Renderer
+    from autoresponder.samples import TemplateWatch
     from autoresponder.transport import MailTransport
     from inbox.service import Service
+    from inbox.web.admin import AdminPages
 
 SECRET_KEY = "message_id_secret"
 HEALTH_TIMEOUT = 5.0
+RECENT_TICKETS = 50  # the preview page's ticket chooser
+MIN_TOKEN = 16  # an admin token guessable in an afternoon protects nothing
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,6 +58,7 @@ class App:
     rawstore: RawStore
     dns: DnsLookup | None = None  # DKIM key lookups; None: the system resolver (tests bring their own)
     _desk: Desk | None = field(default=None, repr=False)
+    _renderer: Renderer | None = field(default=None, repr=False)
 
     def desk(self) -> Desk:
         """The config, its contracts and the secret: what changing tickets and telling people need."""
@@ -57,15 +66,27 @@ class App:
             self._desk = Desk(self.settings, Contracts(self.settings), self.secret())
         return self._desk
 
+    def renderer(self) -> Renderer:
+        """The one template renderer of this process: it remembers each file's last good version."""
+        from autoresponder.render import Renderer
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.settings.templates.dir)
+        return self._renderer
+
+    def template_watch(self) -> TemplateWatch:
+        """Checks the templates again whenever one changes (the scheduler runs it before each turn)."""
+        from autoresponder.samples import TemplateWatch
+
+        return TemplateWatch(self.renderer(), self.settings.severities)
+
     def outbound(self, transport: MailTransport | None = None) -> Outbound:
         """The SLA sweep and the outbox sender, sending through `transport` (default: the configured one)."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
-        from autoresponder.render import Renderer
 
         desk = self.desk()
-        dispatcher = Dispatcher(self.sessions, desk, Renderer(self.settings.templates.dir),
-                                transport or self.transport(), owner=PROCESS_OWNER)
+        dispatcher = Dispatcher(self.sessions, desk, self.renderer(), transport or self.transport(), owner=PROCESS_OWNER)
         return Outbound(self.sessions, desk, dispatcher)
 
     def transport(self) -> MailTransport:
@@ -78,16 +99,18 @@ class App:
         return SmtpTransport(out.host, out.port, starttls=out.starttls, username=out.username, password=password)
 
     def check_templates(self) -> list[str]:
-        """Every template rendered against sample data: one line per problem."""
+        """Every template rendered against sample tickets of every severity and status: one line per problem."""
         from autoresponder.samples import check
 
-        return check(self.settings.templates.dir)
+        return check(self.settings.templates.dir, self.settings.severities)
 
-    def preview(self, kind: str, tracking: str | None = None) -> str:
-        """The email `kind` would send, for a ticket or for sample data; LookupError if either is unknown."""
+    def preview(self, kind: str, tracking: str | None = None, customer: str | None = None) -> Preview:
+        """The email `kind` would send, for a ticket or for sample data, with `customer`'s overrides;
+        LookupError if the kind, ticket or customer is unknown, TemplateError if it does not render."""
         from autoresponder.preview import preview
 
-        return preview(self.sessions, self.desk(), self.settings.templates.dir, kind, tracking, self.clock.now())
+        return preview(self.sessions, self.desk(), self.renderer(), kind, self.clock.now(),
+                       tracking=tracking, customer=customer)
 
     def secret(self) -> str:
         """The key that signs our Message-IDs: from the environment, else generated once and kept."""
@@ -193,8 +216,13 @@ def _build_service(app: App) -> Service:
         )
         for mailbox in settings.imap
     ]
-    outbound = app.outbound()
-    scheduler = JobScheduler(lambda: outbound.run_once(app.clock.now()))
+    outbound, watch = app.outbound(), app.template_watch()
+
+    def turn() -> None:
+        watch.scan()  # an edited template is checked (and refused or adopted) before an email needs it
+        outbound.run_once(app.clock.now())
+
+    scheduler = JobScheduler(turn)
     metrics.describe("inbox_outbox_depth", "Outgoing emails not yet sent, by state.")
     metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
     metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
@@ -210,7 +238,11 @@ def _build_service(app: App) -> Service:
             p.name: _iso(metrics.value("inbox_imap_last_success_timestamp", mailbox=p.name)) for p in pollers
         }
         ok = database == "ok" and service.listening
-        return ok, {"database": database, "smtp": "up" if service.listening else "down", "imap_last_success": imap}
+        # A refused template does not make the service unhealthy (its last good version is used, or
+        # the emails wait): it is shown here for the admin, and /healthz stays 200.
+        refused = [r.as_dict() for r in app.renderer().problems()]
+        return ok, {"database": database, "smtp": "up" if service.listening else "down", "imap_last_success": imap,
+                    "templates": {"ok": not refused, "problems": refused}}
 
     async def render() -> str:
         try:
@@ -225,8 +257,35 @@ def _build_service(app: App) -> Service:
         metrics.set("inbox_scheduler_failures", scheduler.failures)
         return metrics.render()
 
-    service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render)
+    service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render, admin=_admin_pages(app))
     return service
+
+
+def _admin_pages(app: App) -> AdminPages | None:
+    """The template preview pages, on when the config names an admin token that is set."""
+    env = app.settings.http.admin_token_env
+    token = read_secret(env) if env else None
+    if not token:
+        return None
+    if len(token) < MIN_TOKEN:
+        log.warning("the preview pages are off: %s holds %d characters, fewer than %d", env, len(token), MIN_TOKEN)
+        return None
+    from autoresponder.render import KINDS
+    from inbox.store.tickets import recent_tickets
+    from inbox.web.admin import AdminPages
+
+    def tickets() -> list[tuple[str, str]]:
+        with app.sessions() as session:
+            return recent_tickets(session, RECENT_TICKETS)
+
+    return AdminPages(
+        token=token,
+        kinds=list(KINDS),
+        preview=app.preview,
+        tickets=tickets,
+        customers=[(c.id, c.name) for c in app.settings.customers],
+        problems=lambda: [r.as_dict() for r in app.renderer().problems()],
+    )
 
 
 def _ping(app: App) -> None:

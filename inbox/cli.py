@@ -138,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     preview = templates.add_parser("preview", parents=[common], help="print the email a template would send")
     preview.add_argument("name")
     preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
+    preview.add_argument("--customer", help="a customer id whose overrides (and plan's) to use")
     return parser
 
 
@@ -359,11 +360,15 @@ def _templates_check(app: App, args: argparse.Namespace) -> int:
 
 
 def _templates_preview(app: App, args: argparse.Namespace) -> int:
+    from autoresponder.render import TemplateError
+
     try:
-        email = app.preview(args.name, args.ticket)
-    except LookupError as exc:  # an unknown template or ticket: exit 2, as for any bad argument
+        email = app.preview(args.name, args.ticket, args.customer)
+    except LookupError as exc:  # an unknown template, ticket or customer: exit 2, as for any bad argument
         raise Failure(ErrorKind.NOT_FOUND, str(exc), 2) from exc
-    print(json.dumps({"name": args.name, "ticket": args.ticket, "email": email}) if args.json else email)
+    except TemplateError as exc:
+        raise Failure(ErrorKind.TEMPLATES, str(exc), 1, problems=[str(exc)]) from exc
+    print(json.dumps(email.as_json()) if args.json else email.as_text().rstrip("\n"))
     return 0
 
 

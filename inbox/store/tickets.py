@@ -227,6 +227,12 @@ def list_tickets(session: Session, *, status: str | None = None, severity: str |
     return list(session.execute(stmt).scalars())
 
 
+def recent_tickets(session: Session, limit: int) -> list[tuple[str, str]]:
+    """(tracking, subject) of the newest `limit` tickets, newest first: for choosers, not reports."""
+    stmt = select(Ticket.tracking, Ticket.subject).order_by(Ticket.number.desc()).limit(limit)
+    return [(tracking, subject) for tracking, subject in session.execute(stmt)]
+
+
 def messages_of(session: Session, ticket_id: int) -> list[TicketMessage]:
     stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
     return list(session.execute(stmt).scalars())

@@ -222,3 +222,17 @@ def test_classic_sandbox_escapes_fail(templates: Path, source: str) -> None:
     with pytest.raises(TemplateError) as caught:
         ack(Renderer(templates))
     assert str(caught.value).startswith(f"templates/{TEXT}:2: ")
+
+
+def test_a_broken_partial_makes_its_includers_wait_and_says_so(templates: Path) -> None:
+    """An include resolves at render time, so an includer has no older version to fall back on:
+    its emails wait, and the refusal says no earlier version is being used."""
+    edit(templates, "partials/sign.txt.j2", "{{ service.name }}")
+    edit(templates, TEXT, "Hello\n{% include 'partials/sign.txt.j2' %}\n")
+    renderer = Renderer(templates)
+    assert ack(renderer).text == "Hello\nExample Support"
+    edit(templates, "partials/sign.txt.j2", "{{ service.nmae }}")
+    with pytest.raises(TemplateError, match=r"^templates/partials/sign\.txt\.j2:1: "):
+        ack(renderer)
+    [refusal] = renderer.problems()
+    assert refusal.error.path == "templates/partials/sign.txt.j2" and refusal.keeping_last_good is False

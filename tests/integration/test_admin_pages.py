@@ -1,0 +1,292 @@
+"""The admin's template pages over real HTTP: sign-in, the list, previews, errors, headers.
+
+A real `HttpEndpoint` on a free loopback port, in an event loop of its own thread, serving the
+`AdminPages` that `inbox.app` builds for a real App, on SQLite and PostgreSQL, with a copy of
+the shipped templates that a test may break or override.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import Message
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from autoresponder.render import KINDS
+from inbox.app import App, _admin_pages
+from inbox.web import AdminPages, HttpEndpoint
+from tests.fakes import make_app, make_settings, mail
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "s3cret token; with, odd=chars"  # must survive the cookie's encoding
+TOKEN_ENV = "INBOX_TEST_ADMIN_TOKEN"
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; "
+       "frame-ancestors 'none'; form-action 'self'")
+PREVIEW = "/admin/templates/acknowledgement"
+
+
+@dataclass
+class Site:
+    """An App on a copy of the templates, and the admin pages the composition root makes of it."""
+
+    app: App
+    templates: Path
+
+    def admin(self) -> AdminPages | None:
+        return _admin_pages(self.app)
+
+    def ingest(self, **kw: Any) -> None:
+        ref = self.app.rawstore.put(mail(**kw), "test")
+        assert self.app.worker().run_batch([ref.id])
+
+
+def build_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Site:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    extra = f'templates: {{dir: "{templates}"}}\nhttp: {{admin_token_env: {TOKEN_ENV}}}\n'
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    return Site(make_app(make_settings(tmp_path, db_url, extra=extra)), templates)
+
+
+@contextmanager
+def running(admin: AdminPages | None) -> Iterator[int]:
+    """An endpoint serving `admin` on a free loopback port, on its own loop in a thread: the port."""
+
+    async def health() -> tuple[bool, dict[str, Any]]:
+        return True, {"database": "ok"}
+
+    async def metrics() -> str:
+        return ""
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    endpoint = HttpEndpoint("127.0.0.1", 0, health, metrics, admin=admin)
+    asyncio.run_coroutine_threadsafe(endpoint.start(), loop).result(10)
+    try:
+        yield endpoint.port
+    finally:
+        asyncio.run_coroutine_threadsafe(endpoint.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Message
+    body: str
+
+
+def fetch(port: int, path: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read().decode("utf-8"))
+    finally:
+        conn.close()
+
+
+def signed(port: int, path: str) -> Reply:
+    return fetch(port, path, headers={"Authorization": f"Bearer {TOKEN}"})
+
+
+class Page(HTMLParser):
+    """What a test reads of a page: the <pre> texts, the iframes' attributes, the links (unescaped)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.pres: list[str] = []
+        self.frames: list[dict[str, str | None]] = []
+        self.links: list[str | None] = []
+        self._pre: list[str] | None = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "pre":
+            self._pre = []
+        elif tag == "iframe":
+            self.frames.append(dict(attrs))
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href"))
+
+    def handle_data(self, data: str) -> None:
+        if self._pre is not None:
+            self._pre.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "pre" and self._pre is not None:
+            self.pres.append("".join(self._pre))
+            self._pre = None
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    site = build_site(tmp_path, db_url, monkeypatch)
+    yield site
+    site.app.close()
+
+
+def test_admin_pages_need_the_token(site: Site) -> None:
+    """No token, or a wrong one by header, cookie or address: 401 with how to sign in; the right Bearer: 200."""
+    with running(site.admin()) as port:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "inbox_admin=wrong"},
+                        {"Authorization": f"Basic {TOKEN}"}):
+            reply = fetch(port, "/admin/templates", headers=headers)
+            assert reply.status == 401, headers
+            assert reply.headers["WWW-Authenticate"] == "Bearer" and "?token=" in reply.body
+            assert TOKEN not in reply.body
+        wrong = fetch(port, "/admin/templates?token=wrong")
+        assert wrong.status == 401 and wrong.headers["Set-Cookie"] is None
+        assert fetch(port, PREVIEW).status == 401
+        assert signed(port, "/admin/templates").status == 200
+
+
+def test_the_token_in_the_address_becomes_a_cookie(site: Site) -> None:
+    """?token= answers 303 to the same address without it and sets an HttpOnly, SameSite=Strict cookie that works."""
+    with running(site.admin()) as port:
+        reply = fetch(port, "/admin/templates?token=s3cret%20token%3B%20with%2C%20odd%3Dchars")
+        assert reply.status == 303 and reply.headers["Location"] == "/admin/templates"
+        cookie = reply.headers["Set-Cookie"]
+        assert cookie.startswith("inbox_admin=") and "; with" not in cookie
+        assert {"HttpOnly", "SameSite=Strict", "Path=/admin"} <= {part.strip() for part in cookie.split(";")}
+        pair = cookie.split(";")[0]
+        assert fetch(port, "/admin/templates", headers={"Cookie": f"other=1; {pair}"}).status == 200
+        moved = fetch(port, f"{PREVIEW}?customer=acme&token=s3cret+token%3B+with%2C+odd%3Dchars")
+        assert moved.status == 303 and moved.headers["Location"] == f"{PREVIEW}?customer=acme"
+
+
+def test_pages_are_off_without_an_admin_token(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the token's variable unset there are no admin pages: 404 saying how to turn them on."""
+    monkeypatch.delenv(TOKEN_ENV)
+    assert site.admin() is None
+    with running(None) as port:
+        reply = signed(port, "/admin/templates")
+        assert reply.status == 404 and "the preview pages are off: set http.admin_token_env" in reply.body
+        assert fetch(port, "/healthz").status == 200
+
+
+def test_list_page_links_every_template(site: Site) -> None:
+    """The list links each kind of email to its preview, and names no refused template while none is."""
+    with running(site.admin()) as port:
+        reply = signed(port, "/admin/templates")
+    assert reply.status == 200 and reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert set(Page(reply.body).links) == {f"/admin/templates/{kind}" for kind in KINDS}
+    assert "Templates refused now" not in reply.body
+
+
+def test_preview_shows_the_tickets_email_side_by_side(site: Site) -> None:
+    """With ticket=, the text part (in a <pre>) and the HTML part (a sandboxed srcdoc) carry the ticket's subject."""
+    site.ingest()
+    with running(site.admin()) as port:
+        reply = signed(port, f"{PREVIEW}?ticket=SUP-000001&customer=")
+    assert reply.status == 200
+    page = Page(reply.body)
+    assert "Subject:         Printer on fire" in page.pres[0]
+    [frame] = page.frames
+    assert "sandbox" in frame and not frame["sandbox"] and "<td>Printer on fire</td>" in (frame["srcdoc"] or "")
+    assert 'srcdoc="&lt;!DOCTYPE html&gt;' in reply.body  # the email's markup never reaches the page as markup
+    assert '<option value="SUP-000001" selected>SUP-000001 Printer on fire</option>' in reply.body
+    assert "<td>alice@acme.com</td>" in reply.body and "Data: ticket SUP-000001" in reply.body
+    assert "<code>templates/acknowledgement/subject.txt.j2</code>" in reply.body
+
+
+def test_a_hostile_subject_is_never_markup(site: Site) -> None:
+    """A ticket whose subject is a script shows as text everywhere: list, select, headers, text and srcdoc."""
+    site.ingest(subject="<script>alert(1)</script>")
+    with running(site.admin()) as port:
+        reply = signed(port, f"{PREVIEW}?ticket=SUP-000001")
+    assert reply.status == 200 and "<script" not in reply.body.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in reply.body
+    page = Page(reply.body)
+    assert "<script>alert(1)</script>" in page.pres[0]
+    srcdoc = page.frames[0]["srcdoc"] or ""
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in srcdoc and "<script" not in srcdoc
+
+
+def test_a_customer_override_is_used_and_named(site: Site) -> None:
+    """customer=acme previews acme's override of the subject, and the page names that file."""
+    override = site.templates / "customers" / "acme" / "acknowledgement"
+    override.mkdir(parents=True)
+    (override / "subject.txt.j2").write_text("Acme desk: {{ ticket.subject }}\n")
+    with running(site.admin()) as port:
+        theirs = signed(port, f"{PREVIEW}?customer=acme")
+        plain = signed(port, PREVIEW)
+    assert theirs.status == 200 and "<th>Subject</th><td>[SUP-000123] Acme desk: " in theirs.body
+    assert "<code>templates/customers/acme/acknowledgement/subject.txt.j2</code>" in theirs.body
+    assert "Overrides: customer acme" in theirs.body
+    assert "Acme desk" not in plain.body and "customers/acme" not in plain.body
+
+
+def test_a_broken_template_shows_file_line_and_reason(site: Site) -> None:
+    """A template that does not render is the page's content (200), as file:line: reason; the list shows it too."""
+    (site.templates / "acknowledgement" / "body.txt.j2").write_text("Hello\n{{ ticket.trackng }}\n")
+    with running(site.admin()) as port:
+        reply = signed(port, PREVIEW)
+        listing = signed(port, "/admin/templates")
+    assert reply.status == 200 and "This template does not render" in reply.body
+    [error] = Page(reply.body).pres
+    assert error.startswith("templates/acknowledgement/body.txt.j2:2: ") and "trackng" in error
+    assert not Page(reply.body).frames
+    assert "<code>templates/acknowledgement/body.txt.j2:2</code>" in listing.body
+
+
+def test_unknown_template_ticket_or_customer_is_404(site: Site) -> None:
+    """An unknown kind, ticket or customer answers 404 with the reason."""
+    with running(site.admin()) as port:
+        kind = signed(port, "/admin/templates/nonsense")
+        ticket = signed(port, f"{PREVIEW}?ticket=SUP-999999")
+        customer = signed(port, f"{PREVIEW}?customer=nobody")
+        other = signed(port, "/admin/elsewhere")
+    assert kind.status == 404 and "no template &#x27;nonsense&#x27;" in kind.body
+    assert ticket.status == 404 and "no ticket SUP-999999" in ticket.body
+    assert customer.status == 404 and "no customer &#x27;nobody&#x27;" in customer.body
+    assert other.status == 404
+
+
+def test_only_get_and_head(site: Site) -> None:
+    """POST answers 405 naming the allowed methods; HEAD answers GET's status and headers without a body."""
+    with running(site.admin()) as port:
+        posted = fetch(port, "/admin/templates", method="POST", headers={"Authorization": f"Bearer {TOKEN}"})
+        head = fetch(port, PREVIEW, method="HEAD", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert posted.status == 405 and posted.headers["Allow"] == "GET, HEAD"
+    assert head.status == 200 and head.body == "" and int(head.headers["Content-Length"]) > 1000
+
+
+def test_admin_answers_carry_the_security_headers(site: Site) -> None:
+    """Every /admin answer, signed in or not, forbids scripts, framing, sniffing, referrers and caching."""
+    with running(site.admin()) as port:
+        replies = [signed(port, PREVIEW), fetch(port, "/admin/templates"), signed(port, "/admin/templates/x"),
+                   fetch(port, f"/admin/templates?token={quote(TOKEN)}")]
+        ops = fetch(port, "/healthz")
+    for reply in replies:
+        assert reply.headers["Content-Security-Policy"] == CSP
+        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+        assert reply.headers["Referrer-Policy"] == "no-referrer"
+        assert reply.headers["Cache-Control"] == "no-store"
+    assert ops.headers["Content-Security-Policy"] is None and ops.body == '{"ok": true, "database": "ok"}'
+
+
+def test_an_oversized_or_malformed_request_is_refused() -> None:
+    """A request head over the size limit answers 431, a malformed one 400; the server keeps serving."""
+    with running(None) as port:
+        big = fetch(port, "/healthz", headers={"X-Padding": "a" * 10_000})
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nBroken Header: x\r\n\r\n")
+            bad = int(sock.makefile("rb").readline().split()[1])
+        assert (big.status, bad) == (431, 400)
+        assert fetch(port, "/healthz").status == 200
