@@ -180,6 +180,16 @@ def test_pages_are_off_without_an_admin_token(site: Site, monkeypatch: pytest.Mo
         assert fetch(port, "/healthz").status == 200
 
 
+def test_a_short_token_leaves_the_pages_off(site: Site, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A token of fewer than 16 characters protects nothing: the pages stay off, and the log says why."""
+    monkeypatch.setenv(TOKEN_ENV, "x" * 15)
+    assert site.admin() is None
+    assert f"{TOKEN_ENV} holds 15 characters, fewer than 16" in caplog.text
+    monkeypatch.setenv(TOKEN_ENV, "x" * 16)
+    assert site.admin() is not None
+
+
 def test_list_page_links_every_template(site: Site) -> None:
     """The list links each kind of email to its preview, and names no refused template while none is."""
     with running(site.admin()) as port:
