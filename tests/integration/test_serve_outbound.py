@@ -9,6 +9,7 @@ from __future__ import annotations
 import smtplib
 import threading
 import urllib.request
+from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -31,8 +32,17 @@ class Sink:
         return "250 2.0.0 OK"
 
 
-def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: Path) -> None:
-    """A mail accepted by the listener is acknowledged through the configured SMTP relay, once."""
+@dataclass
+class Setup:
+    config: Path
+    smtp_port: int
+    http_port: int
+    sink: Sink
+    relay: Controller
+
+
+def serve_through_a_relay(tmp_path: Path, db_url: str, templates: Path = ROOT / "templates") -> Setup:
+    """A config for `inbox serve` on free loopback ports, sending through a started aiosmtpd sink."""
     sink, relay_port = Sink(), free_port()
     relay = Controller(sink, hostname="127.0.0.1", port=relay_port, ready_timeout=10)
     relay.start()
@@ -40,13 +50,21 @@ def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: 
     config = write_config(tmp_path, db_url, extra=f"""
         smtp: {{host: 127.0.0.1, port: {smtp_port}}}
         http: {{host: 127.0.0.1, port: {http_port}}}
-        templates: {{dir: "{ROOT / 'templates'}"}}
+        templates: {{dir: "{templates}"}}
         """)
     text = config.read_text()
     start = text.index("outbound:")
     end = text.index("\n", start)
     config.write_text(text[:start] + "outbound: {transport: smtp, host: 127.0.0.1, port: " + str(relay_port)
                       + ", from_address: \"Example Support <support@example.com>\"}" + text[end:])
+    return Setup(config, smtp_port, http_port, sink, relay)
+
+
+def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: Path) -> None:
+    """A mail accepted by the listener is acknowledged through the configured SMTP relay, once."""
+    setup = serve_through_a_relay(tmp_path, db_url)
+    config, smtp_port, http_port, sink, relay = (setup.config, setup.smtp_port, setup.http_port, setup.sink,
+                                                 setup.relay)
     server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
     server.start()
     try:

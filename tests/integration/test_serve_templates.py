@@ -16,11 +16,9 @@ from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
-from aiosmtpd.controller import Controller
-
-from tests.durability.serve import ROOT, ServeProcess, free_port
-from tests.fakes import mail, write_config
-from tests.integration.test_serve_outbound import Sink
+from tests.durability.serve import ROOT, ServeProcess
+from tests.fakes import mail
+from tests.integration.test_serve_outbound import serve_through_a_relay
 
 
 def _edit(path: Path, source: str) -> None:
@@ -33,19 +31,9 @@ def test_a_broken_edit_is_refused_and_shown_and_the_fix_applies_without_restart(
     templates = Path(shutil.copytree(ROOT / "templates", tmp_path / "templates"))
     subject = templates / "acknowledgement" / "subject.txt.j2"
     _edit(subject, "Received: {{ ticket.subject }}")
-    sink, relay_port = Sink(), free_port()
-    relay = Controller(sink, hostname="127.0.0.1", port=relay_port, ready_timeout=10)
-    relay.start()
-    smtp_port, http_port = free_port(), free_port()
-    config = write_config(tmp_path, db_url, extra=f"""
-        smtp: {{host: 127.0.0.1, port: {smtp_port}}}
-        http: {{host: 127.0.0.1, port: {http_port}}}
-        templates: {{dir: "{templates}"}}
-        """)
-    text = config.read_text()
-    start = text.index("outbound:")
-    config.write_text(text[:start] + "outbound: {transport: smtp, host: 127.0.0.1, port: " + str(relay_port)
-                      + ", from_address: \"Example Support <support@example.com>\"}" + text[text.index("\n", start):])
+    setup = serve_through_a_relay(tmp_path, db_url, templates)
+    config, smtp_port, http_port, sink, relay = (setup.config, setup.smtp_port, setup.http_port, setup.sink,
+                                                 setup.relay)
     server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
 
     def health() -> tuple[int, dict]:

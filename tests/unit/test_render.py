@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from autoresponder.samples import check, sample_context
 
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 ACK_TEXT = "acknowledgement/body.txt.j2"
-
-
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    """A private copy of the shipped templates, named `templates` like the real folder."""
-    return Path(shutil.copytree(SHIPPED, tmp_path / "templates"))
 
 
 def write(directory: Path, name: str, source: str) -> Path:

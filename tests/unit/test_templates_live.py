@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import logging
 import os
-import shutil
 from datetime import datetime, timezone
 from email.policy import default as default_policy
 from pathlib import Path
@@ -16,23 +15,16 @@ import pytest
 from autoresponder.compose import compose
 from autoresponder.render import Renderer, TemplateError
 from autoresponder.samples import TemplateWatch, check, sample_context
+from tests.unit.test_render import write
 
-SHIPPED = Path(__file__).resolve().parents[2] / "templates"
 SUBJECT = "acknowledgement/subject.txt.j2"
 TEXT = "acknowledgement/body.txt.j2"
 
 
-@pytest.fixture
-def templates(tmp_path: Path) -> Path:
-    return Path(shutil.copytree(SHIPPED, tmp_path / "templates"))
-
-
 def edit(directory: Path, name: str, source: str) -> Path:
     """Write a file and move its mtime on, as an admin's save a second later would."""
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stamp = path.stat().st_mtime + 2 if path.exists() else None
-    path.write_text(source, encoding="utf-8")
+    stamp = (directory / name).stat().st_mtime + 2 if (directory / name).exists() else None
+    path = write(directory, name, source)
     if stamp is not None:
         os.utime(path, (stamp, stamp))
     return path
