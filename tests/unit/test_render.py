@@ -245,6 +245,26 @@ HOSTILE = [
     "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
     "{{ ticket.update({'subject': 'changed'}) }}",
     "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    # the classic escapes: Python's internals through attributes, filters, globals and format strings
+    "{{ ''.__class__ }}",
+    "{{ ''.__class__.__base__.__subclasses__() }}",
+    "{{ [].__class__.__mro__[1].__subclasses__() }}",
+    "{{ ticket.__class__.__init__.__globals__ }}",
+    "{{ ''|attr('__class__') }}",
+    "{{ (ticket|attr('__class__')).__subclasses__() }}",
+    "{{ namespace.__init__.__globals__['os'] }}",
+    "{{ joiner.__init__.__globals__ }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ '{0.__class__.__mro__}'.format(ticket) }}",
+    "{{ '{0.__init__.__globals__}'.format(namespace) }}",
+    "{{ '%s'.__mod__(ticket) }}",
+    "{{ ''.format_map({'x': 1}).__class__ }}",
+    "{{ ticket.items.__self__.__class__ }}",
+    "{{ range.__call__.__self__ }}",
+    "{{ ticket.pop('subject') }}",
+    "{% set x = ticket.__setitem__('subject', 'changed') %}",
 ]
 
 
