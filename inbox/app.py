@@ -219,7 +219,10 @@ def _build_service(app: App) -> Service:
     outbound, watch = app.outbound(), app.template_watch()
 
     def turn() -> None:
-        watch.scan()  # an edited template is checked (and refused or adopted) before an email needs it
+        try:
+            watch.scan()  # an edited template is checked (and refused or adopted) before an email needs it
+        except Exception:  # noqa: BLE001 - an unreadable template folder must not stop the emails
+            log.exception("checking the templates failed; sending with the versions known")
         outbound.run_once(app.clock.now())
 
     scheduler = JobScheduler(turn)
