@@ -3,7 +3,7 @@
 A claim is committed before anything is sent, and the composed bytes are committed before the
 first attempt, so a retry sends the very same email (same Message-ID, same text even if a
 template changed meanwhile). 4xx and network errors are retried with exponential back-off
-counted on the caller's clock; a 5xx or used-up retries mark the row dead, record
+counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead, record
 `delivery_failed` on the ticket, and put a customer's address on the suppression list. A crash
 between the send and its record sends the email again after the claim times out: the same
 Message-ID lets mail programs show it once. Never changes a ticket's status or severity.
@@ -142,7 +142,7 @@ class Dispatcher:
 
     def _failed(self, session: Session, item: Outgoing, now: datetime, error: str, *, permanent: bool,
                 bounced: bool = True) -> str:
-        if not permanent and outbox.mark_retry(session, item.id, now, error, item.attempts):
+        if not permanent and outbox.mark_retry(session, item.id, now, error, item.attempts, item.created_at):
             return outbox.RETRY
         if permanent:
             outbox.mark_dead(session, item.id, error)

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from inbox.store.tables import OutboxRow, Suppression
 
@@ -28,12 +28,12 @@ DEAD = "dead"
 SKIPPED = "skipped"
 DEFERRED = "deferred"  # a count in results, never a state: the row goes back to retry
 
-MAX_ATTEMPTS = 8
+MAX_QUEUE_AGE = timedelta(days=5)  # as Postfix's maximal_queue_lifetime: a relay down overnight loses nothing
 CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Exponential back-off: 1, 2, 4 ... minutes, at most 2 hours (8 attempts span about 4 hours)."""
+    """Exponential back-off: 1, 2, 4 ... minutes, then every 2 hours."""
     return timedelta(minutes=min(120, 2 ** max(0, attempts - 1)))
 
 
@@ -86,7 +86,13 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
     """Take up to `limit` rows due by `now`, oldest first, and mark them sending."""
     # Two index range reads, not one OR: with statistics (after ANALYZE) SQLite would answer an OR
     # by scanning the whole outbox, nearly all of it long sent, and a quiet sweep would grow with it.
-    waiting = (select(OutboxRow).where(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now)
+    # One email at a time per ticket and recipient, in the order they were queued: a later email
+    # never overtakes an earlier one that is waiting for a retry (the relay down, then back).
+    earlier = aliased(OutboxRow)
+    ahead = (select(earlier.id).where(earlier.ticket_id == OutboxRow.ticket_id, earlier.recipient == OutboxRow.recipient,
+                                      earlier.id < OutboxRow.id, earlier.state.in_((PENDING, RETRY, SENDING)))
+             .exists())
+    waiting = (select(OutboxRow).where(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now, ~ahead)
                .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
     stale = (select(OutboxRow).where(OutboxRow.state == SENDING, OutboxRow.claimed_at < now - CLAIM_TIMEOUT)
              .order_by(OutboxRow.next_attempt_at).limit(limit))
@@ -119,12 +125,13 @@ def mark_sent(session: Session, row_id: int, now: datetime) -> None:
     _set(session, row_id, state=SENT, sent_at=now, last_error=None)
 
 
-def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempts: int) -> bool:
-    """Schedule another attempt; False (and the row is dead) once attempts are used up."""
-    if attempts >= MAX_ATTEMPTS:
+def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempts: int, queued_at: datetime) -> bool:
+    """Schedule another attempt; False (and the row is dead) once the email would be older than MAX_QUEUE_AGE."""
+    later = now + retry_delay(attempts)
+    if later - queued_at > MAX_QUEUE_AGE:
         _set(session, row_id, state=DEAD, last_error=error[:2000])
         return False
-    _set(session, row_id, state=RETRY, next_attempt_at=now + retry_delay(attempts), last_error=error[:2000])
+    _set(session, row_id, state=RETRY, next_attempt_at=later, last_error=error[:2000])
     return True
 
 
