@@ -30,6 +30,9 @@ class Attachment:
 def safe_name(name: str | None, index: int) -> str:
     """A file name that is only a name: "../../etc/passwd" -> "passwd", control characters gone."""
     text = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    # Format characters (U+202E turns "invoice\u202efdp.exe" into "invoiceexe.pdf" on screen) and
+    # C1 controls go too, as on the ingest side.
+    text = "".join(c for c in text if c < " " or c == "\x7f" or not unicodedata.category(c).startswith("C"))
     text = _UNSAFE.sub("_", text).strip(" .")
     return text[-MAX_NAME:] or f"attachment-{index}"
 

@@ -40,6 +40,7 @@ MAX_HTML_CHARS = 2_000_000  # inscriptis needs ~50 ms per MB: bounded, never sec
 MAX_REPLY_SCAN_CHARS = 100_000
 MAX_REPLY_SCAN_LINES = 2_000  # a quote header further down stays in the visible text
 MAX_REFERENCES = 100
+MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit: what we store, show and put in our own subjects
 # Past these bounds (see _too_complex) the body is kept as one unparsed text.
 MAX_BOUNDARIES = 300
 MAX_DELIMITER_LINES = 2_000
@@ -116,9 +117,13 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         defects.append("references trimmed")
 
     visible, fresh = _visible(text, defects)
+    subject = headers.get("subject", ("",))[0]
+    if len(subject) > MAX_SUBJECT_CHARS:
+        subject = subject[:MAX_SUBJECT_CHARS]
+        defects.append("subject cut")
     return ParsedMessage(
         message_id=message_id,
-        subject=headers.get("subject", ("",))[0],
+        subject=subject,
         from_addr=from_addr,
         from_name=from_name,
         to=_addresses(raw_headers.get("to", ())),
