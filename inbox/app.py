@@ -25,7 +25,7 @@ from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
-from inbox.ingest.worker import PROCESS_OWNER, IngestWorker
+from inbox.ingest.worker import HOST, PROCESS_OWNER, IngestWorker, is_dead
 from inbox.rawstore import RawStore
 from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store import outbox, rawqueue, service_state
@@ -87,6 +87,10 @@ class App:
 
         desk = self.desk()
         dispatcher = Dispatcher(self.sessions, desk, self.renderer(), transport or self.transport(), owner=PROCESS_OWNER)
+        with self.sessions() as session, session.begin():
+            taken = outbox.release_orphans(session, HOST, is_dead)
+        if taken:
+            log.warning("took back %d emails a process that died was sending; each goes again", taken)
         return Outbound(self.sessions, desk, dispatcher)
 
     def transport(self) -> MailTransport:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from inbox.store.claims import orphans
 from inbox.store.tables import OutboxRow, Suppression
 
 PENDING = "pending"
@@ -111,6 +112,17 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
                  r.created_at, r.attach_raw_id)
         for r in rows
     ]
+
+
+def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool]) -> int:
+    """Give back the emails a dead process on this host was sending, due now, their attempt refunded.
+    One may have reached the relay before the process died: it goes again, with the same
+    Message-ID and bytes (the only way this service sends an email twice)."""
+    dead = orphans(session, OutboxRow, SENDING, host, is_dead)
+    for row_id, _ in dead:
+        session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(
+            state=RETRY, claimed_at=None, claimed_by=None, attempts=OutboxRow.attempts - 1))
+    return len(dead)
 
 
 def _set(session: Session, row_id: int, **values: Any) -> None:

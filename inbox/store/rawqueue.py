@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from inbox.store.claims import orphans
 from inbox.store.tables import RawMessage
 
 RECEIVED = "received"
@@ -139,12 +140,7 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     kills the process each time is still quarantined after MAX_ATTEMPTS. Other hosts'
     claims wait for the timeout: from here we cannot tell whether their process lives.
     """
-    rows = session.execute(
-        select(RawMessage.id, RawMessage.claimed_by).where(
-            RawMessage.state == PROCESSING, RawMessage.claimed_by.like(f"{host}:%")
-        )
-    ).all()
-    dead = [(raw_id, owner) for raw_id, owner in rows if owner and is_dead(owner.removesuffix(SOLO))]
+    dead = orphans(session, RawMessage, PROCESSING, host, is_dead, suffix=SOLO)
     for raw_id, owner in dead:
         refund = 0 if owner.endswith(SOLO) else 1
         session.execute(
