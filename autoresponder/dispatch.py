@@ -14,7 +14,7 @@ from __future__ import annotations
 import email
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import default as default_policy
 
@@ -47,9 +47,21 @@ class Dispatcher:
     renderer: Renderer
     transport: MailTransport
     owner: str | None = None
+    _stranded: bool = field(default=False, init=False, repr=False)
 
     def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
         """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred."""
+        if self._stranded and self.owner is not None:  # the last run failed midway: its claims come back first
+            with self.sessions() as session, session.begin():
+                taken = outbox.release_claims_of(session, self.owner)
+            if taken:
+                log.warning("took back %d emails a failed turn had claimed", taken)
+        self._stranded = True  # until this run returns: an exception leaves claims behind
+        done = self._run(now, limit)
+        self._stranded = False
+        return done
+
+    def _run(self, now: datetime, limit: int | None) -> Counter[str]:
         done: Counter[str] = Counter()
         while limit is None or sum(done.values()) < limit:
             with self.sessions() as session, session.begin():

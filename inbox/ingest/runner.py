@@ -33,18 +33,21 @@ class IngestRunner:
     def run(self) -> None:
         """Drain whenever woken (or every idle_seconds) until `stop`, ending with one last drain
         begun after `stop` was set, so mail stored before shutdown is processed now."""
-        backoff = 1.0
+        backoff, stranded = 1.0, False
         while True:
             stopping = self._stop.is_set()
             self._wake.clear()
             self.idle.clear()
             delay = self._idle
             try:
+                if stranded:  # a failed drain left its claims behind: take them back first
+                    self._worker.release_own()
+                    stranded = False
                 self._drain_once()
                 backoff = 1.0
             except Exception:  # noqa: BLE001 - the database may be down: keep the service up
                 log.exception("ingest worker failed; retrying in %.0f s", backoff)
-                delay, backoff = backoff, min(backoff * 2, 60.0)
+                delay, backoff, stranded = backoff, min(backoff * 2, 60.0), True
             self.idle.set()
             if stopping:
                 return

@@ -99,6 +99,14 @@ class IngestWorker:
             batch = following
         return counts
 
+    def release_own(self) -> int:
+        """Give back this process's claims after a drain that failed midway (a database outage)."""
+        with self._sessions() as session, session.begin():
+            released = rawqueue.release_claims_of(session, PROCESS_OWNER)
+        if released:
+            log.warning("took back %d messages a failed batch had claimed", released)
+        return released
+
     def recover(self) -> int:
         """Take back rows that a dead process on this host had claimed, and process them one
         at a time, parsed here: if one of them is what killed the process, it is caught

@@ -125,6 +125,14 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     return len(dead)
 
 
+def release_claims_of(session: Session, owner: str) -> int:
+    """Give back the emails this live process claimed in a turn that failed midway (the database
+    went away), due now, attempts refunded; one that reached the relay goes again."""
+    return int(session.execute(update(OutboxRow).where(OutboxRow.state == SENDING, OutboxRow.claimed_by == owner)
+                               .values(state=RETRY, claimed_at=None, claimed_by=None,
+                                       attempts=OutboxRow.attempts - 1)).rowcount)
+
+
 def _set(session: Session, row_id: int, **values: Any) -> None:
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(claimed_at=None, **values))
 

@@ -151,6 +151,17 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     return [raw_id for raw_id, _ in dead]
 
 
+def release_claims_of(session: Session, owner: str) -> int:
+    """Give back what this live process claimed and could not finish (the database went away
+    mid-batch), so it is processed as soon as the database is back, not after CLAIM_TIMEOUT;
+    attempts refunded, except for a message claimed alone."""
+    batch = update(RawMessage).where(RawMessage.state == PROCESSING, RawMessage.claimed_by == owner)
+    solo = update(RawMessage).where(RawMessage.state == PROCESSING, RawMessage.claimed_by == owner + SOLO)
+    released = session.execute(batch.values(state=RECEIVED, claimed_at=None, claimed_by=None,
+                                            attempts=RawMessage.attempts - 1)).rowcount
+    return released + session.execute(solo.values(state=RECEIVED, claimed_at=None, claimed_by=None)).rowcount
+
+
 def release_failed(session: Session, now: datetime) -> int:
     """Make every failed and quarantined row due now (`inbox ingest --retry-failed`)."""
     stmt = (

@@ -129,3 +129,34 @@ def test_an_email_is_retried_for_five_days_then_given_up_and_recorded(tmp_path: 
         assert failed.detail["permanent"] is False and "ConnectionRefusedError" in failed.detail["error"]
     finally:
         desk.close()
+
+
+class _Interrupting:
+    """Fails the first send with what no per-email handler catches, as the database going away
+    under a turn does; then sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, message: bytes, mail_from: str, rcpt_tos: list[str]) -> None:
+        if not self.sent:
+            self.sent.append(b"")
+            raise KeyboardInterrupt
+        self.sent.append(message)
+
+
+def test_a_turn_that_fails_midway_gives_its_claims_back_at_the_next_turn(tmp_path: Path, db_url: str) -> None:
+    """The claimed email does not wait out the 10-minute claim timeout: the next turn sends it."""
+    desk = Desk(tmp_path, db_url, RELAXED)
+    transport = _Interrupting()
+    outbound = desk.app.outbound(transport)  # type: ignore[arg-type]
+    try:
+        desk.feed(mail(), at=T0)
+        try:
+            outbound.run_once(T0)
+        except KeyboardInterrupt:
+            pass
+        assert outbound.run_once(T0 + timedelta(seconds=5))["sent"] == 1
+    finally:
+        desk.close()
+    assert len(transport.sent) == 2 and b"[SUP-000001]" in transport.sent[1]
