@@ -59,6 +59,8 @@ _BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[a-z0-9][a-z0-9._+-]*")
 _ADDRESS_TOKEN = re.compile(r"[^\s<>\"(),;:@]+@[^\s<>\"(),;:@]+\.[^\s<>\"(),;:@]+")
+_TOKEN_BREAKS = re.compile(r"[\s<>\"(),;:]+")
+MAX_ADDRESS_CHARS = 254  # RFC 5321 4.5.3.1.3: a path is 256 octets with its angle brackets
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -236,10 +238,14 @@ def _mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     result: list[tuple[str, str]] = []
     for value in values:
         boxes = [(name, clean(addr).strip().strip("<>").lower()) for name, addr in getaddresses([value])]
-        valid = [(decode_words(name), addr) for name, addr in boxes if _ADDRESS.fullmatch(addr)]
+        valid = [(decode_words(name), addr) for name, addr in boxes
+                 if len(addr) <= MAX_ADDRESS_CHARS and _ADDRESS.fullmatch(addr)]
         # Broken but common: "Big Bug bb@bug.com", "a@x.com b@x.com" (no
-        # quotes, no commas). The addresses are still plain to see.
-        result.extend(valid or [("", token.lower()) for token in _ADDRESS_TOKEN.findall(value)])
+        # quotes, no commas). The addresses are still plain to see. Searched word by word, and
+        # only in words short enough to be an address: one search over a long header is quadratic.
+        result.extend(valid or [("", found.lower()) for word in _TOKEN_BREAKS.split(value)
+                                if "@" in word and len(word) <= MAX_ADDRESS_CHARS
+                                for found in _ADDRESS_TOKEN.findall(word)])
     return result
 
 

@@ -371,3 +371,19 @@ def test_parse_never_raises_on_mail_shaped_bytes(pieces: list[bytes]) -> None:
     """Bytes built from mail-like fragments (boundaries, reports, bad charsets) give a ParsedMessage."""
     msg = parse(b"".join(pieces))
     assert isinstance(msg.text, str) and "\x00" not in msg.text
+
+
+def test_an_address_longer_than_rfc_5321_allows_is_no_address() -> None:
+    """A 400-character From is not a sender (PostgreSQL's columns hold 320): the mail is unusable,
+    stored and refused, on both databases alike; a Cc of one is left out."""
+    parsed = parse(b"From: " + b"a" * 400 + b"@example.org\r\nTo: support@example.com\r\nCc: b@x.com, "
+                   + b"c" * 300 + b"@x.com\r\nSubject: hi\r\n\r\nbody\r\n")
+    assert parsed.from_addr == "" and not parsed.has_usable_headers
+    assert parsed.cc == ("b@x.com",)
+
+
+def test_addresses_in_broken_headers_are_found_word_by_word() -> None:
+    """The fallback search still finds plain addresses, and ignores words too long to be one."""
+    parsed = parse(b"From: Big Bug bb@bug.com\r\nTo: a@x.com b@x.com " + b"-" * 100_000
+                   + b" " + b"d" * 300 + b"@x.com\r\nSubject: hi\r\n\r\nbody\r\n")
+    assert parsed.from_addr == "bb@bug.com" and parsed.to == ("a@x.com", "b@x.com")
