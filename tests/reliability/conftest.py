@@ -1,4 +1,19 @@
 """The people tests' desk (an Acme ticket SUP-000001, its TAM, a DKIM key published for example.com)
-serves the spoofing tests too."""
+serves the spoofing tests too; `app` is a plain app on the test's database."""
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inbox.app import App
+from tests.fakes import make_app, make_settings
 from tests.integration.test_people import desk, key  # noqa: F401 - fixtures, registered by import
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Iterator[App]:
+    """An app on the test's database, closed after the test."""
+    app = make_app(make_settings(tmp_path, db_url))
+    yield app
+    app.close()

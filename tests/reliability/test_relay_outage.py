@@ -9,13 +9,11 @@ times out after 0.5 s), then an aiosmtpd sink. No deadline is slept through.
 from __future__ import annotations
 
 import socket
-import threading
 from collections import defaultdict
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -23,23 +21,13 @@ from autoresponder.transport import SmtpTransport
 from inbox.domain.ticket import Status
 from tests.durability.serve import free_port
 from tests.fakes import mail
+from tests.integration.test_serve_outbound import Sink
 from tests.sla_kit import CONFIG, T0, Desk
 
 TICKETS = 4
 KINDS_IN_ORDER = ["acknowledgement", "severity_changed", "solved"]
 # No rate limit gets in the way: 3 emails a ticket to one requester each.
 RELAXED = CONFIG.replace("max_auto_per_hour: 3", "max_auto_per_hour: 50")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.received: list[bytes] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.received.append(bytes(envelope.content))
-        return "250 2.0.0 OK"
 
 
 def test_every_queued_email_goes_out_once_in_order_after_the_relay_comes_back(tmp_path: Path, db_url: str) -> None:
@@ -95,7 +83,7 @@ def test_every_queued_email_goes_out_once_in_order_after_the_relay_comes_back(tm
                 kinds_by_id[f"<{event.detail['message_id']}>"] = (n, event.detail["kind"])
         order: dict[tuple[int, str], list[str]] = defaultdict(list)
         ids = []
-        for raw in sink.received:
+        for _sender, _rcpts, raw in sink.received:
             message = message_from_bytes(raw, policy=default)
             ids.append(str(message["Message-ID"]))
             ticket, kind = kinds_by_id[ids[-1]]
