@@ -29,6 +29,7 @@ from inbox.rawstore import RawItem
 from inbox.receive.files import read_messages
 from inbox.report import month_bounds, report_table, sla_report
 from inbox.settings import ConfigError, load_settings
+from inbox.store import backup as backups
 from inbox.store import migrate, outbox, rawqueue, reports
 from inbox.store import tickets as store
 
@@ -139,6 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("name")
     preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
     preview.add_argument("--customer", help="a customer id whose overrides (and plan's) to use")
+
+    backup = commands.add_parser("backup", parents=[common], help="write a consistent backup, then apply retention")
+    backup.add_argument("--to", required=True, type=Path, metavar="DIR", help="the backup directory (made if missing)")
+    restore = commands.add_parser("restore", parents=[common], help="load a backup into the configured database")
+    restore.add_argument("file", type=Path, metavar="FILE", help="an inbox-*.sqlite3 or inbox-*.pgdump file")
+    restore.add_argument("--replace", action="store_true", help="overwrite a database that already holds mail")
     return parser
 
 
@@ -150,9 +157,9 @@ def _instant(text: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=os.environ.get("INBOX_LOG_LEVEL", "WARNING"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv  # argparse's own errors come before there is a namespace to ask
     try:
         args = _parser().parse_args(argv)
@@ -172,17 +179,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        raise _config_failure(exc) from exc
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
     instant = getattr(args, "received_at", None) or getattr(args, "as_of", None)
     clock = FixedClock(instant) if instant else SystemClock()
-    app = build_app(settings, clock)
     try:
-        if args.command != "db" and not migrate.is_current(app.engine):
-            line = f"{config}: database.url: the schema is not up to date: run `inbox db upgrade`"
+        settings = load_settings(config)
+        app = build_app(settings, clock)  # reads database.url_env
+    except ConfigError as exc:
+        raise _config_failure(exc) from exc
+    try:
+        # backup must work on an old schema (before an upgrade), restore on an empty database.
+        if args.command not in ("db", "backup", "restore") and not migrate.is_current(app.engine):
+            key = "database.url_env" if settings.database.url_env else "database.url"
+            line = f"{config}: {key}: the schema is not up to date: run `inbox db upgrade`"
             raise Failure(ErrorKind.DATABASE, line, 2, lines=[line])
         return handler(app, args)
     except ConfigError as exc:
@@ -379,6 +388,33 @@ def _serve(app: App, args: argparse.Namespace) -> int:
     return status
 
 
+def _backup(app: App, args: argparse.Namespace) -> int:
+    policy = backups.Policy(**app.settings.backup.model_dump())
+    try:
+        done = backups.backup(app.durable_engine, args.to, app.clock.now(), policy)
+    except backups.BackupError as exc:
+        raise Failure(ErrorKind.DATABASE, f"backup failed: {exc}", 1) from exc
+    print(f"{done.bytes} bytes; {len(done.kept)} backups kept, {len(done.deleted)} deleted", file=sys.stderr)
+    print(json.dumps({"file": str(done.path), "bytes": done.bytes, "kept": [str(p) for p in done.kept],
+                      "deleted": [str(p) for p in done.deleted]}) if args.json else done.path)
+    return 0
+
+
+def _restore(app: App, args: argparse.Namespace) -> int:
+    try:
+        done = backups.restore(app.durable_engine, args.file, replace=args.replace)
+    except backups.RestoreRefused as exc:
+        raise UsageError(f"restore refused: {exc}") from exc
+    except backups.BackupError as exc:
+        raise Failure(ErrorKind.DATABASE, f"restore failed: {exc}", 1) from exc
+    counts = {"tickets": done.tickets, "messages": done.messages, "events": done.events}
+    old = f"; its schema ({done.revision}) is older: run `inbox db upgrade`" if done.upgrade_needed else ""
+    print(f"restored {done.path}: " + ", ".join(f"{n} {name}" for name, n in counts.items()) + old, file=sys.stderr)
+    if args.json:
+        print(json.dumps({"restored": str(done.path), **counts, "upgrade_needed": done.upgrade_needed}))
+    return 0
+
+
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
     ("serve", None): _serve,
@@ -390,4 +426,6 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]
     ("report", "sla"): _report_sla,
     ("templates", "check"): _templates_check,
     ("templates", "preview"): _templates_preview,
+    ("backup", None): _backup,
+    ("restore", None): _restore,
 }

@@ -17,9 +17,9 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from classifiers import RuleError, RuleSet, compile_rules
 from inbox.settings.fields import EmailAddress, Located, Section, SeverityName
-from inbox.settings.sections import (AuthenticationSettings, CalendarSettings, CustomerSettings, DatabaseSettings,
-                                     HttpSettings, ImapMailbox, OutboundSettings, PlanSettings, ServiceSettings,
-                                     SmtpSettings, TemplateSettings, UnknownSenders)
+from inbox.settings.sections import (AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
+                                     DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
+                                     ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
 
 
 class Settings(Section):
@@ -33,6 +33,7 @@ class Settings(Section):
     authentication: AuthenticationSettings = AuthenticationSettings()
     http: HttpSettings = HttpSettings()
     templates: TemplateSettings = TemplateSettings()
+    backup: BackupSettings = BackupSettings()
     addresses: list[EmailAddress] = Field(min_length=1)
     severities: list[SeverityName] = Field(default=["critical", "high", "medium", "low"], min_length=1)
     calendars: dict[str, CalendarSettings] = Field(min_length=1)

@@ -34,6 +34,9 @@ class ServiceSettings(Section):
 
 class DatabaseSettings(Section):
     url: str = Field(default="sqlite:///var/inbox.db", pattern=r"^(sqlite|postgresql(\+\w+)?)://")
+    # A PostgreSQL URL holds a password: in production it comes from this environment variable,
+    # which then wins over `url` (the compose file and the several-instances test set it).
+    url_env: EnvName | None = None
 
 
 class SmtpSettings(Section):
@@ -111,6 +114,15 @@ class HttpSettings(Section):
 
 class TemplateSettings(Section):
     dir: Path = Path("templates")
+
+
+class BackupSettings(Section):
+    """Retention of `inbox backup` files (grandfather-father-son, see inbox.store.retention):
+    one backup kept per UTC calendar day, month and year for this many of each; 0 turns one off."""
+
+    keep_daily_days: int = Field(default=30, ge=0)
+    keep_monthly_months: int = Field(default=3, ge=0)
+    keep_yearly_years: int = Field(default=6, ge=0)
 
 
 # -- calendars ----------------------------------------------------------------------------------
