@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import default as default_policy
+from typing import ContextManager
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +26,7 @@ from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
-from inbox import tickets
+from inbox import logs, tickets
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import SYSTEM, Direction, EventKind
 from inbox.store import outbox, rawqueue
@@ -69,12 +70,13 @@ class Dispatcher:
             if not items:
                 break
             for item in items:
-                try:
-                    done[self._one(item, now)] += 1
-                except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
-                    log.exception("%s failed unexpectedly", _about(item))
-                    with self.sessions() as session, session.begin():
-                        done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
+                with _fields(item):  # every line about this email, from any module, names it
+                    try:
+                        done[self._one(item, now)] += 1
+                    except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
+                        log.exception("%s failed unexpectedly", _about(item))
+                        with self.sessions() as session, session.begin():
+                            done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
         return done
 
     def _one(self, item: Outgoing, now: datetime) -> str:
@@ -186,10 +188,19 @@ class Dispatcher:
                         detail={"kind": item.kind, **detail})
 
 
+def _tracking(item: Outgoing) -> str | None:
+    return (item.context.get("ticket") or {}).get("tracking")
+
+
 def _about(item: Outgoing) -> str:
     """How a log line names an email: its ticket's tracking number, Message-ID, outbox row and kind."""
-    tracking = (item.context.get("ticket") or {}).get("tracking", "-")
+    tracking = _tracking(item) or "-"
     return f"{tracking} Message-ID <{item.message_id}> (outbox {item.id}, {item.kind} to {item.recipient})"
+
+
+def _fields(item: Outgoing) -> ContextManager[None]:
+    """The same, as log fields: the Message-ID is this email's own, the tracking number its ticket's."""
+    return logs.about(tracking=_tracking(item), message_id=item.message_id or None, outbox_id=item.id, kind=item.kind)
 
 
 def _read_back(body: bytes) -> tuple[str, str]:

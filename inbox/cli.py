@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import enum
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 from inbox.app import App, build_app
 from inbox.clock import FixedClock, SystemClock, parse_instant
 from inbox.domain.ticket import Outcome, Status
-from inbox import tickets
+from inbox import logs, tickets
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
 from inbox.rawstore import RawItem
 from inbox.receive.files import read_messages
@@ -158,8 +157,9 @@ def _instant(text: str) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("INBOX_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `serve` shows operators each mail accepted, opened and sent; a one-off command only what
+    # went wrong. $INBOX_LOG_LEVEL and $INBOX_LOG_FORMAT override either.
+    logs.configure(default_level="INFO" if _command(argv) == "serve" else "WARNING")
     as_json = "--json" in argv  # argparse's own errors come before there is a namespace to ask
     try:
         args = _parser().parse_args(argv)
@@ -175,6 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if as_json:  # still one document on stdout; the traceback follows on stderr
             print(json.dumps(Failure(ErrorKind.INTERNAL, "unexpected error: the traceback is on stderr", 1).document()))
         raise
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of a command line, before argparse has read it."""
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:

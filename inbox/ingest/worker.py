@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox import logs
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
@@ -160,11 +161,13 @@ class IngestWorker:
     def _process_one(self, session: Session, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
         # Finished at once, not at the end of the batch: a later message of the
         # same batch must see this one's Message-ID as already handled.
-        result = self._process(session, raw, self._ctx, parsed)
-        rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
-                        message_id=result.message_id, now=now)
-        log.info("%s Message-ID <%s> (raw %s, %s): %s", result.tracking or "-", result.message_id, raw.id, raw.source,
-                 result.outcome.value)
+        with logs.about(message_id=_message_id(parsed), raw_id=raw.id):
+            result = self._process(session, raw, self._ctx, parsed)
+            rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
+                            message_id=result.message_id, now=now)
+            log.info("%s Message-ID <%s> (raw %s, %s): %s", result.tracking or "-", result.message_id, raw.id,
+                     raw.source, result.outcome.value,
+                     extra={"tracking": result.tracking, "message_id": result.message_id or None})
         return raw.id, result.outcome
 
     def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
@@ -175,7 +178,7 @@ class IngestWorker:
         finds the message a duplicate, and only a conflict that persists counts
         as a failure.
         """
-        with self._sessions() as session:
+        with self._sessions() as session, logs.about(message_id=_message_id(parsed), raw_id=raw.id):
             attempt = 0
             while True:
                 attempt += 1
@@ -198,3 +201,8 @@ class IngestWorker:
                 with session.begin():
                     rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(error, PermanentError))
                 return raw.id, Outcome.FAILED
+
+
+def _message_id(parsed: ParsedMessage | None) -> str | None:
+    """The Message-ID a log line names a parsed message by (the parser may have found none)."""
+    return (parsed.message_id or None) if parsed is not None else None

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox import logs
 from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem, RawRef, RawStore
@@ -261,7 +262,7 @@ class ImapPoller:
             try:
                 refs_by_uid[uid] = self._rawstore.put_many([RawItem(fetched[uid], self._source)])[0]
             except Exception as exc:  # noqa: BLE001 - reported; it stays on the server for next time
-                self._report("store", uid, exc)
+                self._report("store", uid, exc, message_id=logs.message_id_of(fetched[uid]))
         return refs_by_uid
 
     def _count_new(self, refs: Iterable[RawRef]) -> int:
@@ -338,9 +339,10 @@ class ImapPoller:
 
     # -- reporting -------------------------------------------------------------------------------
 
-    def _report(self, stage: str, uid: int, problem: object) -> None:
+    def _report(self, stage: str, uid: int, problem: object, *, message_id: str | None = None) -> None:
         reason = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
-        log.warning("mailbox %s: uid %d: %s failed, will try again next round: %s", self.name, uid, stage, reason)
+        log.warning("mailbox %s: uid %d: %s failed, will try again next round: %s", self.name, uid, stage, reason,
+                    extra={"mailbox": self.name, "uid": uid, "message_id": message_id})
         self._metrics.inc(ERRORS, mailbox=self.name, stage=stage)
         self._problems.append(f"uid {uid}: {stage}: {reason}")
 

@@ -26,6 +26,7 @@ from typing import Any, AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from inbox import logs
 from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem
@@ -264,7 +265,8 @@ class _Handler(SmtpHooks):
             return TRY_LATER
         self._listener.accepted()
         log.info("SMTP accepted raw #%d from=<%s> to=%s size=%d", ref.id, item.envelope_from,
-                 ",".join(item.rcpt_tos), len(item.data))
+                 ",".join(item.rcpt_tos), len(item.data),
+                 extra={"raw_id": ref.id, "message_id": logs.message_id_of(item.data)})
         return f"250 2.0.0 OK: stored as raw #{ref.id}"
 
     async def handle_exception(self, error: Exception) -> str:

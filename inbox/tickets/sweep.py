@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox import logs
 from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.sla.agenda import Action, ActionKind, agenda
 from inbox.store import tickets as store
@@ -44,14 +45,16 @@ def sweep(sessions: sessionmaker[Session], desk: Desk, now: datetime, batch: int
             tickets = [t for t in found if t.id not in seen]
             for ticket in tickets:
                 seen.add(ticket.id)
-                try:
-                    with session.begin_nested():
-                        for action in handle(session, desk, ticket, now):
-                            done[action.kind.value] += 1
-                except Exception:  # noqa: BLE001 - one bad ticket must not stop every other ticket's clock
-                    log.exception("%s: SLA sweep failed on this ticket; looking again in %s", ticket.tracking, RETRY_FAILED)
-                    ticket.next_check_at = now + RETRY_FAILED
-                    done["failed"] += 1
+                with logs.about(tracking=ticket.tracking):  # every line about this ticket's actions names it
+                    try:
+                        with session.begin_nested():
+                            for action in handle(session, desk, ticket, now):
+                                done[action.kind.value] += 1
+                    except Exception:  # noqa: BLE001 - one bad ticket must not stop every other ticket's clock
+                        log.exception("%s: SLA sweep failed on this ticket; looking again in %s", ticket.tracking,
+                                      RETRY_FAILED)
+                        ticket.next_check_at = now + RETRY_FAILED
+                        done["failed"] += 1
         if len(found) < batch or not tickets:
             return done
 
@@ -64,7 +67,8 @@ def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple
         _ACTIONS[action.kind](session, desk, ticket, action, now)
     after = refresh(session, desk, ticket, now)
     if after.actions:
-        log.error("ticket %s still has actions due after a sweep: %s", ticket.tracking, after.actions)
+        log.error("ticket %s still has actions due after a sweep: %s", ticket.tracking, after.actions,
+                  extra={"tracking": ticket.tracking})
         ticket.next_check_at = now + RECHECK
     return plan.actions
 
