@@ -27,3 +27,7 @@ class Outbound:
         done = sweep(self.sessions, self.desk, now)
         done.update(self.dispatcher.run(now))
         return done
+
+    def use(self, desk: Desk) -> None:
+        """A reloaded config (SIGHUP): the next turn sweeps and sends with it."""
+        self.desk = self.dispatcher.desk = desk

@@ -27,6 +27,7 @@ from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
 from inbox.ingest.worker import HOST, PROCESS_OWNER, IngestWorker, is_dead
 from inbox.rawstore import RawStore
+from inbox.reload import ConfigReload
 from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store import outbox, rawqueue, service_state
 from inbox.store.db import make_engine, make_sessionmaker
@@ -45,6 +46,7 @@ SECRET_KEY = "message_id_secret"
 HEALTH_TIMEOUT = 5.0
 RECENT_TICKETS = 50  # the preview page's ticket chooser
 MIN_TOKEN = 16  # an admin token guessable in an afternoon protects nothing
+MAX_PARSERS = 8  # a cap: a 64-core host need not start 63 parsers for one listener
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +67,10 @@ class App:
         if self._desk is None:
             self._desk = Desk(self.settings, Contracts(self.settings), self.secret())
         return self._desk
+
+    def use(self, desk: Desk) -> None:
+        """A reloaded config: the parts built from now on (previews, workers) use it."""
+        self.settings, self._desk = desk.settings, desk
 
     def renderer(self) -> Renderer:
         """The one template renderer of this process: it remembers each file's last good version."""
@@ -148,13 +154,15 @@ class App:
         # The listener and pollers load only when serving.
         from inbox.receive.smtp import ListenerError
 
-        service = _build_service(self)
+        service, reload = _build_service(self)
 
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            # Reading and checking the file takes a moment: off the loop, so mail keeps flowing.
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, reload))
             await service.run(stop)
 
         try:
@@ -169,8 +177,28 @@ class App:
         self.engine.dispose()
 
 
+def database_url(settings: Settings) -> str:
+    """The database to use: the URL in the environment variable `database.url_env` names, else `database.url`."""
+    env = settings.database.url_env
+    if env is None:
+        return settings.database.url
+    url = read_secret(env)
+    if not url:
+        raise ConfigError([f"{settings.source_path}: database.url_env: environment variable {env} is not set"])
+    if not url.startswith(("sqlite://", "postgresql://", "postgresql+")):
+        raise ConfigError([f"{settings.source_path}: database.url_env: {env} does not hold a sqlite:// or "
+                           "postgresql:// URL"])
+    return url
+
+
+def parser_processes(cores: int | None) -> int:
+    """Parser processes for `inbox serve`: one per core but one, which stores and sends; none on one
+    core, where another process would only fight the service for the CPU."""
+    return max(0, min(MAX_PARSERS, (cores or 1) - 1))
+
+
 def build_app(settings: Settings, clock: Clock) -> App:
-    url = settings.database.url
+    url = database_url(settings)
     durable = make_engine(url, durable=True)
     relaxed = make_engine(url, durable=False) if durable.dialect.name == "sqlite" else durable
     return App(
@@ -183,9 +211,10 @@ def build_app(settings: Settings, clock: Clock) -> App:
     )
 
 
-def _build_service(app: App) -> Service:
+def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
     """`inbox serve`: the listener, one poller per mailbox, the ingest runner, the scheduler and the
-    operations endpoint, wired to one raw store and one metrics registry. Builds, never runs."""
+    operations endpoint, wired to one raw store and one metrics registry; and the SIGHUP reload
+    that hands a new desk to the parts that use one. Builds, never runs."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
     from inbox.ingest.runner import IngestRunner, outcome_counter
@@ -197,11 +226,12 @@ def _build_service(app: App) -> Service:
     from inbox.web import HttpEndpoint
 
     settings, metrics = app.settings, Metrics()
-    processes = min(1, (os.cpu_count() or 1) - 1)
-    runner = IngestRunner(app.worker(parse_processes=processes, on_result=outcome_counter(metrics)))
+    processes = parser_processes(os.cpu_count())
+    worker = app.worker(parse_processes=processes, on_result=outcome_counter(metrics))
+    runner = IngestRunner(worker)
     listener = SmtpListener(
         settings.smtp,
-        accepts=settings.is_support_address,
+        accepts=lambda address: app.desk().settings.is_support_address(address),  # follows a reload
         store=app.rawstore,
         metrics=metrics,
         on_stored=runner.wake,
@@ -265,7 +295,9 @@ def _build_service(app: App) -> Service:
         return metrics.render()
 
     service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render, admin=_admin_pages(app))
-    return service
+    path = settings.source_path
+    reload = ConfigReload(path, app.desk, app.use, [worker, outbound]) if path else None
+    return service, (reload or (lambda: None))
 
 
 def _admin_pages(app: App) -> AdminPages | None:

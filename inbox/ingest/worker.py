@@ -30,6 +30,7 @@ from inbox.ingest.parsers import BatchParser, InProcessParser, Pending
 from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
 from inbox.store import rawqueue
 from inbox.store.rawqueue import Claimed
+from inbox.tickets import Desk
 
 Process = Callable[[Session, Claimed, IngestContext, ParsedMessage | None], IngestResult]
 
@@ -83,6 +84,12 @@ class IngestWorker:
         self._clock = clock
         self._batch_size = batch_size
         self._parser = parser or InProcessParser()
+
+    def use(self, desk: Desk) -> None:
+        """A reloaded config (SIGHUP): the next batch classifies and answers with it."""
+        ctx = IngestContext(settings=desk.settings, secret=desk.secret, dns=self._ctx.dns)
+        ctx.__dict__["desk"] = desk  # the Contracts built by the reload: its calendars cache holidays
+        self._ctx = ctx
 
     def run_batch(self, ids: Sequence[int] | None = None) -> list[tuple[int, Outcome]]:
         """Process one batch of due rows (only `ids`, when given). Returns what each came to."""

@@ -1,0 +1,92 @@
+"""`kill -HUP` on `inbox serve`: read the config file again and use it without a restart.
+
+The desk's rules take effect at once: customers, contacts and account managers, plans,
+calendars and holidays, rules, agents, addresses, unknown senders, severities. What binds
+sockets or opens connections (`service`, `database`, `smtp`, `imap`, `outbound`, `http`,
+`templates`) keeps its running value, and the log says that a restart applies it. A file that
+does not load is refused whole, each problem logged, and the service goes on with what it had:
+a typo in a reload never takes the desk down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Protocol
+
+from inbox.settings import ConfigError, Settings, load_settings
+from inbox.tickets import Contracts, Desk
+
+log = logging.getLogger(__name__)
+
+# Sections bound to sockets, connections or files opened at start.
+AT_RESTART = ("service", "database", "smtp", "imap", "outbound", "http", "templates")
+
+
+class Uses(Protocol):
+    """A running part that takes the new desk (the ingest worker, the outbound side)."""
+
+    def use(self, desk: Desk) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    applied: list[str]  # sections now in effect
+    at_restart: list[str]  # sections that changed but wait for a restart
+    refused: list[str] = field(default_factory=list)  # the problems, when the file was refused
+
+
+def changed_sections(old: Settings, new: Settings) -> list[str]:
+    return [name for name in type(old).model_fields if getattr(old, name) != getattr(new, name)]
+
+
+def merge(old: Settings, new: Settings) -> Settings:
+    """`new`, except the sections that only a restart applies, which keep their running values."""
+    merged = new.model_copy(update={name: getattr(old, name) for name in AT_RESTART})
+    merged._source_path = old.source_path
+    for name, attr in vars(type(merged)).items():  # derived values are derived again from the merge
+        if isinstance(attr, cached_property):
+            merged.__dict__.pop(name, None)
+    return merged
+
+
+@dataclass
+class ConfigReload:
+    """Called on SIGHUP: load the file, keep what needs a restart, hand the new desk to every part."""
+
+    path: Path
+    current: Callable[[], Desk]
+    install: Callable[[Desk], None]  # the composition root's own reference, for later parts
+    parts: list[Uses]
+    _one_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self) -> Reloaded:
+        with self._one_at_a_time:  # two quick HUPs: the second reads the file after the first is in
+            return self._reload()
+
+    def _reload(self) -> Reloaded:
+        desk = self.current()
+        try:
+            new = load_settings(self.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config reload refused, still running the config loaded before: %s", problem)
+            return Reloaded([], [], refused=list(exc.problems))
+        changed = changed_sections(desk.settings, new)
+        later = [name for name in changed if name in AT_RESTART]
+        now = [name for name in changed if name not in AT_RESTART]
+        if later:
+            log.warning("config reload: %s changed; that takes effect at the next restart", ", ".join(later))
+        if not now:
+            log.warning("config reload: %s read; nothing the desk uses changed", self.path)
+            return Reloaded([], later)
+        settings = merge(desk.settings, new)
+        fresh = Desk(settings, Contracts(settings), desk.secret)
+        self.install(fresh)
+        for part in self.parts:
+            part.use(fresh)
+        log.warning("config reload: %s now in effect", ", ".join(now))
+        return Reloaded(now, later)
