@@ -44,6 +44,7 @@ FORMATS = ("json", "text", "auto")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT_ENV = "INBOX_LOG_FORMAT"
 LEVEL_ENV = "INBOX_LOG_LEVEL"
+CHATTY = ("mail.log", "apscheduler", "alembic.runtime.migration")  # libraries quiet below DEBUG
 # How much of a raw message `message_id_of` reads: the header of real mail is a few KiB; a
 # header larger than this is not worth a slower log line.
 HEADER_SCAN_BYTES = 64 * 1024
@@ -218,6 +219,10 @@ def configure(*, level: str | None = None, fmt: str | None = None, stream: TextI
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_name)
+    # aiosmtpd logs every SMTP command line (addresses included) and APScheduler every 5 s turn at
+    # INFO: below DEBUG, the operator reads our lines about the mail, not theirs about the protocol.
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(level_name if level_name == "DEBUG" else "WARNING")
     for problem in problems:
         logging.getLogger(__name__).warning("%s", problem)
 

@@ -108,8 +108,8 @@ def test_serve_reloads_on_sighup(tmp_path: Path) -> None:
     upgrade(app.durable_engine)
     log = tmp_path / "serve.log"
     server = ServeProcess(config, smtp_port, log)
-    server.start()
     try:
+        server.start()
         _add_customer(config)
         assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGHUP)

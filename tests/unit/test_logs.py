@@ -229,3 +229,16 @@ def test_message_id_of_reads_only_the_header_and_strips_what_a_stranger_could_in
     assert logs.message_id_of(b"Message-ID: <a\x1b[31m\r@x>\r\n\r\n") == "a[31m@x"
     assert logs.message_id_of(b"X: " + b"y" * logs.HEADER_SCAN_BYTES + b"\r\nMessage-ID: <late@x>\r\n\r\n") is None
     assert logs.message_id_of(b"") is None
+
+
+def test_the_libraries_protocol_chatter_stays_out_at_info() -> None:
+    """aiosmtpd's line per SMTP command and APScheduler's line per turn drown the mail's own lines."""
+    stream = io.StringIO()
+    logs.configure(level="INFO", fmt="json", stream=stream)
+    logging.getLogger("mail.log").info("('127.0.0.1', 4242) >> b'RCPT TO:<a@b>'")
+    logging.getLogger("apscheduler.executors.default").info("Running job")
+    logging.getLogger("inbox.ingest.worker").info("SUP-1 opened")
+    assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["SUP-1 opened"]
+    logs.configure(level="DEBUG", fmt="json", stream=stream)
+    logging.getLogger("mail.log").debug("now it shows")
+    assert "now it shows" in stream.getvalue()
