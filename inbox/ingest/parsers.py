@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Protocol, Sequence
@@ -40,6 +43,18 @@ class InProcessParser:
         pass
 
 
+def _follow_parent(parent: int, every: float = 1.0) -> None:
+    """In each pool process: exit once the service is gone. A SIGKILLed (or OOM-killed) service
+    cannot stop its pool, and an idle worker waits on its queue for ever, holding its memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 def _parse_many(datas: Sequence[bytes]) -> list[ParsedMessage]:
     return [parse(data) for data in datas]
 
@@ -55,7 +70,8 @@ class PoolParser:
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_follow_parent, initargs=(os.getpid(),))
 
     def submit(self, datas: Sequence[bytes]) -> Pending:
         chunks = [list(datas[i : i + self.CHUNK]) for i in range(0, len(datas), self.CHUNK)]

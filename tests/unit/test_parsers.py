@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from tests.fakes import dsn, mail
@@ -32,3 +35,39 @@ def test_dead_parser_process_falls_back_to_this_process() -> None:
         assert pool.submit(MAILS[:2])()[1].subject == "s1"  # and the restarted pool works
     finally:
         pool.close()
+
+
+SERVICE = """
+import sys
+from inbox.ingest.parsers import PoolParser
+pool = PoolParser(1)
+pool.submit([b"Subject: warm up\\r\\n\\r\\nhi"])()
+print(" ".join(str(pid) for pid in pool._pool._processes), flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def test_parser_processes_leave_when_the_service_is_killed() -> None:
+    """SIGKILL (or the OOM killer) on the service cannot stop its pool: the workers notice and exit."""
+    service = subprocess.Popen([sys.executable, "-c", SERVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert service.stdout is not None
+        workers = [int(pid) for pid in service.stdout.readline().split()]
+        assert len(workers) == 1 and all(_alive(pid) for pid in workers)
+        service.kill()
+        service.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "parser processes outlived the service"
+    finally:
+        service.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
+        return stat.read().split(")")[-1].split()[0] != "Z"
