@@ -84,7 +84,10 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             to_customer = item.audience == CUSTOMER
             blocked = outbox.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
-            recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR) if item.automatic else 0
+            recent = 0
+            if item.automatic:
+                outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
+                recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR, but=item.id)
             verdict = should_send(automatic=item.automatic, to_customer=to_customer,
                                   suppressed_because=blocked.reason if blocked else None,
                                   sent_last_hour=recent, max_per_hour=settings.outbound.max_auto_per_hour)
@@ -95,6 +98,8 @@ class Dispatcher:
                 outbox.mark_skipped(session, item.id, verdict.reason)
                 self._event(session, item, EventKind.SKIPPED, now, {"why": verdict.reason})
                 return outbox.SKIPPED
+            if item.automatic:
+                outbox.admit(session, item.id, now)
             body, fresh = item.body, None
             if body is None:
                 try:

@@ -9,11 +9,12 @@ and never commit.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -169,12 +170,29 @@ def mark_skipped(session: Session, row_id: int, reason: str) -> None:
     _set(session, row_id, state=SKIPPED, last_error=reason[:2000])
 
 
-def automatic_sent_since(session: Session, recipient: str, since: datetime) -> int:
-    """How many automatic emails went to `recipient` after `since` (the hourly limit)."""
+def hold_recipient(session: Session, recipient: str) -> None:
+    """Until this transaction ends, no other sender counts or admits emails to `recipient`:
+    instances sending at the same moment would each see room for one more (PostgreSQL; one
+    SQLite file has one instance)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(recipient.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def automatic_sent_since(session: Session, recipient: str, since: datetime, but: int | None = None) -> int:
+    """How many automatic emails went to `recipient` after `since` (the hourly limit), counting
+    those admitted and still being sent by any instance, except row `but`."""
+    sent = OutboxRow.sent_at > since
+    sending = and_(OutboxRow.state == SENDING, OutboxRow.admitted_at > since, OutboxRow.id != (but or 0))
     stmt = select(func.count()).select_from(OutboxRow).where(
-        OutboxRow.recipient == recipient, OutboxRow.sent_at > since, OutboxRow.automatic.is_(True)
+        OutboxRow.recipient == recipient, OutboxRow.automatic.is_(True), or_(sent, sending)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def admit(session: Session, row_id: int, now: datetime) -> None:
+    """The email passed the hourly limit and is being sent: other senders count it from now."""
+    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(admitted_at=now))
 
 
 def depth(session: Session) -> dict[str, int]:

@@ -251,6 +251,7 @@ class OutboxRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # passed the hourly limit; sending
     last_error: Mapped[str | None] = mapped_column(Text)
     attach_raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))  # a relayed reply's attachments
 

@@ -17,6 +17,7 @@ import pytest
 
 from sqlalchemy import func, select
 
+from autoresponder import dispatch
 from inbox.tickets import sweep
 from inbox.store.tables import Event, OutboxRow
 from tests.fakes import mail
@@ -76,3 +77,43 @@ def test_two_instances_record_each_breach_once(desks: list[Desk]) -> None:
     assert sorted({(target, level) for _, target, level in breaches}) == [("response", 1)]
     assert len(breaches) == TICKETS and set(breaches.values()) == {1}
     assert alerts == TICKETS
+
+
+def test_two_instances_keep_the_hourly_limit_together(pg_url: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven more acknowledgements due to one person than the hourly limit, two dispatchers at once:
+    exactly the limit go out, not one more because both counted before either had sent."""
+    monkeypatch.setattr(dispatch, "BATCH", 1)  # the two take turns row by row, as under load
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    both = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
+    try:
+        limit = both[0].app.settings.outbound.max_auto_per_hour
+        for n in range(limit + 7):
+            both[0].feed(mail(sender="alice@acme.com", message_id=f"<h{n}@acme.com>", subject=f"hourly {n}"))
+        met = threading.Barrier(2, timeout=2)
+        for desk in both:  # each first send waits for the other's: both decided while neither had sent
+            desk.outbound.dispatcher.transport = _MeetOnce(desk.outbound.dispatcher.transport, met)
+        done = _twice_at_once(lambda i: both[i].outbound.dispatcher.run(T0))
+        to_alice = [m for d in both for m in d.sent() if m["To"] == "alice@acme.com"]
+        assert len(to_alice) == limit, done
+        assert sum(r["deferred"] + r["skipped"] for r in done) == 7, done  # acknowledgements over it are dropped
+    finally:
+        for desk in both:
+            desk.close()
+
+
+class _MeetOnce:
+    """A relay whose first email from each instance waits (up to two seconds) for the other's."""
+
+    def __init__(self, transport, met: threading.Barrier) -> None:
+        self.transport, self.met, self.first = transport, met, True
+
+    def send(self, *args, **kwargs) -> None:
+        if self.first:
+            self.first = False
+            try:
+                self.met.wait()
+            except threading.BrokenBarrierError:
+                pass  # the other was held back from sending, as it should be
+        self.transport.send(*args, **kwargs)
