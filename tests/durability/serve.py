@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -21,18 +22,31 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, config: Path, smtp_port: int | None, log: Path) -> None:
+    """`inbox serve --config CONFIG` with this interpreter and the caller's environment, or, given
+    `argv` and `env`, exactly that command line and environment (a deployment's own words, as the
+    compose file gives them; then `config` is only a label, the command decides what it reads)."""
+
+    def __init__(self, config: Path, smtp_port: int | None, log: Path, *,
+                 argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.smtp_port = smtp_port
         self.log = log
+        self.argv = list(argv) if argv is not None else [sys.executable, "-m", "inbox", "--config", str(config), "serve"]
+        self.env = dict(env) if env is not None else None  # None: the caller's, read at each launch
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
+        self.launch()
+        self.wait_listening(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting, so several can start at the same moment."""
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "inbox", "--config", str(self.config), "serve"],
-                cwd=ROOT, stdout=out, stderr=out, env={**os.environ, "INBOX_LOG_LEVEL": "WARNING"},
-            )
+            env = self.env if self.env is not None else {**os.environ, "INBOX_LOG_LEVEL": "WARNING"}
+            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=out, stderr=out, env=env)
+
+    def wait_listening(self, timeout: float = 30) -> None:
+        """Wait until the SMTP port answers (started, signal handlers in place); raise if it exits first."""
         if self.smtp_port is not None and not self.wait_until(self._listening, timeout):
             raise RuntimeError(f"inbox serve did not listen on {self.smtp_port}: {self.log.read_text()[-2000:]}")
 

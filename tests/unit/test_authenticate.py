@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inbox.domain.message import ParsedMessage
-from inbox.ingest.authenticate import Authentication, DnsLookup, authenticate
+from inbox.ingest.authenticate import Authentication, authenticate
 from inbox.ingest.parse import parse
-from tests.dkim_kit import SIGNED_HEADERS, Key, dns_for, make_key, sign
+from tests.dkim_kit import Key, dns_for, make_key, sign
 
 TRUSTED = ("mx.example.com",)
 

@@ -1,0 +1,195 @@
+"""The Dockerfile and docker-compose.yml say what the code does: Docker does not run here, so
+both files are read and checked against the config schema (config/docker.yaml loads, every
+variable it names is set, the ports are the ones it listens on) and against the CLI (every
+command parses, migrations run before serving)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from inbox.app import MIN_TOKEN
+from inbox.cli import _parser
+from inbox.service import JOIN_SECONDS
+from inbox.settings import Settings, load_settings
+from tests.durability.compose_kit import compose_service
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
+COMPOSE = ROOT / "docker-compose.yml"
+INSTANCES = ("inbox-1", "inbox-2")
+MAILPIT_SMTP = 1025  # the port Mailpit takes mail on
+
+
+def dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    """The instructions, continuation lines joined and comments dropped: [("FROM", "python:... AS build"), ...]."""
+    steps: list[tuple[str, str]] = []
+    pending = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        word, _, rest = (pending + line).strip().partition(" ")
+        steps.append((word.upper(), rest.strip()))
+        pending = ""
+    return steps
+
+
+def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    last = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
+    return steps[last:]
+
+
+def exec_form(value: str) -> list[str]:
+    """A JSON-array CMD or HEALTHCHECK CMD: the shell form would not receive SIGTERM."""
+    parsed = json.loads(value)
+    assert isinstance(parsed, list) and all(isinstance(part, str) for part in parsed), value
+    return parsed
+
+
+def inbox_commands(argv: list[str]) -> list[list[str]]:
+    """`sh -c "inbox db upgrade && exec inbox serve"` as the inbox command lines it runs, in order."""
+    assert argv[:2] == ["sh", "-c"] and len(argv) == 3, argv
+    commands = []
+    for part in argv[2].split("&&"):
+        words = shlex.split(part)
+        if words and words[0] == "exec":
+            words = words[1:]
+        assert words[0] == "inbox", f"{part!r} does not run inbox"
+        commands.append(words[1:])
+    return commands
+
+
+def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for word, rest in stage:
+        if word == "ENV":
+            for pair in shlex.split(rest):
+                key, _, value = pair.partition("=")
+                found[key] = value
+    return found
+
+
+@pytest.fixture(scope="module")
+def image() -> list[tuple[str, str]]:
+    return final_stage(dockerfile())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def settings(image: list[tuple[str, str]]) -> Settings:
+    """The config the image starts with, read from the repository's copy of it."""
+    container_path = env_of(image)["INBOX_CONFIG"]
+    assert container_path.startswith("/app/config/"), container_path
+    return load_settings(ROOT / "config" / container_path.removeprefix("/app/config/"))
+
+
+def named_variables(settings: Settings) -> set[str]:
+    """Every environment variable the config names: secrets, the database URL, IMAP passwords."""
+    names = {settings.service.secret_env, settings.database.url_env, settings.http.admin_token_env,
+             settings.outbound.password_env, *(mailbox.password_env for mailbox in settings.imap)}
+    return {name for name in names if name}
+
+
+def test_a_multi_stage_image_that_runs_as_a_user_of_its_own(image: list[tuple[str, str]]) -> None:
+    steps = dockerfile()
+    assert sum(word == "FROM" for word, _ in steps) >= 2
+    assert any(word == "COPY" and rest.startswith("--from=build") for word, rest in image), "the final stage builds"
+    users = [rest for word, rest in image if word == "USER"]
+    assert users and users[-1] not in ("root", "0"), users
+    assert any(word == "RUN" and "useradd" in rest and users[-1] in rest.split() for word, rest in image)
+    for word, rest in steps:
+        if word == "COPY" and not rest.startswith("--from"):
+            *sources, _ = shlex.split(rest)
+            for source in sources:
+                assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
+
+
+def test_it_migrates_then_serves(image: list[tuple[str, str]]) -> None:
+    (cmd,) = [rest for word, rest in image if word == "CMD"]
+    commands = inbox_commands(exec_form(cmd))
+    parsed = [_parser().parse_args(words) for words in commands]
+    assert [(a.command, getattr(a, "action", None)) for a in parsed] == [("db", "upgrade"), ("serve", None)]
+    assert "exec inbox serve" in exec_form(cmd)[2]  # serve is PID 1's child no more: it gets the SIGTERM
+
+
+def test_health_ports_and_volumes_match_the_config(image: list[tuple[str, str]], settings: Settings) -> None:
+    (health,) = [rest for word, rest in image if word == "HEALTHCHECK"]
+    options, _, command = health.partition("CMD ")
+    probe = exec_form(command)
+    assert probe[:2] == ["python", "-c"]
+    compile(probe[2], "HEALTHCHECK", "exec")
+    assert f"http://127.0.0.1:{settings.http.port}/healthz" in probe[2]
+    assert "--timeout" in options and "--interval" in options
+    exposed = {int(port) for word, rest in image if word == "EXPOSE" for port in rest.split()}
+    assert exposed == {settings.smtp.port, settings.http.port}
+    assert settings.smtp.host == settings.http.host == "0.0.0.0"  # reachable through the published ports
+    (volumes,) = [exec_form(rest) for word, rest in image if word == "VOLUME"]
+    assert {"/app/config", "/app/templates", "/app/var"} <= set(volumes)
+    assert [rest for word, rest in image if word == "WORKDIR"][-1] == "/app"
+    assert "/app/" + str(settings.templates.dir) in volumes
+    assert settings.database.url_env, "the image gets its database URL from the environment"
+
+
+def test_compose_runs_two_instances_on_one_postgresql(compose: dict[str, Any], image: list[tuple[str, str]],
+                                                       settings: Settings) -> None:
+    services = compose["services"]
+    assert set(INSTANCES) <= set(services)
+    (cmd,) = [rest for word, rest in image if word == "CMD"]
+    postgres = services["postgres"]
+    urls, secrets, published = set(), set(), []
+    for name in INSTANCES:
+        service, process = services[name], compose_service(name, COMPOSE)
+        assert list(process.argv) == exec_form(cmd), f"{name}: the same command as the image"
+        for words in inbox_commands(list(process.argv)):
+            _parser().parse_args(words)
+        env = process.environment
+        assert env["INBOX_CONFIG"] == env_of(image)["INBOX_CONFIG"]
+        missing = named_variables(settings) - set(env)
+        assert not missing, f"{name}: the config names {sorted(missing)}, which compose does not set"
+        assert process.config == ROOT / "config" / "docker.yaml"
+        url = make_url(env[settings.database.url_env])
+        assert url.drivername == "postgresql+psycopg" and url.host == "postgres"
+        assert (url.username, url.password, url.database) == (
+            postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_PASSWORD"],
+            postgres["environment"]["POSTGRES_DB"])
+        assert len(env[settings.http.admin_token_env]) >= MIN_TOKEN, "a shorter token leaves the pages off"
+        urls.add(str(url))
+        secrets.add(env[settings.service.secret_env])
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        ports = [str(p).split(":") for p in service["ports"]]
+        assert {int(container) for _, container in ports} == {settings.smtp.port, settings.http.port}
+        published += [int(host) for host, _ in ports]
+        mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in service["volumes"]}
+        assert {"/app/config", "/app/templates", "/app/var"} <= set(mounts)
+        for target in ("/app/config", "/app/templates"):
+            assert (COMPOSE.parent / mounts[target]).is_dir()
+        assert mounts["/app/var"] in compose["volumes"], f"{name}: var is a named volume"
+        assert _seconds(service["stop_grace_period"]) > JOIN_SECONDS, "serve drains before docker kills it"
+    assert len(urls) == 1 and len(secrets) == 1, "both instances share one database and one Message-ID key"
+    assert len(published) == len(set(published)), "two instances cannot publish the same host port"
+    assert "healthcheck" in postgres
+
+
+def test_outgoing_mail_goes_to_the_compose_mail_catcher(compose: dict[str, Any], settings: Settings) -> None:
+    assert settings.outbound.transport == "smtp"
+    assert settings.outbound.host in compose["services"]
+    assert settings.outbound.port == MAILPIT_SMTP
+    assert "mailpit" in compose["services"][settings.outbound.host]["image"]
+
+
+def _seconds(value: str) -> int:
+    assert value.endswith("s"), value
+    return int(value[:-1])
