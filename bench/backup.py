@@ -53,7 +53,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import CONFIG  # noqa: E402
+from bench.ingest import config_text  # noqa: E402
 from bench.mailgen import CUSTOMERS, WORDS  # noqa: E402
 from inbox.cli import main as inbox_main  # noqa: E402
 
@@ -141,7 +141,7 @@ def inbox(config: Path, *argv: str) -> Any:
 def write_config(directory: Path, url: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "inbox.yaml"
-    path.write_text(CONFIG.format(url=url, tmp=directory, rules="", assignment=""))
+    path.write_text(config_text(url, directory))
     return path
 
 

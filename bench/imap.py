@@ -34,7 +34,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import CONFIG, fresh_pg  # noqa: E402
+from bench.ingest import config_text, fresh_pg  # noqa: E402
 from bench.mailgen import generate  # noqa: E402
 from inbox.app import build_app  # noqa: E402
 from inbox.clock import SystemClock  # noqa: E402
@@ -92,7 +92,7 @@ def ours(server: Dovecot, user: str, url: str, tmp: Path, batch: int, expected: 
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    (tmp / "inbox.yaml").write_text(CONFIG.format(url=url, tmp=tmp))
+    (tmp / "inbox.yaml").write_text(config_text(url, tmp))
     app = build_app(load_settings(tmp / "inbox.yaml"), SystemClock())
     mailbox = ImapMailbox(name="bench", host=server.host, port=server.port, tls=False, username=user,
                           password_env=PASSWORD_ENV, processed_folder="Processed", idle=False)

@@ -48,6 +48,12 @@ RULES = (f'rules: [{{include: "{Path(__file__).resolve().parents[1] / "config" /
 ASSIGNMENT = ", assignment: [{team: [a@example.com, b@example.com, c@example.com]}]"
 
 
+def config_text(url: str, tmp: Path, rules: bool = False) -> str:
+    """The benches' config on `url`, sending into `tmp`/sent; with `rules`, the shipped rules and a team."""
+    extra = {"rules": RULES, "assignment": ASSIGNMENT} if rules else {"rules": "", "assignment": ""}
+    return CONFIG.format(url=url, tmp=tmp, **extra)
+
+
 def parse_only(mails: list[bytes]) -> float:
     started = time.perf_counter()
     for data in mails:
@@ -61,8 +67,7 @@ def pipeline(mails: list[bytes], url: str, tmp: Path, processes: int, rules: boo
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    extra = {"rules": RULES, "assignment": ASSIGNMENT} if rules else {"rules": "", "assignment": ""}
-    (tmp / "inbox.yaml").write_text(CONFIG.format(url=url, tmp=tmp, **extra))
+    (tmp / "inbox.yaml").write_text(config_text(url, tmp, rules))
     app = build_app(load_settings(tmp / "inbox.yaml"), SystemClock())
     app.secret()
     started = time.perf_counter()

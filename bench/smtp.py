@@ -32,7 +32,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import CONFIG, fresh_pg  # noqa: E402
+from bench.ingest import config_text, fresh_pg  # noqa: E402
 from bench.mailgen import generate  # noqa: E402
 from inbox.app import build_app  # noqa: E402
 from inbox.clock import SystemClock  # noqa: E402
@@ -153,7 +153,7 @@ def ours(url: str, tmp: Path, mails: list[bytes], connections: int) -> Result:
     upgrade(engine)
     engine.dispose()
     config = tmp / "inbox.yaml"
-    config.write_text(CONFIG.format(url=url, tmp=tmp))
+    config.write_text(config_text(url, tmp))
     app = build_app(load_settings(config), SystemClock())
     app.secret()  # made once here, not inside the timed drain
     try:
