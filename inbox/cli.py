@@ -19,23 +19,19 @@ from typing import Any, Callable, NoReturn, Sequence
 
 from sqlalchemy.exc import OperationalError
 
-from inbox.app import App, build_app
+from inbox.app import App, build_app, parser_processes
 from inbox.clock import FixedClock, SystemClock, parse_instant
-from inbox.domain.ticket import Outcome, Status
+from inbox.domain.ticket import Status
 from inbox import logs, tickets
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
-from inbox.rawstore import RawItem
-from inbox.receive.files import read_messages
+from inbox.importing import import_files
 from inbox.report import month_bounds, report_table, sla_report
 from inbox.settings import ConfigError, load_settings
 from inbox.store import backup as backups
-from inbox.store import migrate, outbox, rawqueue, reports
+from inbox.store import migrate, outbox, reports
 from inbox.store import tickets as store
 
 DEFAULT_CONFIG = "config/inbox.yaml"
-STORE_CHUNK = 200
-STORE_CHUNK_BYTES = 64 * 1024 * 1024
-POOL_FROM = 500
 
 
 class UsageError(Exception):
@@ -234,57 +230,15 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.files if not p.exists()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    counts = {o.value: 0 for o in Outcome}
-    todo: list[int] = []
-    if args.retry_failed:
-        with app.sessions() as session, session.begin():
-            todo = rawqueue.failed_ids(session)
-            rawqueue.release_failed(session, app.clock.now())
-    _store(app, args, counts, todo)
-    # A big import parses in another process while this one stores (about 25 % faster
-    # on two cores); more parser processes than cores-1 only fight over the CPU.
-    processes = min(2, (os.cpu_count() or 1) - 1) if len(todo) >= POOL_FROM else 0
-    worker = app.worker(parse_processes=processes)
-    try:
-        for outcome, n in worker.drain(todo).items():
-            counts[outcome.value] += n
-    finally:
-        worker.close()
+    counts = import_files(app.rawstore, app.sessions, lambda n: app.worker(parse_processes=n), args.files,
+                          now=app.clock.now(), received_at=args.received_at, retry_failed=args.retry_failed,
+                          processes=parser_processes(os.cpu_count()))
     if args.json:
         print(json.dumps(counts))
     else:
         for name, n in counts.items():
             print(f"{name:<10} {n}")
     return 0
-
-
-def _store(app: App, args: argparse.Namespace, counts: dict[str, int], todo: list[int]) -> None:
-    """Commit every message's raw bytes first (nothing is lost after this); add the ids to process."""
-    chunk: list[RawItem] = []
-    size = 0
-    queued = set(todo)
-    for source, data in read_messages(list(args.files)):
-        chunk.append(RawItem(data=data, source=source, received_at=args.received_at))
-        size += len(data)
-        if len(chunk) >= STORE_CHUNK or size >= STORE_CHUNK_BYTES:
-            _store_chunk(app, chunk, counts, todo, queued)
-            chunk, size = [], 0
-    _store_chunk(app, chunk, counts, todo, queued)
-
-
-def _store_chunk(app: App, items: list[RawItem], counts: dict[str, int], todo: list[int], queued: set[int]) -> None:
-    if not items:
-        return
-    refs = app.rawstore.put_many(items)
-    known = [r.id for r in refs if not r.created and r.id not in queued]
-    with app.sessions() as session:
-        states = rawqueue.states_of(session, known)
-    for ref in refs:
-        if ref.id in queued or (not ref.created and states[ref.id][0] == rawqueue.PROCESSED):
-            counts[Outcome.DUPLICATE.value] += 1  # the same bytes again, in this run or before
-        else:
-            todo.append(ref.id)  # new, or stored before but never finished
-            queued.add(ref.id)
 
 
 def _tickets_list(app: App, args: argparse.Namespace) -> int:
