@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -31,25 +32,63 @@ def missing_service(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+class PgScratch:
+    """New empty PostgreSQL databases (no schema) on the test server, each dropped by `drop_all`."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.names = prefix, []
+        self.admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+
+    def new(self) -> str:
+        """A new database's URL; raises when there is no server."""
+        name = f"{self.prefix}_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        if self.names:
+            with self.admin.connect() as conn:
+                for name in self.names:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@contextmanager
+def scratch_pg(prefix: str) -> Iterator[PgScratch]:
+    scratch = PgScratch(prefix)
+    try:
+        yield scratch
+    finally:
+        scratch.drop_all()
+
+
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """A new PostgreSQL database without a schema (what instances find on their first start)."""
+    with scratch_pg("inbox_empty") as scratch:
+        try:
+            url = scratch.new()
+        except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+            print(f"PostgreSQL unavailable: {exc}")
+            missing_service("PostgreSQL")
+        yield url
+
+
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str | None]:
-    name = f"inbox_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        print(f"PostgreSQL unavailable: {exc}")
-        yield None
-        return
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_pg("inbox_test") as scratch:
+        try:
+            url = scratch.new()
+        except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+            print(f"PostgreSQL unavailable: {exc}")
+            yield None
+            return
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
 
 
 def _truncate_pg(url: str) -> None:

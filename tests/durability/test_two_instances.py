@@ -15,9 +15,8 @@ import smtplib
 import subprocess
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from inbox.store.db import make_engine
 from inbox.store.tables import OutboxRow, RawMessage, Ticket, TicketMessage
-from tests.conftest import PG_ADMIN, missing_service
 from tests.dovecot import PASSWORD, Dovecot, running_dovecot
 from tests.durability.compose_kit import ROOT, Loopback, compose_service, loopback_instance, message_ids, start_sink
 from tests.durability.serve import ServeProcess, free_port
@@ -47,23 +45,6 @@ DEADLINE_SECONDS = 120  # for each wait; the whole test takes well under that
 CRITICAL_EVERY = 10  # 90 critical tickets (config/docker.yaml: critical update every 24 hours)
 JOBS_AFTER = timedelta(days=3)  # two 24-hour updates and the 48-hour workaround target have passed
 MAILBOX_PASSWORD_ENV = "INBOX_IMAP_PASSWORD"  # not in the compose file: its config has no mailbox
-
-
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    """A fresh PostgreSQL database with no schema at all (the instances make it), dropped afterwards."""
-    name = f"inbox_two_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
-        print(f"PostgreSQL unavailable: {exc}")
-        missing_service("PostgreSQL")
-    yield admin.url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def test_two_compose_instances_make_each_ticket_once_and_send_each_email_once(empty_pg: str, tmp_path: Path) -> None:

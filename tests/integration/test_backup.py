@@ -21,7 +21,7 @@ from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
 from inbox.store.retention import decide
 from inbox.store.tables import Base
-from tests.conftest import PG_ADMIN
+from tests.conftest import scratch_pg
 from tests.fakes import T0, mail, write_config
 
 NOW = datetime(2026, 3, 15, 2, 0, tzinfo=timezone.utc)
@@ -41,23 +41,13 @@ def is_sqlite(url: str) -> bool:
 def new_database(db_url: str, tmp_path: Path) -> Iterator[Callable[[], str]]:
     """Makes brand new databases of db_url's kind, without a schema: new SQLite paths, or new PostgreSQL
     databases (dropped at the end)."""
-    made: list[str] = []
+    with scratch_pg("inbox_restore") as scratch:
+        def make() -> str:
+            if is_sqlite(db_url):
+                return f"sqlite:///{tmp_path}/inbox_restore_{uuid.uuid4().hex[:10]}/inbox.db"
+            return scratch.new()
 
-    def make() -> str:
-        name = f"inbox_restore_{uuid.uuid4().hex[:10]}"
-        if is_sqlite(db_url):
-            return f"sqlite:///{tmp_path}/{name}/inbox.db"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        made.append(name)
-        return admin.url.set(database=name).render_as_string(hide_password=False)
-
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    yield make
-    with admin.connect() as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        yield make
 
 
 @pytest.fixture

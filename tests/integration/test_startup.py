@@ -4,17 +4,14 @@ runs, and several instances migrating one empty PostgreSQL database at the same 
 from __future__ import annotations
 
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from inbox.app import MAX_PARSERS, parser_processes
 from inbox.cli import main
 from inbox.store.db import make_engine
 from inbox.store.migrate import is_current, upgrade
-from tests.conftest import PG_ADMIN, missing_service
 from tests.fakes import write_config
 
 INSTANCES = 4
@@ -55,17 +52,10 @@ def test_a_missing_or_odd_database_url_is_a_config_error(tmp_path: Path, monkeyp
     assert capsys.readouterr().err.strip() == f"{config}: database.url_env: {reason}"
 
 
-def test_instances_starting_together_migrate_an_empty_database_once() -> None:
+def test_instances_starting_together_migrate_an_empty_database_once(empty_pg: str) -> None:
     """Every instance runs `inbox db upgrade` as it starts; on one empty PostgreSQL database they
     must not create the same tables twice (without the advisory lock they block each other)."""
-    name = f"inbox_start_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception:  # noqa: BLE001 - no server here
-        missing_service("PostgreSQL")
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    url = empty_pg
     errors: list[BaseException] = []
     start = threading.Barrier(INSTANCES)
 
@@ -80,17 +70,12 @@ def test_instances_starting_together_migrate_an_empty_database_once() -> None:
             engine.dispose()
 
     threads = [threading.Thread(target=instance, daemon=True) for _ in range(INSTANCES)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert not any(thread.is_alive() for thread in threads), "the upgrades blocked each other"
-        assert errors == []
-        engine = make_engine(url)
-        assert is_current(engine)
-        engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "the upgrades blocked each other"
+    assert errors == []
+    engine = make_engine(url)
+    assert is_current(engine)
+    engine.dispose()
