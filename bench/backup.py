@@ -33,18 +33,13 @@ import io
 import json
 import mailbox
 import multiprocessing
-import random
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +48,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import config_text  # noqa: E402
-from bench.mailgen import CUSTOMERS, WORDS  # noqa: E402
+from bench.ingest import config_text, fresh_pg  # noqa: E402
+from bench.mailgen import threads  # noqa: E402
 from inbox.cli import main as inbox_main  # noqa: E402
 
 COUNTED = ("tickets", "ticket_messages", "events", "raw_messages")
@@ -63,53 +58,6 @@ MB = 1e6
 
 
 # -- mail -------------------------------------------------------------------------------------
-
-
-def _sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
-
-
-def threads(n: int, seed: int = 11, tag: str = "bench") -> list[bytes]:
-    """2n mails: n openings (shaped as bench/mailgen.py's: about 50 % plain, 35 % with an HTML
-    alternative, 15 % with an attachment), then a reply to each (In-Reply-To and References)."""
-    rng = random.Random(seed)
-    start = datetime(2026, 3, 2, 17, 0, tzinfo=timezone.utc)
-    openings: list[bytes] = []
-    replies: list[bytes] = []
-    for i in range(n):
-        sender = rng.choice(CUSTOMERS)
-        domain = sender.split("@")[1]
-        subject = f"{_sentence(rng, 4)[:-1]} #{i}"
-        body = "\n\n".join(_sentence(rng, rng.randint(8, 30)) for _ in range(rng.randint(2, 8)))
-        msg = EmailMessage()
-        msg["From"] = sender
-        msg["To"] = "support@example.com"
-        msg["Date"] = format_datetime(start + timedelta(minutes=i))
-        msg["Message-ID"] = f"<{tag}-{i}@{domain}>"
-        msg["Subject"] = subject
-        msg.set_content(body + "\n\n-- \nA Customer\n")
-        shape = rng.random()
-        if shape >= 0.5:
-            paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
-            msg.add_alternative(f"<html><body>{paragraphs}<div>-- A Customer</div></body></html>", subtype="html")
-        if shape >= 0.85:
-            payload = rng.randbytes(rng.randint(2_000, 60_000))
-            msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename=f"log-{i}.bin")
-        openings.append(msg.as_bytes())
-
-        reply = EmailMessage()
-        reply["From"] = sender
-        reply["To"] = "support@example.com"
-        reply["Date"] = format_datetime(start + timedelta(minutes=i, hours=2))
-        reply["Message-ID"] = f"<{tag}-{i}-re@{domain}>"
-        reply["Subject"] = f"Re: {subject}"
-        reply["In-Reply-To"] = f"<{tag}-{i}@{domain}>"
-        reply["References"] = f"<{tag}-{i}@{domain}>"
-        quoted = "\n".join("> " + line for line in body.splitlines()[:6])
-        answer = " ".join(_sentence(rng, rng.randint(8, 20)) for _ in range(3))
-        reply.set_content(f"{answer}\n\nOn Monday I wrote:\n{quoted}\n")
-        replies.append(reply.as_bytes())
-    return openings + replies
 
 
 def write_mbox(path: Path, mails: list[bytes]) -> Path:
@@ -153,18 +101,11 @@ def database(backend: str, admin_url: str, directory: Path) -> Iterator[str]:
         directory.mkdir(parents=True, exist_ok=True)
         yield f"sqlite:///{directory}/inbox.db"
         return
-    name = f"inbox_bench_backup_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    url, drop = fresh_pg(admin_url)
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin.url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        yield url
     finally:
-        admin.dispose()
+        drop()
 
 
 def postgres_missing(admin_url: str) -> str | None:

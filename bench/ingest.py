@@ -98,6 +98,7 @@ def fresh_pg(admin_url: str) -> tuple[str, Callable[[], None]]:
     def drop() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
     return admin.url.set(database=name).render_as_string(hide_password=False), drop
 

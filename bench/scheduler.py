@@ -34,7 +34,6 @@ import pstats
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,11 +42,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autoresponder import Outbound  # noqa: E402
+from bench.ingest import fresh_pg  # noqa: E402
 from inbox.tickets import sweep  # noqa: E402
 from autoresponder.transport import MemoryTransport, SmtpTransport  # noqa: E402
 from inbox.app import App, build_app  # noqa: E402
@@ -357,18 +357,11 @@ def database(backend: str, admin_url: str) -> Iterator[tuple[str, Path]]:
         if backend == "sqlite":
             yield f"sqlite:///{tmp}/bench.db", Path(tmp)
             return
-        name = f"inbox_bench_sched_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        url, drop = fresh_pg(admin_url)
         try:
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                yield admin.url.set(database=name).render_as_string(hide_password=False), Path(tmp)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            yield url, Path(tmp)
         finally:
-            admin.dispose()
+            drop()
 
 
 def measure(backend: str, args: argparse.Namespace, sizes: list[int]) -> list[Row]:
