@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from inbox.store.claims import orphans
+from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import OutboxRow, Suppression
 
 PENDING = "pending"
@@ -31,12 +31,11 @@ SKIPPED = "skipped"
 DEFERRED = "deferred"  # a count in results, never a state: the row goes back to retry
 
 MAX_QUEUE_AGE = timedelta(days=5)  # as Postfix's maximal_queue_lifetime: a relay down overnight loses nothing
-CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential back-off: 1, 2, 4 ... minutes, then every 2 hours."""
-    return timedelta(minutes=min(120, 2 ** max(0, attempts - 1)))
+    return backoff(attempts, 120)
 
 
 @dataclass(frozen=True)
@@ -98,15 +97,9 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
                .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
     stale = (select(OutboxRow).where(OutboxRow.state == SENDING, OutboxRow.claimed_at < now - CLAIM_TIMEOUT)
              .order_by(OutboxRow.next_attempt_at).limit(limit))
-    rows = []
-    for stmt in (waiting, stale):
-        if session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows += list(session.execute(stmt.limit(limit - len(rows))).scalars()) if len(rows) < limit else []
-    for row in rows:
-        row.state, row.claimed_at, row.claimed_by = SENDING, now, owner
-        row.attempts += 1
-    session.flush()
+    rows = take(session, waiting, SENDING, now, owner)
+    if len(rows) < limit:
+        rows += take(session, stale.limit(limit - len(rows)), SENDING, now, owner)
     return [
         Outgoing(r.id, r.key, r.ticket_id, r.kind, r.audience, r.recipient, r.automatic, r.plan, r.customer_id,
                  dict(r.context or {}), r.message_id, r.in_reply_to, list(r.references or []), r.body, r.attempts,
@@ -119,19 +112,14 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     """Give back the emails a dead process on this host was sending, due now, their attempt refunded.
     One may have reached the relay before the process died: it goes again, with the same
     Message-ID and bytes (the only way this service sends an email twice)."""
-    dead = orphans(session, OutboxRow, SENDING, host, is_dead)
-    for row_id, _ in dead:
-        session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(
-            state=RETRY, claimed_at=None, claimed_by=None, attempts=OutboxRow.attempts - 1))
-    return len(dead)
+    dead = [row_id for row_id, _ in orphans(session, OutboxRow, SENDING, host, is_dead)]
+    return give_back(session, OutboxRow, OutboxRow.id.in_(dead), RETRY) if dead else 0
 
 
 def release_claims_of(session: Session, owner: str) -> int:
     """Give back the emails this live process claimed in a turn that failed midway (the database
     went away), due now, attempts refunded; one that reached the relay goes again."""
-    return int(session.execute(update(OutboxRow).where(OutboxRow.state == SENDING, OutboxRow.claimed_by == owner)
-                               .values(state=RETRY, claimed_at=None, claimed_by=None,
-                                       attempts=OutboxRow.attempts - 1)).rowcount)
+    return give_back(session, OutboxRow, and_(OutboxRow.state == SENDING, OutboxRow.claimed_by == owner), RETRY)
 
 
 def _set(session: Session, row_id: int, **values: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from inbox.store.claims import orphans
+from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import RawMessage
 
 RECEIVED = "received"
@@ -25,12 +25,11 @@ FAILED = "failed"
 QUARANTINED = "quarantined"
 
 MAX_ATTEMPTS = 5
-CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential back-off: 1, 2, 4, 8 ... minutes, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+    return backoff(attempts, 60)
 
 
 @dataclass(frozen=True)
@@ -67,15 +66,7 @@ def claim(
     stmt = select(RawMessage).where(due).order_by(RawMessage.id).limit(limit)
     if ids is not None:
         stmt = stmt.where(RawMessage.id.in_(ids))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = list(session.execute(stmt).scalars())
-    for row in rows:
-        row.state = PROCESSING
-        row.claimed_at = now
-        row.claimed_by = owner
-        row.attempts += 1
-    session.flush()
+    rows = take(session, stmt, PROCESSING, now, owner)
     return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data) for r in rows]
 
 
@@ -142,12 +133,7 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     """
     dead = orphans(session, RawMessage, PROCESSING, host, is_dead, suffix=SOLO)
     for raw_id, owner in dead:
-        refund = 0 if owner.endswith(SOLO) else 1
-        session.execute(
-            update(RawMessage)
-            .where(RawMessage.id == raw_id)
-            .values(state=RECEIVED, claimed_at=None, claimed_by=None, attempts=RawMessage.attempts - refund)
-        )
+        give_back(session, RawMessage, RawMessage.id == raw_id, RECEIVED, refund=0 if owner.endswith(SOLO) else 1)
     return [raw_id for raw_id, _ in dead]
 
 
@@ -155,11 +141,10 @@ def release_claims_of(session: Session, owner: str) -> int:
     """Give back what this live process claimed and could not finish (the database went away
     mid-batch), so it is processed as soon as the database is back, not after CLAIM_TIMEOUT;
     attempts refunded, except for a message claimed alone."""
-    batch = update(RawMessage).where(RawMessage.state == PROCESSING, RawMessage.claimed_by == owner)
-    solo = update(RawMessage).where(RawMessage.state == PROCESSING, RawMessage.claimed_by == owner + SOLO)
-    released = session.execute(batch.values(state=RECEIVED, claimed_at=None, claimed_by=None,
-                                            attempts=RawMessage.attempts - 1)).rowcount
-    return released + session.execute(solo.values(state=RECEIVED, claimed_at=None, claimed_by=None)).rowcount
+    processing = RawMessage.state == PROCESSING
+    batch = give_back(session, RawMessage, and_(processing, RawMessage.claimed_by == owner), RECEIVED)
+    return batch + give_back(session, RawMessage, and_(processing, RawMessage.claimed_by == owner + SOLO), RECEIVED,
+                             refund=0)
 
 
 def release_failed(session: Session, now: datetime) -> int:
