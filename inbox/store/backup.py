@@ -8,7 +8,8 @@ backup. It then deletes the backups of that kind which `retention.decide` lets g
 an unknown schema revision, or a database that already holds mail unless told to replace it.
 
 It never touches a file in the backup directory whose name is not exactly a backup name of the
-kind it wrote, never leaves a partial file under a backup name, never puts the database
+kind it wrote (or, a day old, the temporary file of a backup killed mid-write), never leaves a
+partial file under a backup name, never puts the database
 password on a command line (PGPASSWORD in the tool's environment), and never migrates: a
 restored older schema is reported, and `inbox db upgrade` brings it up to date.
 """
@@ -21,6 +22,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -40,6 +42,8 @@ from inbox.store.tables import Base
 SQLITE, PGDUMP = "sqlite3", "pgdump"  # backup kinds, named by their file suffix
 NAME = re.compile(r"inbox-(\d{8}T\d{6}Z)\.(sqlite3|pgdump)")
 STAMP = "%Y%m%dT%H%M%SZ"
+PART = re.compile(r"\.inbox-\d{8}T\d{6}Z\.(sqlite3|pgdump)\..+\.part")
+STALE_PART_SECONDS = 24 * 3600  # no backup writes for a day: such a part is a killed backup's
 MAGIC = {SQLITE: b"SQLite format 3\x00", PGDUMP: b"PGDMP"}
 DIALECT = {SQLITE: "SQLite", PGDUMP: "PostgreSQL"}
 # A backup is refused, or restored with --replace, when the target holds any of these.
@@ -100,7 +104,22 @@ def backup(engine: Engine, directory: Path, now: datetime, policy: Policy = Poli
     finally:
         part.unlink(missing_ok=True)
     kept, deleted = prune(directory, kind, now, policy, spare=final)
-    return BackupResult(final, final.stat().st_size, kept, deleted)
+    return BackupResult(final, final.stat().st_size, kept, deleted + _clear_stale_parts(directory, kind))
+
+
+def _clear_stale_parts(directory: Path, kind: str) -> list[Path]:
+    """Delete what backups killed mid-write (SIGKILL, a power cut) left: their temporary files, by
+    wall-clock age, since one being written right now by another backup must stay."""
+    stale = []
+    for entry in directory.iterdir():
+        match = PART.fullmatch(entry.name)
+        try:
+            if match and match[1] == kind and time.time() - entry.stat().st_mtime > STALE_PART_SECONDS:
+                entry.unlink()
+                stale.append(entry)
+        except OSError:  # gone meanwhile, or not ours to delete: the next backup tries again
+            continue
+    return stale
 
 
 def prune(directory: Path, kind: str, now: datetime, policy: Policy, *, spare: Path | None = None

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -174,6 +175,27 @@ def test_retention_deletes_old_backups_and_nothing_else(db_url: str, tmp_path: P
     assert {datetime(2024, 3, 15, 2, tzinfo=timezone.utc), datetime(2025, 1, 1, 2, tzinfo=timezone.utc),
             datetime(2026, 1, 1, 2, tzinfo=timezone.utc), datetime(2026, 2, 1, 2, tzinfo=timezone.utc)} < set(kept)
     assert sorted(os.listdir(directory)) == sorted([*bystanders, *(Path(p).name for p in document["kept"])])
+
+
+def test_a_killed_backups_temporary_file_goes_after_a_day(db_url: str, tmp_path: Path, capsys) -> None:
+    """A backup SIGKILLed mid-write leaves its .part file: the next backup deletes it once it is a day
+    old, and leaves a fresh one (another backup may be writing it) and the other kind's."""
+    config = config_for(db_url, tmp_path / "db")
+    kind = "sqlite3" if is_sqlite(db_url) else "pgdump"
+    other = "pgdump" if kind == "sqlite3" else "sqlite3"
+    directory = tmp_path / "backups"
+    directory.mkdir()
+    killed, writing = directory / f".inbox-20261201T020000Z.{kind}.ab12.part", directory / f".inbox-20261205T020000Z.{kind}.cd34.part"
+    theirs = directory / f".inbox-20261201T020000Z.{other}.ef56.part"
+    for path in (killed, writing, theirs):
+        path.write_bytes(b"half a backup")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (killed, theirs):
+        os.utime(path, (two_days_ago, two_days_ago))
+
+    code, out, _ = run(capsys, "--config", config, "backup", "--to", str(directory), "--json")
+    assert code == 0 and str(killed) in json.loads(out)["deleted"]
+    assert not killed.exists() and writing.exists() and theirs.exists()
 
 
 def test_a_backup_of_the_other_kind_is_refused(db_url: str, tmp_path: Path, capsys) -> None:
