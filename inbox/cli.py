@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
 from sqlalchemy.exc import OperationalError
 
 from inbox.app import App, build_app, parser_processes
-from inbox.clock import FixedClock, SystemClock, parse_instant
+from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 from inbox.domain.ticket import Status
 from inbox import logs, tickets
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
@@ -32,6 +34,7 @@ from inbox.store import migrate, outbox, reports
 from inbox.store import tickets as store
 
 DEFAULT_CONFIG = "config/inbox.yaml"
+log = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -187,8 +190,7 @@ def _command(argv: Sequence[str]) -> str | None:
 def _run(args: argparse.Namespace) -> int:
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
-    instant = getattr(args, "received_at", None) or getattr(args, "as_of", None)
-    clock = FixedClock(instant) if instant else SystemClock()
+    clock = _clock(getattr(args, "received_at", None) or getattr(args, "as_of", None))
     try:
         settings = load_settings(config)
         app = build_app(settings, clock)  # reads database.url_env
@@ -209,6 +211,24 @@ def _run(args: argparse.Namespace) -> int:
         raise Failure(ErrorKind.DATABASE, f"database error: {str(exc.orig or exc).splitlines()[0]}", 1) from exc
     finally:
         app.close()
+
+
+def _clock(instant: datetime | None) -> Clock:
+    """The command's clock: frozen at --as-of/--received-at, else the system's, unless a test set
+    $INBOX_TEST_CLOCK to start this process's clock at an instant of its choosing."""
+    if instant is not None:
+        return FixedClock(instant)
+    start = os.environ.get(TEST_CLOCK_ENV)
+    if not start:
+        return SystemClock()
+    try:
+        at = parse_instant(start)
+    except ValueError as exc:
+        raise Failure(ErrorKind.USAGE, f"${TEST_CLOCK_ENV}: {start!r} is not an ISO 8601 instant with an offset", 2
+                      ) from exc
+    log.warning("$%s is set: this process's clock starts at %s (for tests; never set it in production)",
+                TEST_CLOCK_ENV, at.isoformat())
+    return RunningClock(at)
 
 
 def _db_upgrade(app: App, args: argparse.Namespace) -> int:

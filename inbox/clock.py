@@ -5,8 +5,14 @@ Never returns a naive datetime: every instant in this service is aware UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Protocol
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Protocol
+
+# Tests only: a process started with this variable runs on a RunningClock from the instant it
+# holds, so a test of `inbox serve` gives the same due times on any day it runs. Production never
+# sets it; the CLI logs a warning whenever it is set.
+TEST_CLOCK_ENV = "INBOX_TEST_CLOCK"
 
 
 class Clock(Protocol):
@@ -29,6 +35,18 @@ class FixedClock:
 
     def set(self, at: datetime) -> None:
         self._at = as_utc(at)
+
+
+class RunningClock:
+    """A clock that reads `start` when made and then runs at the pace of the machine's monotonic
+    clock: the time of a subprocess that a test started at a chosen instant (TEST_CLOCK_ENV)."""
+
+    def __init__(self, start: datetime, elapsed: Callable[[], float] = time.monotonic) -> None:
+        self._start, self._elapsed = as_utc(start), elapsed
+        self._origin = elapsed()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._elapsed() - self._origin)
 
 
 def as_utc(at: datetime) -> datetime:

@@ -19,10 +19,24 @@ from sqlalchemy import create_engine, text
 from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
 from inbox.store.tables import Base
+from tests.instants import INSTANTS, instant
 
 PG_ADMIN = os.environ.get("INBOX_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--clock-at", action="append", default=None, metavar="NAME|INSTANT",
+                     help=f"run the time-sensitive tests (fixture start_at) at this instant: one of "
+                          f"{', '.join(INSTANTS)} or an ISO 8601 instant; repeatable (default: all of them)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that takes `start_at` runs once at each chosen instant: what it proves holds on any day."""
+    if "start_at" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--clock-at") or list(INSTANTS)
+        metafunc.parametrize("start_at", [instant(name) for name in chosen], ids=list(chosen))
 
 
 def missing_service(what: str) -> None:

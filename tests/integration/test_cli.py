@@ -6,13 +6,14 @@ import json
 import mailbox
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from inbox.app import build_app
 from inbox.cli import main
-from inbox.clock import FixedClock
+from inbox.clock import TEST_CLOCK_ENV, FixedClock
 from inbox.domain.message import ParsedMessage
 from inbox.ingest.worker import IngestWorker
 from inbox.settings import load_settings
@@ -230,3 +231,23 @@ def test_show_keeps_long_bodies_readable(config: str, tmp_path: Path, capsys) ->
     assert "      [... 1020 more characters]" in out  # 17 + 3 newlines + 5,000 characters, less the 4,000 shown
     shown = json.loads(run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")[1])
     assert shown["messages"][1]["text"] == body
+
+
+def test_a_test_clock_starts_the_commands_clock_at_its_instant(config: str, tmp_path: Path, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """$INBOX_TEST_CLOCK (tests only) starts the process's clock at its instant, whatever the day:
+    a mail ingested without --received-at is received then; --received-at still wins; a bad value exits 2."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    (tmp_path / "b.eml").write_bytes(mail(message_id="<m2@acme.com>", subject="Another"))
+    monkeypatch.setenv(TEST_CLOCK_ENV, "2026-12-06T23:00:00Z")
+    assert run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))[0] == 0
+    assert run(capsys, "--config", config, "ingest", "--received-at", T0.isoformat(), str(tmp_path / "b.eml"))[0] == 0
+    _, out, err = run(capsys, "--config", config, "tickets", "list", "--json")
+    created = {row["tracking"]: datetime.fromisoformat(row["created_at"]) for row in json.loads(out)}
+    start = datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc)
+    assert start <= created["SUP-000001"] < start + timedelta(minutes=1)
+    assert created["SUP-000002"] == T0
+    assert f"${TEST_CLOCK_ENV} is set" in err  # never silent: production must not run on it
+    monkeypatch.setenv(TEST_CLOCK_ENV, "Sunday night")
+    code, _, err = run(capsys, "--config", config, "tickets", "list")
+    assert code == 2 and f"${TEST_CLOCK_ENV}: 'Sunday night' is not an ISO 8601 instant" in err
