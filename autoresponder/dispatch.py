@@ -1,4 +1,5 @@
-"""Drain the outbox: claim a due row, decide, render, compose, send, record.
+"""Drain the outbox: fold many staff alerts into digests, then claim a due row, decide, render,
+compose, send, record.
 
 A claim is committed before anything is sent, and the composed bytes are committed before the
 first attempt, so a retry sends the very same email (same Message-ID, same text even if a
@@ -6,7 +7,10 @@ template changed meanwhile). 4xx and network errors are retried with exponential
 counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead, record
 `delivery_failed` on the ticket, and put a customer's address on the suppression list. A crash
 between the send and its record sends the email again after the claim times out: the same
-Message-ID lets mail programs show it once. Never changes a ticket's status or severity.
+Message-ID lets mail programs show it once. Each run first folds the staff alerts of one kind due
+to one person into a digest when there are more than `outbound.digest_over` of them
+(`autoresponder.digest`); a digest is rendered from the alerts it lists when it is first sent.
+Never changes a ticket's status or severity.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import ContextManager
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from autoresponder import digest
 from autoresponder.attachments import Attachment, attachments_of
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
@@ -28,15 +33,17 @@ from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
 from inbox import logs, tickets
 from inbox.domain.message import ParsedMessage
-from inbox.domain.ticket import SYSTEM, Direction, EventKind
-from inbox.store import outbox, rawqueue
+from inbox.domain.msgid import make_digest_message_id
+from inbox.domain.ticket import Direction, EventKind
+from inbox.store import digests, outbox, rawqueue
 from inbox.store import tickets as store
 from inbox.store.outbox import Outgoing
-from inbox.tickets import CUSTOMER, Desk
+from inbox.tickets import CUSTOMER, STAFF, Desk, Listed
 
 log = logging.getLogger(__name__)
 
 BATCH = 50
+FOLD_BATCH = 2000  # due alerts looked at per fold transaction
 HOUR = timedelta(hours=1)
 DEFER = timedelta(minutes=10)
 
@@ -63,7 +70,7 @@ class Dispatcher:
         return done
 
     def _run(self, now: datetime, limit: int | None) -> Counter[str]:
-        done: Counter[str] = Counter()
+        done = self._fold(now)
         while limit is None or sum(done.values()) < limit:
             with self.sessions() as session, session.begin():
                 items = outbox.claim(session, now, BATCH, self.owner)
@@ -78,6 +85,43 @@ class Dispatcher:
                         with self.sessions() as session, session.begin():
                             done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
         return done
+
+    def left(self, now: datetime) -> Counter[str]:
+        """What a drain left due and unclaimed, by reason (outbox.left_due): `waiting`, `left`."""
+        with self.sessions() as session, session.begin():
+            counts = outbox.left_due(session, now)
+        if counts["left"]:
+            log.warning("%d emails due by %s were left unclaimed (another instance may be sending them)",
+                        counts["left"], now.isoformat())
+        return Counter(counts)
+
+    def _fold(self, now: datetime) -> Counter[str]:
+        """Fold the due staff alerts into digests: into each person's digest still waiting, or a new one
+        when more than `digest_over` of one kind are due to them (counts `digests` made, alerts `digested`)."""
+        done: Counter[str] = Counter()
+        over = self.desk.settings.outbound.digest_over
+        while True:
+            with self.sessions() as session, session.begin():
+                due = digests.foldable(session, now, digest.KINDS, FOLD_BATCH)
+                waiting = digests.open_digests(session, {alert.recipient for alert in due}) if due else []
+                folded = 0
+                for fold in digest.plan(due, waiting, over):
+                    into = fold.into if fold.into is not None else self._new_digest(session, fold, now)
+                    done["digests"] += fold.into is None
+                    folded += digests.fold(session, fold.alerts, into)
+                done["digested"] += folded
+            if len(due) < FOLD_BATCH or not folded:
+                return done
+
+    def _new_digest(self, session: Session, fold: digest.Fold, now: datetime) -> int:
+        """Queue a digest of `fold.kind` to `fold.recipient`; its id."""
+        settings, first = self.desk.settings, fold.alerts[0]
+        key = f"digest:{fold.kind}:{first}:{fold.recipient}"[:300]
+        outbox.enqueue(session, key=key, ticket_id=None, kind=digests.DIGEST, audience=STAFF, recipient=fold.recipient,
+                       automatic=True, plan=None, customer_id=None,
+                       context={"service": {"name": settings.service.name}, "digest": {"kind": fold.kind}},
+                       message_id=make_digest_message_id(first, settings.own_domain, self.desk.secret), created_at=now)
+        return digests.row_id(session, key)
 
     def _one(self, item: Outgoing, now: datetime) -> str:
         settings = self.desk.settings
@@ -103,7 +147,8 @@ class Dispatcher:
             body, fresh = item.body, None
             if body is None:
                 try:
-                    fresh = self.renderer.render(item.kind, item.context, plan=item.plan, customer=item.customer_id)
+                    fresh = self.renderer.render(item.kind, self._context(session, item, now), plan=item.plan,
+                                                 customer=item.customer_id)
                     body = self._compose(item, fresh, now, self._attachments(session, item))
                 except TemplateError as exc:
                     # An admin can fix the template; until then the email waits, and says why.
@@ -129,6 +174,13 @@ class Dispatcher:
             self._record_sent(session, item, subject, text, now)
         log.info("%s: sent", _about(item))
         return outbox.SENT
+
+    def _context(self, session: Session, item: Outgoing, now: datetime) -> dict[str, object]:
+        """The template data: as queued, or for a digest the alerts it lists, as late as they are now."""
+        if item.kind != digests.DIGEST:
+            return item.context
+        listed = [member.context for member in digests.members(session, item.id)]
+        return digest.context(str(item.context["digest"]["kind"]), listed, now, dict(item.context["service"]))
 
     def _attachments(self, session: Session, item: Outgoing) -> list[Attachment]:
         """The files of the mail this email relays (an engineer's reply), if any."""
@@ -175,7 +227,7 @@ class Dispatcher:
     def _record_sent(self, session: Session, item: Outgoing, subject: str, text: str, now: datetime) -> None:
         self._event(session, item, EventKind.NOTIFIED, now,
                     {"kind": item.kind, "to": item.recipient, "message_id": item.message_id, "outbox_id": item.id})
-        if item.ticket_id is None:
+        if item.ticket_id is None:  # a digest keeps no copy on the tickets it lists: each has its event
             return
         settings = self.desk.settings
         store.add_message(
@@ -189,8 +241,12 @@ class Dispatcher:
             tickets.emailed_customer(session, self.desk, item.ticket_id, now, item.kind)
 
     def _event(self, session: Session, item: Outgoing, kind: EventKind, now: datetime, detail: dict[str, object]) -> None:
-        store.add_event(session, ticket_id=item.ticket_id, kind=kind, at=now, actor=SYSTEM,
-                        detail={"kind": item.kind, **detail})
+        """What became of `item`, on its ticket; a digest's on the ticket of each alert it listed."""
+        if item.kind != digests.DIGEST:
+            tickets.record_outcome(session, item.ticket_id, kind, now, {"kind": item.kind, **detail})
+            return
+        listed = [Listed(m.id, m.ticket_id, m.kind) for m in digests.members(session, item.id)]
+        tickets.record_digest_outcome(session, listed, kind, now, digest_id=item.id, detail=detail)
 
 
 def _tracking(item: Outgoing) -> str | None:

@@ -17,15 +17,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from autoresponder import digest
 from autoresponder.compose import compose
 from autoresponder.render import FILES, KINDS, Renderer
-from autoresponder.samples import sample_context
+from autoresponder.samples import sample_context, sample_digest
 from inbox import tickets
-from inbox.domain.msgid import make_message_id
+from inbox.domain.msgid import make_digest_message_id, make_message_id
 from inbox.store import tickets as store
 from inbox.tickets import Desk
 
 SAMPLE_TRACKING = "SUP-000123"
+SAMPLE_STAFF = "lead@example.com"  # who a sample digest goes to
 _DUE_OF = {"response": "first_response_due", "update": "next_update_due", "workaround": "workaround_due",
            "resolution": "resolution_due"}
 
@@ -60,6 +62,8 @@ def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kin
     if kind not in KINDS:
         raise LookupError(f"no template {kind!r} (known: {', '.join(KINDS)})")
     settings = desk.settings
+    if kind == digest.TEMPLATE:
+        return _digest(desk, renderer, now, tracking=tracking, customer=customer)
     chosen = settings.customer(customer) if customer else None
     if customer and chosen is None:
         known = ", ".join(c.id for c in settings.customers) or "none configured"
@@ -93,11 +97,32 @@ def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kin
     raw = compose(rendered, from_address=settings.outbound.from_address, to=[recipient],
                   message_id=make_message_id(number, settings.own_domain, desk.secret), date=now,
                   tracking=number, loop_marker=settings.own_domain)
+    return _shown(renderer, kind, raw, ticket=tracking, plan=plan, customer=owner)
+
+
+def _digest(desk: Desk, renderer: Renderer, now: datetime, *, tracking: str | None, customer: str | None) -> Preview:
+    """A staff digest, from sample alerts: it lists many tickets and has no per-customer overrides."""
+    if tracking is not None or customer is not None:
+        raise LookupError("a digest lists many tickets of many customers: preview it without a ticket or customer")
+    settings = desk.settings
+    data = sample_digest()
+    data["service"] = {"name": settings.service.name}
+    rendered = renderer.render(digest.TEMPLATE, data)
+    raw = compose(rendered, from_address=settings.outbound.from_address, to=[SAMPLE_STAFF],
+                  message_id=make_digest_message_id(0, settings.own_domain, desk.secret), date=now, tracking="",
+                  loop_marker=settings.own_domain)
+    return _shown(renderer, digest.TEMPLATE, raw, ticket=None, plan=None, customer=None)
+
+
+def _shown(renderer: Renderer, kind: str, raw: bytes, *, ticket: str | None, plan: str | None,
+           customer: str | None) -> Preview:
+    """The composed bytes as a mail program shows them, with the template file behind each part."""
     message = email.message_from_bytes(raw, policy=default_policy)
     assert isinstance(message, EmailMessage)
-    files = {part: renderer.source_of(kind, file, plan=plan, customer=owner)
+    files = {part: renderer.source_of(kind, file, plan=plan, customer=customer)
              for part, file in zip(("subject", "text", "html"), FILES)}
-    return Preview(kind=kind, ticket=tracking, customer=owner, headers=[(k, " ".join(str(v).split())) for k, v in message.items()],
+    return Preview(kind=kind, ticket=ticket, customer=customer,
+                   headers=[(k, " ".join(str(v).split())) for k, v in message.items()],
                    text=_part(message, "plain"), html=_part(message, "html"), files=files, raw=raw)
 
 

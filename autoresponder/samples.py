@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from autoresponder import digest
 from autoresponder.render import FILES, KINDS, Renderer
 from inbox.domain.ticket import Status
 
@@ -30,6 +31,8 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
     """Realistic values for every variable `kind` gets; `minimal` empties every optional one."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind of email {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == digest.TEMPLATE:
+        return sample_digest(minimal=minimal)
     ticket: dict[str, Any] = {
         "tracking": "SUP-000123", "subject": "Checkout fails with error 502 since this morning",
         "severity": "critical", "status": "open", "customer": "Acme Corp", "plan": "standard",
@@ -103,10 +106,39 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
     }
 
 
+def sample_digest(kind: str = "breach_alert", *, minimal: bool = False, severity: str | None = None) -> dict[str, Any]:
+    """A digest of `kind` alerts as it is sent: three tickets (with `minimal`, one with every optional
+    value empty), all of `severity` when given, in several statuses."""
+    entries: list[dict[str, Any]] = [
+        {"tracking": "SUP-000123", "subject": "Checkout fails with error 502 since this morning",
+         "customer": "Acme Corp", "severity": "critical", "status": "open", "assignee": "oncall@example.com",
+         "target": "response", "due": "Tue 3 Mar 2026, 12:30 PST", "late": "3 h 05 min late", "level": 1},
+        {"tracking": "SUP-000131", "subject": "Invoices show the wrong currency", "customer": "Globex",
+         "severity": "low", "status": "waiting-on-third-party", "assignee": None, "target": "resolution",
+         "due": "Tue 3 Mar 2026, 14:00 PST", "late": "1 h 35 min late", "level": 2},
+        {"tracking": "SUP-000140", "subject": "Export to CSV times out", "customer": "Acme Corp",
+         "severity": "medium", "status": "pending", "assignee": "engineer@example.com", "target": "update",
+         "due": "Tue 3 Mar 2026, 15:40 PST", "late": "due in 5 min", "level": None},
+    ]
+    if minimal:
+        entries = [{**entries[0], "assignee": None, "target": None, "due": None, "late": None, "level": None,
+                    "customer": "unknown sender", "subject": ""}]
+    if severity is not None:
+        entries = [{**entry, "severity": severity} for entry in entries]
+    return {"service": {"name": "Example Support"}, "digest": {"kind": kind, "count": len(entries), "entries": entries}}
+
+
 def sample_contexts(kind: str, severities: Sequence[str] = SAMPLE_SEVERITIES,
                     plan: str | None = None, customer: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(what the sample is, its data) for `kind` as it is sent, with the optional values empty, then
     as a ticket of every severity in every status would have it: what `check` renders each file with."""
+    if kind == digest.TEMPLATE:  # a digest lists tickets of every customer: it has no overrides
+        for alerts in digest.KINDS:
+            yield f"a digest of {alerts}", sample_digest(alerts)
+            yield f"a digest of {alerts}, the optional values empty", sample_digest(alerts, minimal=True)
+            for severity in severities:
+                yield f"a digest of {alerts}, severity {severity}", sample_digest(alerts, severity=severity)
+        return
     yield "", _owned(sample_context(kind), plan, customer)
     yield "the optional values empty", _owned(sample_context(kind, minimal=True), plan, customer)
     for severity in severities:
@@ -131,6 +163,10 @@ def template_files(directory: Path) -> tuple[list[tuple[str, str, str | None, st
                 where = f"{label}/{group}/{owner.name}/{folder.name}"
                 if folder.name not in KINDS:
                     problems.append(f"{where}: not a kind of email (expected one of {', '.join(KINDS)})")
+                    continue
+                if folder.name == digest.TEMPLATE:
+                    problems.append(f"{where}: a digest lists tickets of many customers and plans, so only "
+                                    f"{label}/{digest.TEMPLATE}/ is used")
                     continue
                 for file in sorted(folder.iterdir()):
                     if file.name.startswith(".") or file.name.endswith("~"):

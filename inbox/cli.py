@@ -315,7 +315,8 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
 def _jobs_run_once(app: App, args: argparse.Namespace) -> int:
     done = app.outbound().run_once(app.clock.now())
     counts = {name: done.get(name, 0) for name in ("warn", "breach", "status_update", "auto_solve", "auto_close",
-                                                    "sent", "retry", "dead", "skipped", "deferred")}
+                                                    "digests", "digested", "sent", "retry", "dead", "skipped",
+                                                    "deferred", "waiting", "left")}
     if args.json:
         print(json.dumps(counts))
     else:

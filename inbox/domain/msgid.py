@@ -14,6 +14,9 @@ import hmac
 import re
 import secrets
 
+# What a digest's id carries where a tracking number would be: longer than any tracking prefix
+# (at most 10 characters), so it never names a ticket, however the desk numbers them.
+DIGEST_TAG = "STAFFDIGEST"
 _OURS = re.compile(r"^inbox\.(?P<tracking>[A-Za-z0-9]+-\d+)\.(?P<nonce>[a-z0-9]+)\.(?P<sig>[a-z0-9]+)@")
 
 
@@ -28,8 +31,23 @@ def make_message_id(tracking: str, domain: str, secret: str, nonce: str | None =
     return f"inbox.{tracking}.{nonce}.{_signature(secret, tracking, nonce)}@{domain}"
 
 
+def make_digest_message_id(number: int, domain: str, secret: str) -> str:
+    """A fresh id for a staff digest: ours, signed, and naming no ticket."""
+    return make_message_id(f"{DIGEST_TAG}-{number}", domain, secret)
+
+
 def verify_message_id(message_id: str, secret: str) -> str | None:
-    """The tracking number a genuine id of ours names, or None for any other id."""
+    """The tracking number a genuine id of ours names, or None for any other id and for a digest's."""
+    tag = _verified(message_id, secret)
+    return None if tag is None or tag.startswith(f"{DIGEST_TAG}-") else tag
+
+
+def is_own_message_id(message_id: str, secret: str) -> bool:
+    """A genuine id of ours, a digest's included: mail that carries it came from us."""
+    return _verified(message_id, secret) is not None
+
+
+def _verified(message_id: str, secret: str) -> str | None:
     match = _OURS.match(message_id.strip().strip("<>"))
     if not match:
         return None

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from inbox import tickets
 from inbox.domain.message import Automation, ParsedMessage
-from inbox.domain.msgid import verify_message_id
+from inbox.domain.msgid import is_own_message_id, verify_message_id
 from inbox.domain.people import Role
 from inbox.domain.ticket import SYSTEM, EventKind, Outcome, Status
 from inbox.domain.tracking import find_tracking_numbers
@@ -99,7 +99,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
 
     verdict = detect_automation(
         parsed,
-        is_own_message_id=lambda mid: verify_message_id(mid, ctx.secret) is not None,
+        is_own_message_id=lambda mid: is_own_message_id(mid, ctx.secret),
         own_addresses=ctx.settings.addresses,
     )
     mail = _Mail(raw, parsed, message_id, verdict)

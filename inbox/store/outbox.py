@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Exists, and_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -29,6 +29,8 @@ RETRY = "retry"
 DEAD = "dead"
 SKIPPED = "skipped"
 DEFERRED = "deferred"  # a count in results, never a state: the row goes back to retry
+
+WAITING = "waiting behind an earlier email to this address about this ticket"
 
 MAX_QUEUE_AGE = timedelta(days=5)  # as Postfix's maximal_queue_lifetime: a relay down overnight loses nothing
 
@@ -89,11 +91,7 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
     # by scanning the whole outbox, nearly all of it long sent, and a quiet sweep would grow with it.
     # One email at a time per ticket and recipient, in the order they were queued: a later email
     # never overtakes an earlier one that is waiting for a retry (the relay down, then back).
-    earlier = aliased(OutboxRow)
-    ahead = (select(earlier.id).where(earlier.ticket_id == OutboxRow.ticket_id, earlier.recipient == OutboxRow.recipient,
-                                      earlier.id < OutboxRow.id, earlier.state.in_((PENDING, RETRY, SENDING)))
-             .exists())
-    waiting = (select(OutboxRow).where(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now, ~ahead)
+    waiting = (select(OutboxRow).where(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now, ~_ahead())
                .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(limit))
     stale = (select(OutboxRow).where(OutboxRow.state == SENDING, OutboxRow.claimed_at < now - CLAIM_TIMEOUT)
              .order_by(OutboxRow.next_attempt_at).limit(limit))
@@ -106,6 +104,29 @@ def claim(session: Session, now: datetime, limit: int, owner: str | None = None)
                  r.created_at, r.attach_raw_id)
         for r in rows
     ]
+
+
+def _ahead() -> Exists:
+    """An earlier email to the same recipient about the same ticket is still queued or being sent."""
+    earlier = aliased(OutboxRow)
+    return (select(earlier.id).where(earlier.ticket_id == OutboxRow.ticket_id, earlier.recipient == OutboxRow.recipient,
+                                     earlier.id < OutboxRow.id, earlier.state.in_((PENDING, RETRY, SENDING)))
+            .exists())
+
+
+def left_due(session: Session, now: datetime) -> dict[str, int]:
+    """After a drain, the rows still due by `now` and unclaimed: `waiting` behind an earlier email to
+    the same person about the same ticket (that one held back or retrying; the reason is written on
+    the row when it has none), and `left` for no reason this queue knows (another instance's claim
+    in flight, or a bug)."""
+    due = and_(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now)
+    count = select(func.count()).select_from(OutboxRow)
+    waiting = int(session.execute(count.where(due, _ahead())).scalar_one())
+    left = int(session.execute(count.where(due, ~_ahead())).scalar_one())
+    if waiting:
+        session.execute(update(OutboxRow).where(due, _ahead(), OutboxRow.last_error.is_(None))
+                        .values(last_error=WAITING))
+    return {"waiting": waiting, "left": left}
 
 
 def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool]) -> int:

@@ -254,6 +254,7 @@ class OutboxRow(Base):
     admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # passed the hourly limit; sending
     last_error: Mapped[str | None] = mapped_column(Text)
     attach_raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_messages.id"))  # a relayed reply's attachments
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)  # folded into that digest
 
     __table_args__ = (
         Index("ix_outbox_state_next", "state", "next_attempt_at"),

@@ -5,15 +5,18 @@ Everything that changes a ticket or decides who is told about it lives in this p
 `changes` (status, severity, workaround, assignee, category), `notices` (the outbox rows a
 change causes), `opening` (a new ticket: classified, dispatched, acknowledged), `replies` (a
 reply and its command lines, by who sent it), `escalation` (requests and refusals that change no
-severity), `assignment` (dispatch by the plan's rules) and `sweep` (what the scheduler finds due). Import from `inbox.tickets`, never from
-its modules. It never parses mail, never renders or sends, and never commits: every function
-takes the caller's session, so a change and the emails it causes land together or not at all.
+severity), `assignment` (dispatch by the plan's rules), `sweep` (what the scheduler finds due)
+and `delivery` (what became of the emails sent about a ticket, digests included). Import from
+`inbox.tickets`, never from its modules. It never parses mail, never renders or sends, and never
+commits: every function takes the caller's session, so a change and the emails it causes land
+together or not at all.
 """
 
 from inbox.tickets.arrival import Arrival, keep
 from inbox.tickets.changes import set_assignee, set_severity, set_status, set_workaround
 from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
+from inbox.tickets.delivery import Listed, record_digest_outcome, record_outcome
 from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, STAFF, context, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
@@ -27,12 +30,15 @@ __all__ = [
     "Arrival",
     "Contracts",
     "Desk",
+    "Listed",
     "TicketFacts",
     "context",
     "emailed_customer",
     "keep",
     "last_public_activity",
     "open_ticket",
+    "record_digest_outcome",
+    "record_outcome",
     "refuse_outsider",
     "role_of",
     "set_assignee",

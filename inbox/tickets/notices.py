@@ -66,8 +66,9 @@ def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
 def target_context(desk: Desk, ticket: TicketFacts, target: str, due: datetime | None) -> dict[str, Any]:
     policy = desk.contracts.policy(ticket.plan, ticket.severity)
     rule = policy.targets.get(target)
+    # due_at, the instant itself, is for a digest to sort by how late; templates show `due`.
     return {"name": target, "duration": str(rule.duration) if rule else None,
-            "due": when(due, desk.contracts.zone(ticket.plan))}
+            "due": when(due, desk.contracts.zone(ticket.plan)), "due_at": due.isoformat() if due else None}
 
 
 def thread_ids(session: Session, ticket_id: int) -> tuple[str | None, list[str]]:

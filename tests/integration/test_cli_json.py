@@ -36,12 +36,12 @@ def with_json(where: str, config: str, *command: str) -> list[str]:
 
 # Every subcommand but `serve` (which runs until stopped: see test_serve_json_reports_an_old_schema).
 COMMANDS: list[tuple[list[str], Callable[[Any], bool]]] = [
-    (["db", "upgrade"], lambda d: d["schema"] == "up to date" and d["revision"] == "0006"),
+    (["db", "upgrade"], lambda d: d["schema"] == "up to date" and d["revision"] == "0007"),
     (["ingest", "{eml}"], lambda d: d["duplicate"] == 1),  # the setup ingested it already
     (["tickets", "list"], lambda d: d[0]["tracking"] == "SUP-000001" and d[0]["flags"] == []),
     (["tickets", "show", "SUP-000001"], lambda d: d["messages"][0]["text"].startswith("Our printer is on fire")),
     (["tickets", "set", "SUP-000001", "--note", "called"], lambda d: d["events"] == ["note"]),
-    (["jobs", "run-once", "--as-of", T0_ISO], lambda d: d["sent"] == 1),
+    (["jobs", "run-once", "--as-of", T0_ISO], lambda d: d["sent"] == 1 and (d["waiting"], d["left"]) == (0, 0)),
     (["report", "sla", "--month", "2026-03", "--as-of", T0_ISO], lambda d: d["rows"][0]["customer"] == "acme"),
     (["templates", "check"], lambda d: d == {"ok": True, "problems": []}),
     (["templates", "preview", "acknowledgement", "--ticket", "SUP-000001"],

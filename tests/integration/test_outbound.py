@@ -18,7 +18,7 @@ from autoresponder.transport import PermanentSendError, TemporarySendError
 from inbox.domain.ticket import Outcome, Status
 from inbox.store.tables import OutboxRow
 from tests.fakes import mail
-from tests.sla_kit import T0, Desk, text_of
+from tests.sla_kit import CONFIG, T0, Desk, text_of
 
 UTC = timezone.utc
 
@@ -164,8 +164,9 @@ def test_waiting_ticket_is_solved_after_unanswered_follow_ups_then_closed(desk: 
     assert kinds == ["acknowledgement", "status_update", "status_update", "solved", "closed"]
 
 
-def test_staff_alerts_over_the_hourly_limit_are_held_back_not_dropped(desk: Desk) -> None:
-    """Five breaches at once: the lead gets three alerts now and the other two once the hour allows."""
+def test_staff_alerts_over_the_hourly_limit_are_held_back_not_dropped(db_url: str, tmp_path: Path) -> None:
+    """Digests off: five breaches at once, the lead gets three alerts now and the other two once the hour allows."""
+    desk = Desk(tmp_path, db_url, CONFIG.replace("max_auto_per_hour: 3}}", "max_auto_per_hour: 3, digest_over: null}}"))
     for n in range(5):
         desk.feed(mail(sender=f"user{n}@acme.com", message_id=f"<u{n}@acme.com>", subject=f"case {n}"))
     desk.run(T0)
@@ -180,6 +181,7 @@ def test_staff_alerts_over_the_hourly_limit_are_held_back_not_dropped(desk: Desk
     with desk.app.sessions() as session:
         attempts = session.execute(select(OutboxRow.attempts).where(OutboxRow.kind == "breach_alert")).scalars().all()
     assert set(attempts) == {1}  # waiting for the hour is not a failed attempt
+    desk.close()
 
 
 def test_an_email_claimed_by_a_dead_sender_is_sent_after_the_claim_times_out(desk: Desk) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inbox.domain.msgid import looks_like_ours, make_message_id, stable_message_id, verify_message_id
+from inbox.domain.msgid import (is_own_message_id, looks_like_ours, make_digest_message_id, make_message_id,
+                                stable_message_id, verify_message_id)
 from inbox.domain.tracking import find_tracking_numbers, format_tracking
 from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
 
@@ -43,6 +44,17 @@ def test_signed_message_id_verifies_only_with_the_secret() -> None:
     assert verify_message_id(mid.replace("SUP-000042", "SUP-000043"), "s3cret") is None
     assert verify_message_id("abc@example.com", "s3cret") is None
     assert looks_like_ours(mid) and not looks_like_ours("abc@example.com")
+
+
+def test_a_digests_id_is_ours_but_names_no_ticket() -> None:
+    """A staff digest's id proves the mail came from us (a loop is caught) yet threads into no ticket,
+    whatever the desk's tracking prefix: its tag is longer than any prefix may be."""
+    mid = make_digest_message_id(42, "example.com", "s3cret")
+    assert is_own_message_id(mid, "s3cret") and looks_like_ours(mid)
+    assert verify_message_id(mid, "s3cret") is None
+    assert not is_own_message_id(mid, "other") and not is_own_message_id(mid.replace("-42.", "-43."), "s3cret")
+    ticket = make_message_id("SUP-000042", "example.com", "s3cret")
+    assert is_own_message_id(ticket, "s3cret") and verify_message_id(ticket, "s3cret") == "SUP-000042"
 
 
 def test_stable_message_id_depends_only_on_hash() -> None:

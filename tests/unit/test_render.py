@@ -52,6 +52,8 @@ KEY_WORDS = {
     "escalation_request": ["level 2 of 3", "alice@acme.com", "severity critical", "losing orders", "high"],
     "escalation_received": ["escalate", "next level", "critical", "keeps its severity"],
     "not_designated": ["recorded your message", "designated support contacts", "mistake"],
+    "digest": ["missed an SLA target", "SUP-000131", "Globex", "resolution", "level 2", "1 h 35 min late",
+               "due in 5 min", "nobody", "engineer@example.com", "Export to CSV times out"],
 }
 
 
@@ -61,6 +63,8 @@ def test_each_kind_renders_from_sample_data(kind: str) -> None:
     email = render(SHIPPED, kind)
     if kind == "agent_reply":  # a reply's subject is the ticket's; compose() puts the tracking number in front
         assert email.subject == "Re: Checkout fails with error 502 since this morning"
+    elif kind == "digest":  # about many tickets: it names none, so a reply to it joins none
+        assert email.subject == "[Example Support] SLA breaches on 3 tickets, the first 3 h 05 min late"
     else:
         assert email.subject.startswith("[SUP-000123] ")
     assert "\n" not in email.subject
@@ -168,7 +172,16 @@ def test_not_designated_names_no_address() -> None:
         assert "@" not in part and not any(address in part for address in addresses)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+def test_minimal_digest_sample_empties_every_optional_value() -> None:
+    """A digest's minimal sample lists one ticket with no assignee, target, due time, lateness or level."""
+    full, minimal = sample_context("digest"), sample_context("digest", minimal=True)
+    assert full["digest"]["count"] == 3 and minimal["digest"]["count"] == 1
+    [entry] = minimal["digest"]["entries"]
+    assert all(full["digest"]["entries"][0][key] for key in ("assignee", "target", "due", "late", "level"))
+    assert all(entry[key] is None for key in ("assignee", "target", "due", "late", "level"))
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "digest"])
 def test_minimal_sample_empties_what_may_be_empty(kind: str) -> None:
     """`minimal=True` empties the optional extras each kind gets, so `check()` proves every guard."""
     full, minimal = sample_context(kind), sample_context(kind, minimal=True)
@@ -369,3 +382,10 @@ def test_check_renders_overrides_and_the_empty_optional_values(templates: Path) 
     assert problems[2].startswith("templates/customers/acme/status_update/body.txt.j2:1: ")
     assert problems[2].endswith("(with the optional values empty)")
     assert len(problems) == 3
+
+
+def test_check_names_a_digest_override_that_would_never_be_used(templates: Path) -> None:
+    """A digest lists tickets of every customer and plan, so an override of it is named, not silently ignored."""
+    write(templates, "plans/gold/digest/subject.txt.j2", "Gold digest")
+    assert check(templates) == ["templates/plans/gold/digest: a digest lists tickets of many customers and plans, "
+                                "so only templates/digest/ is used"]
