@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/inbox.yaml
 
-.PHONY: install run test bench clean
+.PHONY: install run test quick bench clean
 
 $(BIN)/inbox: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The inner loop: the unit tests and the integration tests on SQLite, at one of the fixed instants.
+quick: install
+	$(BIN)/pytest -q tests/unit tests/integration -k "not postgresql" --clock-at sunday-23utc
 
 bench: install
 	$(BIN)/python bench/ingest.py

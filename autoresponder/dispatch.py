@@ -93,7 +93,7 @@ class Dispatcher:
         if counts["left"]:
             log.warning("%d emails due by %s were left unclaimed (another instance may be sending them)",
                         counts["left"], now.isoformat())
-        return Counter(counts)
+        return Counter({reason: n for reason, n in counts.items() if n})
 
     def _fold(self, now: datetime) -> Counter[str]:
         """Fold the due staff alerts into digests: into each person's digest still waiting, or a new one

@@ -19,7 +19,8 @@ from sqlalchemy import create_engine, text
 from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
 from inbox.store.tables import Base
-from tests.instants import INSTANTS, instant
+from inbox.clock import TEST_CLOCK_ENV
+from tests.instants import DEFAULT, INSTANTS, instant
 
 PG_ADMIN = os.environ.get("INBOX_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -37,6 +38,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "start_at" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("--clock-at") or list(INSTANTS)
         metafunc.parametrize("start_at", [instant(name) for name in chosen], ids=list(chosen))
+
+
+@pytest.fixture(autouse=True)
+def fixed_process_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `inbox` command a test runs, in this process or a child, starts its clock at the suite's
+    default instant unless it is given one (--as-of, --received-at): no result depends on the day."""
+    monkeypatch.setenv(TEST_CLOCK_ENV, INSTANTS[DEFAULT].isoformat())
 
 
 def missing_service(what: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from inbox.cli import main
-from inbox.clock import FixedClock
+from inbox.clock import TEST_CLOCK_ENV, FixedClock
 from inbox.store import backup as backups
 from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
@@ -151,6 +151,7 @@ def test_restore_refuses_a_database_with_mail_unless_replace(db_url: str, tmp_pa
 def test_retention_deletes_old_backups_and_nothing_else(db_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
     """A directory of two years of daily backups keeps 30 days, the first of two more months and of three
     years (34 with the new one); other files, the other kind and lookalike names are left alone."""
+    monkeypatch.delenv(TEST_CLOCK_ENV)  # frozen at NOW, not running from the suite's instant
     monkeypatch.setattr("inbox.cli.SystemClock", lambda: FixedClock(NOW))
     config = config_for(db_url, tmp_path / "db")
     kind = "sqlite3" if is_sqlite(db_url) else "pgdump"
@@ -256,6 +257,7 @@ def test_missing_or_failing_pg_dump_is_a_clear_error(pg_url: str, tmp_path: Path
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.delenv(TEST_CLOCK_ENV)  # its warning would be a second line on stderr
     code, out, err = run(capsys, "--config", config, "backup", "--to", str(tmp_path / "b1"), "--json")
     assert code == 1 and json.loads(out)["error"]["kind"] == "database"
     assert err.strip().splitlines() == ["inbox: backup failed: pg_dump is not on PATH: install the PostgreSQL "

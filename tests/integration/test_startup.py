@@ -10,6 +10,7 @@ import pytest
 
 from inbox.app import MAX_PARSERS, parser_processes
 from inbox.cli import main
+from inbox.clock import TEST_CLOCK_ENV
 from inbox.store.db import make_engine
 from inbox.store.migrate import is_current, upgrade
 from tests.fakes import write_config
@@ -48,6 +49,7 @@ def test_a_missing_or_odd_database_url_is_a_config_error(tmp_path: Path, monkeyp
         monkeypatch.delenv("INBOX_TEST_DATABASE_URL", raising=False)
     else:
         monkeypatch.setenv("INBOX_TEST_DATABASE_URL", value)
+    monkeypatch.delenv(TEST_CLOCK_ENV)  # its warning would be a second line on stderr
     assert main(["--config", str(config), "tickets", "list"]) == 2
     assert capsys.readouterr().err.strip() == f"{config}: database.url_env: {reason}"
 
