@@ -23,11 +23,10 @@ class Outbound:
     dispatcher: Dispatcher
 
     def run_once(self, now: datetime) -> Counter[str]:
-        """Every job once on the clock reading `now`, the outbox sender last; then what is still due
+        """Every job once on the clock reading `now`, the outbox sender last, with what is still due
         and why (`waiting` behind an earlier email, `left` unexplained): nothing else is."""
         done = sweep(self.sessions, self.desk, now)
         done.update(self.dispatcher.run(now))
-        done.update(self.dispatcher.left(now))
         return done
 
     def use(self, desk: Desk) -> None:

@@ -58,7 +58,9 @@ class Dispatcher:
     _stranded: bool = field(default=False, init=False, repr=False)
 
     def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
-        """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred."""
+        """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred,
+        digests made and alerts digested, and of what is still due when the queue has nothing more
+        to claim: `waiting` behind an earlier email, `left` for no known reason (outbox.left_due)."""
         if self._stranded and self.owner is not None:  # the last run failed midway: its claims come back first
             with self.sessions() as session, session.begin():
                 taken = outbox.release_claims_of(session, self.owner)
@@ -70,10 +72,17 @@ class Dispatcher:
         return done
 
     def _run(self, now: datetime, limit: int | None) -> Counter[str]:
-        done = self._fold(now)
+        done: Counter[str] = Counter()
+        first = True
         while limit is None or sum(done.values()) < limit:
+            # Folding, claiming and the final account share a transaction: an idle turn costs one.
             with self.sessions() as session, session.begin():
+                if first:
+                    done.update(self._fold(session, now))
+                    first = False
                 items = outbox.claim(session, now, BATCH, self.owner)
+                if not items:
+                    done.update(self._left(session, now))
             if not items:
                 break
             for item in items:
@@ -86,29 +95,30 @@ class Dispatcher:
                             done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
         return done
 
-    def left(self, now: datetime) -> Counter[str]:
-        """What a drain left due and unclaimed, by reason (outbox.left_due): `waiting`, `left`."""
-        with self.sessions() as session, session.begin():
-            counts = outbox.left_due(session, now)
+    def _left(self, session: Session, now: datetime) -> Counter[str]:
+        """What the drain left due and unclaimed, by reason, zeros left out."""
+        counts = outbox.left_due(session, now)
         if counts["left"]:
             log.warning("%d emails due by %s were left unclaimed (another instance may be sending them)",
                         counts["left"], now.isoformat())
         return Counter({reason: n for reason, n in counts.items() if n})
 
-    def _fold(self, now: datetime) -> Counter[str]:
+    def _fold(self, session: Session, now: datetime) -> Counter[str]:
         """Fold the due staff alerts into digests: into each person's digest still waiting, or a new one
         when more than `digest_over` of one kind are due to them (counts `digests` made, alerts `digested`)."""
         done: Counter[str] = Counter()
         over = self.desk.settings.outbound.digest_over
         while True:
-            with self.sessions() as session, session.begin():
-                due = digests.foldable(session, now, digest.KINDS, FOLD_BATCH)
-                waiting = digests.open_digests(session, {alert.recipient for alert in due}) if due else []
-                folded = 0
-                for fold in digest.plan(due, waiting, over):
-                    into = fold.into if fold.into is not None else self._new_digest(session, fold, now)
-                    done["digests"] += fold.into is None
-                    folded += digests.fold(session, fold.alerts, into)
+            due = digests.foldable(session, now, digest.KINDS, FOLD_BATCH)
+            waiting = digests.open_digests(session, {alert.recipient for alert in due}) if due else []
+            folded = 0
+            for fold in digest.plan(due, waiting, over):
+                into = fold.into
+                if into is None:
+                    into = self._new_digest(session, fold, now)
+                    done["digests"] += 1
+                folded += digests.fold(session, fold.alerts, into)
+            if folded:
                 done["digested"] += folded
             if len(due) < FOLD_BATCH or not folded:
                 return done

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from inbox.store.outbox import PENDING, RETRY, SENDING
@@ -53,26 +53,36 @@ class Member:
     context: dict[str, Any]
 
 
-def foldable(session: Session, now: datetime, kinds: Collection[str], limit: int) -> list[Foldable]:
-    """Automatic staff emails of `kinds` due by `now` and never composed, oldest first, locked past
-    other instances (PostgreSQL). An alert waiting behind an earlier email to the same person about
-    the same ticket that is not itself going into a digest now (being sent, not due, composed, or of
-    another kind) stays out: folding it would let it overtake that email."""
+def _foldable() -> Select[tuple[int, str, str]]:
     earlier = aliased(OutboxRow)
+    now = bindparam("now")
     behind = (select(earlier.id)
               .where(earlier.ticket_id == OutboxRow.ticket_id, earlier.recipient == OutboxRow.recipient,
                      earlier.id < OutboxRow.id, earlier.state.in_((PENDING, RETRY, SENDING)),
                      or_(earlier.state == SENDING, earlier.next_attempt_at > now, earlier.body.is_not(None),
-                         earlier.kind.not_in(kinds)))
+                         earlier.kind.not_in(bindparam("kinds", expanding=True))))
               .exists())
-    stmt = (select(OutboxRow.id, OutboxRow.kind, OutboxRow.recipient)
+    return (select(OutboxRow.id, OutboxRow.kind, OutboxRow.recipient)
             .where(OutboxRow.state.in_((PENDING, RETRY)), OutboxRow.next_attempt_at <= now,
-                   OutboxRow.kind.in_(kinds), OutboxRow.audience == STAFF, OutboxRow.automatic.is_(True),
-                   OutboxRow.body.is_(None), ~behind)
-            .order_by(OutboxRow.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True, of=OutboxRow)
-    return [Foldable(row_id, kind, recipient) for row_id, kind, recipient in session.execute(stmt)]
+                   OutboxRow.kind.in_(bindparam("kinds", expanding=True)), OutboxRow.audience == STAFF,
+                   OutboxRow.automatic.is_(True), OutboxRow.body.is_(None), ~behind)
+            # (state, next_attempt_at) is an index range; by id, SQLite would scan the whole outbox
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id).limit(bindparam("limit")))
+
+
+# Built once: it runs every turn, and building it (an alias, an EXISTS) costs ten times running it.
+_FOLDABLE = _foldable()
+_FOLDABLE_LOCKING = _FOLDABLE.with_for_update(skip_locked=True, of=OutboxRow)
+
+
+def foldable(session: Session, now: datetime, kinds: Collection[str], limit: int) -> list[Foldable]:
+    """Automatic staff emails of `kinds` due by `now` and never composed, longest due first, locked
+    past other instances (PostgreSQL). An alert waiting behind an earlier email to the same person
+    about the same ticket that is not itself going into a digest now (being sent, not due, composed,
+    or of another kind) stays out: folding it would let it overtake that email."""
+    stmt = _FOLDABLE_LOCKING if session.get_bind().dialect.name == "postgresql" else _FOLDABLE
+    rows = session.execute(stmt, {"now": now, "kinds": list(kinds), "limit": limit})
+    return [Foldable(row_id, kind, recipient) for row_id, kind, recipient in rows]
 
 
 def open_digests(session: Session, recipients: Iterable[str]) -> list[OpenDigest]:
