@@ -73,13 +73,11 @@ class Dispatcher:
 
     def _run(self, now: datetime, limit: int | None) -> Counter[str]:
         done: Counter[str] = Counter()
-        first = True
         while limit is None or sum(done.values()) < limit:
-            # Folding, claiming and the final account share a transaction: an idle turn costs one.
+            # Before each claim, so alerts another instance queued meanwhile are folded, not sent one
+            # by one; folding, claiming and the final account share a transaction: an idle turn costs one.
             with self.sessions() as session, session.begin():
-                if first:
-                    done.update(self._fold(session, now))
-                    first = False
+                done.update(self._fold(session, now))
                 items = outbox.claim(session, now, BATCH, self.owner)
                 if not items:
                     done.update(self._left(session, now))

@@ -62,7 +62,8 @@ def ticket_detail(
         # Addresses on this ticket that get no automatic mail until a person writes from them.
         "suppressed": [{"address": s.address, "since": iso(s.since), "reason": s.reason} for s in suppressed],
         "outbox": [{"kind": o.kind, "to": o.recipient, "state": o.state, "attempts": o.attempts,
-                    "next_attempt_at": iso(o.next_attempt_at), "sent_at": iso(o.sent_at), "error": o.last_error}
+                    "next_attempt_at": iso(o.next_attempt_at), "sent_at": iso(o.sent_at), "error": o.last_error,
+                    "digest": o.digest_id}  # the outbox row of the digest that carries it, if any
                    for o in outbox],
         "messages": [
             {
@@ -120,7 +121,8 @@ def ticket_text(detail: dict[str, Any]) -> str:
     if detail["outbox"]:
         lines.append("outbox:")
         for o in detail["outbox"]:
-            lines.append(f"  {o['kind']:<18} to {o['to']}: {o['state']}" + (f" ({o['error']})" if o["error"] else ""))
+            into = f" into digest {o['digest']}" if o["digest"] else ""
+            lines.append(f"  {o['kind']:<18} to {o['to']}: {o['state']}{into}" + (f" ({o['error']})" if o["error"] else ""))
     lines.append("events:")
     for e in detail["events"]:
         lines.append(f"  {e['at']}  {e['kind']:<16} {e['actor']}  {e['detail']}")

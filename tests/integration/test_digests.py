@@ -7,6 +7,7 @@ assignments, the hourly limit is 3. T0 is Monday 2 March 2026, 09:00 PST.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from datetime import timedelta
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox import tickets
+from inbox.cli import main
 from inbox.domain.msgid import make_digest_message_id
 from inbox.domain.ticket import Outcome
 from inbox.store import outbox
@@ -103,8 +105,9 @@ def test_a_storm_of_breaches_reaches_the_lead_as_one_digest(desk: Desk) -> None:
     assert Counter(row.state for row in every if row.kind == "breach_alert") == {"digested": STORM}
 
 
-def test_a_few_alerts_go_alone_and_more_go_as_one(desk: Desk) -> None:
-    """Three breaches due to the lead at once go as three emails (digest_over is 3); four go as one digest."""
+def test_a_few_alerts_go_alone_and_more_go_as_one(desk: Desk, tmp_path: Path, capsys) -> None:
+    """Three breaches due to the lead at once go as three emails (digest_over is 3); four go as one
+    digest, which `tickets show` names on each ticket it lists."""
     desk.feed_many([outage(n) for n in range(3)], at=T0)
     desk.feed_many([outage(n) for n in range(3, 7)], at=T0 + timedelta(days=1))  # Tuesday: due Thursday
     desk.run(T0)
@@ -115,6 +118,12 @@ def test_a_few_alerts_go_alone_and_more_go_as_one(desk: Desk) -> None:
     assert desk.run(T0 + timedelta(days=3, hours=1))["digests"] == 1
     [*_, digest] = to(desk, LEAD)
     assert listed(digest) == ["SUP-000004", "SUP-000005", "SUP-000006", "SUP-000007"]
+    [digest_row] = [row for row in rows(desk) if row.kind == "digest"]
+    assert main(["--config", str(tmp_path / "inbox.yaml"), "tickets", "show", "SUP-000005", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(o["state"], o["digest"]) for o in shown["outbox"] if o["to"] == LEAD] == [("digested", digest_row.id)]
+    [told] = [e["detail"] for e in shown["events"] if e["kind"] == "notified" and e["detail"]["kind"] == "breach_alert"]
+    assert (told["digest_outbox_id"], told["message_id"]) == (digest_row.id, digest_row.message_id)
 
 
 def test_alerts_held_back_by_the_hourly_limit_join_the_waiting_digest(db_url: str, tmp_path: Path) -> None:
