@@ -33,15 +33,9 @@ class Alert(Protocol):
     def recipient(self) -> str: ...
 
 
-class Waiting(Protocol):
-    """A digest queued but not yet composed, which takes more alerts of its kind (up to MAX_ENTRIES)."""
+class Waiting(Alert, Protocol):
+    """A digest of `kind` alerts to `recipient`, queued but not yet composed: it takes more, up to MAX_ENTRIES."""
 
-    @property
-    def id(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def recipient(self) -> str: ...
     @property
     def members(self) -> int: ...
 

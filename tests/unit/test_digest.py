@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from autoresponder.digest import MAX_ENTRIES, Fold, context, lateness, plan
+from inbox.store.digests import Foldable as Alert
+from inbox.store.digests import OpenDigest as Waiting
 
 NOW = datetime(2026, 3, 4, 20, 0, tzinfo=timezone.utc)
 LEAD, ENGINEER = "lead@example.com", "engineer@example.com"
-
-
-@dataclass(frozen=True)
-class Alert:
-    id: int
-    kind: str
-    recipient: str
-
-
-@dataclass(frozen=True)
-class Waiting:
-    id: int
-    kind: str
-    recipient: str
-    members: int
 
 
 def alerts(first: int, count: int, kind: str = "breach_alert", recipient: str = LEAD) -> list[Alert]:
