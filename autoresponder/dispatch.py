@@ -38,7 +38,7 @@ from inbox.domain.ticket import Direction, EventKind
 from inbox.store import digests, outbox, rawqueue
 from inbox.store import tickets as store
 from inbox.store.outbox import Outgoing
-from inbox.tickets import CUSTOMER, STAFF, Desk, Listed
+from inbox.tickets import CUSTOMER, STAFF, Desk
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +253,8 @@ class Dispatcher:
         if item.kind != digests.DIGEST:
             tickets.record_outcome(session, item.ticket_id, kind, now, {"kind": item.kind, **detail})
             return
-        listed = [Listed(m.id, m.ticket_id, m.kind) for m in digests.members(session, item.id)]
-        tickets.record_digest_outcome(session, listed, kind, now, digest_id=item.id, detail=detail)
+        tickets.record_digest_outcome(session, digests.members(session, item.id), kind, now, digest_id=item.id,
+                                      detail=detail)
 
 
 def _tracking(item: Outgoing) -> str | None:

@@ -16,7 +16,7 @@ from inbox.tickets.arrival import Arrival, keep
 from inbox.tickets.changes import set_assignee, set_severity, set_status, set_workaround
 from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
-from inbox.tickets.delivery import Listed, record_digest_outcome, record_outcome
+from inbox.tickets.delivery import record_digest_outcome, record_outcome
 from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, STAFF, context, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
@@ -30,7 +30,6 @@ __all__ = [
     "Arrival",
     "Contracts",
     "Desk",
-    "Listed",
     "TicketFacts",
     "context",
     "emailed_customer",

@@ -9,12 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
-
-from inbox.clock import TEST_CLOCK_ENV
-from tests.instants import DEFAULT, INSTANTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,21 +22,19 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    """`inbox serve --config CONFIG` with this interpreter and the caller's environment, its clock
-    starting at `clock_start` (default: the suite's default instant, never the wall clock), or, given
-    `argv` and `env`, exactly that command line and environment (a deployment's own words, as the
-    compose file gives them; then `config` is only a label, the command decides what it reads, and
-    the caller sets the clock in `env`)."""
+    """`inbox serve --config CONFIG` with this interpreter and the caller's environment (whose
+    $INBOX_TEST_CLOCK, set for every test by tests/conftest.py, starts its clock at a fixed
+    instant), or, given `argv` and `env`, exactly that command line and environment (a deployment's
+    own words, as the compose file gives them; then `config` is only a label, the command decides
+    what it reads, and the caller sets the clock in `env`)."""
 
     def __init__(self, config: Path, smtp_port: int | None, log: Path, *,
-                 argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
-                 clock_start: datetime = INSTANTS[DEFAULT]) -> None:
+                 argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.smtp_port = smtp_port
         self.log = log
         self.argv = list(argv) if argv is not None else [sys.executable, "-m", "inbox", "--config", str(config), "serve"]
         self.env = dict(env) if env is not None else None  # None: the caller's, read at each launch
-        self.clock_start = clock_start
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
@@ -50,8 +44,7 @@ class ServeProcess:
     def launch(self) -> None:
         """Start the process without waiting, so several can start at the same moment."""
         with self.log.open("ab") as out:
-            env = self.env if self.env is not None else {
-                **os.environ, "INBOX_LOG_LEVEL": "WARNING", TEST_CLOCK_ENV: self.clock_start.isoformat()}
+            env = self.env if self.env is not None else {**os.environ, "INBOX_LOG_LEVEL": "WARNING"}
             self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=out, stderr=out, env=env)
 
     def wait_listening(self, timeout: float = 30) -> None:
