@@ -18,20 +18,21 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
 
+from autoresponder.budget import CHECK_SECONDS, MAX_VALUE, RENDER_SECONDS, RenderBudget, spending
 from autoresponder.sandbox import (
-    MAX_OUTPUT,
     NamedUndefined,
     Sandbox,
     checking_headers,
     control_characters,
-    loop_budget,
     named_values,
     one_header_line,
 )
@@ -48,6 +49,7 @@ SUBJECT, TEXT, HTML = "subject.txt.j2", "body.txt.j2", "body.html.j2"
 FILES: tuple[str, ...] = (SUBJECT, TEXT, HTML)
 
 MAX_SUBJECT = 998  # RFC 5322 section 2.1.1: a line is at most 998 characters
+MAX_OUTPUT = MAX_VALUE  # characters of one rendered file
 
 
 class TemplateError(Exception):
@@ -85,8 +87,9 @@ class Refusal:
 class Renderer:
     """Renders the templates under one directory; safe to share between threads."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.directory = Path(os.path.abspath(directory))
+        self._clock = clock  # for the render deadline only: seconds, on any steady scale
         self._label = self.directory.name  # errors read "templates/acknowledgement/body.txt.j2:3: ..."
         self._env = Sandbox(
             loader=FileSystemLoader(str(self.directory)),
@@ -124,13 +127,16 @@ class Renderer:
         except TemplateError as error:
             self._refuse(name, None, error)
             return error
+        # One deadline for all the samples: checking one file takes CHECK_SECONDS at most, however
+        # many samples there are; each sample still gets a budget of its own for memory and steps.
+        deadline = self._clock() + CHECK_SECONDS
         for label, context in samples:
             try:
                 if name.endswith(SUBJECT):
                     with checking_headers():
-                        self._one_line(name, template, self._generate(template, name, named_values(context)))
+                        self._one_line(name, template, self._generate(template, name, named_values(context), deadline))
                 else:
-                    self._generate(template, name, named_values(context))
+                    self._generate(template, name, named_values(context), deadline)
             except TemplateError as error:
                 found = TemplateError(error.path, error.line, f"{error.reason} (with {label})" if label else error.reason)
                 self._refuse(name, template, found)
@@ -204,8 +210,14 @@ class Renderer:
         except Exception as exc:  # noqa: BLE001 - an unreadable file, bad UTF-8: the promise is TemplateError
             raise TemplateError(self._where(name), None, _reason(exc)) from None
 
-    def _generate(self, template: Template, name: str, values: Mapping[str, Any]) -> str:
-        with loop_budget():
+    def _generate(self, template: Template, name: str, values: Mapping[str, Any], deadline: float | None = None) -> str:
+        """One render of one file, on a budget of its own (`autoresponder.budget`)."""
+        if deadline is None:
+            budget = RenderBudget.starting_now(self._clock, RENDER_SECONDS)
+        else:
+            budget = RenderBudget(deadline=deadline, clock=self._clock,
+                                  late=f"the template takes longer than {CHECK_SECONDS:g} s to render all the samples")
+        with spending(budget):
             try:
                 size, parts = 0, []
                 for chunk in template.generate(values):
@@ -276,4 +288,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "recursion too deep"
     text = str(exc) or type(exc).__name__
-    return text if type(exc).__module__.startswith("jinja2") else f"{type(exc).__name__}: {text}"
+    # The sandbox's refusals (SecurityError and its OverBudget) read as sentences, like Jinja's own errors.
+    return text if isinstance(exc, SecurityError) or type(exc).__module__.startswith("jinja2") \
+        else f"{type(exc).__name__}: {text}"

@@ -1,12 +1,22 @@
 """The sandbox admins' templates run in: Jinja2's immutable sandbox, plus budgets and names.
 
-Its job: an `ImmutableSandboxedEnvironment` (no Python internals, no mutating the data) with
-budgets that stop runaway loops and huge strings or numbers, undefined-variable errors that name
-the value (`'ticket' has no attribute 'trackng'`), and a header check that refuses a line break
-or control character in a `{{ }}` output while a subject is being checked. The budgets bound
-accidents; they are not a quota system.
+Its job: an `ImmutableSandboxedEnvironment` (no Python internals, no mutating the data) where
+every value a template builds is paid for, before it is built, from the render's
+`autoresponder.budget.RenderBudget`: operators, method and function calls, filters, slices,
+`~`, `str.format` and every `{{ }}` output are priced by `autoresponder.costs` and
+`autoresponder.filter_costs` from their operands, each loop turn is counted, and the deadline is
+checked at every step; undefined-variable errors that name the value (`'ticket' has no attribute
+'trackng'`), and a header check that refuses a line break or control character in a `{{ }}`
+output while a subject is being checked.
 
-It never: finds, caches or chooses template files (that is `autoresponder.render`).
+The public Jinja2 APIs this relies on: `SandboxedEnvironment.call`, `call_binop`, `getitem` and
+`wrap_str_format` (overridden), `Environment.finalize`, the filters dict, and `Environment.parse`
+then `Environment.compile` of the parsed tree, rewritten in between with `jinja2.visitor.
+NodeTransformer` so that a loop's iterable, each operand of `~` and the template's own text reach
+the budget through `nodes.EnvironmentAttribute` calls (the hooks Jinja documents for extensions).
+
+It never: finds, caches or chooses template files (that is `autoresponder.render`), nor creates
+a budget (the render does, one per render).
 """
 
 from __future__ import annotations
@@ -14,81 +24,106 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes, pass_eval_context
-from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
+from jinja2.visitor import NodeTransformer
 
-MAX_OUTPUT = 1_000_000  # characters per rendered file, and per value built inside a template
-MAX_NUMBER = 100_000  # largest number a template may hand to a function, filter or `*`
-LOOP_BUDGET = 100_000  # items all `range()` calls of one render may yield together
+from autoresponder import costs
+from autoresponder.budget import MAX_VALUE, Cost, OverBudget, RenderBudget, current
+from autoresponder.filter_costs import check_numbers, rule_for
 
-_budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("template_loop_budget")
-_BIG_FORMAT = re.compile(r"(%|\{[^{}]*:)[^a-zA-Z%{}]*?\d{6,}")  # a width/precision of 6+ digits
-
-
-# --- limits the sandbox enforces -------------------------------------------------------------
+# --- what every step pays -----------------------------------------------------------------------
 
 
-def _sized(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_OUTPUT:
-        raise SecurityError(f"a value of {len(value)} items is too large (limit {MAX_OUTPUT})")
-    return value
-
-
-def _check_numbers(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
-            raise SecurityError(f"the number {value} is too large for a template (limit {MAX_NUMBER})")
-
-
-def _check_format(spec: Any) -> None:
-    # "%999999999d" or "{:>999999999}" would build a gigabyte from one character.
-    if isinstance(spec, str) and _BIG_FORMAT.search(spec):
-        raise SecurityError("a format width or precision is too large")
-
-
-def _budgeted_range(*args: int) -> range:
-    """`range` counted against the render's loop budget: nested loops share one budget."""
-    items = range(*args)
-    left = _budget.get([LOOP_BUDGET])
-    if len(items) > left[0]:
-        raise SecurityError(f"loop too big: range of {len(items)} items (a render may loop {LOOP_BUDGET} times in all)")
-    left[0] -= len(items)
-    return items
+def _settle(budget: RenderBudget, cost: Cost | None, result: Any) -> Any:
+    """After a step: the estimate paid corrected to what was built, and no value over MAX_VALUE kept."""
+    actual = costs.cells(result)
+    paid = cost.cells if cost is not None else 0
+    if actual > paid:
+        budget.spend(Cost(actual - paid, what=cost.what if cost is not None else "the value"))
+    else:
+        budget.refund(paid - actual)
+    if isinstance(result, (str, bytes, list, tuple)) and len(result) > MAX_VALUE:
+        raise OverBudget(f"a value of {len(result):,} items is too large (limit {MAX_VALUE:,})")
+    return result
 
 
 def _guard_filter(name: str, func: Any) -> Any:
-    first = 2 if hasattr(func, "jinja_pass_arg") else 1  # the value filtered (after any context) may be big
+    rule = rule_for(name)
+    skip = 1 if hasattr(func, "jinja_pass_arg") else 0  # the context, eval context or environment first
 
     @functools.wraps(func)  # keeps `jinja_pass_arg`, so pass_context/pass_environment still work
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if name == "format":
-            _check_format(args[0] if args else None)
-        else:
-            _check_numbers(args[first:], kwargs)
-        return _sized(func(*args, **kwargs))
+        budget = current()
+        budget.step()
+        head, value, rest = args[:skip], args[skip], args[skip + 1:]
+        check_numbers(name, rest, kwargs)
+        if rule.consumes and not isinstance(value, Sized) and isinstance(value, Iterable):
+            value = budget.materialize(value, f"|{name}")
+        cost = rule.estimate(value, rest, kwargs, budget.room(), _autoescape(head))
+        if cost is not None:
+            budget.spend(cost)
+        return _settle(budget, cost, func(*head, value, *rest, **kwargs))
 
     return guarded
 
 
-class _GuardedCodeGenerator(CodeGenerator):
-    # `a ~ b` is not an interceptable operator; without this, doubling a namespace value in a
-    # loop would reach gigabytes before the output limit could see it.
-    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.sized(")
-        super().visit_Concat(node, frame)
-        self.write(")")
+def _autoescape(head: tuple[Any, ...]) -> bool:
+    """Whether the filter's output is HTML-escaped, from what Jinja passed before its value."""
+    if not head:
+        return False
+    eval_ctx = getattr(head[0], "eval_ctx", head[0])
+    return bool(getattr(eval_ctx, "autoescape", False)) and not callable(getattr(eval_ctx, "autoescape", None))
+
+
+# --- the parsed template, rewritten so loops, `~` and its own text reach the budget --------------
+
+
+class _Guards(NodeTransformer):
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _hook("turns", node.iter)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        # `a ~ b` is not an interceptable operator: each operand's text is paid for before the join.
+        self.generic_visit(node)
+        node.nodes = [_hook("measured", operand) for operand in node.nodes]
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Node | list[nodes.Node]:
+        # A template's own text, repeated by a loop into a {% set %} block or a macro, is built too:
+        # a statement before the output pays for it.
+        self.generic_visit(node)
+        size = sum(len(child.data) for child in node.nodes if isinstance(child, nodes.TemplateData))
+        if not size:
+            return node
+        return [nodes.ExprStmt(_hook("literal", nodes.Const(size, lineno=node.lineno)), lineno=node.lineno), node]
+
+
+def _hook(name: str, argument: nodes.Expr) -> nodes.Call:
+    return nodes.Call(nodes.EnvironmentAttribute(name, lineno=argument.lineno), [argument], [], None, None,
+                      lineno=argument.lineno)
+
+
+# --- the environment ----------------------------------------------------------------------------
+
+
+def _budgeted_range(*args: int) -> range:
+    """`range`, refused when longer than the loop turns the render has left."""
+    items = range(*args)
+    current().check_range(len(items))
+    return items
 
 
 class Sandbox(ImmutableSandboxedEnvironment):
-    code_generator_class = _GuardedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, **kwargs: Any) -> None:
@@ -98,29 +133,90 @@ class Sandbox(ImmutableSandboxedEnvironment):
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
         self.finalize = _finalize
 
+    def compile(self, source: Any, name: str | None = None, filename: str | None = None, raw: bool = False,
+                defer_init: bool = False) -> Any:
+        if isinstance(source, str):
+            source = self.parse(source, name, filename)
+            _Guards().visit(source)
+            source.set_environment(self)
+        return super().compile(source, name, filename, raw, defer_init)
+
+    # The hooks the rewritten template calls (`environment.turns(...)`): they pay for themselves.
+
     @staticmethod
-    def sized(value: Any) -> Any:
-        return _sized(value)
+    def turns(items: Iterable[Any]) -> Iterable[Any]:
+        return current().counted(items)
+
+    @staticmethod
+    @pass_eval_context
+    def measured(eval_ctx: Any, value: Any) -> Any:
+        budget = current()
+        budget.step()
+        budget.spend(costs.text_cost(value, budget.room(), "an operand of ~", escaped=eval_ctx.autoescape))
+        return value
+
+    @staticmethod
+    def literal(size: int) -> None:
+        current().pay(size, None, "the template's own text")
+
+    # The sandbox's own hooks.
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":  # "x" * 10**9: refuse before Python allocates it
-            sequence = (str, list, tuple)
-            if isinstance(left, sequence) or isinstance(right, sequence):
-                _check_numbers((left if isinstance(left, int) else right,), {})
-        elif operator == "**" and isinstance(left, (int, float)) and isinstance(right, (int, float)):
-            if abs(left) > 1 and right * math.log2(abs(left)) > 4096:  # bits of the result
-                raise SecurityError("a power is too large (over 4096 bits)")
-        elif operator == "%":
-            _check_format(left)
-        return _sized(super().call_binop(context, operator, left, right))
+        budget = current()
+        budget.step()
+        cost = costs.binop(operator, left, right, budget.room())
+        budget.spend(cost)
+        return _settle(budget, cost, super().call_binop(context, operator, left, right))
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, slice) and isinstance(obj, (str, bytes, list, tuple)):
+            budget = current()
+            budget.step()
+            length = len(range(*argument.indices(len(obj))))
+            unit = costs.ITEM if isinstance(obj, (list, tuple)) else costs.width(obj)
+            budget.spend(Cost(costs.OBJECT + length * unit, length, "a slice"))
+        return super().getitem(obj, argument)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        sandboxed = super().wrap_str_format(value)
+        if sandboxed is None:
+            return None
+        fmt, by_name = value.__self__, value.__name__ == "format_map"
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            budget = current()
+            positional, named = ((), args[0] if args else {}) if by_name else (args, kwargs)
+            cost = costs.brace_format(fmt, positional, named if isinstance(named, Mapping) else {}, budget.room(),
+                                      escape=isinstance(fmt, costs.Markup))
+            budget.spend(cost)
+            return _settle(budget, cost, sandboxed(*args, **kwargs))
+
+        functools.update_wrapper(bounded, sandboxed)
+        bounded._priced = True  # type: ignore[attr-defined]  # `call` leaves its arguments alone
+        return bounded
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format at lookup
-        if getattr(method, "__name__", "") in ("format", "format_map"):
-            _check_format(getattr(method, "__self__", None))
-        elif obj is not _budgeted_range:  # range has its own budget, with a clearer message
-            _check_numbers(args, kwargs)
-        return _sized(super().call(context, obj, *args, **kwargs))
+        if obj is self.literal or obj is self.turns:  # the hooks the compile step placed: no checks to make
+            return obj(*args)
+        if obj is self.measured:
+            return obj(context.eval_ctx, *args)
+        budget = current()
+        budget.step()
+        cost = None
+        if isinstance(obj, LoopContext) and args:  # loop(children) in a recursive loop: its turns count
+            args = (budget.counted(args[0]), *args[1:])
+        elif obj is dict:
+            if args and not isinstance(args[0], (Sized, Mapping)) and isinstance(args[0], Iterable):
+                args = (budget.materialize(args[0], "dict()"), *args[1:])
+            entries = len(kwargs) + (len(args[0]) if args and isinstance(args[0], Sized) else 0)
+            cost = Cost(costs.OBJECT + costs.ENTRY * entries, entries, "dict()")
+        elif not getattr(obj, "_priced", False) and obj is not _budgeted_range and not isinstance(obj, Macro):
+            check_numbers("", args, kwargs)
+            cost = costs.method(getattr(obj, "__self__", None), getattr(obj, "__name__", ""), args, kwargs,
+                                budget.room())
+        if cost is not None:
+            budget.spend(cost)
+        return _settle(budget, cost, super().call(context, obj, *args, **kwargs))
 
 
 # --- names in error messages ------------------------------------------------------------------
@@ -175,7 +271,14 @@ def one_header_line(value: str) -> str:
 
 
 @pass_eval_context  # needs the runtime: Jinja then never folds an output at compile time
-def _finalize(_eval_ctx: Any, value: Any) -> Any:
+def _finalize(eval_ctx: Any, value: Any) -> Any:
+    """Every `{{ }}` output: its text paid for before Jinja turns it into a string, then the header check."""
+    budget = current()
+    budget.step()
+    if type(value) is str and not eval_ctx.autoescape:  # the common case, paid for without a Cost
+        budget.pay(costs.OBJECT + len(value) * (1 if value.isascii() else 4), len(value), "the output")
+    else:
+        budget.spend(costs.text_cost(value, budget.room(), "the output", escaped=eval_ctx.autoescape))
     if _header_check.get() and isinstance(value, str) and control_characters(value.strip()):
         names = ", ".join(control_characters(value.strip()))
         raise SecurityError(f"a line break or control character ({names}) in a header line"
@@ -191,16 +294,6 @@ def checking_headers() -> Iterator[None]:
         yield
     finally:
         _header_check.reset(token)
-
-
-@contextlib.contextmanager
-def loop_budget() -> Iterator[None]:
-    """One render's budget of `range()` items, shared by nested loops and includes."""
-    token = _budget.set([LOOP_BUDGET])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
 
 
 def named_values(context: Mapping[str, Any]) -> dict[str, Any]:
