@@ -32,7 +32,7 @@ ITEM = 8  # bytes of one place in a list or tuple
 ENTRY = 100  # bytes of one entry of a dict
 ESCAPED = 5  # HTML escaping turns one character into at most five ("&#34;")
 MAX_DEPTH = 50  # nesting of lists and dicts text_size follows
-COPIES_PER_ITEM = 1000  # character copies (memcpy) that take as long as one item of Python work
+COPIES_PER_ITEM = 10_000  # character copies (memcpy) that take about as long as one item of Python work
 _SMALL_REPR = (LoopContext, Macro, Cycler, Joiner, TemplateReference, BlockReference, range, type)
 _NUMERIC = frozenset("bcdeEfFgGnoxX%iu")
 
@@ -127,11 +127,18 @@ def _is_lazy(value: Any) -> bool:
 
 def text_cost(value: Any, limit: int, what: str, *, escaped: bool = False) -> Cost:
     """Printing `value` (HTML-escaped when `escaped`): its text, paid for before str() builds it."""
-    if isinstance(value, str) and not (escaped and not isinstance(value, Markup)):
-        return Cost(OBJECT + len(value) * width(value), len(value), what)
-    size = text_size(value, limit)
+    if isinstance(value, str):
+        length = escaped_length(value) if escaped and not isinstance(value, Markup) else len(value)
+        return Cost(OBJECT + length * width(value), length, what)
+    size = text_size(value, limit // 4 + 1)
     factor = ESCAPED if escaped and not isinstance(value, Markup) else 1
     return Cost(OBJECT + 4 * size * factor, None, what)
+
+
+def escaped_length(value: str) -> int:
+    """len(markupsafe.escape(value)): & < > " ' become five, four, four, five and five characters."""
+    return len(value) + 4 * (value.count("&") + value.count('"') + value.count("'")) + 3 * (value.count("<")
+                                                                                             + value.count(">"))
 
 
 def largest_text(values: Sequence[Any], limit: int, *, quoted: bool = False) -> int:
@@ -330,7 +337,7 @@ def _join(sep: Any, args: tuple[Any, ...], kw: dict[str, Any], limit: int) -> Co
 def joined(items: Any, sep: Any, limit: int, *, escape: bool = False) -> Cost:
     """Joining `items` with `sep`: every item's text and a separator between each two."""
     what = f"joining {len(items):,} items with {short(sep)}"
-    total = max(len(items) - 1, 0) * len(str(sep))
+    total = max(len(items) - 1, 0) * (len(sep) if isinstance(sep, str) else text_size(sep, limit))
     for item in items:
         total += text_size(item, limit) * (ESCAPED if escape and not isinstance(item, Markup) else 1)
         if total > limit:
@@ -345,7 +352,7 @@ def _split(s: Any, args: tuple[Any, ...], kw: dict[str, Any], limit: int) -> Cos
 
 
 def _splitlines(s: Any, args: tuple[Any, ...], kw: dict[str, Any], limit: int) -> Cost:
-    return Cost(OBJECT + len(s) * width(s) + (len(s) + 1) * ITEM + _lines(s) * OBJECT, None, "splitlines")
+    return Cost(OBJECT + len(s) * width(s) + _lines(s) * (OBJECT + ITEM), None, "splitlines")
 
 
 def _lines(s: Any) -> int:
@@ -376,11 +383,9 @@ def _maketrans(s: Any, args: tuple[Any, ...], kw: dict[str, Any], limit: int) ->
 
 
 def striptags(s: Any, args: tuple[Any, ...] = (), kw: dict[str, Any] | None = None, limit: int = 0) -> Cost:
-    # markupsafe removes one tag at a time, copying the rest of the text each time: a thousand
-    # character copies (memcpy) count as one item of work.
-    text = str(s)
-    work = (text.count("<") + 1) * len(text) // COPIES_PER_ITEM
-    return Cost(OBJECT + 4 * len(text), None, f"striptags on {len(text):,} characters", work)
+    # markupsafe (3.x) walks the tags in Python, one step each, and unescapes the rest.
+    text = s if isinstance(s, str) else ""
+    return Cost(OBJECT + 4 * 2 * len(text), None, f"striptags on {len(text):,} characters", text.count("<"))
 
 
 def _copy(value: Any, args: tuple[Any, ...], kw: dict[str, Any], limit: int) -> Cost:

@@ -9,11 +9,12 @@ checked at every step; undefined-variable errors that name the value (`'ticket' 
 'trackng'`), and a header check that refuses a line break or control character in a `{{ }}`
 output while a subject is being checked.
 
-The public Jinja2 APIs this relies on: `SandboxedEnvironment.call`, `call_binop`, `getitem` and
+The public Jinja2 APIs this relies on: `SandboxedEnvironment.call`, `call_binop` and
 `wrap_str_format` (overridden), `Environment.finalize`, the filters dict, and `Environment.parse`
 then `Environment.compile` of the parsed tree, rewritten in between with `jinja2.visitor.
-NodeTransformer` so that a loop's iterable, each operand of `~` and the template's own text reach
-the budget through `nodes.EnvironmentAttribute` calls (the hooks Jinja documents for extensions).
+NodeTransformer` so that a loop's iterable, each operand of `~`, each slice `x[a:b]` (which Jinja
+compiles past `getitem`) and the template's own text reach the budget through calls of
+`nodes.EnvironmentAttribute` (the node Jinja documents for extensions' callbacks).
 
 It never: finds, caches or chooses template files (that is `autoresponder.render`), nor creates
 a budget (the render does, one per render).
@@ -32,7 +33,7 @@ from jinja2 import StrictUndefined, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+from jinja2.utils import Namespace, missing
 from jinja2.visitor import NodeTransformer
 
 from autoresponder import costs
@@ -43,12 +44,14 @@ from autoresponder.filter_costs import check_numbers, rule_for
 
 
 def _settle(budget: RenderBudget, cost: Cost | None, result: Any) -> Any:
-    """After a step: the estimate paid corrected to what was built, and no value over MAX_VALUE kept."""
+    """After a step: the estimate paid corrected to what was built, and no value over MAX_VALUE kept.
+    Only a string's estimate is corrected down: a list's items, or what a lazy result (|batch, |map)
+    builds later, may be new objects its own size does not show."""
     actual = costs.cells(result)
     paid = cost.cells if cost is not None else 0
     if actual > paid:
         budget.spend(Cost(actual - paid, what=cost.what if cost is not None else "the value"))
-    else:
+    elif isinstance(result, (str, bytes)):
         budget.refund(paid - actual)
     if isinstance(result, (str, bytes, list, tuple)) and len(result) > MAX_VALUE:
         raise OverBudget(f"a value of {len(result):,} items is too large (limit {MAX_VALUE:,})")
@@ -91,6 +94,16 @@ class _Guards(NodeTransformer):
         self.generic_visit(node)
         node.iter = _hook("turns", node.iter)
         return node
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        # Jinja compiles `x[a:b]` to a plain subscript, past the sandbox's getitem: a hook slices.
+        self.generic_visit(node)
+        if not isinstance(node.arg, nodes.Slice):
+            return node
+        bounds = [part if part is not None else nodes.Const(None, lineno=node.lineno)
+                  for part in (node.arg.start, node.arg.stop, node.arg.step)]
+        return nodes.Call(nodes.EnvironmentAttribute("sliced", lineno=node.lineno), [node.node, *bounds], [], None,
+                          None, lineno=node.lineno)
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         # `a ~ b` is not an interceptable operator: each operand's text is paid for before the join.
@@ -156,6 +169,17 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return value
 
     @staticmethod
+    def sliced(obj: Any, start: Any, stop: Any, step: Any) -> Any:
+        part = slice(start, stop, step)
+        if isinstance(obj, (str, bytes, list, tuple)):
+            budget = current()
+            budget.step()
+            length = len(range(*part.indices(len(obj))))
+            unit = costs.ITEM if isinstance(obj, (list, tuple)) else costs.width(obj)
+            budget.spend(Cost(costs.OBJECT + length * unit, length, "a slice"))
+        return obj[part]
+
+    @staticmethod
     def literal(size: int) -> None:
         current().pay(size, None, "the template's own text")
 
@@ -167,15 +191,6 @@ class Sandbox(ImmutableSandboxedEnvironment):
         cost = costs.binop(operator, left, right, budget.room())
         budget.spend(cost)
         return _settle(budget, cost, super().call_binop(context, operator, left, right))
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(argument, slice) and isinstance(obj, (str, bytes, list, tuple)):
-            budget = current()
-            budget.step()
-            length = len(range(*argument.indices(len(obj))))
-            unit = costs.ITEM if isinstance(obj, (list, tuple)) else costs.width(obj)
-            budget.spend(Cost(costs.OBJECT + length * unit, length, "a slice"))
-        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Any:
         sandboxed = super().wrap_str_format(value)
@@ -196,20 +211,22 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return bounded
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
-        if obj is self.literal or obj is self.turns:  # the hooks the compile step placed: no checks to make
+        if obj is self.literal or obj is self.turns or obj is self.sliced:  # hooks the compile step placed
             return obj(*args)
         if obj is self.measured:
             return obj(context.eval_ctx, *args)
         budget = current()
         budget.step()
+        # The arguments themselves: f(*items) or f(**mapping) copies them, and cycler() keeps the copy.
+        budget.pay(costs.ITEM * len(args) + costs.ENTRY * len(kwargs), None, "the arguments of a call")
         cost = None
         if isinstance(obj, LoopContext) and args:  # loop(children) in a recursive loop: its turns count
             args = (budget.counted(args[0]), *args[1:])
-        elif obj is dict:
+        elif obj is dict or obj is Namespace:  # both copy what they are given
             if args and not isinstance(args[0], (Sized, Mapping)) and isinstance(args[0], Iterable):
                 args = (budget.materialize(args[0], "dict()"), *args[1:])
             entries = len(kwargs) + (len(args[0]) if args and isinstance(args[0], Sized) else 0)
-            cost = Cost(costs.OBJECT + costs.ENTRY * entries, entries, "dict()")
+            cost = Cost(costs.OBJECT + costs.ENTRY * entries, entries, f"{getattr(obj, '__name__', 'dict')}()")
         elif not getattr(obj, "_priced", False) and obj is not _budgeted_range and not isinstance(obj, Macro):
             check_numbers("", args, kwargs)
             cost = costs.method(getattr(obj, "__self__", None), getattr(obj, "__name__", ""), args, kwargs,
