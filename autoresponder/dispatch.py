@@ -184,7 +184,10 @@ class Dispatcher:
         return outbox.SENT
 
     def _context(self, session: Session, item: Outgoing, now: datetime) -> dict[str, object]:
-        """The template data: as queued, or for a digest the alerts it lists, as late as they are now."""
+        """The template data: as queued (a customer's as a customer may see it, also when it was queued
+        by an older version), or for a digest the alerts it lists, as late as they are now."""
+        if item.audience == CUSTOMER:
+            return tickets.for_customer(self.desk.settings, item.context)
         if item.kind != digests.DIGEST:
             return item.context
         listed = [member.context for member in digests.members(session, item.id)]

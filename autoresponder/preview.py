@@ -93,6 +93,8 @@ def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kin
         recipient, number = ticket.requester, ticket.tracking
         if chosen is None:
             owner, plan = ticket.customer_id, ticket.plan
+    if kind in tickets.CUSTOMER_KINDS:  # what the customer would get: no address of our people
+        data = tickets.for_customer(settings, data)
     rendered = renderer.render(kind, data, plan=plan, customer=owner)
     raw = compose(rendered, from_address=settings.outbound.from_address, to=[recipient],
                   message_id=make_message_id(number, settings.own_domain, desk.secret), date=now,

@@ -1,7 +1,9 @@
 """Sample data for every kind of email, and the admin's check that renders every template with it.
 
 `sample_context(kind)` gives realistic values for every variable a kind gets (with `minimal`, every
-optional one empty), for `inbox templates check` and for previews without a ticket. `check()`
+optional one empty), for `inbox templates check` and for previews without a ticket; a kind a
+customer receives gets the customer's view (`inbox.tickets.for_customer`: our people by name,
+never by address, but `ticket.assignee_address`). `check()`
 renders every default and override file with the sample data, with the optional values empty,
 and as a ticket of every severity in every status, and returns one `path[:line]: problem` line
 each; `TemplateWatch` runs it again in the service whenever a file changes. It never sends, never
@@ -17,6 +19,7 @@ from typing import Any
 from autoresponder import digest
 from autoresponder.render import FILES, KINDS, Renderer
 from inbox.domain.ticket import Status
+from inbox.tickets import CUSTOMER_KINDS
 
 SAMPLE_SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -36,7 +39,8 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
     ticket: dict[str, Any] = {
         "tracking": "SUP-000123", "subject": "Checkout fails with error 502 since this morning",
         "severity": "critical", "status": "open", "customer": "Acme Corp", "plan": "standard",
-        "requester": "Alice Example <alice@acme.com>", "assignee": "oncall@example.com", "category": "payments",
+        "requester": "Alice Example <alice@acme.com>", "assignee": "oncall@example.com",
+        "assignee_name": "Dana Engineer", "assignee_address": "oncall@example.com", "category": "payments",
         "created_at": "Tue 3 Mar 2026, 08:30 PST", "first_response_due": "Tue 3 Mar 2026, 12:30 PST",
         "next_update_due": "Wed 4 Mar 2026, 08:30 PST", "workaround_due": "Thu 5 Mar 2026, 08:30 PST",
         "resolution_due": "Tue 10 Mar 2026, 08:30 PDT", "last_public_activity": "Tue 3 Mar 2026, 09:05 PST",
@@ -51,13 +55,15 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
         ticket["severity"] = "high"  # the keyword or the customer asked for more
     elif kind == "not_designated":
         ticket["requester"] = "Dave Example <dave@acme.com>"  # at acme.com, but not a designated contact
+    if kind in CUSTOMER_KINDS:
+        ticket["assignee"] = "Dana Engineer"  # a customer reads our people's names, never their addresses
     if minimal:
-        for key in ("assignee", "category", "first_response_due", "next_update_due", "workaround_due",
-                    "resolution_due", "last_public_activity"):
+        for key in ("assignee", "assignee_name", "assignee_address", "category", "first_response_due",
+                    "next_update_due", "workaround_due", "resolution_due", "last_public_activity"):
             ticket[key] = None
     change = None
-    if kind == "severity_changed":
-        change = {"from": "high", "to": "critical", "by": "tam@example.com", "why": "#escalate critical"}
+    if kind == "severity_changed":  # the customer's copy: the account manager by name
+        change = {"from": "high", "to": "critical", "by": "Terry Manager", "why": "#escalate critical"}
     extra: dict[str, Any] = {}
     if kind == "reminder":
         extra["follow_ups"] = 0 if minimal else 1

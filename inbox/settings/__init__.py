@@ -12,7 +12,7 @@ the opening-hours grammar lives in `inbox.sla.hours`.
 """
 
 from inbox.settings.document import Settings
-from inbox.settings.fields import DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
+from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
 from inbox.settings.loading import ConfigError, load_settings
 from inbox.settings.secrets import read_secret
 from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
@@ -30,6 +30,7 @@ __all__ = [
     "ConfigError",
     "CustomerSettings",
     "DatabaseSettings",
+    "DisplayName",
     "DomainName",
     "DurationValue",
     "EmailAddress",

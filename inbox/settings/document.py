@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from classifiers import RuleError, RuleSet, compile_rules
-from inbox.settings.fields import EmailAddress, Located, Section, SeverityName
+from inbox.settings.fields import DisplayName, EmailAddress, Located, Section, SeverityName
 from inbox.settings.sections import (AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
                                      DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
                                      ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
@@ -41,6 +41,9 @@ class Settings(Section):
     customers: list[CustomerSettings] = []
     unknown_senders: UnknownSenders
     agents: list[EmailAddress] = []
+    # The names customers read instead of a staff address (an agent's, an account manager's ...);
+    # without one, they read the service's name.
+    staff_names: dict[EmailAddress, DisplayName] = {}
     # Kept raw, with included files as {include, rules} groups; the rules engine checks its own keys.
     rules: list[dict[str, Any]] | None = None
 
@@ -137,6 +140,22 @@ class Settings(Section):
     def is_account_manager(self, address: str) -> bool:
         """True when the address is an account manager of any customer."""
         return address.strip().lower() in self._account_managers
+
+    @cached_property
+    def _staff(self) -> frozenset[str]:
+        plans = self.plans.values()
+        return frozenset([*self.agents, *self._account_managers, *self.staff_names,
+                          *(a for plan in plans for a in plan.breach_escalation),
+                          *(a for plan in plans for rule in plan.assignment for a in rule.team)])
+
+    def is_staff(self, address: str) -> bool:
+        """True for our own people: agents, account managers, assignment teams, escalation contacts,
+        anyone given a name in `staff_names`. Their addresses are never shown to customers."""
+        return address.strip().lower() in self._staff
+
+    def shown_name(self, address: str) -> str:
+        """What a customer reads for one of our people: their name in `staff_names`, else the service's."""
+        return self.staff_names.get(address.strip().lower()) or self.service.name
 
     def customer(self, customer_id: str | None) -> CustomerSettings | None:
         """The customer with this id, if there is one."""

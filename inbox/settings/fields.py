@@ -52,6 +52,18 @@ def _domain(value: Any) -> Any:
     return domain
 
 
+def _display_name(value: Any) -> Any:
+    # What customers read instead of a staff address: so it must not be an address itself.
+    if not isinstance(value, str):
+        return value
+    name = " ".join(value.split())
+    if not name or len(name) > 100:
+        raise ValueError("must be a name of 1 to 100 characters")
+    if "@" in name or "<" in name or ">" in name or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ValueError(f'"{value}" is not a display name (a name such as "Dana Engineer", no address)')
+    return name
+
+
 def _env_name(value: Any) -> Any:
     # Catches the commonest leak: pasting the secret itself where its variable's name belongs.
     if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
@@ -96,6 +108,7 @@ def _opening_hours(value: Any) -> OpeningHours:
 
 
 EmailAddress = Annotated[str, BeforeValidator(_bare_address)]
+DisplayName = Annotated[str, BeforeValidator(_display_name)]
 DomainName = Annotated[str, BeforeValidator(_domain)]
 EnvName = Annotated[str, BeforeValidator(_env_name)]
 SeverityName = Annotated[str, BeforeValidator(_severity)]

@@ -18,13 +18,14 @@ from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.delivery import record_digest_outcome, record_outcome
 from inbox.tickets.desk import Desk, TicketFacts
-from inbox.tickets.notices import CUSTOMER, STAFF, context, target_context
+from inbox.tickets.notices import CUSTOMER, CUSTOMER_KINDS, STAFF, context, for_customer, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
 from inbox.tickets.replies import refuse_outsider, role_of, take_reply
 from inbox.tickets.sweep import sweep
 
 __all__ = [
     "CUSTOMER",
+    "CUSTOMER_KINDS",
     "NOT_DESIGNATED",
     "STAFF",
     "Arrival",
@@ -33,6 +34,7 @@ __all__ = [
     "TicketFacts",
     "context",
     "emailed_customer",
+    "for_customer",
     "keep",
     "last_public_activity",
     "open_ticket",

@@ -76,15 +76,14 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     store.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
     facts = following_update(desk, view(ticket, last_public_activity(session, ticket)), at)
-    # Customers read "by Example Support" for an engineer: an engineer's own address stays ours.
-    shown = desk.settings.service.name if desk.settings.is_agent(actor) else actor
     target = notices.target_context(desk, facts, RESPONSE, ticket.first_response_due)
-    data = notices.context(desk, facts, change={"from": before, "to": to, "by": shown, "why": why}, target=target)
+    # The customer's copy names an engineer or account manager as customers may read them
+    # ("by Example Support", or their name): the address stays ours (notices.for_customer).
+    data = notices.context(desk, facts, change={"from": before, "to": to, "by": actor, "why": why}, target=target)
     key = f"severity:{ticket.id}:{at.isoformat()}:{to}"
     notices.tell_customer(session, desk, facts, kind="severity_changed", key=key, at=at, data=data)
     staff = [*also_tell, *([ticket.assignee] if ticket.assignee and ticket.assignee != actor else [])]
     if staff:
-        data = notices.context(desk, facts, change={"from": before, "to": to, "by": actor, "why": why}, target=target)
         notices.tell_staff(session, desk, facts, kind="severity_changed", key=key, at=at, recipients=staff, data=data)
     _redispatch(session, desk, ticket, at)
     return True

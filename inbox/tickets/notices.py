@@ -4,11 +4,15 @@ Each notice is written into the outbox in the caller's transaction, with an idem
 (`ack:<ticket>`, `update:<ticket>:<due>` ...) so the same notice is never queued twice, and
 with its Message-ID fixed now so every retry is the same email. The template data is a
 snapshot of the ticket as it is now, with times written for people in the plan's time zone.
-Nothing is rendered or sent here; that is the autoresponder's job.
+What a customer's email is given is `for_customer`'s view of it: no address of our people
+(agents, account managers, teams, escalation contacts) is in it but `ticket.assignee_address`,
+which an admin must write on purpose. Nothing is rendered or sent here; that is the
+autoresponder's job.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
@@ -16,12 +20,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from inbox.domain.msgid import make_message_id
+from inbox.settings import Settings
 from inbox.sla.agenda import RESPONSE
 from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.tickets.desk import Desk, TicketFacts
 
 CUSTOMER, STAFF = "customer", "staff"
+# The kinds of email a customer (or a stranger who wrote to us) receives; severity_changed goes to staff too.
+CUSTOMER_KINDS = frozenset({"acknowledgement", "not_designated", "status_update", "reminder", "severity_changed",
+                            "solved", "closed", "agent_reply", "escalation_received"})
+# A value that is one address, bare or with a display name: "ravi@akemona.com", "Ravi <ravi@akemona.com>".
+_ONE_ADDRESS = re.compile(r"\s*(?:[^<>@]*<)?\s*([^\s<>@,;]+@[^\s<>@,;]+?)\s*>?\s*")
 
 
 def when(at: datetime | None, zone: ZoneInfo) -> str | None:
@@ -47,6 +57,8 @@ def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
             "plan": ticket.plan,
             "requester": ticket.requester,
             "assignee": ticket.assignee,
+            "assignee_name": desk.settings.staff_names.get(ticket.assignee) if ticket.assignee else None,
+            "assignee_address": ticket.assignee,
             "category": ticket.category,
             "created_at": when(ticket.created_at, zone),
             "first_response_due": when(d.first_response_due, zone),
@@ -61,6 +73,32 @@ def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
         "timezone": zone.key,
         **extra,
     }
+
+
+def for_customer(settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
+    """The template data as a customer may see it: every value that is the address of one of our
+    people (`ticket.assignee`, `change.by` ...) becomes the name customers read for them
+    (`staff_names`, else the service's name). Only `ticket.assignee_address` keeps the address: an
+    admin who writes it means to show it. Free text (a subject, a reply) is left as it was written.
+    Data queued before these names existed gets them here too."""
+    shown = _hidden(settings, data)
+    ticket, original = shown.get("ticket"), data.get("ticket")
+    if isinstance(ticket, dict) and isinstance(original, dict):
+        address = original.get("assignee_address", original.get("assignee"))
+        ticket["assignee_address"] = address
+        ticket.setdefault("assignee_name", settings.staff_names.get(address) if address else None)
+    return shown
+
+
+def _hidden(settings: Settings, value: Any) -> Any:
+    if isinstance(value, str):
+        found = _ONE_ADDRESS.fullmatch(value)
+        return settings.shown_name(found[1]) if found and settings.is_staff(found[1]) else value
+    if isinstance(value, dict):
+        return {key: _hidden(settings, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_hidden(settings, item) for item in value]
+    return value
 
 
 def target_context(desk: Desk, ticket: TicketFacts, target: str, due: datetime | None) -> dict[str, Any]:
@@ -95,6 +133,8 @@ def enqueue(
 ) -> int:
     """Queue `kind` for each recipient (one row each); returns how many rows were new."""
     domain = desk.settings.own_domain
+    if audience == CUSTOMER:
+        data = for_customer(desk.settings, data)
     new = 0
     for recipient in dict.fromkeys(r.lower() for r in recipients if r):
         new += outbox.enqueue(

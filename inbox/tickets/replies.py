@@ -157,7 +157,7 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
     items = [item for c in commands if (item := _apply(session, desk, ticket, c, sender, at, relay)) is not None]
     if relay:
         facts = view(ticket, last_public_activity(session, ticket))
-        reply = {"text": words, "author": mail.parsed.from_name or None,
+        reply = {"text": words, "author": _author(desk.settings, mail),
                  "status": ticket.status if ticket.status != before else None}
         notices.tell_customer(session, desk, facts, kind="agent_reply", key=f"reply:{row.id}:{mail.message_id}", at=at,
                               data=notices.context(desk, facts, reply=reply), automatic=False,
@@ -166,6 +166,15 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
                         detail={"message_id": mail.message_id, "to": ticket.requester})
     if items:
         _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
+
+
+def _author(settings: Settings, mail: Arrival) -> str | None:
+    """How the customer's copy is signed: the engineer's own display name, unless it is (or holds) an
+    address, as mail programs often make it; then their name in `staff_names`; else nobody's."""
+    name = mail.parsed.from_name
+    if name and "@" not in name:
+        return name
+    return settings.staff_names.get(mail.parsed.from_addr.lower())
 
 
 def _apply(session: Session, desk: Desk, ticket: Ticket, command: Command, actor: str, at: datetime,

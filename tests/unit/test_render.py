@@ -39,7 +39,7 @@ KEY_WORDS = {
     "status_update": ["waiting-on-third-party", "Tue 3 Mar 2026, 09:05 PST", "Wed 4 Mar 2026, 08:30 PST"],
     "sla_warning": ["update", "Wed 4 Mar 2026, 08:30 PST", "Acme Corp"],
     "breach_alert": ["breached", "resolution", "Tue 10 Mar 2026, 08:30 PDT", "level 2"],
-    "severity_changed": ["high", "critical", "tam@example.com", "#escalate critical"],
+    "severity_changed": ["high", "critical", "Terry Manager", "#escalate critical"],
     "solved": ["solved", "reopen", "reply"],
     "closed": ["closed", "new ticket"],
     "reminder": ["waiting for your answer", "one reminder", "reply to this email", "solved"],

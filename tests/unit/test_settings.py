@@ -465,3 +465,15 @@ def test_processed_folder_must_differ_from_folder(tmp_path: Path) -> None:
                "password_env": "INBOX_IMAP_PASSWORD", "folder": "INBOX", "processed_folder": "INBOX"}
     path = write_config(tmp_path, lambda d: d.update(imap=[mailbox]))
     assert problems_of(path) == [f'{path}: imap.0.processed_folder: must differ from folder "INBOX"']
+
+
+def test_staff_names_are_names_never_addresses(tmp_path: Path) -> None:
+    """staff_names gives customers a name to read for one of our people: an address there is refused, with its key."""
+    path = write_config(tmp_path, lambda d: d.update(staff_names={"Engineer@Example.com": " Dana  Engineer ",
+                                                                  "tam@example.com": "Terry <tam@example.com>"}))
+    assert problems_of(path) == [f'{path}: staff_names.tam@example.com: "Terry <tam@example.com>" is not a display'
+                                 ' name (a name such as "Dana Engineer", no address)']
+    settings = load_settings(write_config(tmp_path, lambda d: d.update(staff_names={"Engineer@Example.com": " Dana  Engineer "})))
+    assert settings.shown_name("ENGINEER@example.com") == "Dana Engineer"
+    assert settings.is_staff("engineer@example.com") and not settings.is_staff("alice@acme.com")
+    assert settings.shown_name("tam@example.com") == settings.service.name  # no name: the service's

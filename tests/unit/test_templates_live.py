@@ -109,7 +109,7 @@ def test_the_watch_refuses_an_edit_that_fails_on_any_sample_before_an_email_need
     assert ack(renderer).text == old  # this email has an assignee, but the file is refused
     edit(templates, TEXT, "Assigned to {{ (ticket.assignee or 'nobody yet').upper() }}\n")
     assert watch.scan() and watch.problems == []
-    assert ack(renderer).text == "Assigned to ONCALL@EXAMPLE.COM"
+    assert ack(renderer).text == "Assigned to DANA ENGINEER"  # a customer reads the name, not the address
 
 
 # --- every severity and status --------------------------------------------------------------------
