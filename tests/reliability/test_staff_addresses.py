@@ -65,7 +65,8 @@ def leaks(desk: Desk, settings: Settings) -> tuple[list[str], int]:
             continue
         read += 1
         text = everything_in(sent.message)
-        found += [f"{address} in an email to {', '.join(outsiders)}:\n{text[:600]}" for address in sorted(ours)
+        found += [f"{address} in an email to {', '.join(outsiders)}: " + " | ".join(
+                  line.strip() for line in text.splitlines() if address in line) for address in sorted(ours)
                   if address in text]
     return found, read
 
