@@ -29,13 +29,15 @@ MAX_VALUE = 1_000_000  # characters (or items) of one value a template builds, a
 MAX_NUMBER = 100_000  # largest number a template may hand to a function or filter, or use as a format width
 MAX_BITS = 4096  # largest integer a template may compute
 MAX_ITERATIONS = 100_000  # loop turns of one render, all loops and nested loops together
+# Arguments of one call or filter: f(*items) copies them at every layer Jinja passes them through.
+MAX_ARGUMENTS = 10_000
 MAX_STEPS = 1_000_000  # calls, filters, operators, outputs and loop turns of one render
 MAX_BUILT = 20_000_000  # bytes (about) of values one render may build, all of them together
 # Items (words, lines, list items) one filter written in Python may go through in one call: about
-# 0.2 s, so that no single step can carry a render far past its deadline.
-MAX_WORK = 100_000
+# 0.1 s, so that no single step can carry a render far past its deadline.
+MAX_WORK = 50_000
 RENDER_SECONDS = 1.0  # one render of one file
-CHECK_SECONDS = 1.5  # all the samples `templates check` renders one file with, together
+CHECK_SECONDS = 1.0  # all the samples `templates check` renders one file with, together
 
 _current: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar("template_render_budget", default=None)
 
@@ -87,6 +89,13 @@ class RenderBudget:
                              " count every inner turn)")
         self.step()
 
+    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse a call with more arguments than any template needs, before they are copied again."""
+        given = len(args) + sum(1 for name in kwargs if not name.startswith("_"))  # not Jinja's _loop_vars
+        if given > MAX_ARGUMENTS:
+            raise OverBudget(f"a call with {given:,} arguments (at most {MAX_ARGUMENTS:,})")
+        self.pay(8 * len(args) + 100 * len(kwargs), None, "the arguments of a call")
+
     def check_range(self, items: int) -> None:
         """A `range()` longer than the loop turns left could never be looped over: refused when made."""
         left = MAX_ITERATIONS - self.iterations
@@ -125,10 +134,11 @@ class RenderBudget:
         """A lazy sequence (`|map`, `|select` ...) as a list, paid for item by item while it is built."""
         out: list[Any] = []
         for item in items:
-            self.spend(Cost(72, what=what))  # a fresh object and its place in the list
-            if len(out) % 4096 == 4095:
-                self.step()  # the deadline, now and then: each item may have run a filter or a macro
             out.append(item)
+            if len(out) % 1024 == 0:  # paid for a thousand at a time: a fresh object and its place each
+                self.pay(72 * 1024, None, what)
+                self.step()  # and the deadline: each item may have run a filter or a macro
+        self.pay(72 * (len(out) % 1024), None, what)
         return out
 
 

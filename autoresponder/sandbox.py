@@ -67,6 +67,7 @@ def _guard_filter(name: str, func: Any) -> Any:
         budget = current()
         budget.step()
         head, value, rest = args[:skip], args[skip], args[skip + 1:]
+        budget.check_arguments(rest, kwargs)
         check_numbers(name, rest, kwargs)
         if rule.consumes and not isinstance(value, Sized) and isinstance(value, Iterable):
             value = budget.materialize(value, f"|{name}")
@@ -217,15 +218,15 @@ class Sandbox(ImmutableSandboxedEnvironment):
             return obj(context.eval_ctx, *args)
         budget = current()
         budget.step()
-        # The arguments themselves: f(*items) or f(**mapping) copies them, and cycler() keeps the copy.
-        budget.pay(costs.ITEM * len(args) + costs.ENTRY * len(kwargs), None, "the arguments of a call")
+        budget.check_arguments(args, kwargs)  # f(*items) copies them again at each layer; cycler() keeps them
         cost = None
         if isinstance(obj, LoopContext) and args:  # loop(children) in a recursive loop: its turns count
             args = (budget.counted(args[0]), *args[1:])
         elif obj is dict or obj is Namespace:  # both copy what they are given
             if args and not isinstance(args[0], (Sized, Mapping)) and isinstance(args[0], Iterable):
                 args = (budget.materialize(args[0], "dict()"), *args[1:])
-            entries = len(kwargs) + (len(args[0]) if args and isinstance(args[0], Sized) else 0)
+            named = sum(1 for name in kwargs if not name.startswith("_"))  # not Jinja's _loop_vars
+            entries = named + (len(args[0]) if args and isinstance(args[0], Sized) else 0)
             cost = Cost(costs.OBJECT + costs.ENTRY * entries, entries, f"{getattr(obj, '__name__', 'dict')}()")
         elif not getattr(obj, "_priced", False) and obj is not _budgeted_range and not isinstance(obj, Macro):
             check_numbers("", args, kwargs)

@@ -67,7 +67,8 @@ BOMBS = [
     ("format-width", "{{ '{0:a>999999999}'.format(1) }}", "format width or precision over 100,000"),
     ("format-nested-width", "{{ '{:>{}}'.format('x', 999999999) }}", "taken from a value"),
     ("format-fields", S + "{{ ('{0}' * 99999).format(s) }}", "bytes"),
-    ("format-filter", S + "{{ ('%s' * 99999)|format(*([s] * 99999)) }}", "bytes"),
+    ("format-filter", S + "{{ ('%s' * 9999)|format(*([s] * 9999)) }}", "bytes"),
+    ("many-arguments", S + "{{ ('%s' * 99999)|format(*([s] * 99999)) }}", "a call with 99,999 arguments"),
     ("format-filter-star", "{{ '%*s'|format(999999999, 'x') }}", r"taken from a value \(\*\)"),
     ("center", kept("(i ~ '').center(99999)"), "bytes"),
     ("ljust", kept("(i ~ '').ljust(99999)"), "bytes"),
@@ -76,8 +77,8 @@ BOMBS = [
     ("expandtabs", "{{ ('\\t' * 99999).expandtabs(99999) }}", "expandtabs"),
     ("range-reused", "{% set r = range(99999) %}{% for i in r %}{% for j in r %}{% endfor %}{% endfor %}",
      "loops turn more than 100,000 times"),
-    ("batch", kept("[i]|batch(99999, 'x')|list"), "bytes"),
-    ("slice", kept("[i]|slice(99999)|list"), "bytes|takes longer than"),
+    ("batch", kept("[i]|batch(99999, 'x')|list"), "bytes|would go through"),
+    ("slice", kept("[i]|slice(99999)|list"), "bytes|would go through"),
     ("wordwrap", S + "{{ ('x ' * 99999)|wordwrap(1, wrapstring=s) }}", r"\|wordwrap"),
     ("indent", S + "{{ ('x\\n' * 99999)|indent(s) }}", r"\|indent"),
     ("center-filter", kept("i|center(99999)"), "bytes"),
@@ -87,7 +88,8 @@ BOMBS = [
     ("translate", S + "{{ s.translate({120: s}) }}", "translate"),
     ("list", kept("s|list"), "bytes"),
     ("slice-syntax", kept("s[i:]"), "bytes"),
-    ("cycler-copy", "{% set l = ('x' * 99999 * 10)|list %}" + kept("cycler(*l)"), "bytes"),
+    ("cycler-copy", "{% set l = ('x' * 9999)|list %}" + kept("cycler(*l)"), "bytes"),
+    ("cycler-arguments", "{% set l = ('x' * 99999 * 10)|list %}" + kept("cycler(*l)"), "a call with 999,990 arguments"),
     ("print-list", S + "{{ [s] * 99999 }}", "the output would build"),
     ("string-filter", S + "{{ ([s] * 99999)|string }}", r"\|string"),
     ("tojson", S + "{{ ([s] * 99999)|tojson }}", r"\|tojson"),
@@ -205,14 +207,14 @@ def test_a_render_that_runs_on_stops_at_its_deadline(templates: Path) -> None:
 
 
 def test_a_check_has_one_deadline_for_all_the_samples_of_a_file(templates: Path) -> None:
-    """A file each sample renders in a tenth of its time still cannot make a check of its 30 samples run past 1.5 s."""
+    """A file each sample renders in a tenth of its time still cannot make a check of its 30 samples run past 1 s."""
     (templates / FILE).write_text("Hello\n{% for i in range(10) %}{{ ticket.tracking }}{% endfor %}\n",
                                   encoding="utf-8")
     renderer = Renderer(templates, clock=Ticking())
     assert "SUP-000123" in renderer.render("acknowledgement", sample_context("acknowledgement")).text
     refusal = renderer.verify(FILE, sample_contexts("acknowledgement"))
     assert refusal is not None
-    assert str(refusal).startswith(f"{WHERE}the template takes longer than 1.5 s to render all the samples (with ")
+    assert str(refusal).startswith(f"{WHERE}the template takes longer than 1 s to render all the samples (with ")
 
 
 def test_honest_big_emails_still_render() -> None:
