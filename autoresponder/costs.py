@@ -1,15 +1,11 @@
 """How much an operation a template asks for would build, worked out from its operands before it runs.
 
-Its job: one rule per operator, string method and filter that can build something larger than
+Its job: one rule per operator and string or container method that can build something larger than
 its operands (repetition, joining, padding, formatting, replacing, wrapping, indenting ...), each
-giving a `Cost`: the bytes the result takes at most, and its exact length when that is known
-before it is built. `text_size` says how long `str(value)` would be without building it (a list
-of a thousand references to one megabyte string prints a gigabyte). The sandbox charges these
-costs to the render's budget; an operation whose cost is over the budget never runs.
-
-Bytes are counted as CPython stores them: 1 per character of an ASCII string, 4 (at most) for
-others, 8 per item of a list, about 64 for each new object. Estimates are upper bounds; where
-the exact size is cheap to know (repetition, `replace`, `join`, padding) it is exact.
+giving a `Cost`: the bytes the result takes at most (`autoresponder.sizes`), and its exact length
+when that is known before it is built. The sandbox charges these costs to the render's budget;
+an operation whose cost is over the budget never runs. Estimates are upper bounds; where the
+exact size is cheap to know (repetition, `replace`, `join`, padding) it is exact.
 
 It never: runs the operation, renders, or keeps anything between calls.
 """
@@ -21,128 +17,13 @@ import string
 from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any
 
-from jinja2.runtime import BlockReference, LoopContext, Macro, TemplateReference, Undefined
-from jinja2.utils import Cycler, Joiner, Namespace
 from markupsafe import Markup
 
 from autoresponder.budget import MAX_BITS, MAX_NUMBER, Cost, OverBudget
+from autoresponder.sizes import ENTRY, ESCAPED, ITEM, OBJECT, cells, largest_text, text_size, width
 
-OBJECT = 64  # bytes of a new Python object's header, about
-ITEM = 8  # bytes of one place in a list or tuple
-ENTRY = 100  # bytes of one entry of a dict
-ESCAPED = 5  # HTML escaping turns one character into at most five ("&#34;")
-MAX_DEPTH = 50  # nesting of lists and dicts text_size follows
 COPIES_PER_ITEM = 10_000  # character copies (memcpy) that take about as long as one item of Python work
-_SMALL_REPR = (LoopContext, Macro, Cycler, Joiner, TemplateReference, BlockReference, range, type)
 _NUMERIC = frozenset("bcdeEfFgGnoxX%iu")
-
-
-# --- sizes of values ----------------------------------------------------------------------------
-
-
-def width(value: Any) -> int:
-    """Bytes per character CPython stores `value` with (4 when it may be more than 1)."""
-    if isinstance(value, bytes):
-        return 1
-    return 1 if isinstance(value, str) and value.isascii() else 4
-
-
-def cells(value: Any) -> int:
-    """Bytes (about) a value just built holds itself, its items not counted."""
-    if isinstance(value, (str, bytes)):
-        return OBJECT + len(value) * width(value)
-    if isinstance(value, Mapping):
-        return OBJECT + ENTRY * len(value)
-    if isinstance(value, (list, tuple)):
-        return OBJECT + ITEM * len(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return OBJECT + value.bit_length() // 8
-    return OBJECT
-
-
-def text_size(value: Any, limit: int, *, quoted: bool = False) -> int:
-    """len(str(value)) (len(repr(value)) when `quoted`) without building it; stops counting past `limit`."""
-    return _Measure(limit).size(value, quoted, 0)
-
-
-class _Measure:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.seen: dict[tuple[int, bool], int] = {}  # the same list printed twice is measured once
-
-    def size(self, value: Any, quoted: bool, depth: int) -> int:
-        if isinstance(value, str):
-            return _repr_size(value) if quoted else len(value)
-        if isinstance(value, bool) or value is None:
-            return 5
-        if isinstance(value, int):
-            return value.bit_length() * 3 // 10 + 2
-        if isinstance(value, float):
-            return 24
-        if isinstance(value, bytes):
-            return 4 * len(value) + 3
-        if isinstance(value, (Undefined, *_SMALL_REPR)) or callable(value) or _is_lazy(value):
-            return 200  # a fixed short repr; an undefined value fails when printed
-        if isinstance(value, Namespace):
-            raise OverBudget("a namespace cannot be printed whole: print its values (ns.name)")
-        if not isinstance(value, (Mapping, Sequence, set, frozenset, type({}.keys()), type({}.values()),
-                                  type({}.items()))):
-            raise OverBudget(f"a {type(value).__name__} object cannot be printed")
-        if depth >= MAX_DEPTH:
-            raise OverBudget(f"a value nested more than {MAX_DEPTH} deep cannot be printed")
-        key = (id(value), quoted)
-        if key not in self.seen:
-            self.seen[key] = self._container(value, depth)
-        return self.seen[key]
-
-    def _container(self, value: Any, depth: int) -> int:
-        total = 64 if isinstance(value, tuple) and type(value) is not tuple else 2  # a named tuple shows names
-        if isinstance(value, Mapping):
-            pairs: Any = value.items()
-        elif isinstance(value, type({}.items())):
-            pairs = value
-        else:
-            pairs = None
-        for item in (pairs if pairs is not None else value):
-            if pairs is not None:
-                total += self.size(item[0], True, depth + 1) + self.size(item[1], True, depth + 1) + 4
-            else:
-                total += self.size(item, True, depth + 1) + 2
-            if total > self.limit:
-                return total
-        return total
-
-
-def _repr_size(value: str) -> int:
-    """len(repr(value)), or more: escapes are at most 4 characters for ASCII, 10 for others."""
-    if value.isprintable():
-        return len(value) + 2 + value.count("\\") + value.count("'")
-    return (4 if value.isascii() else 10) * len(value) + 2
-
-
-def _is_lazy(value: Any) -> bool:
-    """A generator or iterator: printed as `<generator object ...>`, never its items."""
-    return hasattr(value, "__next__") and not isinstance(value, Sized)
-
-
-def text_cost(value: Any, limit: int, what: str, *, escaped: bool = False) -> Cost:
-    """Printing `value` (HTML-escaped when `escaped`): its text, paid for before str() builds it."""
-    if isinstance(value, str):
-        length = escaped_length(value) if escaped and not isinstance(value, Markup) else len(value)
-        return Cost(OBJECT + length * width(value), length, what)
-    size = text_size(value, limit // 4 + 1)
-    factor = ESCAPED if escaped and not isinstance(value, Markup) else 1
-    return Cost(OBJECT + 4 * size * factor, None, what)
-
-
-def escaped_length(value: str) -> int:
-    """len(markupsafe.escape(value)): & < > " ' become five, four, four, five and five characters."""
-    return len(value) + 4 * (value.count("&") + value.count('"') + value.count("'")) + 3 * (value.count("<")
-                                                                                             + value.count(">"))
-
-
-def largest_text(values: Sequence[Any], limit: int, *, quoted: bool = False) -> int:
-    return max((text_size(v, limit, quoted=quoted) for v in values), default=0)
 
 
 # --- operators ----------------------------------------------------------------------------------

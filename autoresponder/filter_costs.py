@@ -18,19 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoresponder.budget import MAX_NUMBER, Cost, OverBudget
-from autoresponder.costs import (
-    COPIES_PER_ITEM,
-    ENTRY,
-    ESCAPED,
-    ITEM,
-    OBJECT,
-    joined,
-    percent_format,
-    short,
-    striptags,
-    text_cost,
-    text_size,
-)
+from autoresponder.costs import COPIES_PER_ITEM, joined, percent_format, short, striptags
+from autoresponder.sizes import ENTRY, ESCAPED, ITEM, OBJECT, text_cost, text_size
 
 Estimate = Callable[[Any, tuple[Any, ...], dict[str, Any], int, bool], "Cost | None"]
 

@@ -3,11 +3,11 @@
 Its job: an `ImmutableSandboxedEnvironment` (no Python internals, no mutating the data) where
 every value a template builds is paid for, before it is built, from the render's
 `autoresponder.budget.RenderBudget`: operators, method and function calls, filters, slices,
-`~`, `str.format` and every `{{ }}` output are priced by `autoresponder.costs` and
-`autoresponder.filter_costs` from their operands, each loop turn is counted, and the deadline is
-checked at every step; undefined-variable errors that name the value (`'ticket' has no attribute
-'trackng'`), and a header check that refuses a line break or control character in a `{{ }}`
-output while a subject is being checked.
+`~`, `str.format` and every `{{ }}` output are priced from their operands by
+`autoresponder.costs`, `autoresponder.filter_costs` and `autoresponder.sizes`, each loop turn is
+counted, and the deadline is checked at every step; undefined-variable errors that name the
+value (`'ticket' has no attribute 'trackng'`), and a header check that refuses a line break or
+control character in a `{{ }}` output while a subject is being checked.
 
 The public Jinja2 APIs this relies on: `SandboxedEnvironment.call`, `call_binop` and
 `wrap_str_format` (overridden), `Environment.finalize`, the filters dict, and `Environment.parse`
@@ -35,8 +35,9 @@ from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Namespace, missing
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
-from autoresponder import costs
+from autoresponder import costs, sizes
 from autoresponder.budget import MAX_VALUE, Cost, OverBudget, RenderBudget, current
 from autoresponder.filter_costs import check_numbers, rule_for
 
@@ -47,7 +48,7 @@ def _settle(budget: RenderBudget, cost: Cost | None, result: Any) -> Any:
     """After a step: the estimate paid corrected to what was built, and no value over MAX_VALUE kept.
     Only a string's estimate is corrected down: a list's items, or what a lazy result (|batch, |map)
     builds later, may be new objects its own size does not show."""
-    actual = costs.cells(result)
+    actual = sizes.cells(result)
     paid = cost.cells if cost is not None else 0
     if actual > paid:
         budget.spend(Cost(actual - paid, what=cost.what if cost is not None else "the value"))
@@ -166,7 +167,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def measured(eval_ctx: Any, value: Any) -> Any:
         budget = current()
         budget.step()
-        budget.spend(costs.text_cost(value, budget.room(), "an operand of ~", escaped=eval_ctx.autoescape))
+        budget.spend(sizes.text_cost(value, budget.room(), "an operand of ~", escaped=eval_ctx.autoescape))
         return value
 
     @staticmethod
@@ -176,8 +177,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
             budget = current()
             budget.step()
             length = len(range(*part.indices(len(obj))))
-            unit = costs.ITEM if isinstance(obj, (list, tuple)) else costs.width(obj)
-            budget.spend(Cost(costs.OBJECT + length * unit, length, "a slice"))
+            unit = sizes.ITEM if isinstance(obj, (list, tuple)) else sizes.width(obj)
+            budget.spend(Cost(sizes.OBJECT + length * unit, length, "a slice"))
         return obj[part]
 
     @staticmethod
@@ -203,7 +204,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
             budget = current()
             positional, named = ((), args[0] if args else {}) if by_name else (args, kwargs)
             cost = costs.brace_format(fmt, positional, named if isinstance(named, Mapping) else {}, budget.room(),
-                                      escape=isinstance(fmt, costs.Markup))
+                                      escape=isinstance(fmt, Markup))
             budget.spend(cost)
             return _settle(budget, cost, sandboxed(*args, **kwargs))
 
@@ -227,7 +228,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
                 args = (budget.materialize(args[0], "dict()"), *args[1:])
             named = sum(1 for name in kwargs if not name.startswith("_"))  # not Jinja's _loop_vars
             entries = named + (len(args[0]) if args and isinstance(args[0], Sized) else 0)
-            cost = Cost(costs.OBJECT + costs.ENTRY * entries, entries, f"{getattr(obj, '__name__', 'dict')}()")
+            cost = Cost(sizes.OBJECT + sizes.ENTRY * entries, entries, f"{getattr(obj, '__name__', 'dict')}()")
         elif not getattr(obj, "_priced", False) and obj is not _budgeted_range and not isinstance(obj, Macro):
             check_numbers("", args, kwargs)
             cost = costs.method(getattr(obj, "__self__", None), getattr(obj, "__name__", ""), args, kwargs,
@@ -294,9 +295,9 @@ def _finalize(eval_ctx: Any, value: Any) -> Any:
     budget = current()
     budget.step()
     if type(value) is str and not eval_ctx.autoescape:  # the common case, paid for without a Cost
-        budget.pay(costs.OBJECT + len(value) * (1 if value.isascii() else 4), len(value), "the output")
+        budget.pay(sizes.OBJECT + len(value) * (1 if value.isascii() else 4), len(value), "the output")
     else:
-        budget.spend(costs.text_cost(value, budget.room(), "the output", escaped=eval_ctx.autoescape))
+        budget.spend(sizes.text_cost(value, budget.room(), "the output", escaped=eval_ctx.autoescape))
     if _header_check.get() and isinstance(value, str) and control_characters(value.strip()):
         names = ", ".join(control_characters(value.strip()))
         raise SecurityError(f"a line break or control character ({names}) in a header line"
