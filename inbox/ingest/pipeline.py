@@ -82,9 +82,11 @@ class _Mail:
     def arrival(self, ctx: IngestContext) -> Arrival:
         """The mail as the ticket rules see it, with a sender proof computed at most once, on demand."""
         auth = ctx.settings.authentication
-        prove = cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns,
-                                                     trusted_authserv_ids=auth.trusted_authserv_ids,
-                                                     verify_dkim=auth.verify_dkim))
+        # Anyone who reaches the SMTP listener can write an Authentication-Results: when
+        # smtp.trusted_peers is set, only the listed peers' mail has its hosts believed.
+        vouching = auth.trusted_authserv_ids if ctx.settings.smtp.believes_results_from(self.raw.peer) else ()
+        prove = cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns, trusted_authserv_ids=vouching,
+                                           verify_dkim=auth.verify_dkim))
         return Arrival(self.parsed, self.message_id, self.raw.id, self.raw.source, self.at, self.verdict.kind,
                        self.verdict.reason, prove)
 

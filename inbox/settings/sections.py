@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date, time
 from email.policy import default as email_policy
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +48,36 @@ class SmtpSettings(Section):
     tls_key: Path | None = None
     max_sessions: int = Field(default=100, ge=1)
     timeout_seconds: int = Field(default=300, ge=1)
+    # Anyone who reaches the listener can write an Authentication-Results naming a trusted host.
+    # When set, only mail from these networks (the MTA) may carry one that is believed.
+    trusted_peers: list[IPv4Network | IPv6Network] = []
+
+    @field_validator("trusted_peers", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value  # pydantic then says it must be a list
+        networks: list[Any] = []
+        for item in value:
+            try:  # strict=False: "10.1.2.3/8" is read as 10.0.0.0/8, a bare address as that one host
+                networks.append(ip_network(str(item).strip(), strict=False))
+            except ValueError:
+                raise ValueError(f'"{item}" is not an IP address or network (such as 10.0.0.0/8 or ::1)') from None
+        return networks
+
+    def believes_results_from(self, peer: str | None) -> bool:
+        """Whether mail the listener took from `peer` may carry a trusted Authentication-Results.
+        Any may while `trusted_peers` is empty (the default); None is mail that came another
+        way (IMAP, files), which this setting does not judge."""
+        if peer is None or not self.trusted_peers:
+            return True
+        try:
+            address = ip_address(peer.partition("%")[0])  # an IPv6 zone ("fe80::1%eth0") names no network
+        except ValueError:
+            return False
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack listener sees 10.0.0.5 as ::ffff:10.0.0.5
+        return any(address in network for network in self.trusted_peers)
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> SmtpSettings:
