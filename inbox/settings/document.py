@@ -138,6 +138,11 @@ class Settings(Section):
         """True when the address is an account manager of any customer."""
         return address.strip().lower() in self._account_managers
 
+    def knows_by_name(self, address: str) -> bool:
+        """True for an address the config lists: a customer's contact, an agent, an account manager."""
+        address = address.strip().lower()
+        return address in self._contact_index or address in self._agents or address in self._account_managers
+
     def customer(self, customer_id: str | None) -> CustomerSettings | None:
         """The customer with this id, if there is one."""
         return self._customers_by_id.get(customer_id) if customer_id else None

@@ -23,6 +23,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
                                    OpeningHoursValue, Port, Section, SeverityName)
+from inbox.sla.durations import Duration, Unit
 
 # -- service, storage and transports ------------------------------------------------------------
 
@@ -107,6 +108,23 @@ class ImapMailbox(Section):
         return self
 
 
+class DeskLoopSettings(Section):
+    """Once one address has opened `tickets` tickets within `within`, each answering our acknowledgement
+    (quoting it, or naming its Message-ID) without joining its ticket, its further such tickets are
+    opened without an acknowledgement until a person writes: a mail from it that answers none of
+    ours, or an engineer's reply to it."""
+
+    tickets: int = Field(default=3, ge=1)
+    within: DurationValue = Duration(24, Unit.HOURS)
+
+    @field_validator("within")
+    @classmethod
+    def _elapsed(cls, value: Duration) -> Duration:
+        if value.is_business:
+            raise ValueError(f'"{value}" counts business time; give elapsed time such as "24 hours"')
+        return value
+
+
 class OutboundSettings(Section):
     transport: Literal["smtp", "maildir"] = "smtp"
     host: str = "127.0.0.1"
@@ -120,6 +138,12 @@ class OutboundSettings(Section):
     # More than this many staff alerts of one kind (breach_alert, sla_warning, assigned) due to one
     # person in one turn go as one digest email; None sends each alone.
     digest_over: int | None = Field(default=3, ge=1)
+    # Backscatter: From is easy to forge, and the limit above is per address, so 200 forged senders
+    # at one domain would get 200 acknowledgements. Senders we have never emailed, per sender domain
+    # and clock hour (UTC), get at most this many; the rest have their tickets opened silently. None: no budget.
+    new_sender_acks_per_domain_hour: int | None = Field(default=20, ge=1)
+    # A help desk that answers each acknowledgement with a new ticket of its own: None turns it off.
+    desk_loop: DeskLoopSettings | None = DeskLoopSettings()
 
     @field_validator("from_address")
     @classmethod
@@ -301,9 +325,15 @@ class CustomerSettings(Section):
 class UnknownSenders(Section):
     plan: str | None = None
     reject: bool = False
+    # Who of them is acknowledged: everyone, only those whose From domain is proven (a trusted
+    # Authentication-Results pass for SPF, DKIM or DMARC, or a DKIM signature that verifies), or
+    # no one. Their tickets are opened either way; a customer's senders are not unknown.
+    acknowledge: Literal["all", "authenticated", "none"] = "all"
 
     @model_validator(mode="after")
     def _one_choice(self) -> UnknownSenders:
         if (self.plan is None) != self.reject:
             raise ValueError("give either plan: NAME or reject: true, not both and not neither")
+        if self.reject and self.acknowledge != "all":
+            raise Located([(("acknowledge",), "has no effect with reject: true (their mail opens no ticket)")])
         return self
