@@ -28,8 +28,10 @@ answer. The ticket is opened either way: nothing accepted is lost, only our emai
    often it is forged again, so repeating the same 200 forged senders an hour later gets nothing
    either; a real newcomer who was held back is acknowledged once the hour allows.
 
-The listed people (a customer's contacts, the agents, the account managers) pass rules 2 and 3;
-rule 1 holds for everyone, since a customer's own help desk is the likeliest other end of a loop.
+The listed people (a customer's contacts, the agents, the account managers) pass rules 2 and 3,
+and anyone a customer's domain matches passes rule 3 (an outage storm is many new people of one
+customer at once); rule 1 holds for everyone, since a customer's own help desk is the likeliest
+other end of a loop.
 
 Every count comes from the database, so instances sharing one see the same, and each reads an
 index: the outbox by recipient, Message-ID or ticket, tickets by id, the counters by name (whose
@@ -172,7 +174,10 @@ def _unknown_sender_not_acknowledged(sender: _Sender) -> str | None:
 
 def _over_new_sender_budget(sender: _Sender) -> str | None:
     budget = sender.settings.outbound.new_sender_acks_per_domain_hour
-    if budget is None or sender.listed or sender.emailed_before:
+    # A customer's people pass: when their production is down, hundreds of them write at once, and
+    # that is the moment every one must hear from us. Forging them sends our mail only to the
+    # customer's own domain, whose refusals come back as bounces and suppress the address.
+    if budget is None or sender.listed or sender.customer is not None or sender.emailed_before:
         return None
     hour = sender.mail.at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
     turn = store.next_in_rotation(sender.session, budget_counter(sender.domain, hour))

@@ -21,7 +21,7 @@ from autoresponder import dispatch
 from inbox.tickets import sweep
 from inbox.store.tables import Event, OutboxRow
 from tests.fakes import mail
-from tests.sla_kit import CONFIG, T0, Desk
+from tests.sla_kit import T0, Desk
 
 TICKETS = 60
 
@@ -47,9 +47,7 @@ def desks(pg_url: str, tmp_path: Path) -> Iterator[list[Desk]]:
     """Two instances on one PostgreSQL, with TICKETS new tickets from different customers' contacts."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    # 60 people at acme.com we have never emailed, in one hour: no budget, every one acknowledged.
-    config = CONFIG.replace("max_auto_per_hour: 3}}", "max_auto_per_hour: 3, new_sender_acks_per_domain_hour: null}}")
-    both = [Desk(tmp_path / "a", pg_url, config), Desk(tmp_path / "b", pg_url, config)]
+    both = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
     try:
         for n in range(TICKETS):
             both[0].feed(mail(sender=f"user{n}@acme.com", message_id=f"<c{n}@acme.com>", subject=f"case {n}"))
@@ -88,9 +86,7 @@ def test_two_instances_keep_the_hourly_limit_together(pg_url: str, tmp_path: Pat
     monkeypatch.setattr(dispatch, "BATCH", 1)  # the two take turns row by row, as under load
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    # 60 people at acme.com we have never emailed, in one hour: no budget, every one acknowledged.
-    config = CONFIG.replace("max_auto_per_hour: 3}}", "max_auto_per_hour: 3, new_sender_acks_per_domain_hour: null}}")
-    both = [Desk(tmp_path / "a", pg_url, config), Desk(tmp_path / "b", pg_url, config)]
+    both = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
     try:
         limit = both[0].app.settings.outbound.max_auto_per_hour
         for n in range(limit + 7):

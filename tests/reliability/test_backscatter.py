@@ -79,22 +79,24 @@ def test_200_forged_senders_at_one_domain_get_at_most_the_budget_of_acknowledgem
     assert sum(acknowledged(desk).values()) == BUDGET + 2 * BUDGET  # this hour: the 20 known, and 20 new
 
 
-def test_a_sender_we_have_emailed_and_a_listed_contact_pass_a_spent_budget(desks) -> None:
-    """With a domain's budget spent, a sender we answered before and a customer's listed contact are still acknowledged."""
+def test_a_sender_we_have_emailed_and_a_customers_people_pass_a_spent_budget(desks) -> None:
+    """With a domain's budget spent, a sender we answered before is still acknowledged, and so is every
+    new person at a customer's domain (an outage storm is a customer's people writing at once)."""
     desk = desks()
-    assert desk.feed(mail(sender="newbie@acme.com", message_id="<n1@acme.com>"), at=T0) == Outcome.OPENED
+    assert desk.feed(mail(sender=f"newbie@{VICTIM}", message_id="<n1@victim>"), at=T0) == Outcome.OPENED
     desk.run(T0)
-    # A storm of forged senders at Acme's own domain: a customer's domain is no pass.
-    assert desk.feed_many(forged(30, "acme.com"), at=AT)[Outcome.OPENED] == 30
+    assert desk.feed_many(forged(30), at=AT)[Outcome.OPENED] == 30
     desk.run(AT)
     assert sum(n for a, n in acknowledged(desk).items() if a.startswith("user")) == BUDGET - 1  # newbie took one
     later = AT + timedelta(minutes=10)
-    assert desk.feed(mail(sender="newbie@acme.com", subject="Another thing", message_id="<n2@acme.com>"),
+    assert desk.feed(mail(sender=f"newbie@{VICTIM}", subject="Another thing", message_id="<n2@victim>"),
                      at=later) == Outcome.OPENED
-    assert desk.feed(mail(sender="alice@acme.com", message_id="<a1@acme.com>"), at=later) == Outcome.OPENED
+    storm = [mail(sender=f"staff{i}@acme.com", subject=f"Down {i}", message_id=f"<d{i}@acme.com>") for i in range(30)]
+    assert desk.feed_many(storm, at=later)[Outcome.OPENED] == 30
     desk.run(later)
     sent = acknowledged(desk)
-    assert sent["newbie@acme.com"] == 2 and sent["alice@acme.com"] == 1
+    assert sent[f"newbie@{VICTIM}"] == 2
+    assert sum(n for a, n in sent.items() if a.endswith("@acme.com")) == 30
 
 
 def test_two_instances_on_one_database_share_one_budget(desks) -> None:
