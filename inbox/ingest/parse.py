@@ -5,6 +5,9 @@ hostile input the standard library's compat32 parser takes over, and when even
 that cannot build the tree only the headers are read. One iterative walk of the
 tree then collects attachments and the parts of a delivery-status report.
 
+Where the sender's new text ends is `inbox.ingest.quoting`'s to say, on lines
+as `classifiers.split_lines` defines them for every reader.
+
 Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
 parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
 and must never take seconds. Must never touch storage, the network or the
@@ -14,7 +17,6 @@ clock, and decides nothing: who wrote a mail is `inbox.ingest.loops`' job.
 from __future__ import annotations
 
 import email
-import functools
 import itertools
 import logging
 import re
@@ -26,19 +28,16 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
-from inscriptis import get_text
-from mailparser_reply.parser import EmailMessage as ReplyText
-from mailparser_reply.parser import EmailReply as ReplyLines
 
+from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
 from inbox.ingest.mime import QUOTED_MESSAGE_ID, MimeParts, clean, decode_words, desurrogate, message_ids, walk
+from inbox.ingest.quoting import html_text, new_text
 
 __all__ = ["parse"]
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_HTML_CHARS = 2_000_000  # inscriptis needs ~50 ms per MB: bounded, never seconds
-MAX_REPLY_SCAN_CHARS = 100_000
-MAX_REPLY_SCAN_LINES = 2_000  # a quote header further down stays in the visible text
 MAX_REFERENCES = 100
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit: what we store, show and put in our own subjects
 # Past these bounds (see _too_complex) the body is kept as one unparsed text.
@@ -47,9 +46,6 @@ MAX_DELIMITER_LINES = 2_000
 MAX_SHORT_LINES = 200_000
 MAX_HEADER_BYTES = 512 * 1024
 MAX_DEFECTS = 50
-# The languages mail-parser-reply knows, but Polish: its pattern takes one line
-# starting "Data:" or "Do:" for a quote header and would cut English replies.
-REPLY_LANGUAGES = ("en", "de", "fr", "es", "nl", "it", "sv", "da", "cs", "ja", "ko", "zh")
 
 # mail-parser logs a warning for every part it does not render (each DSN has
 # some); those are routine here and the ones that matter land in `defects`.
@@ -61,7 +57,6 @@ _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[a-z0-9][a-z0-9._+-]*")
 _ADDRESS_TOKEN = re.compile(r"[^\s<>\"(),;:@]+@[^\s<>\"(),;:@]+\.[^\s<>\"(),;:@]+")
 _TOKEN_BREAKS = re.compile(r"[\s<>\"(),;:]+")
 MAX_ADDRESS_CHARS = 254  # RFC 5321 4.5.3.1.3: a path is 256 octets with its angle brackets
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -118,7 +113,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         references = references[:1] + references[-(MAX_REFERENCES - 1) :]
         defects.append("references trimmed")
 
-    visible, fresh = _visible(text, defects)
+    visible, fresh = new_text(text, defects)
     subject = headers.get("subject", ("",))[0]
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[:MAX_SUBJECT_CHARS]
@@ -289,92 +284,17 @@ def _text(parts: MimeParts, defects: list[str]) -> tuple[str, str | None]:
     if html is not None and len(html) > MAX_HTML_CHARS:
         html = html[:MAX_HTML_CHARS]
         defects.append(f"html truncated at {MAX_HTML_CHARS} characters")
-    text = "\n".join(parts.plain)
+    # CRLF and CR-only mail read the same as LF mail; each part is its own text, CR-only or not.
+    text = "\n".join(normalise_breaks(part) for part in parts.plain)
     if not text.strip() and html:
         try:
-            text = get_text(html)
+            text = normalise_breaks(html_text(html))
         except Exception as exc:  # lxml refuses some byte soups
             defects.append(f"html not converted: {_describe(exc)}")
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         defects.append(f"text truncated at {MAX_TEXT_CHARS} characters")
-    if "\r" in text:  # CRLF and CR-only mail read the same as LF mail
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return clean(text), html
-
-
-@functools.cache
-def _reply_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """mail-parser-reply's header, signature and disclaimer patterns for every
-    language, compiled once (the library builds them per message)."""
-    # keep_hyphen_lists: otherwise a "- step one" line in a bug report is
-    # taken for a signature and everything below it is lost.
-    proto = ReplyText(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
-    return proto.HEADER_REGEX, proto.SIGNATURE_REGEX, proto.DISCLAIMERS_REGEX
-
-
-def _visible(text: str, defects: list[str]) -> tuple[str, str]:
-    """The newest reply (quoted history, signature and disclaimers cut off) for display, which
-    falls back to the whole text when nothing is left, and the same without that fallback.
-
-    Does what mail-parser-reply's `EmailMessage.read()` does for its first
-    reply only: that method splits and scans the whole quoted history, which
-    costs ~2.5 microseconds a character, to throw all but the first part away.
-    """
-    if not text.strip():
-        return text, ""
-    headers, signature, disclaimers = _reply_patterns()
-    # The library's normalisation, plus blank-line runs squeezed: its
-    # signature pattern starts with \s* and is quadratic in a run of them.
-    head = "\n".join(line.strip() for line in text[:MAX_REPLY_SCAN_CHARS].split("\n"))
-    head = _BLANK_LINES.sub("\n\n", head)
-    try:
-        first = _first_at_line_start(headers, head)
-        if first is not None and first.start() == 0:  # nothing above the first quote header
-            replies = ReplyText(text=head, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read().replies
-            visible = replies[0].body if replies else ""
-        else:
-            own = head if first is None else head[: first.start()]
-            found = signature.search(own)
-            reply = ReplyLines(content=own, signatures=found.group() if found else "", disclaimers=disclaimers.findall(own))
-            visible = reply.body
-    except Exception as exc:  # a regex engine error on hostile text must not lose the mail
-        defects.append(f"reply not separated: {_describe(exc)}")
-        return text, ""  # where the new text ends is unknown: nothing counts as written above the quote
-    visible = _drop_trailing_quote(visible)
-    return (visible, visible) if visible.strip() else (text, "")
-
-
-def _first_at_line_start(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """`pattern.search(text)` for a pattern whose every branch starts with "^"
-    or "\\n", as the library's header patterns do: tried at line starts and
-    newlines only it is 4x faster than letting the engine try every offset.
-    Every branch also needs a ":" (or "：", or "-----") on its first line, so
-    lines without one are skipped without running the regex at all. Each try
-    still costs microseconds, so only the first lines are tried."""
-    pos = 0
-    for _ in range(MAX_REPLY_SCAN_LINES):
-        newline = text.find("\n", pos)
-        line = text[pos:] if newline < 0 else text[pos:newline]
-        if ":" in line or "\uff1a" in line or "-----" in line:
-            found = pattern.match(text, pos)
-            if found is None and pos:
-                found = pattern.match(text, pos - 1)  # branches that begin at the newline
-            if found is not None:
-                return found
-        if newline < 0:
-            return None
-        pos = newline + 1
-    return None
-
-
-def _drop_trailing_quote(text: str) -> str:
-    """Cut a "> " quote block that ends the reply with no "wrote:" line above."""
-    lines = text.rstrip().split("\n")
-    end = len(lines)
-    while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
-        end -= 1
-    return "\n".join(lines[:end]).rstrip()
 
 
 def _unique(items: list[str]) -> list[str]:
