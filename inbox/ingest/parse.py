@@ -90,13 +90,9 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
 
     own_ids = message_ids(raw_headers.get("message-id", ()))
     message_id = own_ids[0] if own_ids else None
-    from_name, from_addr = _first_mailbox(raw_headers.get("from", ()))
-    if not from_addr:
-        for name in ("sender", "reply-to"):
-            from_name, from_addr = _first_mailbox(raw_headers.get(name, ()))
-            if from_addr:
-                defects.append(f"no usable From: sender taken from {name.title()}")
-                break
+    from_name, from_addr, no_sender = _author(raw_headers.get("from", ()))
+    if no_sender:
+        defects.append(no_sender)
 
     text, html = _text(source.parts, defects)
     report_ids = _unique(source.parts.report_ids)
@@ -141,6 +137,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         report_failed_recipients=tuple(_unique(failed)),
         defects=tuple(_unique(defects + source.parts.defects)[:MAX_DEFECTS]),
         has_usable_headers=bool(from_addr),
+        no_sender=no_sender,
     )
 
 
@@ -244,9 +241,25 @@ def _mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     return result
 
 
-def _first_mailbox(values: list[str] | tuple[str, ...]) -> tuple[str, str]:
-    boxes = _mailboxes(values[:1])
-    return boxes[0] if boxes else ("", "")
+def _author(values: list[str] | tuple[str, ...]) -> tuple[str, str, str]:
+    """(display name, address, "") of the one mailbox the From field names, or ("", "", why not).
+
+    The mail is someone's only when From names one mailbox. Its group syntax ("undisclosed-
+    recipients:;", RFC 6854), an empty or missing From, and several authors (RFC 5322 3.6.2,
+    or two From fields) name none, and Sender: or Reply-To: never stand in for it: anyone can
+    write them, and taken for the author they let a mail join a ticket as someone its From
+    does not name. Such a mail is refused as a sender; bounces, which often come From "<>",
+    are told apart and routed before that refusal."""
+    if not values:
+        return "", "", "From names no mailbox: there is no From field"
+    boxes = _mailboxes(values)
+    addresses = _unique([address for _name, address in boxes])
+    if len(addresses) == 1:
+        return boxes[0][0], addresses[0], ""
+    shown = " ".join(" ".join(values).split())[:100]
+    if not addresses:
+        return "", "", f"From names no mailbox: {shown!r}"
+    return "", "", f"From names {len(addresses)} mailboxes, not one: {shown!r}"
 
 
 def _addresses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
