@@ -31,7 +31,16 @@ import mailparser
 
 from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
-from inbox.ingest.mime import QUOTED_MESSAGE_ID, MimeParts, clean, decode_words, desurrogate, message_ids, walk
+from inbox.ingest.mime import (
+    QUOTED_MESSAGE_ID,
+    MimeParts,
+    clean,
+    decode_words,
+    desurrogate,
+    message_ids,
+    own_bodies,
+    walk,
+)
 from inbox.ingest.quoting import html_text, new_text
 
 __all__ = ["parse"]
@@ -82,6 +91,7 @@ class _Source:
     msg: Message
     parts: MimeParts = field(default_factory=MimeParts)
     date: datetime | None = None
+    unparsed_body: bool = False  # the body is the raw MIME text: who wrote which line is unknown
 
 
 def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
@@ -110,6 +120,10 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         defects.append("references trimmed")
 
     visible, fresh = new_text(text, defects)
+    if source.unparsed_body:
+        fresh = ""  # raw MIME lines (a soft line break, an enclosed mail) are nobody's new text
+    elif source.parts.encloses_message:
+        fresh = new_text(_own_text(source.msg), [])[1]
     subject = headers.get("subject", ("",))[0]
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[:MAX_SUBJECT_CHARS]
@@ -199,7 +213,7 @@ def _headers_only(raw: bytes) -> _Source:
     end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
     head, body = (raw[: end.start()], raw[end.end() :]) if end else (raw[:MAX_HEADER_BYTES], raw[MAX_HEADER_BYTES:])
     msg = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
-    return _Source(msg, MimeParts(plain=[body[:MAX_TEXT_CHARS].decode("utf-8", "replace")]))
+    return _Source(msg, MimeParts(plain=[body[:MAX_TEXT_CHARS].decode("utf-8", "replace")]), unparsed_body=True)
 
 
 def _content_type(msg: Message) -> str:
@@ -297,8 +311,19 @@ def _text(parts: MimeParts, defects: list[str]) -> tuple[str, str | None]:
     if html is not None and len(html) > MAX_HTML_CHARS:
         html = html[:MAX_HTML_CHARS]
         defects.append(f"html truncated at {MAX_HTML_CHARS} characters")
+    return _readable(parts.plain, html, defects), html
+
+
+def _own_text(msg: Message) -> str:
+    """The text of the bodies the sender wrote, without those of a message it encloses."""
+    plain, html = own_bodies(msg)
+    return _readable(plain, clean("\n".join(html))[:MAX_HTML_CHARS] if html else None, [])
+
+
+def _readable(plain: list[str], html: str | None, defects: list[str]) -> str:
+    """The plain bodies as one text, or the HTML as text when they say nothing."""
     # CRLF and CR-only mail read the same as LF mail; each part is its own text, CR-only or not.
-    text = "\n".join(normalise_breaks(part) for part in parts.plain)
+    text = "\n".join(normalise_breaks(part) for part in plain)
     if not text.strip() and html:
         try:
             text = normalise_breaks(html_text(html))
@@ -307,7 +332,7 @@ def _text(parts: MimeParts, defects: list[str]) -> tuple[str, str | None]:
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         defects.append(f"text truncated at {MAX_TEXT_CHARS} characters")
-    return clean(text), html
+    return clean(text)
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -8,7 +8,9 @@ them. `html_text` turns an HTML-only mail into text with its <blockquote>s quote
 lines, so an HTML reply's quoted history is as plain to see as a plain-text one's.
 
 Lines are `classifiers`' lines, ending at "\\n" only, for this module as for the command
-reader: a line quoted here is one line there (see `classifiers.lines`).
+reader: a line quoted here is one line there (see `classifiers.lines`). The parser hands
+over, for `fresh_text`, only the bodies the sender wrote: never those of a message the mail
+encloses whole (`mime.own_bodies`), and nothing of a body it left as raw MIME.
 
 Must never raise out of `new_text` (the caller guards `html_text`), never take seconds
 (each scan is bounded), and never touch storage, the network or the clock.

@@ -70,6 +70,7 @@ def test_a_signed_group_from_does_not_speak_for_the_account_manager_in_sender(de
 def test_a_from_naming_two_mailboxes_is_refused(desk: Desk, author: str) -> None:
     """Two authors, or an address written as another address's display name, name no single sender."""
     sent_before = len(desk.sent())
-    assert desk.feed(_attempt(author, "Please send me the full history.\n", Sender="alice@acme.com"), at=AT) == Outcome.REFUSED
+    raw = _attempt(author, "Please send me the full history.\n", Sender="alice@acme.com")
+    assert desk.feed(raw, at=AT) == Outcome.REFUSED
     desk.run(AT)
     _refused_and_nothing_changed(desk, sent_before, "From names 2 mailboxes, not one")

@@ -5,7 +5,10 @@ with a real DKIM key. On SQLite and PostgreSQL.
 Acme's SUP-000001 is open at low. Alice writes "... \\f#solve" (or "\\x85#close", "U+2028 #escalate
 critical"); the staff reply quoting her line is authenticated, so a command read from it would
 run with the staff member's authority. Each must leave the ticket's status and severity as they
-were, with no command applied or even refused: the line is a quote, not a command.
+were, with no command applied or even refused: the line is a quote, not a command. The same
+holds for the other ways a customer's line used to reach a staff member's new text: an HTML
+<blockquote>, a customer's mail the staff member encloses whole (message/rfc822), and a body left
+unparsed, where a quoted-printable soft line break starts a raw line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import base64
 import itertools
 from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -66,7 +71,8 @@ def _staff_quotes(desk: Desk, key: Key, who: str, line: str, *, html: bool = Fal
         body = (f"<html><body><p>Thanks Alice, we are on it.</p><blockquote type=\"cite\">Still no luck.<br>"
                 f"{line}<br>Alice</blockquote><p>A technician comes this afternoon.</p></body></html>")
     else:
-        body = f"Thanks Alice, we are on it.\n\n> Still no luck.\n> {line}\n> Alice\n\nA technician comes this afternoon.\n"
+        body = (f"Thanks Alice, we are on it.\n\n> Still no luck.\n> {line}\n> Alice\n\n"
+                "A technician comes this afternoon.\n")
     sender = f"Jane Doe <{ENGINEER}>" if who == ENGINEER else who
     raw = sign(_body_mail(sender, body, html=html, n=next(_ids)), key)
     assert desk.feed(raw, at=AT + timedelta(minutes=5)) == Outcome.APPENDED
@@ -104,6 +110,37 @@ def test_a_command_on_its_own_line_of_an_html_quote_never_runs(desk: Desk, key: 
     _staff_quotes(desk, key, ENGINEER if command == "#solve" else TAM, command, html=True)
     desk.run(AT + timedelta(minutes=5))
     _nothing_changed(desk, refused_to=("alice@acme.com",))
+
+
+@pytest.mark.parametrize(("who", "command"), [(ENGINEER, "#close"), (TAM, "#escalate critical")])
+@pytest.mark.parametrize("inline", [False, True], ids=["as a file", "inline"])
+def test_a_command_in_a_customer_mail_the_staff_encloses_never_runs(desk: Desk, key: Key, who: str, command: str,
+                                                                      inline: bool) -> None:
+    """Alice's mail, enclosed whole (message/rfc822) in a signed staff mail to the ticket: its lines are hers."""
+    alice = EmailMessage()
+    alice["From"], alice["Subject"] = "Alice <alice@acme.com>", "Re: [SUP-000001] Printer on fire"
+    alice.set_content(f"Still no luck.\n{command}\n")
+    staff = EmailMessage()
+    staff["From"], staff["To"], staff["Subject"] = who, "support@example.com", "Re: [SUP-000001] Printer on fire"
+    staff["Date"], staff["In-Reply-To"] = "Mon, 02 Mar 2026 10:00:00 -0800", "<m1@acme.com>"
+    staff["Message-ID"] = f"<f{next(_ids)}@example.com>"
+    staff.set_content("Colleagues, Alice's mail is below: please have a look.\n")
+    staff.add_attachment(alice, disposition="inline" if inline else "attachment")
+    assert desk.feed(sign(staff.as_bytes(policy=SMTP), key), at=AT) == Outcome.APPENDED
+    _nothing_changed(desk)
+
+
+def test_a_command_behind_a_soft_line_break_of_an_unparsed_mail_never_runs(desk: Desk, key: Key) -> None:
+    """A quoted line past the MIME bounds (301 "boundary=") stays raw quoted-printable, where a soft line
+    break before "#solve" starts a line of its own: nothing of an unparsed body is read for commands."""
+    quoted = "> " + "boundary=3D " * 301 + "\r\n> The printer is down " + "x" * 50 + "=\r\n#solve\r\n"
+    raw = (f"From: Jane Doe <{ENGINEER}>\r\nTo: support@example.com\r\n"
+           "Subject: Re: [SUP-000001] Printer on fire\r\n"
+           f"Date: Mon, 02 Mar 2026 10:00:00 -0800\r\nMessage-ID: <q{next(_ids)}@example.com>\r\n"
+           "In-Reply-To: <m1@acme.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: quoted-printable\r\n\r\nThanks, we are on it.\r\n\r\n" + quoted).encode("ascii")
+    assert desk.feed(sign(raw, key), at=AT) == Outcome.APPENDED
+    _nothing_changed(desk)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sys
+from email.message import EmailMessage
 
 import pytest
 from hypothesis import given, settings
@@ -88,7 +89,8 @@ def test_a_hidden_command_in_a_quoted_line_is_no_command(char: str) -> None:
 
 def test_only_spaces_and_tabs_may_stand_before_a_command() -> None:
     """A line that starts with a form feed, NEL or line separator is not a command line."""
-    assert [c.verb for c in parse_commands(" \t#solve\n\x0c#close\n\x85#close\n\u2028#close\n\u00a0#close")] == ["solve"]
+    text = " \t#solve\n\x0c#close\n\x85#close\n\u2028#close\n\u00a0#close"
+    assert [c.verb for c in parse_commands(text)] == ["solve"]
 
 
 def test_stated_severity_ignores_a_quoted_line_behind_a_separator() -> None:
@@ -129,7 +131,8 @@ def _quoting(form: str, hide: str, command: str) -> str:
         return (f"<html><body><p>Thanks Alice, we are on it.</p><blockquote type=\"cite\">"
                 f"<p>The printer is down {hide}{command}</p><div>{command}</div>second<br>{command}</blockquote>"
                 f"<p>A technician comes this afternoon.</p></body></html>")
-    return f"Thanks Alice, we are on it.\n\n> The printer is down {hide}{command}\n\nA technician comes this afternoon.\n"
+    return (f"Thanks Alice, we are on it.\n\n> The printer is down {hide}{command}\n\n"
+            "A technician comes this afternoon.\n")
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
@@ -170,3 +173,36 @@ def test_nothing_above_the_first_quote_header_is_no_new_text() -> None:
     parsed = parse(_staff_mail("On Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n#solve\n", "8bit"))
     assert parsed.fresh_text == "" and parse_commands(parsed.fresh_text) == ()
     assert "#solve" in parsed.visible_text  # still shown to the engineers
+
+
+def _forwarding(inline: bool) -> bytes:
+    """An engineer's reply with its own command, enclosing the customer's mail (which has one too)."""
+    inner = EmailMessage()
+    inner["From"], inner["Subject"] = "alice@acme.com", "Printer on fire"
+    inner.set_content("The printer is down\n#solve\n")
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "Jane <engineer@example.com>", "support@example.com", "Re: down"
+    outer.set_content("#status pending\nSee Alice's mail, below.\n")
+    outer.add_attachment(inner, disposition="inline" if inline else "attachment")
+    return outer.as_bytes()
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["as a file", "inline"])
+def test_a_mail_enclosed_whole_is_not_the_senders_new_text(inline: bool) -> None:
+    """A message/rfc822 the sender attached or forwarded is shown, but none of its lines is a command."""
+    parsed = parse(_forwarding(inline))
+    assert "#solve" in parsed.text
+    assert parsed.fresh_text == "#status pending\nSee Alice's mail, below."
+    assert [c.verb for c in parse_commands(parsed.fresh_text)] == ["status"]
+
+
+def test_a_body_left_unparsed_has_no_new_text() -> None:
+    """Past the MIME bounds the body stays raw: a quoted-printable soft break there would start a line
+    ("#solve") that the sender wrote inside a quoted one, so nothing of it is fresh text."""
+    quoted = "> " + "boundary=3D " * 301 + "\r\n> The printer is down " + "x" * 50 + "=\r\n#solve\r\n"
+    raw = ("From: Jane <engineer@example.com>\r\nTo: support@example.com\r\nSubject: Re: down\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+           "\r\n\r\nThanks, we are on it.\r\n\r\n" + quoted).encode("ascii")
+    parsed = parse(raw)
+    assert any(d.startswith("MIME body not parsed") for d in parsed.defects) and "#solve" in parsed.text
+    assert parsed.fresh_text == ""
