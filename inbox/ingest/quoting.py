@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from inscriptis import get_annotated_text
 from inscriptis.model.config import ParserConfig
+from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage as ReplyText
 
 from classifiers import is_quoted, split_lines
@@ -87,6 +88,16 @@ def _reply_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]
     return proto.HEADER_REGEX, proto.SIGNATURE_REGEX, proto.DISCLAIMERS_REGEX
 
 
+@functools.cache
+def _attribution() -> re.Pattern[str]:
+    """The library's "On <date>, <name> wrote:" lines alone, in every language: what mail programs
+    write above a history they mark with ">" (forward separators and Outlook's From:/Sent: blocks
+    introduce an unmarked one)."""
+    found = [MAIL_LANGUAGES[language]["wrote_header"] for language in REPLY_LANGUAGES
+             if MAIL_LANGUAGES.get(language, {}).get("wrote_header")]
+    return re.compile("|".join(f"(?:{pattern})" for pattern in found), re.MULTILINE | re.IGNORECASE)
+
+
 def new_text(text: str, defects: list[str]) -> tuple[str, str]:
     """The newest reply for display, which falls back to the whole text when nothing is left,
     and `fresh_text`: what the sender wrote above the quoted history, "" when that is nothing.
@@ -105,17 +116,37 @@ def new_text(text: str, defects: list[str]) -> tuple[str, str]:
     try:
         first = _first_at_line_start(headers, head)
         if first is not None and first.start() == 0:
-            # Nothing above the first quote header (a forward, a reply written below the
-            # history): the first quoted mail is shown, but none of it is the sender's.
+            # Nothing above the first quote header (a forward, a reply written below the history):
+            # the first quoted mail is shown; the sender's own is what `_below` finds.
             replies = ReplyText(text=head, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read().replies
             shown = _drop_trailing_quote(replies[0].body if replies else "")
-            return (shown, "") if shown.strip() else (text, "")
+            if not shown.strip():
+                return text, ""
+            return shown, _below(head, first, headers, signature, disclaimers)
         own = head if first is None else head[: first.start()]
         visible = _drop_trailing_quote(_own_words(own, signature, disclaimers))
     except Exception as exc:  # a regex engine error on hostile text must not lose the mail
         defects.append(f"reply not separated: {type(exc).__name__}: {str(exc)[:120]}".replace("\n", " "))
         return text, ""  # where the new text ends is unknown: nothing counts as written above the quote
     return (visible, visible) if visible.strip() else (text, "")
+
+
+def _below(head: str, first: re.Match[str], headers: re.Pattern[str], signature: re.Pattern[str],
+           disclaimers: re.Pattern[str]) -> str:
+    """What the sender wrote below the quote header that starts the mail: bottom-posting.
+
+    Only under an attribution line ("On ..., Alice wrote:") whose history starts with a quoted
+    line: there the history is marked, so a line without the mark is the sender's. Under a
+    forward separator or an Outlook From:/Sent: block the history carries no marks, and a
+    customer's mail that itself starts with "> " followed by "#solve" would pass for a bottom-
+    posted command: nothing there is the sender's."""
+    if _attribution().match(head, first.start()) is None:
+        return ""
+    after = head[first.end() :]
+    following = _first_at_line_start(headers, after)
+    under = after if following is None else after[: following.start()]
+    opening = next((line for line in split_lines(under) if line.strip()), "")
+    return _drop_trailing_quote(_own_words(under, signature, disclaimers)) if is_quoted(opening) else ""
 
 
 def _own_words(own: str, signature: re.Pattern[str], disclaimers: re.Pattern[str]) -> str:

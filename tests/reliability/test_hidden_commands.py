@@ -157,9 +157,14 @@ def test_no_hiding_character_lets_a_quoted_command_run(desk: Desk, key: Key, hid
     _nothing_changed(desk)
 
 
-def test_the_same_command_written_by_the_engineer_still_runs(desk: Desk, key: Key) -> None:
-    """The control: "#solve" on a line of the engineer's own, above the quote, solves the ticket."""
-    body = "#solve\nFixed: the fuser was replaced.\n\n> The printer is still down \x0c#close\n"
+@pytest.mark.parametrize("posting", ["above the quote", "below an attributed quote"])
+def test_the_same_command_written_by_the_engineer_still_runs(desk: Desk, key: Key, posting: str) -> None:
+    """The control: "#solve" on a line of the engineer's own, above the quote or below it (bottom-
+    posting, under "On ..., Alice wrote:"), solves the ticket; the hidden "#close" does nothing."""
+    own = "#solve\nFixed: the fuser was replaced.\n"
+    quote = "> The printer is still down \x0c#close\n"
+    attribution = "On Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n"
+    body = f"{own}\n{quote}" if posting.startswith("above") else f"{attribution}{quote}\n{own}"
     assert desk.feed(sign(_body_mail(f"Jane Doe <{ENGINEER}>", body, n=next(_ids)), key), at=AT) == Outcome.APPENDED
     assert desk.ticket().status == "solved"
     assert [e.detail.get("why") for e in desk.events(kind="status_changed")] == ["#solve"]

@@ -168,11 +168,28 @@ def test_a_disclaimer_cut_never_turns_a_quoted_line_into_a_command() -> None:
     assert parse_commands(parsed.fresh_text) == ()
 
 
-def test_nothing_above_the_first_quote_header_is_no_new_text() -> None:
-    """A mail that starts with a quote header (a forward, history without ">") has shown text but no fresh text."""
-    parsed = parse(_staff_mail("On Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n#solve\n", "8bit"))
-    assert parsed.fresh_text == "" and parse_commands(parsed.fresh_text) == ()
-    assert "#solve" in parsed.visible_text  # still shown to the engineers
+@pytest.mark.parametrize("body", [
+    "On Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n#solve\n",
+    "-----Original Message-----\nFrom: Alice <alice@acme.com>\nSent: Monday\nTo: support\n\n> as you said\n#solve\n",
+    "---------- Forwarded message ---------\nFrom: Alice <alice@acme.com>\nDate: Mon\nSubject: x\n\n> hi\n#close\n",
+], ids=["attribution, unmarked history", "Outlook original starting with >", "forward starting with >"])
+def test_a_history_without_marks_under_the_first_header_is_no_new_text(body: str) -> None:
+    """A mail that starts with a quote header over an unmarked history (a forward, an Outlook
+    original, HTML turned text) keeps its text but has nothing of that history in its fresh text,
+    even when the history's own first line is quoted (bottom-posting is read under an
+    attribution line over a marked history only)."""
+    parsed = parse(_staff_mail(body, "8bit"))
+    assert "#" not in parsed.fresh_text and parse_commands(parsed.fresh_text) == ()
+    assert "#" in parsed.text  # kept, and shown to the engineers
+
+
+def test_bottom_posting_under_a_marked_history_is_the_senders() -> None:
+    """"On ... wrote:", ">" lines, then the sender's own lines: those are fresh text, their command counts."""
+    body = ("On Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n> The printer is down.\n> Help!\n\n"
+            "We replaced the fuser.\n#solve\n")
+    parsed = parse(_staff_mail(body, "8bit"))
+    assert parsed.fresh_text == "> The printer is down.\n> Help!\n\nWe replaced the fuser.\n#solve"
+    assert [c.verb for c in parse_commands(parsed.fresh_text)] == ["solve"]
 
 
 def _forwarding(inline: bool) -> bytes:
