@@ -266,11 +266,15 @@ def _author(values: list[str] | tuple[str, ...]) -> tuple[str, str, str]:
     are told apart and routed before that refusal."""
     if not values:
         return "", "", "From names no mailbox: there is no From field"
-    boxes = _mailboxes(values)
-    addresses = _unique([address for _name, address in boxes])
+    boxes: list[tuple[str, str]] = []
+    for value in values:  # a second author settles it: the fields after it need no reading
+        boxes.extend(_mailboxes([value]))
+        addresses = _unique([address for _name, address in boxes])
+        if len(addresses) > 1:
+            break
     if len(addresses) == 1:
         return boxes[0][0], addresses[0], ""
-    shown = " ".join(" ".join(values).split())[:100]
+    shown = " ".join(" ".join(value[:200] for value in values[:2]).split())[:100]
     if not addresses:
         return "", "", f"From names no mailbox: {shown!r}"
     return "", "", f"From names {len(addresses)} mailboxes, not one: {shown!r}"
