@@ -110,7 +110,8 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
     if verdict.kind is Automation.BOUNCE:
         return _bounce(session, mail, ctx)
     if not parsed.has_usable_headers:
-        return _record_without_ticket(session, mail, Outcome.REFUSED, "no usable headers (no sender address)")
+        why = parsed.no_sender or "no usable headers (no sender address)"
+        return _record_without_ticket(session, mail, Outcome.REFUSED, why)
     if verdict.kind is Automation.OWN:
         return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
     if verdict.kind is Automation.PERSON:
