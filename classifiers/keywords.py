@@ -1,10 +1,10 @@
 """Command lines in the new text of a reply ("#escalate", "#status solved") and requests to escalate.
 
-The caller passes only the new text, already cut above the quoted history. A command
-line's first non-blank character is "#" followed at once by a known verb; lines
-starting with ">" are quotes and never count. This module only reads: who may give
-a command and what it changes are decided elsewhere. Must never do I/O, never
-import `inbox`, and never raise on any text.
+The caller passes only the new text, already cut above the quoted history. Lines are
+`classifiers.lines`' lines (they end at "\n" only). A command line is blanks (spaces
+or tabs), then "#" followed at once by a known verb; a quoted line (">" first) never
+counts. This module only reads: who may give a command and what it changes are
+decided elsewhere. Must never do I/O, never import `inbox`, and never raise on any text.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from classifiers.lines import is_quoted, split_lines, split_lines_with_ends
+
 VERBS = ("escalate", "deescalate", "severity", "status", "workaround", "solve", "close", "assign", "internal", "category")
 _SPELLINGS = {"de-escalate": "deescalate"}
 
 # Longest spelling first so "de-escalate" is not read as something shorter; the verb must end
 # the line or be followed by whitespace, so "#escalated" and "#solve:" are not commands.
+# Only spaces and tabs may stand before the "#": Python's \s also matches \f, \x1c-\x1f,
+# \x85 and U+2028, which some programs show as line breaks, and a line that looks like two
+# must not be read as a command.
 _COMMAND = re.compile(
-    r"\s*#(?P<verb>" + "|".join(sorted((*VERBS, *_SPELLINGS), key=len, reverse=True)) + r")(?:[ \t]+(?P<arg>.*))?",
+    r"[ \t]*#(?P<verb>" + "|".join(sorted((*VERBS, *_SPELLINGS), key=len, reverse=True)) + r")(?:[ \t]+(?P<arg>.*))?",
     re.IGNORECASE,
 )
 
@@ -56,14 +61,14 @@ def _command(line: str) -> Command | None:
 
 def parse_commands(text: str) -> tuple[Command, ...]:
     """Every command line of the text, in order."""
-    found = (_command(line) for line in text.splitlines())
+    found = (_command(line) for line in split_lines(text))
     return tuple(command for command in found if command is not None)
 
 
 def strip_commands(text: str) -> str:
     """The text without its command lines, and without blank lines left at its start or end
     (the result never ends in a line break). Other lines keep their line endings."""
-    kept = [line for line in text.splitlines(keepends=True) if _command(line) is None]
+    kept = [line for line in split_lines_with_ends(text) if _command(line) is None]
     while kept and not kept[0].strip():
         kept.pop(0)
     while kept and not kept[-1].strip():
@@ -76,8 +81,7 @@ def asks_to_escalate(text: str) -> bool:
     if any(command.verb == "escalate" for command in parse_commands(text)):
         return True
     # Typographic apostrophes are what most mail clients send for "don't".
-    lines = [line for line in text.replace("\u2019", "'").splitlines() if not line.lstrip().startswith(">")]
-    own = "\n".join(lines)
+    own = "\n".join(line for line in split_lines(text.replace("\u2019", "'")) if not is_quoted(line))
     negated = {found.end() for found in _NEGATED.finditer(own)}
     for found in _ASK.finditer(own):
         verb_at = next(found.start(group) for group in "abcde" if found.group(group) is not None)

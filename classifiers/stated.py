@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from classifiers import levels
+from classifiers.lines import is_quoted, split_lines
 from classifiers.inputs import MessageView
 from classifiers.verdict import StatedSeverity
 
@@ -70,8 +71,8 @@ def _statements(message: MessageView, severities: Sequence[str]) -> Iterator[Sta
     yield from _read(_SUBJECT, subject, severities)
     text = (getattr(message, "visible_text", "") or "")[:_BODY_SCAN_CHARS]
     # Quoted lines are someone else's words (an earlier mail), never this customer's statement.
-    lines = [line for line in text.splitlines()[:BODY_LINES] if not line.lstrip().startswith(">")]
-    yield from _read(_BODY, "\n".join(lines), severities)
+    own = [line for line in split_lines(text)[:BODY_LINES] if not is_quoted(line)]
+    yield from _read(_BODY, "\n".join(own), severities)
 
 
 def _read(pattern: re.Pattern[str], text: str, severities: Sequence[str]) -> Iterator[StatedSeverity]:

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from typing import Any, Sequence
 
+from classifiers import split_lines
 from inbox.store.tables import Event, OutboxRow, Suppression, Ticket, TicketMessage
 
 BODY_INDENT = " " * 6
@@ -130,8 +131,11 @@ def ticket_text(detail: dict[str, Any]) -> str:
 
 
 def body_lines(text: str, limit: int = BODY_LIMIT) -> list[str]:
-    """A message body for a person: indented, at most two blank lines in a row, cut after `limit` characters."""
-    rows = [printable(row).rstrip() for row in text.splitlines()]
+    """A message body for a person: indented, at most two blank lines in a row, cut after `limit` characters.
+
+    Rows are the lines the desk read commands and quotes from (`classifiers.split_lines`): a
+    quoted "> down \f#solve" shows as the one quoted line it was, never as a command line."""
+    rows = [printable(row).rstrip() for row in split_lines(text)]
     text = re.sub(r"\n{%d,}" % (MAX_BLANK_LINES + 2), "\n" * (MAX_BLANK_LINES + 1), "\n".join(rows).strip("\n"))
     if not text:
         return [f"{BODY_INDENT}(no text)"]

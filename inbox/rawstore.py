@@ -52,6 +52,7 @@ class RawItem:
     rcpt_tos: tuple[str, ...] = ()
     envelope_from: str | None = None
     received_at: datetime | None = None  # None: the clock's now
+    peer: str | None = None  # the SMTP client's IP address; None when it did not come by SMTP
 
 
 class RawStore:
@@ -66,8 +67,9 @@ class RawStore:
         rcpt_tos: Sequence[str] = (),
         envelope_from: str | None = None,
         received_at: datetime | None = None,
+        peer: str | None = None,
     ) -> RawRef:
-        return self.put_many([RawItem(data, source, tuple(rcpt_tos), envelope_from, received_at)])[0]
+        return self.put_many([RawItem(data, source, tuple(rcpt_tos), envelope_from, received_at, peer)])[0]
 
     def put_many(self, items: Sequence[RawItem]) -> list[RawRef]:
         """Store several messages in ONE transaction (one flush to disk for all)."""
@@ -78,6 +80,7 @@ class RawStore:
                 "source": item.source[:200],
                 "envelope_from": item.envelope_from[:998] if item.envelope_from is not None else None,
                 "rcpt_tos": [r[:320] for r in item.rcpt_tos],
+                "peer": item.peer[:100] if item.peer is not None else None,
                 "received_at": item.received_at or now,
                 "size": len(item.data),
                 "data": item.data,

@@ -16,7 +16,8 @@ import pytest
 
 from inbox.ingest.authenticate import DnsLookup
 
-SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
+# What mail programs sign (Gmail, Microsoft 365, Fastmail ...), each only when the mail has it.
+SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"in-reply-to", b"references"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ def dns_for(key: Key, *domains: str, selector: str = "s1") -> DnsLookup:
     return lookup
 
 
-def sign(raw: bytes, key: Key, domain: str = "example.com", *, length: bool = False) -> bytes:
-    """`raw` with a DKIM-Signature of `domain` (selector s1) on top."""
-    return dkim.sign(raw, b"s1", domain.encode(), key.private_pem, include_headers=SIGNED_HEADERS, length=length) + raw
+def sign(raw: bytes, key: Key, domain: str = "example.com", *, length: bool = False,
+         headers: list[bytes] | None = None) -> bytes:
+    """`raw` with a DKIM-Signature of `domain` (selector s1) on top, signing `headers` (h=): by
+    default those of SIGNED_HEADERS the mail has, as a mail program does. A name listed for a
+    header the mail lacks signs its absence (RFC 6376 5.4): adding one later breaks the signature."""
+    if headers is None:
+        present = {name.lower() for name, _value in dkim.rfc822_parse(raw)[0]}
+        headers = [name for name in SIGNED_HEADERS if name in present]
+    return dkim.sign(raw, b"s1", domain.encode(), key.private_pem, include_headers=headers, length=length) + raw

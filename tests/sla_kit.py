@@ -69,12 +69,18 @@ class Desk:
     def close(self) -> None:
         self.app.close()
 
-    def feed(self, data: bytes, at: datetime | None = None) -> Outcome:
+    def feed(self, data: bytes, at: datetime | None = None, *, peer: str | None = None) -> Outcome:
+        """Store and ingest one mail; `peer` is the SMTP client it came from (None: not by SMTP)."""
         if at is not None:
             self.clock.set(at)
-        ref = self.app.rawstore.put(data, "test")
+        ref = self.app.rawstore.put(data, "test", peer=peer)
         done = self._worker.run_batch([ref.id])
         return done[0][1] if done else Outcome.DUPLICATE
+
+    def ingest(self, at: datetime) -> Counter[Outcome]:
+        """Ingest whatever is stored and due (mail that came in by a listener), at `at`."""
+        self.clock.set(at)
+        return self._worker.drain()
 
     def feed_many(self, datas: list[bytes], at: datetime) -> Counter[Outcome]:
         """Many mails received at `at`, stored first, then ingested in batches (faster than one by one)."""

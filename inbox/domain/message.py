@@ -64,6 +64,9 @@ class ParsedMessage:
     report_failed_recipients: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
     has_usable_headers: bool = True
+    # Why the mail has no sender ("From names no mailbox: ..."): its From names no single
+    # mailbox, and nothing else (Sender:, Reply-To:) is taken for it. "" when From names one.
+    no_sender: str = ""
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -24,11 +24,17 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Authentication:
-    """Whether a mail's From domain is proven, and how or why not (one line for people)."""
+    """Whether a mail's From domain is proven, and how or why not (one line for people).
+
+    A pass names its once-keys: the signature that verified, or the Message-ID a trusted host
+    vouched for. A proof changes a ticket only when the ticket rules can spend every one of them
+    for the first time, so a copy of a genuine mail (a replay) never acts twice.
+    """
 
     passed: bool
     method: str | None  # "dkim" or "authentication-results"; None when nothing passed
     reason: str
+    once: tuple[str, ...] = ()  # "dkim:<sha256>", "message-id:<sha256>"; empty when nothing passed
 
 
 SEVERITY_VERBS = frozenset({"escalate", "deescalate", "severity"})

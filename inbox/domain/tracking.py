@@ -6,6 +6,7 @@ Pure: allocation of the number itself belongs to the ticket store.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 
@@ -26,3 +27,9 @@ def find_tracking_numbers(prefix: str, subject: str) -> list[int]:
     for match in _pattern(prefix).finditer(subject or ""):
         seen.setdefault(int(match.group(1)), None)
     return list(seen)
+
+
+def count_tracking_numbers(prefix: str, text: str) -> Counter[int]:
+    """How many times each tracking number is named in `text`: one named more often in a whole
+    mail than in its new text is named in what it quotes."""
+    return Counter(int(match.group(1)) for match in _pattern(prefix).finditer(text or ""))

@@ -30,6 +30,7 @@ __all__ = [
     "decode_words",
     "desurrogate",
     "message_ids",
+    "own_bodies",
     "safe_filename",
     "walk",
 ]
@@ -81,6 +82,10 @@ class MimeParts:
     report_ids: list[str] = field(default_factory=list)  # Message-IDs of returned originals
     failed: list[str] = field(default_factory=list)  # recipients a DSN says failed
     defects: list[str] = field(default_factory=list)
+    # A whole message is attached or forwarded inside this one (message/rfc822 and kin): its
+    # bodies may be among `plain` and `html` (mail-parser lists them), but the sender did not
+    # write them (see `own_bodies`).
+    encloses_message: bool = False
 
 
 def walk(root: Message, *, collect_text: bool) -> MimeParts:
@@ -122,6 +127,8 @@ def _visit(part: Message, parts: MimeParts, collect_text: bool) -> list[Message]
     if ctype in _HEADER_TYPES:
         parts.report_ids.extend(QUOTED_MESSAGE_ID.findall(_part_text(part)))
         return []
+    if ctype.startswith("message/") and isinstance(payload, list) and any(isinstance(p, Message) for p in payload):
+        parts.encloses_message = True
     if ctype in _MESSAGE_TYPES and isinstance(payload, list) and payload:
         inner = payload[0]
         if isinstance(inner, Message):
@@ -141,6 +148,34 @@ def _visit(part: Message, parts: MimeParts, collect_text: bool) -> list[Message]
     data = part.get_payload(decode=True)
     parts.attachments.append(_attachment(part, ctype, data if isinstance(data, bytes) else b"", filename))
     return []
+
+
+def own_bodies(root: Message) -> tuple[list[str], list[str]]:
+    """The plain and HTML bodies of `root` outside any message it encloses, decoded: what its
+    sender wrote. A message attached or forwarded whole (message/rfc822, inline or as a file) is
+    someone else's words, and mail-parser lists its bodies with the sender's; a customer's mail
+    an engineer forwards to the ticket must not speak with the engineer's authority.
+    Bounded like `walk`, and never raises: a broken part is skipped."""
+    plain: list[str] = []
+    html: list[str] = []
+    stack: list[tuple[Message, int]] = [(root, 0)]
+    visited = 0
+    while stack and visited < MAX_PARTS:
+        part, depth = stack.pop()
+        visited += 1
+        try:
+            ctype = part.get_content_type()
+            if ctype.startswith("message/"):
+                continue
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                if depth < MAX_DEPTH:
+                    stack.extend((child, depth + 1) for child in reversed(payload) if isinstance(child, Message))
+            elif ctype in _BODY_TYPES and _filename(part) is None and part.get_content_disposition() != "attachment":
+                (plain if ctype == "text/plain" else html).append(_part_text(part))
+        except Exception:  # one broken part must not cost the others
+            continue
+    return plain, html
 
 
 def _is_file(part: Message) -> bool:

@@ -5,6 +5,9 @@ hostile input the standard library's compat32 parser takes over, and when even
 that cannot build the tree only the headers are read. One iterative walk of the
 tree then collects attachments and the parts of a delivery-status report.
 
+Where the sender's new text ends is `inbox.ingest.quoting`'s to say, on lines
+as `classifiers.split_lines` defines them for every reader.
+
 Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
 parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
 and must never take seconds. Must never touch storage, the network or the
@@ -14,7 +17,6 @@ clock, and decides nothing: who wrote a mail is `inbox.ingest.loops`' job.
 from __future__ import annotations
 
 import email
-import functools
 import itertools
 import logging
 import re
@@ -26,19 +28,25 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
-from inscriptis import get_text
-from mailparser_reply.parser import EmailMessage as ReplyText
-from mailparser_reply.parser import EmailReply as ReplyLines
 
+from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
-from inbox.ingest.mime import QUOTED_MESSAGE_ID, MimeParts, clean, decode_words, desurrogate, message_ids, walk
+from inbox.ingest.mime import (
+    QUOTED_MESSAGE_ID,
+    MimeParts,
+    clean,
+    decode_words,
+    desurrogate,
+    message_ids,
+    own_bodies,
+    walk,
+)
+from inbox.ingest.quoting import html_text, new_text
 
 __all__ = ["parse"]
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_HTML_CHARS = 2_000_000  # inscriptis needs ~50 ms per MB: bounded, never seconds
-MAX_REPLY_SCAN_CHARS = 100_000
-MAX_REPLY_SCAN_LINES = 2_000  # a quote header further down stays in the visible text
 MAX_REFERENCES = 100
 MAX_SUBJECT_CHARS = 998  # RFC 5322's line limit: what we store, show and put in our own subjects
 # Past these bounds (see _too_complex) the body is kept as one unparsed text.
@@ -47,9 +55,6 @@ MAX_DELIMITER_LINES = 2_000
 MAX_SHORT_LINES = 200_000
 MAX_HEADER_BYTES = 512 * 1024
 MAX_DEFECTS = 50
-# The languages mail-parser-reply knows, but Polish: its pattern takes one line
-# starting "Data:" or "Do:" for a quote header and would cut English replies.
-REPLY_LANGUAGES = ("en", "de", "fr", "es", "nl", "it", "sv", "da", "cs", "ja", "ko", "zh")
 
 # mail-parser logs a warning for every part it does not render (each DSN has
 # some); those are routine here and the ones that matter land in `defects`.
@@ -61,7 +66,6 @@ _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[a-z0-9][a-z0-9._+-]*")
 _ADDRESS_TOKEN = re.compile(r"[^\s<>\"(),;:@]+@[^\s<>\"(),;:@]+\.[^\s<>\"(),;:@]+")
 _TOKEN_BREAKS = re.compile(r"[\s<>\"(),;:]+")
 MAX_ADDRESS_CHARS = 254  # RFC 5321 4.5.3.1.3: a path is 256 octets with its angle brackets
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -87,6 +91,7 @@ class _Source:
     msg: Message
     parts: MimeParts = field(default_factory=MimeParts)
     date: datetime | None = None
+    unparsed_body: bool = False  # the body is the raw MIME text: who wrote which line is unknown
 
 
 def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
@@ -95,13 +100,9 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
 
     own_ids = message_ids(raw_headers.get("message-id", ()))
     message_id = own_ids[0] if own_ids else None
-    from_name, from_addr = _first_mailbox(raw_headers.get("from", ()))
-    if not from_addr:
-        for name in ("sender", "reply-to"):
-            from_name, from_addr = _first_mailbox(raw_headers.get(name, ()))
-            if from_addr:
-                defects.append(f"no usable From: sender taken from {name.title()}")
-                break
+    from_name, from_addr, no_sender = _author(raw_headers.get("from", ()))
+    if no_sender:
+        defects.append(no_sender)
 
     text, html = _text(source.parts, defects)
     report_ids = _unique(source.parts.report_ids)
@@ -118,7 +119,11 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         references = references[:1] + references[-(MAX_REFERENCES - 1) :]
         defects.append("references trimmed")
 
-    visible, fresh = _visible(text, defects)
+    visible, fresh = new_text(text, defects)
+    if source.unparsed_body:
+        fresh = ""  # raw MIME lines (a soft line break, an enclosed mail) are nobody's new text
+    elif source.parts.encloses_message:
+        fresh = new_text(_own_text(source.msg), [])[1]
     subject = headers.get("subject", ("",))[0]
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[:MAX_SUBJECT_CHARS]
@@ -146,6 +151,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         report_failed_recipients=tuple(_unique(failed)),
         defects=tuple(_unique(defects + source.parts.defects)[:MAX_DEFECTS]),
         has_usable_headers=bool(from_addr),
+        no_sender=no_sender,
     )
 
 
@@ -207,7 +213,7 @@ def _headers_only(raw: bytes) -> _Source:
     end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES)
     head, body = (raw[: end.start()], raw[end.end() :]) if end else (raw[:MAX_HEADER_BYTES], raw[MAX_HEADER_BYTES:])
     msg = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
-    return _Source(msg, MimeParts(plain=[body[:MAX_TEXT_CHARS].decode("utf-8", "replace")]))
+    return _Source(msg, MimeParts(plain=[body[:MAX_TEXT_CHARS].decode("utf-8", "replace")]), unparsed_body=True)
 
 
 def _content_type(msg: Message) -> str:
@@ -249,9 +255,29 @@ def _mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     return result
 
 
-def _first_mailbox(values: list[str] | tuple[str, ...]) -> tuple[str, str]:
-    boxes = _mailboxes(values[:1])
-    return boxes[0] if boxes else ("", "")
+def _author(values: list[str] | tuple[str, ...]) -> tuple[str, str, str]:
+    """(display name, address, "") of the one mailbox the From field names, or ("", "", why not).
+
+    The mail is someone's only when From names one mailbox. Its group syntax ("undisclosed-
+    recipients:;", RFC 6854), an empty or missing From, and several authors (RFC 5322 3.6.2,
+    or two From fields) name none, and Sender: or Reply-To: never stand in for it: anyone can
+    write them, and taken for the author they let a mail join a ticket as someone its From
+    does not name. Such a mail is refused as a sender; bounces, which often come From "<>",
+    are told apart and routed before that refusal."""
+    if not values:
+        return "", "", "From names no mailbox: there is no From field"
+    boxes: list[tuple[str, str]] = []
+    for value in values:  # a second author settles it: the fields after it need no reading
+        boxes.extend(_mailboxes([value]))
+        addresses = _unique([address for _name, address in boxes])
+        if len(addresses) > 1:
+            break
+    if len(addresses) == 1:
+        return boxes[0][0], addresses[0], ""
+    shown = " ".join(" ".join(value[:200] for value in values[:2]).split())[:100]
+    if not addresses:
+        return "", "", f"From names no mailbox: {shown!r}"
+    return "", "", f"From names {len(addresses)} mailboxes, not one: {shown!r}"
 
 
 def _addresses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -289,92 +315,28 @@ def _text(parts: MimeParts, defects: list[str]) -> tuple[str, str | None]:
     if html is not None and len(html) > MAX_HTML_CHARS:
         html = html[:MAX_HTML_CHARS]
         defects.append(f"html truncated at {MAX_HTML_CHARS} characters")
-    text = "\n".join(parts.plain)
+    return _readable(parts.plain, html, defects), html
+
+
+def _own_text(msg: Message) -> str:
+    """The text of the bodies the sender wrote, without those of a message it encloses."""
+    plain, html = own_bodies(msg)
+    return _readable(plain, clean("\n".join(html))[:MAX_HTML_CHARS] if html else None, [])
+
+
+def _readable(plain: list[str], html: str | None, defects: list[str]) -> str:
+    """The plain bodies as one text, or the HTML as text when they say nothing."""
+    # CRLF and CR-only mail read the same as LF mail; each part is its own text, CR-only or not.
+    text = "\n".join(normalise_breaks(part) for part in plain)
     if not text.strip() and html:
         try:
-            text = get_text(html)
+            text = normalise_breaks(html_text(html))
         except Exception as exc:  # lxml refuses some byte soups
             defects.append(f"html not converted: {_describe(exc)}")
     if len(text) > MAX_TEXT_CHARS:
         text = text[:MAX_TEXT_CHARS]
         defects.append(f"text truncated at {MAX_TEXT_CHARS} characters")
-    if "\r" in text:  # CRLF and CR-only mail read the same as LF mail
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return clean(text), html
-
-
-@functools.cache
-def _reply_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-    """mail-parser-reply's header, signature and disclaimer patterns for every
-    language, compiled once (the library builds them per message)."""
-    # keep_hyphen_lists: otherwise a "- step one" line in a bug report is
-    # taken for a signature and everything below it is lost.
-    proto = ReplyText(text="", languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True)
-    return proto.HEADER_REGEX, proto.SIGNATURE_REGEX, proto.DISCLAIMERS_REGEX
-
-
-def _visible(text: str, defects: list[str]) -> tuple[str, str]:
-    """The newest reply (quoted history, signature and disclaimers cut off) for display, which
-    falls back to the whole text when nothing is left, and the same without that fallback.
-
-    Does what mail-parser-reply's `EmailMessage.read()` does for its first
-    reply only: that method splits and scans the whole quoted history, which
-    costs ~2.5 microseconds a character, to throw all but the first part away.
-    """
-    if not text.strip():
-        return text, ""
-    headers, signature, disclaimers = _reply_patterns()
-    # The library's normalisation, plus blank-line runs squeezed: its
-    # signature pattern starts with \s* and is quadratic in a run of them.
-    head = "\n".join(line.strip() for line in text[:MAX_REPLY_SCAN_CHARS].split("\n"))
-    head = _BLANK_LINES.sub("\n\n", head)
-    try:
-        first = _first_at_line_start(headers, head)
-        if first is not None and first.start() == 0:  # nothing above the first quote header
-            replies = ReplyText(text=head, languages=list(REPLY_LANGUAGES), keep_hyphen_lists=True).read().replies
-            visible = replies[0].body if replies else ""
-        else:
-            own = head if first is None else head[: first.start()]
-            found = signature.search(own)
-            reply = ReplyLines(content=own, signatures=found.group() if found else "", disclaimers=disclaimers.findall(own))
-            visible = reply.body
-    except Exception as exc:  # a regex engine error on hostile text must not lose the mail
-        defects.append(f"reply not separated: {_describe(exc)}")
-        return text, ""  # where the new text ends is unknown: nothing counts as written above the quote
-    visible = _drop_trailing_quote(visible)
-    return (visible, visible) if visible.strip() else (text, "")
-
-
-def _first_at_line_start(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """`pattern.search(text)` for a pattern whose every branch starts with "^"
-    or "\\n", as the library's header patterns do: tried at line starts and
-    newlines only it is 4x faster than letting the engine try every offset.
-    Every branch also needs a ":" (or "：", or "-----") on its first line, so
-    lines without one are skipped without running the regex at all. Each try
-    still costs microseconds, so only the first lines are tried."""
-    pos = 0
-    for _ in range(MAX_REPLY_SCAN_LINES):
-        newline = text.find("\n", pos)
-        line = text[pos:] if newline < 0 else text[pos:newline]
-        if ":" in line or "\uff1a" in line or "-----" in line:
-            found = pattern.match(text, pos)
-            if found is None and pos:
-                found = pattern.match(text, pos - 1)  # branches that begin at the newline
-            if found is not None:
-                return found
-        if newline < 0:
-            return None
-        pos = newline + 1
-    return None
-
-
-def _drop_trailing_quote(text: str) -> str:
-    """Cut a "> " quote block that ends the reply with no "wrote:" line above."""
-    lines = text.rstrip().split("\n")
-    end = len(lines)
-    while end and (lines[end - 1].startswith(">") or not lines[end - 1].strip()):
-        end -= 1
-    return "\n".join(lines[:end]).rstrip()
+    return clean(text)
 
 
 def _unique(items: list[str]) -> list[str]:

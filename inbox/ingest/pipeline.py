@@ -82,9 +82,11 @@ class _Mail:
     def arrival(self, ctx: IngestContext) -> Arrival:
         """The mail as the ticket rules see it, with a sender proof computed at most once, on demand."""
         auth = ctx.settings.authentication
-        prove = cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns,
-                                                     trusted_authserv_ids=auth.trusted_authserv_ids,
-                                                     verify_dkim=auth.verify_dkim))
+        # Anyone who reaches the SMTP listener can write an Authentication-Results: when
+        # smtp.trusted_peers is set, only the listed peers' mail has its hosts believed.
+        vouching = auth.trusted_authserv_ids if ctx.settings.smtp.believes_results_from(self.raw.peer) else ()
+        prove = cache(lambda: authenticate(self.raw.data, self.parsed, dns=ctx.dns, trusted_authserv_ids=vouching,
+                                           verify_dkim=auth.verify_dkim))
         return Arrival(self.parsed, self.message_id, self.raw.id, self.raw.source, self.at, self.verdict.kind,
                        self.verdict.reason, prove)
 
@@ -108,7 +110,8 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
     if verdict.kind is Automation.BOUNCE:
         return _bounce(session, mail, ctx)
     if not parsed.has_usable_headers:
-        return _record_without_ticket(session, mail, Outcome.REFUSED, "no usable headers (no sender address)")
+        why = parsed.no_sender or "no usable headers (no sender address)"
+        return _record_without_ticket(session, mail, Outcome.REFUSED, why)
     if verdict.kind is Automation.OWN:
         return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
     if verdict.kind is Automation.PERSON:

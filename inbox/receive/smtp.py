@@ -249,14 +249,15 @@ class _Handler(SmtpHooks):
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # No Received: line is prepended (RFC 5321 section 4.4 asks for one): the bytes stay as
-        # sent, so a retry after a lost 250 dedupes on their hash; the trace (envelope, time)
-        # is kept beside them in the raw row.
+        # sent, so a retry after a lost 250 dedupes on their hash; the trace (envelope, time,
+        # the client's address, which ingest holds to smtp.trusted_peers) is kept beside them.
         item = RawItem(
             data=envelope.original_content or b"",
             source=SOURCE,
             rcpt_tos=tuple(envelope.rcpt_tos),
             envelope_from=_reverse_path(envelope.mail_from),
             received_at=self._clock.now(),
+            peer=_peer_address(session.peer),
         )
         try:
             ref = await self._committer.put(item)
@@ -398,6 +399,12 @@ def _reverse_path(mail_from: str | None) -> str | None:
     # aiosmtpd hands over the null reverse-path of bounces (RFC 5321 section 4.5.5) as "<>":
     # we store "", leaving None for "no envelope at all" (files, IMAP).
     return "" if mail_from == "<>" else mail_from
+
+
+def _peer_address(peer: Any) -> str:
+    """The client's IP address from the socket's peername: (host, port) or (host, port, flow, scope).
+    Never None, which would read as "not received by SMTP" and escape smtp.trusted_peers."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer or "unknown")
 
 
 def _peer(peer: Any) -> str:

@@ -157,6 +157,11 @@ class Settings(Section):
         """What a customer reads for one of our people: their name in `staff_names`, else the service's."""
         return self.staff_names.get(address.strip().lower()) or self.service.name
 
+    def knows_by_name(self, address: str) -> bool:
+        """True for an address the config lists: a customer's contact, an agent, an account manager."""
+        address = address.strip().lower()
+        return address in self._contact_index or address in self._agents or address in self._account_managers
+
     def customer(self, customer_id: str | None) -> CustomerSettings | None:
         """The customer with this id, if there is one."""
         return self._customers_by_id.get(customer_id) if customer_id else None

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date, time
 from email.policy import default as email_policy
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
                                    OpeningHoursValue, Port, Section, SeverityName)
+from inbox.sla.durations import Duration, Unit
 
 # -- service, storage and transports ------------------------------------------------------------
 
@@ -47,6 +49,36 @@ class SmtpSettings(Section):
     tls_key: Path | None = None
     max_sessions: int = Field(default=100, ge=1)
     timeout_seconds: int = Field(default=300, ge=1)
+    # Anyone who reaches the listener can write an Authentication-Results naming a trusted host.
+    # When set, only mail from these networks (the MTA) may carry one that is believed.
+    trusted_peers: list[IPv4Network | IPv6Network] = []
+
+    @field_validator("trusted_peers", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value  # pydantic then says it must be a list
+        networks: list[Any] = []
+        for item in value:
+            try:  # strict=False: "10.1.2.3/8" is read as 10.0.0.0/8, a bare address as that one host
+                networks.append(ip_network(str(item).strip(), strict=False))
+            except ValueError:
+                raise ValueError(f'"{item}" is not an IP address or network (such as 10.0.0.0/8 or ::1)') from None
+        return networks
+
+    def believes_results_from(self, peer: str | None) -> bool:
+        """Whether mail the listener took from `peer` may carry a trusted Authentication-Results.
+        Any may while `trusted_peers` is empty (the default); None is mail that came another
+        way (IMAP, files), which this setting does not judge."""
+        if peer is None or not self.trusted_peers:
+            return True
+        try:
+            address = ip_address(peer.partition("%")[0])  # an IPv6 zone ("fe80::1%eth0") names no network
+        except ValueError:
+            return False
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack listener sees 10.0.0.5 as ::ffff:10.0.0.5
+        return any(address in network for network in self.trusted_peers)
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> SmtpSettings:
@@ -76,6 +108,23 @@ class ImapMailbox(Section):
         return self
 
 
+class DeskLoopSettings(Section):
+    """Once one address has opened `tickets` tickets within `within`, each answering our acknowledgement
+    (quoting it, or naming its Message-ID) without joining its ticket, its further such tickets are
+    opened without an acknowledgement until a person writes: a mail from it that answers none of
+    ours, or an engineer's reply to it."""
+
+    tickets: int = Field(default=3, ge=1)
+    within: DurationValue = Duration(24, Unit.HOURS)
+
+    @field_validator("within")
+    @classmethod
+    def _elapsed(cls, value: Duration) -> Duration:
+        if value.is_business:
+            raise ValueError(f'"{value}" counts business time; give elapsed time such as "24 hours"')
+        return value
+
+
 class OutboundSettings(Section):
     transport: Literal["smtp", "maildir"] = "smtp"
     host: str = "127.0.0.1"
@@ -89,6 +138,12 @@ class OutboundSettings(Section):
     # More than this many staff alerts of one kind (breach_alert, sla_warning, assigned) due to one
     # person in one turn go as one digest email; None sends each alone.
     digest_over: int | None = Field(default=3, ge=1)
+    # Backscatter: From is easy to forge, and the limit above is per address, so 200 forged senders
+    # at one domain would get 200 acknowledgements. Senders we have never emailed, per sender domain
+    # and clock hour (UTC), get at most this many; the rest have their tickets opened silently. None: no budget.
+    new_sender_acks_per_domain_hour: int | None = Field(default=20, ge=1)
+    # A help desk that answers each acknowledgement with a new ticket of its own: None turns it off.
+    desk_loop: DeskLoopSettings | None = DeskLoopSettings()
 
     @field_validator("from_address")
     @classmethod
@@ -270,9 +325,15 @@ class CustomerSettings(Section):
 class UnknownSenders(Section):
     plan: str | None = None
     reject: bool = False
+    # Who of them is acknowledged: everyone, only those whose From domain is proven (a trusted
+    # Authentication-Results pass for SPF, DKIM or DMARC, or a DKIM signature that verifies), or
+    # no one. Their tickets are opened either way; a customer's senders are not unknown.
+    acknowledge: Literal["all", "authenticated", "none"] = "all"
 
     @model_validator(mode="after")
     def _one_choice(self) -> UnknownSenders:
         if (self.plan is None) != self.reject:
             raise ValueError("give either plan: NAME or reject: true, not both and not neither")
+        if self.reject and self.acknowledge != "all":
+            raise Located([(("acknowledge",), "has no effect with reject: true (their mail opens no ticket)")])
         return self

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
-from sqlalchemy import Exists, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Exists, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -204,6 +204,55 @@ def automatic_sent_since(session: Session, recipient: str, since: datetime, but:
     sending = select(func.count()).where(mine, OutboxRow.state == SENDING, OutboxRow.admitted_at > since,
                                          OutboxRow.id != (but or 0)).scalar_subquery()
     return int(session.execute(select(sent + sending)).scalar_one())
+
+
+# -- what we have sent an address, for the rules that hold back acknowledgements -------------------
+# Each reads an existing index: `recipient` (with sent_at), `message_id` (unique), `ticket_id`.
+
+_HAS_MAILED = (select(OutboxRow.id).where(OutboxRow.recipient == bindparam("recipient"),
+                                          OutboxRow.audience == bindparam("audience")).limit(1))
+
+
+def has_mailed(session: Session, recipient: str, audience: str) -> bool:
+    """Whether any email to `recipient` as `audience` was ever queued (one index probe)."""
+    params = {"recipient": recipient.lower(), "audience": audience}
+    return session.connection().execute(_HAS_MAILED, params).first() is not None
+
+
+def kinds_of(session: Session, message_ids: Sequence[str]) -> dict[str, tuple[str, bool, str]]:
+    """The kind, whether automatic, and the audience of each of our emails named by Message-ID."""
+    if not message_ids:
+        return {}
+    stmt = (select(OutboxRow.message_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.audience)
+            .where(OutboxRow.message_id.in_(list(message_ids))))
+    return {mid: (kind, automatic, audience) for mid, kind, automatic, audience in session.execute(stmt)}
+
+
+def last_sent_about(session: Session, ticket_id: int, audience: str) -> tuple[str, bool] | None:
+    """The kind of the latest email sent about a ticket to `audience`, and whether it was automatic."""
+    stmt = (select(OutboxRow.kind, OutboxRow.automatic)
+            .where(OutboxRow.ticket_id == ticket_id, OutboxRow.audience == audience, OutboxRow.sent_at.is_not(None))
+            .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1))
+    row = session.execute(stmt).first()
+    return (row[0], row[1]) if row else None
+
+
+@dataclass(frozen=True)
+class Sent:
+    ticket_id: int | None
+    kind: str
+    automatic: bool
+    sent_at: datetime
+
+
+def latest_sent(session: Session, recipient: str, audience: str, kinds: Sequence[str], limit: int) -> list[Sent]:
+    """The newest `limit` emails sent to `recipient` that are of `kinds` or were written by a person
+    (not automatic), newest first: read backwards along (recipient, sent_at)."""
+    stmt = (select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.sent_at)
+            .where(OutboxRow.recipient == recipient.lower(), OutboxRow.sent_at.is_not(None),
+                   OutboxRow.audience == audience, or_(OutboxRow.kind.in_(list(kinds)), OutboxRow.automatic.is_(False)))
+            .order_by(OutboxRow.sent_at.desc()).limit(limit))
+    return [Sent(*row) for row in session.execute(stmt)]
 
 
 def admit(session: Session, row_id: int, now: datetime) -> None:

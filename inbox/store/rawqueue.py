@@ -41,6 +41,7 @@ class Claimed:
     source: str
     received_at: datetime
     data: bytes
+    peer: str | None = None  # the SMTP client it came from; None when it did not come by SMTP
 
 
 def claim(
@@ -67,7 +68,7 @@ def claim(
     if ids is not None:
         stmt = stmt.where(RawMessage.id.in_(ids))
     rows = take(session, stmt, PROCESSING, now, owner)
-    return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data) for r in rows]
+    return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data, r.peer) for r in rows]
 
 
 _FINISH = (

@@ -64,6 +64,8 @@ class RawMessage(Base):
     source: Mapped[str] = mapped_column(String(200))
     envelope_from: Mapped[str | None] = mapped_column(String(998))
     rcpt_tos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Migration 0008: the SMTP client's IP address; None for mail that did not come by our listener.
+    peer: Mapped[str | None] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
@@ -189,6 +191,15 @@ class Event(Base):
     __table_args__ = (Index("ix_events_ticket", "ticket_id", "id"),)
 
 
+class UsedProof(Base):
+    """A sender's proof that has changed a ticket (migration 0008): the key is unique, so it acts once."""
+
+    __tablename__ = "used_proofs"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)  # "dkim:<sha256>", "message-id:<sha256>"
+    raw_id: Mapped[int] = mapped_column(ForeignKey("raw_messages.id"))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Counter(Base):
     """Named sequences allocated under a row lock (tracking numbers)."""
 
@@ -218,6 +229,7 @@ __all__ = [
     "Ticket",
     "TicketLink",
     "TicketMessage",
+    "UsedProof",
 ]
 
 

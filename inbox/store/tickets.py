@@ -70,16 +70,23 @@ def allocate_number(session: Session, name: str = "tracking") -> int:
     return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
 
 
+_ROTATIONS: dict[str, Any] = {}
+
+
 def next_in_rotation(session: Session, name: str) -> int:
     """The next turn (1, 2, 3 ...) of a named rotation, creating it on first use; the row lock
-    of the upsert makes concurrent writers take turns."""
+    of the upsert makes concurrent writers take turns. (Also how many new senders a domain has
+    had this hour: every new sender's mail asks, so the statement is built once per dialect.)"""
     dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = Counter.__table__
-    stmt = (insert_(table).values(name=name, value=1)
+    stmt = _ROTATIONS.get(dialect)
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Counter.__table__
+        stmt = _ROTATIONS[dialect] = (
+            insert_(table).values(name=bindparam("counter"), value=1)
             .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
             .returning(table.c.value))
-    return int(_conn(session).execute(stmt).scalar_one())
+    return int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
 
 
 def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dict[str, int]:
@@ -105,6 +112,14 @@ def rows_by_number(session: Session, numbers: Sequence[int]) -> dict[int, Ticket
 def row_by_tracking(session: Session, tracking: str) -> TicketRow | None:
     row = _conn(session).execute(select(*_ROW).where(Ticket.tracking == tracking.upper())).first()
     return TicketRow(*row) if row else None
+
+
+def flags_of(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, list[str]]]:
+    """The tracking number and flags of each ticket, by id."""
+    if not ids:
+        return {}
+    stmt = select(Ticket.id, Ticket.tracking, Ticket.flags).where(Ticket.id.in_(list(ids)))
+    return {ticket_id: (tracking, list(flags or [])) for ticket_id, tracking, flags in _conn(session).execute(stmt)}
 
 
 def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:

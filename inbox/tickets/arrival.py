@@ -3,6 +3,7 @@
 Built by ingest once it knows what the mail is and where it belongs; the ticket rules read it
 and never parse mail themselves. Proving the sender (a DNS lookup for DKIM) is handed in as a
 function, so only the mails whose rights matter (an engineer's, an account manager's) pay for it.
+A proof that is used to change a ticket is spent (`spend_proof`): it acts once, ever.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.people import Authentication
 from inbox.domain.ticket import Direction
 from inbox.settings import Settings
+from inbox.store import proofs
 from inbox.store import tickets as store
 
 
@@ -37,6 +39,24 @@ def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = Fa
     return store.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
                              direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
                              automation=mail.automation.value, internal=internal, flag=flag)
+
+
+def spend_proof(session: Session, mail: Arrival) -> Authentication:
+    """The sender's proof, used up by the change it is about to make, in the caller's transaction.
+
+    A pass whose once-keys another mail spent first is a copy of that mail (a replay, whatever
+    was added on top): it fails, with that reason, and the caller changes nothing.
+    """
+    proof = mail.prove_sender()
+    if not proof.passed:
+        return proof
+    if not proof.once:
+        return Authentication(False, None, f"{proof.reason}, but it names nothing to hold it to once")
+    first = proofs.spend(session, proof.once, raw_id=mail.raw_id, at=mail.at)
+    if first is None:
+        return proof
+    return Authentication(False, None, f"{proof.reason}, but that proof was already used by raw message #{first}: "
+                                       "a copy of a mail acts once")
 
 
 def thread_roles(parsed: ParsedMessage, settings: Settings, *, requester: bool) -> dict[str, str]:

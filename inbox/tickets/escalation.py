@@ -28,8 +28,9 @@ WORDS_KEPT = 2000  # of the customer's own words, in the escalation emails
 
 
 def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str, at: datetime, key: str,
-                       words: str, wish: str | None) -> int:
-    """Record a customer's escalation request and tell the next level of the chain; the level reached."""
+                       words: str, wish: str | None, tell_sender: bool = True) -> int:
+    """Record a customer's escalation request and tell the next level of the chain; the level reached.
+    `tell_sender` False: the sender is not told it was passed on (their acknowledgement was held back)."""
     plan = desk.settings.plans.get(ticket.plan) if ticket.plan else None
     chain = list(plan.breach_escalation) if plan else []
     # Past the top of the chain the top is told again: a repeated request is never dropped.
@@ -46,8 +47,9 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     staff = [to, *([ticket.assignee] if ticket.assignee else [])] if to else engineers(desk, facts)
     notices.tell_staff(session, desk, facts, kind="escalation_request", key=f"escalate:{ticket.id}:{key}", at=at,
                        recipients=staff, data=data)
-    notices.tell_customer(session, desk, facts, kind="escalation_received", key=f"escalation-received:{ticket.id}:{key}",
-                          at=at, data=data)
+    if tell_sender:
+        notices.tell_customer(session, desk, facts, kind="escalation_received",
+                              key=f"escalation-received:{ticket.id}:{key}", at=at, data=data)
     return level
 
 

@@ -4,8 +4,10 @@ The rules of the config set its severity and category (every decision an event n
 its SLA clocks start when the mail arrived; the plan's assignment rules give it to an engineer,
 who is told; the tickets the mail names are linked; and the sender gets the acknowledgement with
 the tracking number, or, when the contract limits support to designated contacts and the sender
-is not one, a polite note instead (the ticket is kept and flagged, never dropped). Auto-replies
-and bounces never get here; list mail opens a ticket but is never answered (RFC 3834).
+is not one, a polite note instead (the ticket is kept and flagged, never dropped), unless
+`acknowledging` holds it back (backscatter, a loop with another desk: the ticket says why). A
+mail that answers one of our acknowledgements without joining its ticket flags the new one.
+Auto-replies and bounces never get here; list mail opens a ticket but is never answered (RFC 3834).
 Takes the caller's session; never commits.
 """
 
@@ -23,7 +25,8 @@ from inbox.domain.tracking import find_tracking_numbers, format_tracking
 from inbox.settings import CustomerSettings
 from inbox.store import tickets as store
 from inbox.store.tickets import TicketRow
-from inbox.tickets import notices
+from inbox.tickets import acknowledging, notices
+from inbox.tickets.acknowledging import ANSWERS_OUR_MAIL
 from inbox.tickets.arrival import Arrival, keep, thread_roles
 from inbox.tickets.assignment import next_assignee
 from inbox.tickets.changes import brief
@@ -53,13 +56,16 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     customer_id = customer.id if customer else None
     picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id)
     designated = is_designated(desk, customer, parsed.from_addr)
+    person = mail.automation is Automation.PERSON
+    echo = acknowledging.echo_of(session, desk, parsed) if person else None
     number = store.allocate_number(session)
     clocks = starting_clocks(desk, plan, verdict.severity, at)
     ticket = store.create_ticket(
         session, number=number, tracking=format_tracking(settings.service.tracking_prefix, number), at=at,
         subject=parsed.subject, requester=parsed.from_addr, customer_id=customer_id, plan=plan,
         severity=verdict.severity, category=verdict.category, status=Status.OPEN.value,
-        assignee=picked[0] if picked else None, flags=[] if designated else [NOT_DESIGNATED],
+        assignee=picked[0] if picked else None,
+        flags=([] if designated else [NOT_DESIGNATED]) + ([ANSWERS_OUR_MAIL] if echo else []),
         **clock_columns(clocks, at),
     )
     keep(session, ticket.id, mail)
@@ -77,6 +83,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     if not designated:
         events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=NOT_DESIGNATED,
                              why=f"{parsed.from_addr} is not a designated contact of {customer_id}"))
+    if echo:
+        events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=ANSWERS_OUR_MAIL, answers=echo.tracking,
+                             why=f"{parsed.from_addr} opened it, and {echo.why}"))
     # Other tickets the mail names or answers without the right to join: link, never merge.
     named = find_tracking_numbers(settings.service.tracking_prefix, f"{parsed.subject}\n{parsed.fresh_text}")
     others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
@@ -85,6 +94,11 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
         store.link_tickets(session, ticket.id, others, why)
         events.append(_event(ticket, EventKind.LINKED, at, SYSTEM, linked=sorted(t.tracking for t in others.values()),
                              why=why))
+    # After the ticket's number is taken: the budget's counter is locked after it, as in every transaction.
+    held = acknowledging.hold_back(session, desk, mail, customer, echo) if person else None
+    if held:  # as the outbox's own skips read: which email, to whom, why
+        notice = {"kind": "acknowledgement" if designated else "not_designated", "to": parsed.from_addr}
+        events.append(_event(ticket, EventKind.SKIPPED, at, SYSTEM, **notice, rule=held.rule, why=held.why))
     store.add_events(session, *events)
     facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict.severity,
                         status=Status.OPEN.value, customer_id=customer_id, plan=plan, requester=parsed.from_addr,
@@ -93,18 +107,18 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     if picked:
         brief(session, desk, facts, at, by="the assignment rules", team=picked[1],
               request=(parsed.from_addr, parsed.visible_text))
-    if mail.automation is not Automation.PERSON:
+    if not person:
         return ticket
-    if designated:
+    if designated and not held:
         notices.acknowledge(session, desk, facts, at, mail.message_id)
-    else:
+    elif not held:
         notices.tell_customer(session, desk, facts, kind="not_designated", key=f"not-designated:{ticket.id}", at=at,
                               data=notices.context(desk, facts))
     if asks_to_escalate(parsed.fresh_text):
         request_escalation(session, desk, load(session, ticket.id), by=parsed.from_addr, at=at, key=mail.message_id,
-                           words=strip_commands(parsed.fresh_text), wish=None)
+                           words=strip_commands(parsed.fresh_text), wish=None, tell_sender=not held)
     return ticket
 
 
-def _event(ticket: TicketRow, kind: EventKind, at: Any, actor: str, raw_id: int | None = None, **detail: Any) -> dict[str, Any]:
-    return {"ticket_id": ticket.id, "raw_id": raw_id, "kind": kind.value, "at": at, "actor": actor, "detail": detail}
+def _event(ticket: TicketRow, event: EventKind, at: Any, actor: str, raw_id: int | None = None, **detail: Any) -> dict[str, Any]:
+    return {"ticket_id": ticket.id, "raw_id": raw_id, "kind": event.value, "at": at, "actor": actor, "detail": detail}

@@ -7,6 +7,8 @@
   applied or sent: the mail stays on the ticket as a flagged internal note and the engineer is told.
 - An account manager of the ticket's customer, authenticated, may change the severity by keyword;
   anything else, or the same unauthenticated, is refused and the account managers are told why.
+- A proof that lets a mail act (a DKIM signature, a trusted host's pass) is spent as it acts:
+  a copy of the same mail, replayed later or on another instance, is refused as unauthenticated.
 - Anyone else the ticket admits is the customer: their reply reopens a solved or waiting ticket;
   `#escalate` or "please escalate" is a request to the escalation chain; severity lines are refused.
 
@@ -30,7 +32,7 @@ from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
 from inbox.tickets import notices
-from inbox.tickets.arrival import Arrival, keep, thread_roles
+from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
 from inbox.tickets.clocks import last_public_activity, load, responded, view
 from inbox.tickets.desk import Desk
@@ -118,7 +120,8 @@ def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: Tick
     _appended(session, desk, mail, row)
     if not commands:
         return
-    proof = mail.prove_sender()
+    allowed = any(refusal(Role.ACCOUNT_MANAGER, c.verb) is None for c in commands)
+    proof = spend_proof(session, mail) if allowed else mail.prove_sender()
     ticket = load(session, row.id)
     items = []
     for command in commands:
@@ -136,7 +139,7 @@ def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: Tick
 
 def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
     sender, at = mail.parsed.from_addr, mail.at
-    proof = mail.prove_sender()
+    proof = spend_proof(session, mail)  # a relayed reply speaks for support, so it is spent too
     if not proof.passed:
         # A forged engineer must not be able to mail customers as support, nor steer the ticket.
         flag = f"not relayed: not authenticated ({proof.reason})"

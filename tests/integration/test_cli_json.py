@@ -36,7 +36,7 @@ def with_json(where: str, config: str, *command: str) -> list[str]:
 
 # Every subcommand but `serve` (which runs until stopped: see test_serve_json_reports_an_old_schema).
 COMMANDS: list[tuple[list[str], Callable[[Any], bool]]] = [
-    (["db", "upgrade"], lambda d: d["schema"] == "up to date" and d["revision"] == "0007"),
+    (["db", "upgrade"], lambda d: d["schema"] == "up to date" and d["revision"] == "0008"),
     (["ingest", "{eml}"], lambda d: d["duplicate"] == 1),  # the setup ingested it already
     (["tickets", "list"], lambda d: d[0]["tracking"] == "SUP-000001" and d[0]["flags"] == []),
     (["tickets", "show", "SUP-000001"], lambda d: d["messages"][0]["text"].startswith("Our printer is on fire")),

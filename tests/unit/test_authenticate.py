@@ -65,7 +65,9 @@ def with_results(*values: str, sender: str = "ann@example.com") -> bytes:
 def test_good_signature_passes(key: Key) -> None:
     """A DKIM signature of the From domain that verifies proves the domain."""
     result = check(sign(mail(), key), dns=dns_for(key, "example.com"))
-    assert result == Authentication(True, "dkim", "DKIM signature of example.com verified")
+    assert (result.passed, result.method, result.reason) == (True, "dkim", "DKIM signature of example.com verified")
+    [once] = result.once  # the signature, to be spent by the change it makes
+    assert once.startswith("dkim:") and len(once) == len("dkim:") + 64
 
 
 def test_body_changed_after_signing_fails(key: Key) -> None:
@@ -183,7 +185,8 @@ def test_dkimpy_logs_nothing(key: Key, caplog: pytest.LogCaptureFixture) -> None
 def test_trusted_results_pass(value: str, reason: str) -> None:
     """A trusted host's dkim, dmarc or spf pass for the From domain proves it, with no DNS lookup."""
     result = check(with_results(value), trusted_authserv_ids=TRUSTED, dns=no_network)
-    assert result == Authentication(True, "authentication-results", f"mx.example.com: {reason}")
+    once = "message-id:" + hashlib.sha256(b"CAF1234@mail.example.com").hexdigest()  # the mail's Message-ID acts once
+    assert result == Authentication(True, "authentication-results", f"mx.example.com: {reason}", (once,))
 
 
 def test_untrusted_results_are_ignored() -> None:

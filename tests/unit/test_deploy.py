@@ -170,8 +170,10 @@ def test_compose_runs_two_instances_on_one_postgresql(compose: dict[str, Any], i
         secrets.add(env[settings.service.secret_env])
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         ports = [str(p).split(":") for p in service["ports"]]
-        assert {int(container) for _, container in ports} == {settings.smtp.port, settings.http.port}
-        published += [int(host) for host, _ in ports]
+        # The admin pages and a listener anyone could forge Authentication-Results to: loopback only.
+        assert all(len(p) == 3 and p[0] == "127.0.0.1" for p in ports), f"{name} publishes {ports}"
+        assert {int(container) for *_, container in ports} == {settings.smtp.port, settings.http.port}
+        published += [int(host) for _, host, _ in ports]
         mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in service["volumes"]}
         assert {"/app/config", "/app/templates", "/app/var"} <= set(mounts)
         for target in ("/app/config", "/app/templates"):
@@ -193,3 +195,13 @@ def test_outgoing_mail_goes_to_the_compose_mail_catcher(compose: dict[str, Any],
 def _seconds(value: str) -> int:
     assert value.endswith("s"), value
     return int(value[:-1])
+
+
+def test_every_published_port_is_on_the_hosts_loopback(compose: dict[str, Any]) -> None:
+    """No service of the compose file publishes a port on the host's other interfaces: the admin
+    pages, the mail catcher's page and a listener that trusts what it is told stay on 127.0.0.1."""
+    published = {name: [str(p) for p in service.get("ports", ())] for name, service in compose["services"].items()}
+    assert any(published.values())
+    for name, ports in published.items():
+        for port in ports:
+            assert port.startswith("127.0.0.1:") and port.count(":") == 2, f"{name} publishes {port}"

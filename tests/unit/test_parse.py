@@ -153,16 +153,37 @@ def test_empty_one_byte_and_garbage_are_unusable_not_errors() -> None:
         assert "\x00" not in msg.text
 
 
-def test_no_from_is_unusable_unless_sender_or_reply_to() -> None:
-    """Without any sender address the mail is refused; Reply-To or Sender can stand in."""
+def test_no_from_is_unusable_and_sender_or_reply_to_never_stand_in() -> None:
+    """Without a From naming a mailbox the mail is refused, with the reason; Sender and Reply-To never stand in."""
     assert not parse(b"To: support@example.com\nSubject: hi\n\nbody\n").has_usable_headers
     assert not parse(b'From: "Nobody" <>\nSubject: hi\n\nbody\n').has_usable_headers
     assert not parse(b"From: @@@, ;;\nSubject: hi\n\nbody\n").has_usable_headers
     daemon = parse(b"From: Mail Delivery Subsystem <MAILER-DAEMON>\nSubject: Returned mail\n\nbody\n")
     assert daemon.has_usable_headers and daemon.from_addr == "mailer-daemon"  # sendmail's local form
-    msg = parse(b"Reply-To: Bob <bob@acme.com>\nSubject: hi\n\nbody\n")
-    assert msg.has_usable_headers and msg.from_addr == "bob@acme.com"
-    assert any("Reply-To" in d for d in msg.defects)
+    for raw in (b"Reply-To: Bob <bob@acme.com>\nSubject: hi\n\nbody\n",
+                b"From: undisclosed-recipients:;\nSender: Alice <alice@acme.com>\nSubject: hi\n\nbody\n"):
+        msg = parse(raw)
+        assert not msg.has_usable_headers and msg.from_addr == "" and msg.from_name == ""
+        assert msg.no_sender.startswith("From names no mailbox") and msg.no_sender in msg.defects
+
+
+def test_a_from_naming_several_mailboxes_names_no_sender() -> None:
+    """Several authors, a second From field, or an address as unquoted display name of another: no sender."""
+    for head in (b"From: alice@acme.com, bob@acme.com", b"From: Group: alice@acme.com, bob@acme.com;",
+                 b"From: alice@acme.com <mallory@evil.test>", b"From: alice@acme.com\nFrom: mallory@evil.test",
+                 b"From: alice@acme.com mallory@evil.test"):
+        msg = parse(head + b"\nSender: alice@acme.com\nSubject: hi\n\nbody\n")
+        assert (msg.has_usable_headers, msg.from_addr) == (False, ""), head
+        assert msg.no_sender.startswith("From names 2 mailboxes, not one"), head
+
+
+def test_a_from_naming_one_mailbox_however_written_is_the_sender() -> None:
+    """The same address twice, as display name and address or in a one-member group, is one sender."""
+    for head, name in ((b"From: alice@acme.com <alice@acme.com>", ""),
+                       (b"From: Team: Alice <alice@acme.com>;", "Alice"),
+                       (b"From: Alice <alice@acme.com>\nFrom: alice@acme.com", "Alice")):
+        msg = parse(head + b"\nSubject: hi\n\nbody\n")
+        assert (msg.has_usable_headers, msg.from_addr, msg.from_name, msg.no_sender) == (True, "alice@acme.com", name, "")
 
 
 def test_broken_from_still_gives_the_address() -> None:
