@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -44,13 +43,12 @@ def changed_sections(old: Settings, new: Settings) -> list[str]:
 
 
 def merge(old: Settings, new: Settings) -> Settings:
-    """`new`, except the sections that only a restart applies, which keep their running values."""
-    merged = new.model_copy(update={name: getattr(old, name) for name in AT_RESTART})
-    merged._source_path = old.source_path
-    for name, attr in vars(type(merged)).items():  # derived values are derived again from the merge
-        if isinstance(attr, cached_property):
-            merged.__dict__.pop(name, None)
-    return merged
+    """`new`, except the sections that only a restart applies, which keep their running values.
+    Validated as a whole again, so what settings derive from their sections (lookups, the
+    compiled rules) is derived from the merge."""
+    values = {name: getattr(new, name) for name in type(new).model_fields}
+    values.update({name: getattr(old, name) for name in AT_RESTART})
+    return Settings.validated(values, source_path=old.source_path)
 
 
 @dataclass
