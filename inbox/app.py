@@ -2,7 +2,8 @@
 
 `build_app` makes the engines, sessions and raw store from the settings; `App` hands out the
 worker, the outbound side, template checks and previews, and builds `inbox serve` (the
-listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint).
+listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint). It makes the
+`Claimant` this process claims work as, once, and hands it to every part that claims.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import InProcessParser, PoolParser
 from inbox.ingest.pipeline import IngestContext
-from inbox.ingest.worker import HOST, PROCESS_OWNER, IngestWorker, is_dead
+from inbox.ingest.worker import IngestWorker
 from inbox.rawstore import RawStore
 from inbox.reload import ConfigReload
 from inbox.settings import ConfigError, Settings, read_secret
@@ -59,6 +61,7 @@ class App:
     sessions: sessionmaker[Session]
     rawstore: RawStore
     dns: DnsLookup | None = None  # DKIM key lookups; None: the system resolver (tests bring their own)
+    claimant: Claimant = field(default_factory=Claimant.of_this_process)
     _desk: Desk | None = field(default=None, repr=False)
     _renderer: Renderer | None = field(default=None, repr=False)
 
@@ -91,10 +94,11 @@ class App:
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
 
-        desk = self.desk()
-        dispatcher = Dispatcher(self.sessions, desk, self.renderer(), transport or self.transport(), owner=PROCESS_OWNER)
+        desk, claimant = self.desk(), self.claimant
+        dispatcher = Dispatcher(self.sessions, desk, self.renderer(), transport or self.transport(),
+                                owner=claimant.owner)
         with self.sessions() as session, session.begin():
-            taken = outbox.release_orphans(session, HOST, is_dead)
+            taken = outbox.release_orphans(session, claimant.host, claimant.is_dead)
         if taken:
             log.warning("took back %d emails a process that died was sending; each goes again", taken)
         return Outbound(self.sessions, desk, dispatcher)
@@ -144,8 +148,8 @@ class App:
         ctx = IngestContext(settings=self.settings, secret=self.secret(), dns=self.dns)
         ctx.__dict__["desk"] = self.desk()  # one Contracts per process: its calendars cache holidays
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
-        worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser,
-                              on_result=on_result)
+        worker = IngestWorker(self.sessions, ctx, clock or self.clock, self.claimant, batch_size=batch_size,
+                              parser=parser, on_result=on_result)
         worker.recover()
         return worker
 
@@ -246,7 +250,7 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
             metrics=metrics,
             on_stored=runner.wake,
             clock=app.clock,
-            owner=PROCESS_OWNER,
+            owner=app.claimant.owner,
         )
         for mailbox in settings.imap
     ]

@@ -6,14 +6,13 @@ flush for many messages). A message that fails sends its batch down the slow
 path, one transaction per message, where it is rolled back alone, marked
 failed with its reason, and never blocks the messages behind it. With a
 parser pool, the next batch is claimed and parsed while this one is stored.
+
+Rows are claimed in the name of the `Claimant` the composition root hands in.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox import logs
+from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
@@ -38,27 +38,6 @@ log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
 
-HOST = socket.gethostname()
-# Who claims rows: host, pid, and a token, because a restarted service often gets
-# the same pid (PID 1 in a container) and must still know the old claims are orphans.
-PROCESS_OWNER = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def is_dead(owner: str) -> bool:
-    """Whether the process that wrote this claim owner is gone (only meaningful on this host)."""
-    _host, pid, token = (owner.removesuffix(rawqueue.SOLO).rsplit(":", 2) + ["", ""])[:3]
-    if not pid.isdigit():
-        return True
-    if int(pid) == os.getpid():
-        return token != PROCESS_OWNER.rsplit(":", 1)[1]
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    return False
-
 
 @dataclass
 class _Batch:
@@ -72,6 +51,7 @@ class IngestWorker:
         sessions: sessionmaker[Session],
         ctx: IngestContext,
         clock: Clock,
+        claimant: Claimant,
         batch_size: int = 100,
         process: Process = ingest_one,
         parser: BatchParser | None = None,
@@ -82,6 +62,7 @@ class IngestWorker:
         self._process = process
         self._ctx = ctx
         self._clock = clock
+        self._claimant = claimant
         self._batch_size = batch_size
         self._parser = parser or InProcessParser()
 
@@ -110,7 +91,7 @@ class IngestWorker:
     def release_own(self) -> int:
         """Give back this process's claims after a drain that failed midway (a database outage)."""
         with self._sessions() as session, session.begin():
-            released = rawqueue.release_claims_of(session, PROCESS_OWNER)
+            released = rawqueue.release_claims_of(session, self._claimant.owner)
         if released:
             log.warning("took back %d messages a failed batch had claimed", released)
         return released
@@ -120,12 +101,13 @@ class IngestWorker:
         at a time, parsed here: if one of them is what killed the process, it is caught
         alone and its attempts add up to quarantine. Returns how many were taken back."""
         with self._sessions() as session, session.begin():
-            released = rawqueue.release_orphans(session, HOST, is_dead)
+            released = rawqueue.release_orphans(session, self._claimant.host, self._claimant.is_dead)
         if released:
             log.warning("took back %d messages claimed by a process that died", len(released))
         for raw_id in released:
             with self._sessions() as session, session.begin():
-                claimed = rawqueue.claim(session, self._clock.now(), 1, [raw_id], owner=PROCESS_OWNER + rawqueue.SOLO)
+                claimed = rawqueue.claim(session, self._clock.now(), 1, [raw_id],
+                                         owner=self._claimant.owner + rawqueue.SOLO)
             if claimed:
                 self._run(_Batch(claimed, InProcessParser().submit([claimed[0].data])))
         return len(released)
@@ -144,7 +126,7 @@ class IngestWorker:
         if ids is not None and not ids:
             return None
         with self._sessions() as session, session.begin():
-            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids, owner=PROCESS_OWNER)
+            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids, owner=self._claimant.owner)
         if not claimed:
             return None
         return _Batch(claimed, self._parser.submit([raw.data for raw in claimed]))

@@ -95,7 +95,7 @@ def test_a_failing_message_is_named_by_message_id_and_raw_row(desk: Desk, lines:
 
     base = desk.app.worker()
     ref = desk.app.rawstore.put(mail(), "test")
-    worker = IngestWorker(desk.app.sessions, base._ctx, desk.clock, process=process)
+    worker = IngestWorker(desk.app.sessions, base._ctx, desk.clock, desk.app.claimant, process=process)
     assert [o for _, o in worker.run_batch([ref.id])] == [Outcome.FAILED]
     about = [x for x in lines.all() if x["logger"] == "some.library"]
     failed = [x for x in lines.mentioning(MESSAGE_ID) if "failed" in x["msg"]]
