@@ -145,8 +145,7 @@ class App:
         on_result: Callable[[str, Outcome], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
-        ctx = IngestContext(settings=self.settings, secret=self.secret(), dns=self.dns)
-        ctx.__dict__["desk"] = self.desk()  # one Contracts per process: its calendars cache holidays
+        ctx = IngestContext(self.desk(), self.dns)  # one Contracts per process: its calendars cache holidays
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, ctx, clock or self.clock, self.claimant, batch_size=batch_size,
                               parser=parser, on_result=on_result)

@@ -68,9 +68,7 @@ class IngestWorker:
 
     def use(self, desk: Desk) -> None:
         """A reloaded config (SIGHUP): the next batch classifies and answers with it."""
-        ctx = IngestContext(settings=desk.settings, secret=desk.secret, dns=self._ctx.dns)
-        ctx.__dict__["desk"] = desk  # the Contracts built by the reload: its calendars cache holidays
-        self._ctx = ctx
+        self._ctx = IngestContext(desk, self._ctx.dns)
 
     def run_batch(self, ids: Sequence[int] | None = None) -> list[tuple[int, Outcome]]:
         """Process one batch of due rows (only `ids`, when given). Returns what each came to."""
