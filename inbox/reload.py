@@ -1,7 +1,9 @@
 """`kill -HUP` on `inbox serve`: read the config file again and use it without a restart.
 
 The desk's rules take effect at once: customers, contacts and account managers, plans,
-calendars and holidays, rules, agents, addresses, unknown senders, severities. What binds
+calendars and holidays, rules, agents, addresses, unknown senders, severities. The reload only
+sets the new desk in the process's one `CurrentDesk`; every part reads the desk there at the
+start of each batch, turn or request, so it needs no list of parts to tell. What binds
 sockets or opens connections (`service`, `database`, `smtp`, `imap`, `outbound`, `http`,
 `templates`) keeps its running value, and the log says that a restart applies it. A file that
 does not load is refused whole, each problem logged, and the service goes on with what it had:
@@ -14,21 +16,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
 
 from inbox.settings import ConfigError, Settings, load_settings
-from inbox.tickets import Contracts, Desk
+from inbox.tickets import Contracts, CurrentDesk, Desk
 
 log = logging.getLogger(__name__)
 
 # Sections bound to sockets, connections or files opened at start.
 AT_RESTART = ("service", "database", "smtp", "imap", "outbound", "http", "templates")
-
-
-class Uses(Protocol):
-    """A running part that takes the new desk (the ingest worker, the outbound side)."""
-
-    def use(self, desk: Desk) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,12 +48,10 @@ def merge(old: Settings, new: Settings) -> Settings:
 
 @dataclass
 class ConfigReload:
-    """Called on SIGHUP: load the file, keep what needs a restart, hand the new desk to every part."""
+    """Called on SIGHUP: load the file, keep what needs a restart, set the new desk as the current one."""
 
     path: Path
-    current: Callable[[], Desk]
-    install: Callable[[Desk], None]  # the composition root's own reference, for later parts
-    parts: list[Uses]
+    current: CurrentDesk
     _one_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self) -> Reloaded:
@@ -66,7 +59,7 @@ class ConfigReload:
             return self._reload()
 
     def _reload(self) -> Reloaded:
-        desk = self.current()
+        desk = self.current.get()
         try:
             new = load_settings(self.path)
         except ConfigError as exc:
@@ -83,8 +76,6 @@ class ConfigReload:
             return Reloaded([], later)
         settings = merge(desk.settings, new)
         fresh = Desk(settings, Contracts(settings), desk.secret)
-        self.install(fresh)
-        for part in self.parts:
-            part.use(fresh)
+        self.current.set(fresh)
         log.warning("config reload: %s now in effect", ", ".join(now))
         return Reloaded(now, later)

@@ -7,7 +7,9 @@ path, one transaction per message, where it is rolled back alone, marked
 failed with its reason, and never blocks the messages behind it. With a
 parser pool, the next batch is claimed and parsed while this one is stored.
 
-Rows are claimed in the name of the `Claimant` the composition root hands in.
+Each batch is decided with the desk in effect as it starts (read from the `CurrentDesk`, so a
+config reload reaches the next batch), and its rows are claimed in the name of the `Claimant`
+the composition root hands in.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
+from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import BatchParser, InProcessParser, Pending
 from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
 from inbox.store import rawqueue
 from inbox.store.rawqueue import Claimed
-from inbox.tickets import Desk
+from inbox.tickets import CurrentDesk
 
 Process = Callable[[Session, Claimed, IngestContext, ParsedMessage | None], IngestResult]
 
@@ -49,26 +52,24 @@ class IngestWorker:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        ctx: IngestContext,
+        desk: CurrentDesk,
         clock: Clock,
         claimant: Claimant,
         batch_size: int = 100,
         process: Process = ingest_one,
         parser: BatchParser | None = None,
         on_result: Callable[[str, Outcome], None] | None = None,
+        dns: DnsLookup | None = None,
     ) -> None:
         self._sessions = sessions
         self._on_result = on_result or (lambda source, outcome: None)
         self._process = process
-        self._ctx = ctx
+        self._desk = desk
+        self._dns = dns
         self._clock = clock
         self._claimant = claimant
         self._batch_size = batch_size
         self._parser = parser or InProcessParser()
-
-    def use(self, desk: Desk) -> None:
-        """A reloaded config (SIGHUP): the next batch classifies and answers with it."""
-        self._ctx = IngestContext(desk, self._ctx.dns)
 
     def run_batch(self, ids: Sequence[int] | None = None) -> list[tuple[int, Outcome]]:
         """Process one batch of due rows (only `ids`, when given). Returns what each came to."""
@@ -137,19 +138,21 @@ class IngestWorker:
 
     def _run_batch(self, batch: _Batch) -> list[tuple[int, Outcome]]:
         now = self._clock.now()
+        ctx = IngestContext(self._desk.get(), self._dns)  # one config for the whole batch, its retries too
         parsed = batch.parsed()
         try:
             with self._sessions() as session, session.begin():
-                return [self._process_one(session, raw, msg, now) for raw, msg in zip(batch.claimed, parsed)]
+                return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)
-        return [self._isolated(raw, msg, now) for raw, msg in zip(batch.claimed, parsed)]
+        return [self._isolated(raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
 
-    def _process_one(self, session: Session, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
+    def _process_one(self, session: Session, raw: Claimed, parsed: ParsedMessage, ctx: IngestContext,
+                     now: datetime) -> tuple[int, Outcome]:
         # Finished at once, not at the end of the batch: a later message of the
         # same batch must see this one's Message-ID as already handled.
         with logs.about(message_id=_message_id(parsed), raw_id=raw.id):
-            result = self._process(session, raw, self._ctx, parsed)
+            result = self._process(session, raw, ctx, parsed)
             rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
                             message_id=result.message_id, now=now)
             log.info("%s Message-ID <%s> (raw %s, %s): %s", result.tracking or "-", result.message_id, raw.id,
@@ -157,7 +160,7 @@ class IngestWorker:
                      extra={"tracking": result.tracking, "message_id": result.message_id or None})
         return raw.id, result.outcome
 
-    def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
+    def _isolated(self, raw: Claimed, parsed: ParsedMessage, ctx: IngestContext, now: datetime) -> tuple[int, Outcome]:
         """One message in a transaction of its own; a failure is recorded on its row.
 
         A database conflict with another worker (a deadlock, or the same message
@@ -173,7 +176,7 @@ class IngestWorker:
                     with session.begin():
                         if not rawqueue.is_claimed(session, raw.id):
                             return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
-                        return self._process_one(session, raw, parsed, now)
+                        return self._process_one(session, raw, parsed, ctx, now)
                 except DBAPIError as exc:
                     if attempt < CONFLICT_RETRIES and not exc.connection_invalidated:
                         log.info("Message-ID <%s> (raw %s): database conflict, trying again: %s", parsed.message_id,

@@ -31,8 +31,7 @@ def _worker_failing_on(app, poison: bytes, exc: Exception) -> IngestWorker:
             raise exc
         return ingest_one(session, raw, ctx, parsed)
 
-    base = app.worker()
-    return IngestWorker(app.sessions, base._ctx, app.clock, app.claimant, process=process)
+    return IngestWorker(app.sessions, app.current_desk(), app.clock, app.claimant, process=process)
 
 
 def test_failing_message_does_not_block_the_ones_behind(app) -> None:

@@ -1,4 +1,4 @@
-"""A reload's merge of the running settings and the file read again."""
+"""A reload's merge of the running settings and the file read again, and the one current desk it sets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from inbox.reload import merge
+from inbox.reload import ConfigReload, merge
 from inbox.settings import ConfigError, Settings, load_settings
+from inbox.tickets import Contracts, CurrentDesk, Desk
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 BASE: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "inbox.yaml").read_text())
@@ -51,3 +52,20 @@ def test_the_source_path_is_given_at_construction_never_by_the_file(tmp_path: Pa
     with pytest.raises(ConfigError) as refused:
         load_settings(path)
     assert any(problem.startswith(f"{path}: source_path: unknown key") for problem in refused.value.problems)
+
+
+def test_a_reload_sets_the_current_desk_and_a_refused_file_leaves_it(tmp_path: Path) -> None:
+    """Parts that read the current desk get the reloaded one; after a broken file, still the one before."""
+    path = _write(tmp_path / "inbox.yaml")
+    settings = load_settings(path)
+    current = CurrentDesk(Desk(settings, Contracts(settings), "secret"))
+    reload = ConfigReload(path, current)
+
+    _write(path, domain="initech.test")
+    assert reload().applied == ["customers"]
+    reloaded = current.get()
+    assert reloaded.settings.customer_for("pat@initech.test") is not None and reloaded.secret == "secret"
+
+    path.write_text(path.read_text() + "severities: [urgent]\n")  # a key given twice
+    assert reload().refused
+    assert current.get() is reloaded
