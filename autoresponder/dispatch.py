@@ -38,7 +38,7 @@ from inbox.domain.ticket import Direction, EventKind
 from inbox.store import digests, outbox, rawqueue
 from inbox.store import tickets as store
 from inbox.store.outbox import Outgoing
-from inbox.tickets import CUSTOMER, STAFF, Desk
+from inbox.tickets import CUSTOMER, STAFF, CurrentDesk, Desk
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,19 @@ DEFER = timedelta(minutes=10)
 @dataclass
 class Dispatcher:
     sessions: sessionmaker[Session]
-    desk: Desk
+    current: CurrentDesk | Desk  # where each run reads the desk in effect (a Desk: always that one)
     renderer: Renderer
     transport: MailTransport
     owner: str | None = None
+    # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
+    desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.desk = self._desk_in_effect()
+
+    def _desk_in_effect(self) -> Desk:
+        return self.current.get() if isinstance(self.current, CurrentDesk) else self.current
 
     def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
         """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred,
@@ -67,6 +75,7 @@ class Dispatcher:
             if taken:
                 log.warning("took back %d emails a failed turn had claimed", taken)
         self._stranded = True  # until this run returns: an exception leaves claims behind
+        self.desk = self._desk_in_effect()
         done = self._run(now, limit)
         self._stranded = False
         return done

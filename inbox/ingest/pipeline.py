@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, cached_property
+from functools import cache
 from typing import Sequence
 
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
-from inbox.tickets import Arrival, Contracts, Desk
+from inbox.tickets import Arrival, Desk
 
 
 class PermanentError(Exception):
@@ -47,13 +47,18 @@ class TemporaryError(Exception):
 
 @dataclass(frozen=True)
 class IngestContext:
-    settings: Settings
-    secret: str
+    """What one batch is decided with: the desk in effect when it began, and how DKIM keys are looked up."""
+
+    desk: Desk
     dns: DnsLookup | None = None  # DKIM key lookups: dkimpy's resolver when None; tests bring their own
 
-    @cached_property
-    def desk(self) -> Desk:
-        return Desk(self.settings, Contracts(self.settings), self.secret)
+    @property
+    def settings(self) -> Settings:
+        return self.desk.settings
+
+    @property
+    def secret(self) -> str:
+        return self.desk.secret
 
 
 @dataclass(frozen=True)

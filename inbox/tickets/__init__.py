@@ -17,7 +17,7 @@ from inbox.tickets.changes import set_assignee, set_severity, set_status, set_wo
 from inbox.tickets.clocks import emailed_customer, last_public_activity, view
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.delivery import record_digest_outcome, record_outcome
-from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.desk import CurrentDesk, Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, CUSTOMER_KINDS, STAFF, context, for_customer, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
 from inbox.tickets.replies import refuse_outsider, role_of, take_reply
@@ -30,6 +30,7 @@ __all__ = [
     "STAFF",
     "Arrival",
     "Contracts",
+    "CurrentDesk",
     "Desk",
     "TicketFacts",
     "context",

@@ -162,7 +162,7 @@ def test_retry_failed_processes_failed_messages_again(config: str, capsys) -> No
         def broken(session, raw, ctx, parsed=None):
             raise RuntimeError("a bug that is fixed later")
 
-        IngestWorker(app.sessions, app.worker()._ctx, app.clock, process=broken).run_batch()
+        IngestWorker(app.sessions, app.current_desk(), app.clock, app.claimant, process=broken).run_batch()
     finally:
         app.close()
     code, out, _ = run(capsys, "--config", config, "ingest", "--retry-failed", "--json")
