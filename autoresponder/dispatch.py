@@ -35,8 +35,7 @@ from inbox import logs, tickets
 from inbox.domain.message import ParsedMessage
 from inbox.domain.msgid import make_digest_message_id
 from inbox.domain.ticket import Direction, EventKind
-from inbox.store import digests, outbox, rawqueue
-from inbox.store import tickets as store
+from inbox.store import digests, history, outbox, rawqueue
 from inbox.store.outbox import Outgoing
 from inbox.tickets import CUSTOMER, STAFF, Desk
 
@@ -241,7 +240,7 @@ class Dispatcher:
         if item.ticket_id is None:  # a digest keeps no copy on the tickets it lists: each has its event
             return
         settings = self.desk.settings
-        store.add_message(
+        history.add_message(
             session, ticket_id=item.ticket_id, direction=Direction.OUT.value, at=now, automation="own",
             message_id=item.message_id, internal=item.audience != CUSTOMER,
             message=ParsedMessage(message_id=item.message_id, subject=subject, from_addr=settings.outbound.from_email,

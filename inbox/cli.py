@@ -30,7 +30,7 @@ from inbox.importing import import_files
 from inbox.report import month_bounds, report_table, sla_report
 from inbox.settings import ConfigError, load_settings
 from inbox.store import backup as backups
-from inbox.store import migrate, outbox, reports
+from inbox.store import history, migrate, outbox, reports
 from inbox.store import tickets as store
 
 DEFAULT_CONFIG = "config/inbox.yaml"
@@ -305,7 +305,7 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
         if args.assign and tickets.set_assignee(session, desk, ticket, args.assign.lower(), at, args.by):
             kinds.append("assigned")
         if args.note and not kinds:
-            store.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})
+            history.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})
             kinds.append("note")
         row = ticket_row(ticket)
     print(json.dumps({**row, "events": kinds}) if args.json else f"{row['tracking']}: {', '.join(kinds) or 'no change'}")

@@ -30,7 +30,7 @@ from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import Settings
-from inbox.store import outbox
+from inbox.store import history, outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
@@ -125,7 +125,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         if joined is None:
             return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, verdict.reason)
         tickets.keep(session, joined.id, mail.arrival(ctx), internal=True)
-        store.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
+        history.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
                         actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
         return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id, joined.tracking)
     arrival = mail.arrival(ctx)
@@ -220,21 +220,21 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
     if ticket is None:
         return _record_without_ticket(session, mail, Outcome.BOUNCE, mail.verdict.reason)
     tickets.keep(session, ticket.id, mail.arrival(ctx), internal=True)
-    store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.DELIVERY_FAILED, at=mail.at,
+    history.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.DELIVERY_FAILED, at=mail.at,
                     actor=parsed.from_addr or SYSTEM,
                     detail={"failed_recipients": list(parsed.report_failed_recipients),
                             "original_message_ids": list(parsed.report_original_ids), "reason": mail.verdict.reason})
     for address in parsed.report_failed_recipients:
         # Our mail bounced: no more automatic mail to that address until a person writes from it.
         if outbox.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
-            store.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
+            history.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
                             detail={"address": address, "why": mail.verdict.reason})
     return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id, ticket.tracking)
 
 
 def _record_without_ticket(session: Session, mail: _Mail, outcome: Outcome, reason: str) -> IngestResult:
     """No ticket, but an event that says what came and why nothing was opened."""
-    store.add_event(session, raw_id=mail.raw.id, kind=outcome.value, at=mail.at, actor=SYSTEM,
+    history.add_event(session, raw_id=mail.raw.id, kind=outcome.value, at=mail.at, actor=SYSTEM,
                     detail={"reason": reason, "source": mail.raw.source, "message_id": mail.message_id,
                             "from": mail.parsed.from_addr, "subject": mail.parsed.subject[:200]})
     return IngestResult(outcome, mail.message_id, None)
