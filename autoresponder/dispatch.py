@@ -35,7 +35,7 @@ from inbox import logs, tickets
 from inbox.domain.message import ParsedMessage
 from inbox.domain.msgid import make_digest_message_id
 from inbox.domain.ticket import Direction, EventKind
-from inbox.store import digests, history, outbox, rawqueue
+from inbox.store import digests, history, outbox, rawqueue, suppression
 from inbox.store.outbox import Outgoing
 from inbox.tickets import CUSTOMER, STAFF, Desk
 
@@ -134,7 +134,7 @@ class Dispatcher:
         settings = self.desk.settings
         with self.sessions() as session, session.begin():
             to_customer = item.audience == CUSTOMER
-            blocked = outbox.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
+            blocked = suppression.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
             recent = 0
             if item.automatic:
                 outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
@@ -230,7 +230,7 @@ class Dispatcher:
         self._event(session, item, EventKind.DELIVERY_FAILED, now,
                     {"to": item.recipient, "error": error[:500], "attempts": item.attempts, "permanent": permanent})
         if permanent and bounced and item.audience == CUSTOMER and item.ticket_id is not None:
-            if outbox.suppress(session, item.recipient, f"rejected: {error[:200]}", now, item.ticket_id):
+            if suppression.suppress(session, item.recipient, f"rejected: {error[:200]}", now, item.ticket_id):
                 self._event(session, item, EventKind.SUPPRESSED, now, {"address": item.recipient, "why": error[:200]})
         return outbox.DEAD
 

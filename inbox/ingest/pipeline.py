@@ -30,7 +30,7 @@ from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import Settings
-from inbox.store import history, outbox
+from inbox.store import history, suppression
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
@@ -116,7 +116,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
     if verdict.kind is Automation.PERSON:
         # A person wrote from this address, so it receives mail again (RFC 3463 5.x.x is not for ever).
-        outbox.lift(session, parsed.from_addr)
+        suppression.lift(session, parsed.from_addr)
 
     joined, rejected = _pick(session, parsed, _candidates(session, parsed, ctx), ctx)
     if verdict.kind is Automation.AUTO_REPLY:
@@ -226,7 +226,7 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
                             "original_message_ids": list(parsed.report_original_ids), "reason": mail.verdict.reason})
     for address in parsed.report_failed_recipients:
         # Our mail bounced: no more automatic mail to that address until a person writes from it.
-        if outbox.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
+        if suppression.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
             history.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
                             detail={"address": address, "why": mail.verdict.reason})
     return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id, ticket.tracking)
