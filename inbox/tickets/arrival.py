@@ -36,8 +36,8 @@ class Arrival:
 def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False, flag: str | None = None) -> int:
     """Store the mail on the ticket, as it came."""
     return history.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
-                             direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
-                             automation=mail.automation.value, internal=internal, flag=flag)
+                               direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
+                               automation=mail.automation.value, internal=internal, flag=flag)
 
 
 def spend_proof(session: Session, mail: Arrival) -> Authentication:

@@ -122,7 +122,7 @@ def set_assignee(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
         return False
     ticket.assignee, ticket.updated_at = to, at
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.ASSIGNED, at=at, actor=actor,
-                    detail={"from": before, "to": to, "team": list(team)})
+                      detail={"from": before, "to": to, "team": list(team)})
     facts = view(ticket, last_public_activity(session, ticket))
     brief(session, desk, facts, at, by="the assignment rules" if actor == SYSTEM else actor, team=team)
     return True
@@ -147,5 +147,5 @@ def set_category(session: Session, ticket: Ticket, to: str, at: datetime, actor:
         return False
     ticket.category, ticket.updated_at = to, at
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.CATEGORY_CHANGED, at=at, actor=actor,
-                    detail={"from": before, "to": to})
+                      detail={"from": before, "to": to})
     return True

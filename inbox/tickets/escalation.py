@@ -38,7 +38,7 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     ticket.escalation_level, ticket.updated_at = level, at
     to = chain[level - 1] if level else None
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
-                    detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
+                      detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
     facts = view(ticket, last_public_activity(session, ticket))
     escalation = {"level": level, "levels": len(chain), "by": by, "text": words.strip()[:WORDS_KEPT] or None,
                   "wish": wish}

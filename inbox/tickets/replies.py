@@ -77,14 +77,14 @@ def _link_named(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> 
     if new:
         history.link_tickets(session, row.id, [t.id for t in new], "named in the mail")
         history.add_event(session, ticket_id=row.id, kind=EventKind.LINKED, at=mail.at, actor=mail.parsed.from_addr,
-                        detail={"linked": sorted(t.tracking for t in new), "why": "named in the mail"})
+                          detail={"linked": sorted(t.tracking for t in new), "why": "named in the mail"})
 
 
 def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **detail: object) -> None:
     history.add_participants(session, row.id, thread_roles(mail.parsed, desk.settings, requester=False))
     history.add_event(session, ticket_id=row.id, raw_id=mail.raw_id, kind=EventKind.APPENDED, at=mail.at,
-                    actor=mail.parsed.from_addr,
-                    detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
+                      actor=mail.parsed.from_addr,
+                      detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
 
 
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
@@ -167,7 +167,7 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
                               data=notices.context(desk, facts, reply=reply), automatic=False,
                               attach_raw_id=mail.raw_id if mail.parsed.attachments else None)
         history.add_event(session, ticket_id=row.id, kind=EventKind.RELAYED, at=at, actor=sender,
-                        detail={"message_id": mail.message_id, "to": ticket.requester})
+                          detail={"message_id": mail.message_id, "to": ticket.requester})
     if items:
         _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
 
@@ -217,7 +217,7 @@ def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, 
     sender = mail.parsed.from_addr
     refusal_ = {"by": sender, "lines": items, "reason": reason, "relayed": relayed}
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.COMMAND_REFUSED, at=mail.at, actor=sender,
-                    detail=refusal_)
+                      detail=refusal_)
     facts = view(ticket, last_public_activity(session, ticket))
     notices.tell_staff(session, desk, facts, kind="command_refused", key=f"command-refused:{ticket.id}:{mail.message_id}",
                        at=mail.at, recipients=[sender], data=notices.context(desk, facts, refusal=refusal_))

@@ -77,7 +77,7 @@ def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple
 def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.target and action.due
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.SLA_WARNING, at=now, actor=SYSTEM,
-                    detail={"target": action.target, "due": action.due.isoformat()})
+                      detail={"target": action.target, "due": action.due.isoformat()})
     facts = view(ticket)
     data = notices.context(desk, facts, target=notices.target_context(desk, facts, action.target, action.due))
     notices.enqueue(session, desk, facts, kind="sla_warning", key=f"warn:{ticket.id}:{action.target}:{action.due.isoformat()}",
@@ -88,7 +88,7 @@ def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: d
     assert action.target and action.due
     to = desk.contracts.escalation(ticket.plan, action.level)
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.BREACH, at=now, actor=SYSTEM,
-                    detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
+                      detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
                             "escalated_to": to})
     if to is None:
         return
