@@ -1,4 +1,4 @@
-"""Changes people and rules make to a ticket: status, severity, workaround, assignee.
+"""Changes people and rules make to a ticket: status, severity, workaround, assignee, a staff note.
 
 Each change records its event, recomputes the clocks (`clocks.refresh`) and queues the emails
 it causes, all in the caller's transaction; a change to what it already is does nothing and
@@ -149,3 +149,8 @@ def set_category(session: Session, ticket: Ticket, to: str, at: datetime, actor:
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.CATEGORY_CHANGED, at=at, actor=actor,
                       detail={"from": before, "to": to})
     return True
+
+
+def add_note(session: Session, ticket_id: int, note: str, at: datetime, actor: str) -> None:
+    """A staff member's note on the ticket, with no other change: it changes no clock and tells no one."""
+    history.add_event(session, ticket_id=ticket_id, kind=EventKind.NOTE, at=at, actor=actor, detail={"note": note})
