@@ -30,7 +30,9 @@ _LIFT = delete(Suppression.__table__).where(Suppression.__table__.c.address == b
 def suppress(session: Session, address: str, reason: str, at: datetime, ticket_id: int | None) -> bool:
     """Stop automatic mail to `address`; False when it already was."""
     values = {"address": address.lower()[:320], "reason": reason[:2000], "since": at, "ticket_id": ticket_id}
-    return bool(session.connection().execute(_insert_ignoring(session), values).rowcount)
+    # RETURNING, not rowcount: SQLAlchemy reports -1 rows for this statement on psycopg, which
+    # would count an address already on the list as newly suppressed (and record it again).
+    return session.connection().execute(_insert_ignoring(session), values).first() is not None
 
 
 def lift(session: Session, address: str) -> bool:
@@ -53,10 +55,12 @@ def addresses_suppressed(session: Session, addresses: Sequence[str]) -> list[str
 
 
 def _insert_ignoring(session: Session) -> Any:
-    """INSERT ... ON CONFLICT (address) DO NOTHING for the session's dialect, built once."""
+    """INSERT ... ON CONFLICT (address) DO NOTHING RETURNING address for the session's dialect, built once."""
     dialect = session.get_bind().dialect.name
     stmt = _INSERTS.get(dialect)
     if stmt is None:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _INSERTS[dialect] = insert_(Suppression.__table__).on_conflict_do_nothing(index_elements=["address"])
+        table = Suppression.__table__
+        stmt = _INSERTS[dialect] = (insert_(table).on_conflict_do_nothing(index_elements=["address"])
+                                    .returning(table.c.address))
     return stmt
