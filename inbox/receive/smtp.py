@@ -21,7 +21,8 @@ import re
 import socket
 import ssl
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -48,6 +49,18 @@ NO_SUCH_MAILBOX = "550 5.1.1 No such mailbox here; this server does not relay"
 TOO_LARGE = "552 5.3.4 Message too big: the limit is {limit} bytes"
 BAD_SENDER = "553 5.1.7 Malformed sender address"
 LINE_TOO_LONG = "500 5.5.2 Line too long: RFC 5321 section 4.5.3.1.6 allows 998 octets"
+
+# What _Session relies on from aiosmtpd beyond its documented surface (the handler hooks, SMTP's
+# constructor, smtp_<COMMAND>, push, envelope, _create_envelope, transport, loop). pyproject.toml
+# pins the tested range; tests/unit/test_smtp_surface.py fails, saying what to re-check, when an
+# upgrade changes any of it.
+# - Its own refusals inside DATA reach push() in these words, which _Session says our way:
+AIOSMTPD_TOO_MUCH_DATA = "552 Error: Too much mail data"
+AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
+# - Its `timeout` restarts at each valid command only, so it would cut a large DATA on a slow link
+#   (RFC 5321 section 4.5.3.2.6 times the gap between chunks): it is set out of reach, and
+#   _Session closes a connection silent for timeout_seconds itself.
+AIOSMTPD_TIMEOUT_OFF = 10 * 365 * 86_400.0  # seconds: ten years
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SIZE_PARAM = re.compile(r"\sSIZE=(\d{1,20})(?=\s|$)", re.IGNORECASE)
@@ -204,9 +217,9 @@ class SmtpListener:
         if self._stopping or len(self._sessions) >= self._settings.max_sessions:
             return _Refuse(self, SHUTTING_DOWN if self._stopping else TOO_MANY_SESSIONS)
         session = _Session(
-            self._handler, self, data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True,
-            hostname=self._hostname, ident="inbox ESMTP", tls_context=self._tls, require_starttls=False,
-            timeout=self._settings.timeout_seconds, loop=asyncio.get_running_loop(),
+            self._handler, self, idle_seconds=self._settings.timeout_seconds,
+            data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True, hostname=self._hostname,
+            ident="inbox ESMTP", tls_context=self._tls, require_starttls=False, loop=asyncio.get_running_loop(),
         )
         self._sessions.add(session)
         return session
@@ -276,12 +289,14 @@ class _Handler(SmtpHooks):
 
 
 class _Session(SMTP):
-    """One SMTP connection: aiosmtpd's protocol with our size refusals, shutdown and timeout."""
+    """One SMTP connection: aiosmtpd's protocol with our size refusals, shutdown and idle timer."""
 
-    def __init__(self, handler: SmtpHooks, listener: SmtpListener, **kwargs: Any) -> None:
+    def __init__(self, handler: SmtpHooks, listener: SmtpListener, *, idle_seconds: float, **kwargs: Any) -> None:
         self._listener = listener  # set first: aiosmtpd's __init__ inspects every attribute
         self._in_data = False
-        super().__init__(handler, **kwargs)
+        self._idle_seconds = idle_seconds
+        self._idle: asyncio.TimerHandle | None = None
+        super().__init__(handler, timeout=AIOSMTPD_TIMEOUT_OFF, **kwargs)
 
     @property
     def is_busy(self) -> bool:
@@ -295,20 +310,64 @@ class _Session(SMTP):
             transport.write(reply.encode("ascii") + b"\r\n")
             transport.close()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._restart_idle_timer()
+
     def data_received(self, data: bytes) -> None:
-        # aiosmtpd restarts its idle timer per command only, so a large DATA on a slow link
-        # would be cut at timeout_seconds; RFC 5321 section 4.5.3.2.6 times the gap between
-        # chunks instead, and so do we.
-        self._reset_timeout()
+        # Any bytes count, a chunk of DATA as much as a command: RFC 5321 section 4.5.3.2.6
+        # times the gap between chunks, so a large message on a slow link is not cut.
+        self._restart_idle_timer()
         super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
         try:
             super().connection_lost(error)
         finally:
             self._listener.session_ended(self)
 
+    def _restart_idle_timer(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = self.loop.call_later(self._idle_seconds, self._hang_up_idle)
+
+    def _hang_up_idle(self) -> None:
+        log.info("SMTP session from %s closed: silent for %ss", _peer(self.session.peer if self.session else None),
+                 self._idle_seconds)
+        if self.transport is not None:
+            self.transport.close()
+
     async def smtp_MAIL(self, arg: str | None) -> None:
+        with self._transaction_dropped_on_error():
+            await self._mail(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        with self._transaction_dropped_on_error():
+            await super().smtp_RCPT(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        self._in_data = True
+        try:
+            with self._transaction_dropped_on_error():
+                await super().smtp_DATA(arg)
+        finally:
+            self._in_data = False
+        if self._listener.is_stopping:
+            self.goodbye(SHUTTING_DOWN)
+
+    @contextmanager
+    def _transaction_dropped_on_error(self) -> Iterator[None]:
+        """A MAIL, RCPT or DATA that raises is answered 451 (the handler's handle_exception) and the
+        client may try again at once: its half-made envelope goes, or that MAIL would get "503 nested MAIL"."""
+        try:
+            yield
+        except Exception:
+            self.envelope = self._create_envelope()
+            raise
+
+    async def _mail(self, arg: str | None) -> None:
         if self._listener.is_stopping:
             self.goodbye(SHUTTING_DOWN)
             return
@@ -322,35 +381,21 @@ class _Session(SMTP):
             return
         await super().smtp_MAIL(arg)
 
-    async def smtp_DATA(self, arg: str) -> None:
-        self._in_data = True
-        try:
-            await super().smtp_DATA(arg)
-        finally:
-            self._in_data = False
-        if self._listener.is_stopping:
-            self.goodbye(SHUTTING_DOWN)
-
     async def push(self, status: AnyStr) -> None:
         if self._in_data and isinstance(status, str):
             status = self._refusal_in_data(status)  # type: ignore[assignment]
         await super().push(status)
 
-    async def handle_exception(self, error: Exception) -> str:
-        # The transaction failed with a 4xx: a new MAIL must start clean, not get "nested MAIL".
-        self._set_rset_state()
-        return await super().handle_exception(error)
-
     def _refusal_in_data(self, status: str) -> str:
         """aiosmtpd refuses an oversized DATA or line itself, in its own words: say it our way, and record it."""
         envelope, peer = self.envelope, self.session.peer if self.session else None
         sender, rcpts = (envelope.mail_from, envelope.rcpt_tos) if envelope else (None, [])
-        if status.startswith("552 ") and not status.startswith("552 5."):
+        if status.startswith(AIOSMTPD_TOO_MUCH_DATA):
             # Refused only after reading the whole DATA: RFC 5321 section 4.2.5 wants the reply after the final dot.
             reply = TOO_LARGE.format(limit=self.data_size_limit)
             self._listener.refused("too_large", reply, peer, sender, rcpts)
             return reply
-        if status.startswith("500 Line too long"):
+        if status.startswith(AIOSMTPD_LINE_TOO_LONG):
             self._listener.refused("line_too_long", LINE_TOO_LONG, peer, sender, rcpts)
             return LINE_TOO_LONG
         return status
