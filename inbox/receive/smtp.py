@@ -4,7 +4,8 @@ Its job: speak SMTP (aiosmtpd) on the caller's event loop, accept RCPT TO only f
 own addresses, store each message's bytes and envelope through the group committer
 (durable point D1), and only then answer 250. Anything that keeps the bytes from being
 committed answers 451 4.3.0, so the sending server keeps the message and retries
-(RFC 5321 section 4.2.1: a 4yz reply means "try again later").
+(RFC 5321 section 4.2.1: a 4yz reply means "try again later"). This module holds the
+listener and that policy; each connection is an `inbox.receive.smtp_session.SmtpSession`.
 
 It must never: relay (any other recipient is 550 5.1.1), parse a message or touch tickets
 (it never imports `inbox.ingest` or ticket storage), do blocking I/O on the event loop,
@@ -21,9 +22,8 @@ import re
 import socket
 import ssl
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, AnyStr, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -32,6 +32,7 @@ from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem
 from inbox.receive.group_commit import BatchLimits, GroupCommitter, RawSink
+from inbox.receive.smtp_session import SHUTTING_DOWN, SmtpSession
 from inbox.settings import SmtpSettings
 
 SOURCE = "smtp"
@@ -41,29 +42,13 @@ REFUSED = "inbox_messages_refused_total"
 MAX_RECIPIENTS = 100
 
 TOO_MANY_SESSIONS = "421 4.3.2 Too many connections, try again later"
-SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TRY_LATER = "451 4.3.0 Message not stored, try again later"
 INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 NO_SUCH_MAILBOX = "550 5.1.1 No such mailbox here; this server does not relay"
-TOO_LARGE = "552 5.3.4 Message too big: the limit is {limit} bytes"
 BAD_SENDER = "553 5.1.7 Malformed sender address"
-LINE_TOO_LONG = "500 5.5.2 Line too long: RFC 5321 section 4.5.3.1.6 allows 998 octets"
-
-# What _Session relies on from aiosmtpd beyond its documented surface (the handler hooks, SMTP's
-# constructor, smtp_<COMMAND>, push, envelope, _create_envelope, transport, loop). pyproject.toml
-# pins the tested range; tests/unit/test_smtp_surface.py fails, saying what to re-check, when an
-# upgrade changes any of it.
-# - Its own refusals inside DATA reach push() in these words, which _Session says our way:
-AIOSMTPD_TOO_MUCH_DATA = "552 Error: Too much mail data"
-AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
-# - Its `timeout` restarts at each valid command only, so it would cut a large DATA on a slow link
-#   (RFC 5321 section 4.5.3.2.6 times the gap between chunks): it is set out of reach, and
-#   _Session closes a connection silent for timeout_seconds itself.
-AIOSMTPD_TIMEOUT_OFF = 10 * 365 * 86_400.0  # seconds: ten years
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SIZE_PARAM = re.compile(r"\sSIZE=(\d{1,20})(?=\s|$)", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +116,7 @@ class SmtpListener:
             raise TypeError(f"handler hooks {sorted(unknown)} are not aiosmtpd hooks we declare")
         self._server: asyncio.Server | None = None
         self._tls: ssl.SSLContext | None = None
-        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()
+        self._sessions: weakref.WeakSet[SmtpSession] = weakref.WeakSet()
         self._session_ended = asyncio.Event()
         self._stopping = False
         metrics.describe(ACCEPTED, "Messages committed to the raw store, by source.")
@@ -209,14 +194,14 @@ class SmtpListener:
         log.log(level, "SMTP refused (%s) from=<%s> to=%s peer=%s reply=%r", reason,
                 "" if sender is None else sender[:320], ",".join(r[:320] for r in rcpts) or "-", _peer(peer), reply)
 
-    def session_ended(self, session: _Session) -> None:
+    def session_ended(self, session: SmtpSession) -> None:
         self._sessions.discard(session)
         self._session_ended.set()
 
     def _new_connection(self) -> asyncio.Protocol:
         if self._stopping or len(self._sessions) >= self._settings.max_sessions:
             return _Refuse(self, SHUTTING_DOWN if self._stopping else TOO_MANY_SESSIONS)
-        session = _Session(
+        session = SmtpSession(
             self._handler, self, idle_seconds=self._settings.timeout_seconds,
             data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True, hostname=self._hostname,
             ident="inbox ESMTP", tls_context=self._tls, require_starttls=False, loop=asyncio.get_running_loop(),
@@ -288,119 +273,6 @@ class _Handler(SmtpHooks):
         return INTERNAL_ERROR
 
 
-class _Session(SMTP):
-    """One SMTP connection: aiosmtpd's protocol with our size refusals, shutdown and idle timer."""
-
-    def __init__(self, handler: SmtpHooks, listener: SmtpListener, *, idle_seconds: float, **kwargs: Any) -> None:
-        self._listener = listener  # set first: aiosmtpd's __init__ inspects every attribute
-        self._in_data = False
-        self._idle_seconds = idle_seconds
-        self._idle: asyncio.TimerHandle | None = None
-        super().__init__(handler, timeout=AIOSMTPD_TIMEOUT_OFF, **kwargs)
-
-    @property
-    def is_busy(self) -> bool:
-        """Inside a mail transaction (from MAIL until the DATA reply): stop() lets it finish."""
-        return self._in_data or (self.envelope is not None and self.envelope.mail_from is not None)
-
-    def goodbye(self, reply: str) -> None:
-        """Answer `reply` out of turn and close (a 421, RFC 5321 section 3.8)."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(reply.encode("ascii") + b"\r\n")
-            transport.close()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        self._restart_idle_timer()
-
-    def data_received(self, data: bytes) -> None:
-        # Any bytes count, a chunk of DATA as much as a command: RFC 5321 section 4.5.3.2.6
-        # times the gap between chunks, so a large message on a slow link is not cut.
-        self._restart_idle_timer()
-        super().data_received(data)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        try:
-            super().connection_lost(error)
-        finally:
-            self._listener.session_ended(self)
-
-    def _restart_idle_timer(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(self._idle_seconds, self._hang_up_idle)
-
-    def _hang_up_idle(self) -> None:
-        log.info("SMTP session from %s closed: silent for %ss", _peer(self.session.peer if self.session else None),
-                 self._idle_seconds)
-        if self.transport is not None:
-            self.transport.close()
-
-    async def smtp_MAIL(self, arg: str | None) -> None:
-        with self._transaction_dropped_on_error():
-            await self._mail(arg)
-
-    async def smtp_RCPT(self, arg: str | None) -> None:
-        with self._transaction_dropped_on_error():
-            await super().smtp_RCPT(arg)
-
-    async def smtp_DATA(self, arg: str) -> None:
-        self._in_data = True
-        try:
-            with self._transaction_dropped_on_error():
-                await super().smtp_DATA(arg)
-        finally:
-            self._in_data = False
-        if self._listener.is_stopping:
-            self.goodbye(SHUTTING_DOWN)
-
-    @contextmanager
-    def _transaction_dropped_on_error(self) -> Iterator[None]:
-        """A MAIL, RCPT or DATA that raises is answered 451 (the handler's handle_exception) and the
-        client may try again at once: its half-made envelope goes, or that MAIL would get "503 nested MAIL"."""
-        try:
-            yield
-        except Exception:
-            self.envelope = self._create_envelope()
-            raise
-
-    async def _mail(self, arg: str | None) -> None:
-        if self._listener.is_stopping:
-            self.goodbye(SHUTTING_DOWN)
-            return
-        declared, limit = _declared_size(arg), self.data_size_limit or 0
-        if declared is not None and declared > limit:
-            # RFC 1870 section 6.1: a declared SIZE over the limit is refused at MAIL with 552.
-            # Not at RCPT: RFC 5321 section 4.5.3.1.10 tells clients to read a 552 there as temporary.
-            reply = TOO_LARGE.format(limit=limit)
-            self._listener.refused("too_large", reply, self.session.peer if self.session else None, _sender(arg), ())
-            await self.push(reply)
-            return
-        await super().smtp_MAIL(arg)
-
-    async def push(self, status: AnyStr) -> None:
-        if self._in_data and isinstance(status, str):
-            status = self._refusal_in_data(status)  # type: ignore[assignment]
-        await super().push(status)
-
-    def _refusal_in_data(self, status: str) -> str:
-        """aiosmtpd refuses an oversized DATA or line itself, in its own words: say it our way, and record it."""
-        envelope, peer = self.envelope, self.session.peer if self.session else None
-        sender, rcpts = (envelope.mail_from, envelope.rcpt_tos) if envelope else (None, [])
-        if status.startswith(AIOSMTPD_TOO_MUCH_DATA):
-            # Refused only after reading the whole DATA: RFC 5321 section 4.2.5 wants the reply after the final dot.
-            reply = TOO_LARGE.format(limit=self.data_size_limit)
-            self._listener.refused("too_large", reply, peer, sender, rcpts)
-            return reply
-        if status.startswith(AIOSMTPD_LINE_TOO_LONG):
-            self._listener.refused("line_too_long", LINE_TOO_LONG, peer, sender, rcpts)
-            return LINE_TOO_LONG
-        return status
-
-
 class _Refuse(asyncio.Protocol):
     """A connection we cannot take: a 421 greeting, then close (RFC 5321 section 3.1)."""
 
@@ -426,18 +298,6 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ListenerError(f"cannot load smtp.tls_cert {settings.tls_cert} / smtp.tls_key {settings.tls_key}: {exc}") from exc
     return context
-
-
-def _declared_size(arg: str | None) -> int | None:
-    """The SIZE= parameter of a MAIL command (RFC 1870), if any."""
-    match = _SIZE_PARAM.search(arg or "")
-    return int(match.group(1)) if match else None
-
-
-def _sender(arg: str | None) -> str:
-    """The reverse-path of a MAIL argument, roughly, for a log line."""
-    rest = (arg or "")[5:].strip()  # after "FROM:"
-    return rest.split(">", 1)[0].lstrip("<") if rest.startswith("<") else rest.split(" ", 1)[0]
 
 
 def _reverse_path(mail_from: str | None) -> str | None:
