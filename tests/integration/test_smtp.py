@@ -221,6 +221,24 @@ async def test_an_internal_error_answers_451_without_internals_and_the_session_g
     assert len(rows(app)) == 1
 
 
+async def test_after_an_internal_error_a_new_mail_starts_clean_without_rset(app: App) -> None:
+    """A hook that fails mid-transaction (451) drops that transaction: a MAIL sent next without RSET
+    is 250, never "503 nested MAIL", and its mail is stored."""
+    failures = [KeyError("secret-internal-detail")]
+
+    def accepts(address: str) -> bool:
+        if failures:
+            raise failures.pop()
+        return app.settings.is_support_address(address)
+
+    async with listening(app, accepts=accepts) as door, client(door.port) as smtp:
+        await smtp.ehlo()
+        assert (await smtp.execute_command(b"MAIL", b"FROM:<alice@acme.com>")).code == 250
+        assert (await smtp.execute_command(b"RCPT", b"TO:<support@example.com>")).code == 451
+        assert (await transact(smtp, mail()))[0] == 250
+    assert len(rows(app)) == 1
+
+
 class CountingStore:
     """The real store, counting its transactions."""
 
