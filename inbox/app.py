@@ -312,7 +312,7 @@ def _admin_pages(app: App) -> AdminPages | None:
     if len(token) < MIN_TOKEN:
         log.warning("the preview pages are off: %s holds %d characters, fewer than %d", env, len(token), MIN_TOKEN)
         return None
-    from autoresponder.render import KINDS
+    from autoresponder.render import KINDS, TemplateError
     from inbox.store.tickets import recent_tickets
     from inbox.web.admin import AdminPages
 
@@ -324,6 +324,7 @@ def _admin_pages(app: App) -> AdminPages | None:
         token=token,
         kinds=list(KINDS),
         preview=app.preview,
+        template_error=TemplateError,
         tickets=tickets,
         customers=[(c.id, c.name) for c in app.settings.customers],
         problems=lambda: [r.as_dict() for r in app.renderer().problems()],
