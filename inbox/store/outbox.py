@@ -67,12 +67,13 @@ _INSERTS: dict[tuple[str, str], Any] = {}
 
 
 def _insert_ignoring(session: Session, table: Any, key: str) -> Any:
-    """INSERT ... ON CONFLICT (key) DO NOTHING for the session's dialect, built once."""
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id for the session's dialect, built once."""
     dialect = session.get_bind().dialect.name
     stmt = _INSERTS.get((dialect, table.name))
     if stmt is None:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _INSERTS[(dialect, table.name)] = insert_(table).on_conflict_do_nothing(index_elements=[key])
+        stmt = _INSERTS[(dialect, table.name)] = (insert_(table).on_conflict_do_nothing(index_elements=[key])
+                                                  .returning(table.c.id))
     return stmt
 
 
@@ -82,7 +83,9 @@ def enqueue(session: Session, **values: Any) -> bool:
            "references": [], "body": None, "claimed_at": None, "claimed_by": None, "sent_at": None,
            "last_error": None, "attach_raw_id": None, **values}
     stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
-    return bool(session.connection().execute(stmt, row).rowcount)
+    # RETURNING, not rowcount: psycopg reports -1 rows for this statement, a key already queued
+    # would count as new.
+    return session.connection().execute(stmt, row).first() is not None
 
 
 def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:

@@ -145,3 +145,17 @@ def test_a_staff_note_is_an_event_by_its_author(app: App) -> None:
                                                   T0 + timedelta(hours=1))
     with app.sessions() as session:
         assert store.ticket_by_tracking(session, "SUP-000001").updated_at == before
+
+
+def test_the_outbox_tells_a_new_email_from_one_already_queued_under_its_key(app: App) -> None:
+    """The same key queued twice is one row, and only the first call says it was new (psycopg reports
+    -1 rows for INSERT ... ON CONFLICT DO NOTHING, so a rowcount would call both new)."""
+    from inbox.store import outbox
+
+    row = dict(key="probe:1", ticket_id=None, kind="breach_alert", audience=tickets.STAFF, recipient="lead@example.com",
+               automatic=True, plan=None, customer_id=None, context={}, message_id="probe1@example.com",
+               created_at=T0)
+    with app.sessions() as session, session.begin():
+        assert outbox.enqueue(session, **row) is True
+        assert outbox.enqueue(session, **row) is False
+        assert outbox.enqueue(session, **{**row, "key": "probe:2", "message_id": "probe2@example.com"}) is True
