@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from inbox.settings import AssignmentRule
-from inbox.store import tickets as store
+from inbox.store import history
 from inbox.tickets.desk import Desk, TicketFacts
 
 
@@ -48,7 +48,7 @@ def next_assignee(session: Session, desk: Desk, plan: str | None, severity: str,
     team = list(rule.team)
     if len(team) == 1:
         return team[0], team
-    turn = store.next_in_rotation(session, rotation_counter(plan, index))
+    turn = history.next_in_rotation(session, rotation_counter(plan, index))
     return in_turn(team, turn), team
 
 

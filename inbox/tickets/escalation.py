@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from inbox.domain.ticket import EventKind
 from inbox.settings import Settings
-from inbox.store import tickets as store
+from inbox.store import history
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
 from inbox.tickets.assignment import engineers
@@ -36,8 +36,8 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     chain = list(plan.breach_escalation) if plan else []
     level, to = next_escalation(chain, ticket.escalation_level)
     ticket.escalation_level, ticket.updated_at = level, at
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
-                    detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
+                      detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
     facts = view(ticket, last_public_activity(session, ticket))
     escalation = {"level": level, "levels": len(chain), "by": by, "text": words.strip()[:WORDS_KEPT] or None,
                   "wish": wish}
@@ -78,7 +78,7 @@ def refuse(session: Session, desk: Desk, ticket: Ticket, *, kind: EventKind, by:
     detail: dict[str, Any] = {"by": by, "lines": list(items)}
     if authentication:
         detail["authentication"] = authentication
-    store.add_event(session, ticket_id=ticket.id, kind=kind, at=at, actor=by, detail=detail)
+    history.add_event(session, ticket_id=ticket.id, kind=kind, at=at, actor=by, detail=detail)
     managers = refusal_staff(desk.settings, ticket.customer_id, tell)
     if not managers:
         return
