@@ -154,7 +154,13 @@ def _instant(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset ({exc})") from exc
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
+    """Run one command line (default: this process's arguments) and return its exit status.
+
+    `clock` is the time of a command given no --as-of or --received-at: a caller in this process
+    hands one in (a test, a frozen instant); without it the time is the system's, or, for a process
+    a test started, $INBOX_TEST_CLOCK's (see `_clock`).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     # `serve` shows operators each mail accepted, opened and sent; a one-off command only what
     # went wrong. $INBOX_LOG_LEVEL and $INBOX_LOG_FORMAT override either.
@@ -163,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         as_json = args.json = getattr(args, "json", False)
-        return _run(args)
+        return _run(args, clock)
     except Failure as failure:
         for line in failure.lines:
             print(line, file=sys.stderr)
@@ -187,10 +193,10 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, given: Clock | None) -> int:
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
     handler = _HANDLERS[(args.command, getattr(args, "action", None))]
-    clock = _clock(getattr(args, "received_at", None) or getattr(args, "as_of", None))
+    clock = _clock(getattr(args, "received_at", None) or getattr(args, "as_of", None), given)
     try:
         settings = load_settings(config)
         app = build_app(settings, clock)  # reads database.url_env
@@ -213,11 +219,14 @@ def _run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _clock(instant: datetime | None) -> Clock:
-    """The command's clock: frozen at --as-of/--received-at, else the system's, unless a test set
-    $INBOX_TEST_CLOCK to start this process's clock at an instant of its choosing."""
+def _clock(instant: datetime | None, given: Clock | None) -> Clock:
+    """The command's clock: frozen at --as-of/--received-at, else the one `main`'s caller handed in,
+    else the system's, unless a test set $INBOX_TEST_CLOCK to start this process's clock at an
+    instant of its choosing (the same injection, across a process boundary)."""
     if instant is not None:
         return FixedClock(instant)
+    if given is not None:
+        return given
     start = os.environ.get(TEST_CLOCK_ENV)
     if not start:
         return SystemClock()

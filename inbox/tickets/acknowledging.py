@@ -43,15 +43,16 @@ index probe. Takes the caller's session; never commits.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
 from inbox.domain.msgid import is_own_message_id, verify_message_id
+from inbox.domain.people import Authentication
 from inbox.domain.tracking import count_tracking_numbers
 from inbox.settings import CustomerSettings
 from inbox.store import history, outbox
@@ -145,12 +146,10 @@ def _in_a_desk_loop(sender: _Sender) -> str | None:
     # Acknowledgements and engineers' replies only: status updates are neither a person writing
     # nor a new ticket, and must not end the run.
     sent = outbox.latest_sent(sender.session, sender.address, CUSTOMER, OPENING_KINDS, loop.tickets)
-    if len(sent) < loop.tickets or not all(email.automatic for email in sent):
-        return None
-    if sent[0].sent_at - sent[-1].sent_at > loop.within.wall_clock():
+    if not is_run_of_acknowledgements(sent, loop.tickets, loop.within.wall_clock()):
         return None
     tickets = store.flags_of(sender.session, [email.ticket_id for email in sent if email.ticket_id is not None])
-    if not all(email.ticket_id in tickets and ANSWERS_OUR_MAIL in tickets[email.ticket_id][1] for email in sent):
+    if not each_answers_ours(sent, tickets):
         return None
     opened = ", ".join(sorted(tracking for tracking, _ in tickets.values()))
     return (f"{sender.address} opened {loop.tickets} tickets within {loop.within}, each answering an automatic "
@@ -159,17 +158,37 @@ def _in_a_desk_loop(sender: _Sender) -> str | None:
             f"none of our automatic emails, or an engineer's reply to it)")
 
 
+def is_run_of_acknowledgements(sent: Sequence[outbox.Sent], tickets: int, within: timedelta) -> bool:
+    """Rule 1, first half: the latest emails we sent an address that were acknowledgements or a
+    person's (`sent`, newest first) are `tickets` automatic ones, sent within `within` of each other."""
+    if len(sent) < tickets or not all(email.automatic for email in sent):
+        return False
+    return sent[0].sent_at - sent[-1].sent_at <= within
+
+
+def each_answers_ours(sent: Sequence[outbox.Sent], flags: Mapping[int, tuple[str, list[str]]]) -> bool:
+    """Rule 1, second half: every one of those emails was about a ticket flagged as opened by a
+    mail answering ours (`flags`: tracking number and flags by ticket id)."""
+    return all(email.ticket_id in flags and ANSWERS_OUR_MAIL in flags[email.ticket_id][1] for email in sent)
+
+
 def _unknown_sender_not_acknowledged(sender: _Sender) -> str | None:
-    policy = sender.settings.unknown_senders.acknowledge
-    if sender.customer is not None or sender.listed or policy == "all":
+    return unknown_sender_hold(sender.settings.unknown_senders.acknowledge,
+                               sender.customer is not None or sender.listed, sender.domain, sender.mail.prove_sender)
+
+
+def unknown_sender_hold(policy: str, known: bool, domain: str, prove: Callable[[], Authentication]) -> str | None:
+    """Rule 2: why a sender's acknowledgement is held back under `unknown_senders.acknowledge`
+    (`policy`), or None. `known`: the sender matches a customer or is listed. `prove` (a DNS
+    lookup, perhaps) is asked only of an unknown sender under `authenticated`."""
+    if known or policy == "all":
         return None
     if policy == "none":
         return "unknown_senders.acknowledge is none: a sender that matches no customer is not acknowledged"
-    proof = sender.mail.prove_sender()
+    proof = prove()
     if proof.passed:
         return None
-    return (f"unknown_senders.acknowledge is authenticated, and the From domain {sender.domain} is not proven: "
-            f"{proof.reason}")
+    return f"unknown_senders.acknowledge is authenticated, and the From domain {domain} is not proven: {proof.reason}"
 
 
 def _over_new_sender_budget(sender: _Sender) -> str | None:

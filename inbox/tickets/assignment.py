@@ -9,6 +9,7 @@ caller's session; never commits.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,17 @@ def next_assignee(session: Session, desk: Desk, plan: str | None, severity: str,
     team = list(rule.team)
     if len(team) == 1:
         return team[0], team
-    # Counter names are short and fixed in length whatever the plan is called.
+    turn = history.next_in_rotation(session, rotation_counter(plan, index))
+    return in_turn(team, turn), team
+
+
+def rotation_counter(plan: str | None, index: int) -> str:
+    """The counter of the turns of rule `index` of `plan`: short and fixed in length whatever the
+    plan is called."""
     digest = hashlib.sha1(f"{plan}".encode()).hexdigest()[:16]
-    turn = history.next_in_rotation(session, f"assign:{digest}:{index}")
-    return team[(turn - 1) % len(team)], team
+    return f"assign:{digest}:{index}"
+
+
+def in_turn(team: Sequence[str], turn: int) -> str:
+    """Whose turn `turn` (1, 2, ... as the counter hands them out) is: the team in order, round and round."""
+    return team[(turn - 1) % len(team)]

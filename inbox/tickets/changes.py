@@ -83,11 +83,17 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     data = notices.context(desk, facts, change={"from": before, "to": to, "by": actor, "why": why}, target=target)
     key = f"severity:{ticket.id}:{at.isoformat()}:{to}"
     notices.tell_customer(session, desk, facts, kind="severity_changed", key=key, at=at, data=data)
-    staff = [*also_tell, *([ticket.assignee] if ticket.assignee and ticket.assignee != actor else [])]
+    staff = severity_change_staff(ticket.assignee, actor, also_tell)
     if staff:
         notices.tell_staff(session, desk, facts, kind="severity_changed", key=key, at=at, recipients=staff, data=data)
     _redispatch(session, desk, ticket, at)
     return True
+
+
+def severity_change_staff(assignee: str | None, actor: str, also_tell: Sequence[str] = ()) -> list[str]:
+    """Our people told of a severity change: `also_tell` (an account manager who asked for it), and
+    the engineer assigned, unless the change is theirs. The customer is told in any case."""
+    return [*also_tell, *([assignee] if assignee and assignee != actor else [])]
 
 
 def _redispatch(session: Session, desk: Desk, ticket: Ticket, at: datetime) -> None:

@@ -22,7 +22,7 @@ from classifiers import CustomerView, asks_to_escalate, classify, strip_commands
 from inbox.domain.message import Automation
 from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers, format_tracking
-from inbox.settings import CustomerSettings
+from inbox.settings import CustomerSettings, Settings
 from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tickets import TicketRow
@@ -46,14 +46,19 @@ def is_designated(desk: Desk, customer: CustomerSettings | None, address: str) -
     return plan is None or plan.designated_contacts is None or address.lower() in customer.contacts
 
 
+def customer_view(settings: Settings, customer: CustomerSettings | None, plan: str | None) -> CustomerView:
+    """The sender as the classification rules see them: customer and plan, and whether the plan lets
+    the customer's own stated severity ("Severity: 1") raise the ticket, and how far."""
+    stated = settings.plans[plan].stated_severity if plan in settings.plans else None
+    return CustomerView(customer.id if customer else None, plan, stated_may_raise=bool(stated and stated.may_raise),
+                        stated_up_to=stated.up_to if stated else None)
+
+
 def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: CustomerSettings | None, plan: str | None,
                 links: Sequence[TicketRow], why: str) -> TicketRow:
     """Open a ticket for `mail`; `links` are tickets it answers without the right to join them."""
     settings, parsed, at = desk.settings, mail.parsed, mail.at
-    stated = settings.plans[plan].stated_severity if plan in settings.plans else None
-    view_ = CustomerView(customer.id if customer else None, plan, stated_may_raise=bool(stated and stated.may_raise),
-                         stated_up_to=stated.up_to if stated else None)
-    verdict = classify(parsed, view_, settings.rule_set, settings.severities)
+    verdict = classify(parsed, customer_view(settings, customer, plan), settings.rule_set, settings.severities)
     customer_id = customer.id if customer else None
     picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id)
     designated = is_designated(desk, customer, parsed.from_addr)

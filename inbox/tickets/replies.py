@@ -19,12 +19,13 @@ keyword quoted lower in the thread never counts. Takes the caller's session; nev
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
-from inbox.domain.people import SEVERITY_VERBS, Role, refusal, severity_target, status_named
+from inbox.domain.people import SEVERITY_VERBS, Authentication, Role, refusal, severity_target, status_named
 from inbox.domain.ticket import EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.settings import CustomerSettings, Settings
@@ -87,31 +88,47 @@ def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **det
                       detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
 
 
+@dataclass(frozen=True)
+class CustomerAsks:
+    """What a customer's reply asks, as far as a customer may ask it."""
+
+    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate"
+    on_severity: bool  # a refused line is a severity keyword: the account managers hear of it
+    escalating: bool  # "#escalate" or words asking to escalate: a request to the escalation chain
+    wish: str | None  # what "#escalate" names ("#escalate critical"), passed on as the customer's wish
+
+
+def customer_asks(commands: Sequence[Command], fresh_text: str) -> CustomerAsks:
+    """Read a customer's reply: "#escalate" is the customer's to ask; every other line belongs to
+    someone else and is refused with the reason."""
+    refused = [c for c in commands if c.verb != "escalate"]
+    wish = next((c.argument for c in commands if c.verb == "escalate"), None)
+    return CustomerAsks(refused=[{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused],
+                        on_severity=any(c.verb in SEVERITY_VERBS for c in refused),
+                        escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None)
+
+
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
     sender, at = mail.parsed.from_addr, mail.at
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
-    # "#escalate" is the customer's to ask; every other line belongs to someone else.
-    refused = [c for c in commands if c.verb != "escalate"]
-    wish = next((c.argument for c in commands if c.verb == "escalate"), None)
-    escalating = wish is not None or asks_to_escalate(mail.parsed.fresh_text)
-    if not (refused or escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
+    asks = customer_asks(commands, mail.parsed.fresh_text)
+    if not (asks.refused or asks.escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
         history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
-    if refused:
-        severity = any(c.verb in SEVERITY_VERBS for c in refused)
-        items = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused]
+    if asks.refused:
         # Account managers hear of attempts on the severity; a customer's "#close" is only recorded.
-        refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED if severity else EventKind.COMMAND_REFUSED,
-               by=sender, at=at, key=mail.message_id, items=items, tell=severity)
+        refuse(session, desk, ticket,
+               kind=EventKind.ESCALATION_REFUSED if asks.on_severity else EventKind.COMMAND_REFUSED,
+               by=sender, at=at, key=mail.message_id, items=asks.refused, tell=asks.on_severity)
     if Status(ticket.status) in _REOPENED_BY_CUSTOMER:
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:
         ticket.updated_at = at
-    if escalating:
+    if asks.escalating:
         request_escalation(session, desk, ticket, by=sender, at=at, key=mail.message_id,
-                           words=strip_commands(mail.parsed.fresh_text), wish=wish or None)
+                           words=strip_commands(mail.parsed.fresh_text), wish=asks.wish)
 
 
 def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: TicketRow,
@@ -126,16 +143,25 @@ def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: Tick
     ticket = load(session, row.id)
     items = []
     for command in commands:
-        reason = refusal(Role.ACCOUNT_MANAGER, command.verb) or (None if proof.passed else f"not authenticated: {proof.reason}")
-        if reason is None:
-            target, reason = severity_target(command.verb, command.argument, ticket.severity, desk.settings.severities)
-            if target is not None:
-                set_severity(session, desk, ticket, target, at, sender, why=command.line, also_tell=[sender])
-                continue
+        target, reason = manager_line(command, proof, ticket.severity, desk.settings.severities)
+        if target is not None:
+            set_severity(session, desk, ticket, target, at, sender, why=command.line, also_tell=[sender])
+            continue
         items.append({"line": command.line, "reason": reason})
     if items:
         refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED, by=sender, at=at, key=mail.message_id,
                items=items, authentication=proof.reason)
+
+
+def manager_line(command: Command, proof: Authentication, severity: str,
+                 severities: Sequence[str]) -> tuple[str | None, str]:
+    """The severity an account manager's command line sets on a ticket at `severity`, or None and
+    why not: an engineer's command is refused first, then an unproven sender, then a keyword the
+    severity cannot follow."""
+    reason = refusal(Role.ACCOUNT_MANAGER, command.verb) or (None if proof.passed else f"not authenticated: {proof.reason}")
+    if reason is not None:
+        return None, reason
+    return severity_target(command.verb, command.argument, severity, severities)
 
 
 def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
@@ -151,7 +177,7 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
                        reason=f"not authenticated: {proof.reason}")
         return
     words = strip_commands(mail.parsed.fresh_text).strip()
-    relay = bool(words) and not any(c.verb == "internal" for c in commands)
+    relay = is_relayed(words, commands)
     keep(session, row.id, mail, internal=True)  # the customer's copy is the relayed email
     _appended(session, desk, mail, row, relayed=relay)
     if relay:
@@ -172,6 +198,12 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
         _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
 
 
+def is_relayed(words: str, commands: Sequence[Command]) -> bool:
+    """Whether an engineer's reply reaches the customer: it has words besides its command lines,
+    and no "#internal" keeps it ours."""
+    return bool(words) and not any(c.verb == "internal" for c in commands)
+
+
 def _author(settings: Settings, mail: Arrival) -> str | None:
     """How the customer's copy is signed: the engineer's own display name, unless it is (or holds) an
     address, as mail programs often make it; then their name in `staff_names`; else nobody's."""
@@ -184,31 +216,47 @@ def _author(settings: Settings, mail: Arrival) -> str | None:
 def _apply(session: Session, desk: Desk, ticket: Ticket, command: Command, actor: str, at: datetime,
            relayed: bool) -> dict[str, str] | None:
     """Carry out one engineer's command line; the refusal ({line, reason}) when it cannot be."""
+    verb = command.verb
+    value, reason = agent_line(desk.settings, ticket.severity, command)
+    if reason is not None:
+        return {"line": command.line, "reason": reason}
+    if verb == "workaround":
+        set_workaround(session, desk, ticket, at, actor)
+    elif value is None:
+        pass  # "#internal" only keeps the reply from the customer
+    elif verb in SEVERITY_VERBS:
+        set_severity(session, desk, ticket, value, at, actor, why=command.line)
+    elif verb == "assign":
+        set_assignee(session, desk, ticket, value, at, actor)
+    elif verb == "category":
+        set_category(session, ticket, value, at, actor)
+    else:  # "#status", "#solve", "#close"; a relayed reply already tells the customer of solved and closed
+        set_status(session, desk, ticket, Status(value), at, actor, why=command.line, tell_customer=not relayed)
+    return None
+
+
+def agent_line(settings: Settings, severity: str, command: Command) -> tuple[str | None, str | None]:
+    """What an engineer's command line on a ticket at `severity` sets, or why it cannot: (value,
+    None) or (None, reason). The value is the severity, the `Status`, the engineer's address or the
+    category name the line names; None for "#workaround" and "#internal", which name nothing."""
     verb, argument = command.verb, command.argument
     if verb in SEVERITY_VERBS:
-        target, reason = severity_target(verb, argument, ticket.severity, desk.settings.severities)
-        if target is None:
-            return {"line": command.line, "reason": reason}
-        set_severity(session, desk, ticket, target, at, actor, why=command.line)
-    elif verb in ("status", *_BY_STATUS):
+        target, reason = severity_target(verb, argument, severity, settings.severities)
+        return (target, None) if target is not None else (None, reason)
+    if verb in ("status", *_BY_STATUS):
         to = _BY_STATUS.get(verb) or status_named(argument)
         if to is None:
-            return {"line": command.line, "reason": f'"{argument}" is not a status (one of {", ".join(Status)})'}
-        # A relayed reply already tells the customer the ticket is solved or closed.
-        set_status(session, desk, ticket, to, at, actor, why=command.line, tell_customer=not relayed)
-    elif verb == "workaround":
-        set_workaround(session, desk, ticket, at, actor)
-    elif verb == "assign":
+            return None, f'"{argument}" is not a status (one of {", ".join(Status)})'
+        return to, None
+    if verb == "assign":
         address = argument.strip().strip("<>").lower()
-        if not desk.settings.is_agent(address):
-            return {"line": command.line, "reason": f'"{argument}" is not one of the engineers (agents) in the config'}
-        set_assignee(session, desk, ticket, address, at, actor)
-    elif verb == "category":
+        if not settings.is_agent(address):
+            return None, f'"{argument}" is not one of the engineers (agents) in the config'
+        return address, None
+    if verb == "category":
         name = "-".join(argument.lower().split())
-        if not name:
-            return {"line": command.line, "reason": "#category needs a name, such as billing"}
-        set_category(session, ticket, name, at, actor)
-    return None  # "#internal" only keeps the reply from the customer
+        return (name, None) if name else (None, "#category needs a name, such as billing")
+    return None, None
 
 
 def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, *, items: list[dict[str, str]],

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from inbox.cli import main
-from inbox.clock import TEST_CLOCK_ENV, FixedClock
+from inbox.clock import Clock, FixedClock
 from inbox.store import backup as backups
 from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
@@ -28,8 +28,8 @@ from tests.fakes import T0, mail, write_config
 NOW = datetime(2026, 3, 15, 2, 0, tzinfo=timezone.utc)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+def run(capsys: pytest.CaptureFixture[str], *argv: str, clock: Clock | None = None) -> tuple[int, str, str]:
+    code = main(list(argv), clock)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -148,11 +148,9 @@ def test_restore_refuses_a_database_with_mail_unless_replace(db_url: str, tmp_pa
     assert code == 0 and "restored" in err and every_row(db_url) == before
 
 
-def test_retention_deletes_old_backups_and_nothing_else(db_url: str, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_retention_deletes_old_backups_and_nothing_else(db_url: str, tmp_path: Path, capsys) -> None:
     """A directory of two years of daily backups keeps 30 days, the first of two more months and of three
     years (34 with the new one); other files, the other kind and lookalike names are left alone."""
-    monkeypatch.delenv(TEST_CLOCK_ENV)  # frozen at NOW, not running from the suite's instant
-    monkeypatch.setattr("inbox.cli.SystemClock", lambda: FixedClock(NOW))
     config = config_for(db_url, tmp_path / "db")
     kind = "sqlite3" if is_sqlite(db_url) else "pgdump"
     other = "pgdump" if kind == "sqlite3" else "sqlite3"
@@ -167,7 +165,7 @@ def test_retention_deletes_old_backups_and_nothing_else(db_url: str, tmp_path: P
     for name in bystanders:
         (directory / name).write_text("not ours")
 
-    code, out, _ = run(capsys, "--config", config, "backup", "--to", str(directory), "--json")
+    code, out, _ = run(capsys, "--config", config, "backup", "--to", str(directory), "--json", clock=FixedClock(NOW))
     document = json.loads(out)
     kept = [datetime.strptime(Path(p).name[6:22], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
             for p in document["kept"]]
@@ -257,8 +255,8 @@ def test_missing_or_failing_pg_dump_is_a_clear_error(pg_url: str, tmp_path: Path
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.delenv(TEST_CLOCK_ENV)  # its warning would be a second line on stderr
-    code, out, err = run(capsys, "--config", config, "backup", "--to", str(tmp_path / "b1"), "--json")
+    # The test's clock, not $INBOX_TEST_CLOCK, whose warning would be a second line on stderr.
+    code, out, err = run(capsys, "--config", config, "backup", "--to", str(tmp_path / "b1"), "--json", clock=FixedClock(NOW))
     assert code == 1 and json.loads(out)["error"]["kind"] == "database"
     assert err.strip().splitlines() == ["inbox: backup failed: pg_dump is not on PATH: install the PostgreSQL "
                                         "client tools (the server's major version or newer)"]

@@ -234,6 +234,21 @@ def test_show_keeps_long_bodies_readable(config: str, tmp_path: Path, capsys) ->
     assert shown["messages"][1]["text"] == body
 
 
+def test_a_clock_handed_to_main_is_the_commands_time(config: str, tmp_path: Path, capsys) -> None:
+    """main(argv, clock): a mail ingested without --received-at is received at the clock's instant,
+    though $INBOX_TEST_CLOCK is set (the suite sets it), with no warning; --received-at still wins."""
+    (tmp_path / "a.eml").write_bytes(mail())
+    (tmp_path / "b.eml").write_bytes(mail(message_id="<m2@acme.com>", subject="Another"))
+    given = FixedClock(datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc))
+    assert main(["--config", config, "ingest", str(tmp_path / "a.eml")], given) == 0
+    assert TEST_CLOCK_ENV not in capsys.readouterr().err
+    assert main(["--config", config, "ingest", "--received-at", T0.isoformat(), str(tmp_path / "b.eml")], given) == 0
+    capsys.readouterr()
+    _, out, _ = run(capsys, "--config", config, "tickets", "list", "--json")
+    created = {row["tracking"]: datetime.fromisoformat(row["created_at"]) for row in json.loads(out)}
+    assert created == {"SUP-000001": given.now(), "SUP-000002": T0}
+
+
 def test_a_test_clock_starts_the_commands_clock_at_its_instant(config: str, tmp_path: Path, capsys,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """$INBOX_TEST_CLOCK (tests only) starts the process's clock at its instant, whatever the day:

@@ -2,70 +2,22 @@
 
 Mails are signed with an RSA key made at test time; the service's DNS lookup is the test's own,
 publishing that key for example.com only. Each test feeds mail through the real pipeline on
-SQLite and PostgreSQL and checks what changed, what was recorded and who was emailed.
+SQLite and PostgreSQL and checks what changed, what was recorded and who was emailed. The `desk`
+(SUP-000001 open at low) and the `key` are tests/staff_kit.py's fixtures.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from pathlib import Path
 
 import pytest
 
 from inbox.domain.ticket import Outcome
 from inbox.store import tickets as store
-from tests.dkim_kit import Key, dns_for, make_key, sign
+from tests.dkim_kit import Key, sign
 from tests.fakes import mail
-from tests.sla_kit import CONFIG, T0, Desk, text_of
-
-TAM, OTHER_TAM, ENGINEER = "tam@example.com", "tam2@example.com", "engineer@example.com"
-PEOPLE = CONFIG.replace(
-    "  - {{id: acme, name: Acme Corp, plan: standard, domains: [acme.com], contacts: [alice@acme.com]}}\n",
-    "  - {{id: acme, name: Acme Corp, plan: standard, domains: [acme.com], contacts: [alice@acme.com],\n"
-    f"     account_managers: [{TAM}]}}}}\n"
-    f"  - {{{{id: globex, name: Globex, plan: standard, domains: [globex.test], account_managers: [{OTHER_TAM}]}}}}\n",
-).replace("authentication: {{trusted_authserv_ids: [mx.test]}}\n", "authentication: {{trusted_authserv_ids: [], verify_dkim: true}}\n")
-QUOTE = "\n\nOn Mon, 2 Mar 2026 at 09:00, Alice <alice@acme.com> wrote:\n> Our printer is on fire.\n"
-
-
-@pytest.fixture(scope="module")
-def key() -> Key:
-    return make_key()
-
-
-@pytest.fixture
-def desk(tmp_path: Path, db_url: str, key: Key):
-    assert f"account_managers: [{TAM}]" in PEOPLE  # the replacement above found its line
-    desk = Desk(tmp_path, db_url, PEOPLE, dns=dns_for(key, "example.com"))
-    assert desk.feed(mail(), at=T0) == Outcome.OPENED  # Alice opens SUP-000001 at low
-    desk.run(T0)
-    yield desk
-    desk.close()
-
-
-def reply(sender: str, body: str, *, n: int = 2, subject: str = "Re: [SUP-000001] Printer on fire",
-          attachment: tuple[str, bytes] | None = None) -> bytes:
-    """A reply on Alice's thread, as a mail program writes it (CRLF, SMTP policy), not yet signed."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "support@example.com"
-    msg["Subject"] = subject
-    msg["Date"] = "Mon, 02 Mar 2026 10:00:00 -0800"
-    msg["Message-ID"] = f"<r{n}@{sender.rpartition('@')[2]}>"
-    msg["In-Reply-To"] = "<m1@acme.com>"
-    msg.set_content(body)
-    if attachment:
-        msg.add_attachment(attachment[1], maintype="application", subtype="octet-stream", filename=attachment[0])
-    return msg.as_bytes(policy=SMTP)
-
-
-def emails_to(desk: Desk, address: str) -> list[tuple[str, EmailMessage]]:
-    """(kind, message) of every email sent to `address`, oldest first."""
-    by_id = {m["Message-ID"].strip("<>"): m for m in desk.sent()}
-    return [(e.detail["kind"], by_id[e.detail["message_id"]]) for e in desk.events(kind="notified")
-            if e.detail["to"] == address]
+from tests.sla_kit import T0, Desk, text_of
+from tests.staff_kit import ENGINEER, OTHER_TAM, QUOTE, TAM, emails_to, reply
 
 
 def test_account_manager_keyword_with_a_valid_dkim_signature_raises_the_severity(desk: Desk, key: Key) -> None:

@@ -1,5 +1,6 @@
 """The people tests' desk (an Acme ticket SUP-000001, its TAM, a DKIM key published for example.com)
-serves the spoofing tests too; `app` is a plain app on the test's database."""
+serves the spoofing tests too: `desk` and `key` are tests/staff_kit.py's, registered by
+tests/conftest.py's `pytest_plugins`. `app` is a plain app on the test's database."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +9,6 @@ import pytest
 
 from inbox.app import App
 from tests.fakes import make_app, make_settings
-from tests.integration.test_people import desk, key  # noqa: F401 - fixtures, registered by import
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from inbox.domain.ticket import Outcome
 from inbox.store import tickets as store
 from tests.dkim_kit import Key, dns_for, sign
 from tests.fakes import mail
-from tests.integration.test_people import ENGINEER, PEOPLE
 from tests.sla_kit import CONFIG, T0, Desk, text_of
+from tests.staff_kit import ENGINEER, PEOPLE
 
 REMOTE = "desk@helpdesk.test"
 STEP = timedelta(minutes=15)

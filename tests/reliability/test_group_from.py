@@ -20,8 +20,8 @@ from inbox.store import tickets as store
 from inbox.store.tables import Event, Ticket
 from tests.dkim_kit import SIGNED_HEADERS, Key
 from tests.fakes import mail
-from tests.integration.test_people import TAM
 from tests.sla_kit import T0, Desk
+from tests.staff_kit import TAM
 
 AT = T0 + timedelta(minutes=20)
 SUBJECT = "Re: [SUP-000001] Printer on fire"

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from inbox.domain.ticket import Outcome
 from tests.dkim_kit import Key, sign
 from tests.fakes import mail
-from tests.integration.test_people import ENGINEER, TAM, emails_to
 from tests.lines_kit import hiding
 from tests.sla_kit import T0, Desk, text_of
+from tests.staff_kit import ENGINEER, TAM, emails_to
 
 AT = T0 + timedelta(minutes=30)
 STEERING = ("status_changed", "severity_changed", "command_refused", "escalation_refused", "assigned",

@@ -27,8 +27,8 @@ from dkim.crypto import parse_public_key
 from inbox.domain.ticket import Outcome
 from tests.dkim_kit import Key, dns_for, sign
 from tests.fakes import mail
-from tests.integration.test_people import PEOPLE, TAM
 from tests.sla_kit import T0, Desk
+from tests.staff_kit import PEOPLE, TAM
 
 FIRST, THEN = T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)
 EVERY_HEADER = [b"from", b"to", b"subject", b"date", b"message-id", b"in-reply-to", b"references"]

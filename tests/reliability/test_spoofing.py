@@ -19,8 +19,8 @@ from inbox.domain.ticket import Outcome
 from inbox.store import tickets as store
 from tests.dkim_kit import Key, dns_for, sign
 from tests.fakes import mail
-from tests.integration.test_people import PEOPLE, TAM, emails_to, reply
 from tests.sla_kit import T0, Desk, text_of
+from tests.staff_kit import PEOPLE, TAM, emails_to, reply
 
 AT = T0 + timedelta(minutes=5)
 LOOK_ALIKES = {

@@ -28,9 +28,9 @@ from inbox.settings import Settings
 from tests.dkim_kit import Key, dns_for, sign
 from tests.fakes import mail
 from tests.integration import test_seed_akemona_secpod, test_seed_standard_apporetum, test_seed_viakoo
-from tests.integration.test_people import ENGINEER, PEOPLE, QUOTE, TAM, reply
 from tests.seed_kit import SeedDesk
 from tests.sla_kit import T0, TEMPLATES, Desk, text_of
+from tests.staff_kit import ENGINEER, PEOPLE, QUOTE, TAM, reply
 
 TIMELINES = [fn for module in (test_seed_akemona_secpod, test_seed_standard_apporetum, test_seed_viakoo)
              for name, fn in vars(module).items() if name.startswith("test_") and callable(fn)]

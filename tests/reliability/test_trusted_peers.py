@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from inbox.domain.ticket import Outcome
 from inbox.settings import SmtpSettings
 from tests.fakes import mail
-from tests.integration.test_people import PEOPLE, TAM, reply
 from tests.integration.test_smtp import listening, rows, send
 from tests.sla_kit import T0, Desk
+from tests.staff_kit import PEOPLE, TAM, reply
 
 AT = T0 + timedelta(minutes=5)
 VOUCHED = b"Authentication-Results: mx.test; dkim=pass header.d=example.com\r\n" + reply(TAM, "#escalate\n\nPer the call.")
