@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
@@ -59,6 +60,7 @@ class App:
     sessions: sessionmaker[Session]
     rawstore: RawStore
     dns: DnsLookup | None = None  # DKIM key lookups; None: the system resolver (tests bring their own)
+    claimant: Claimant = field(default_factory=Claimant.of_this_process)
     _desk: Desk | None = field(default=None, repr=False)
     _renderer: Renderer | None = field(default=None, repr=False)
 
@@ -246,7 +248,7 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
             metrics=metrics,
             on_stored=runner.wake,
             clock=app.clock,
-            owner=PROCESS_OWNER,
+            claimant=app.claimant,
         )
         for mailbox in settings.imap
     ]
