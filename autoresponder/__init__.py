@@ -2,6 +2,8 @@
 
 Only `inbox.app` imports it. `Outbound.run_once(now)` is one turn of the scheduled work: the SLA
 sweep first (it queues emails), then the outbox, so everything due by `now` is sent or tried.
+Each turn reads the desk in effect from the `CurrentDesk` as it starts: a config reload reaches
+the next turn.
 """
 
 from __future__ import annotations
@@ -13,22 +15,18 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.dispatch import Dispatcher
-from inbox.tickets import Desk, sweep
+from inbox.tickets import CurrentDesk, sweep
 
 
 @dataclass
 class Outbound:
     sessions: sessionmaker[Session]
-    desk: Desk
+    current: CurrentDesk
     dispatcher: Dispatcher
 
     def run_once(self, now: datetime) -> Counter[str]:
         """Every job once on the clock reading `now`, the outbox sender last, with what is still due
         and why (`waiting` behind an earlier email, `left` unexplained): nothing else is."""
-        done = sweep(self.sessions, self.desk, now)
+        done = sweep(self.sessions, self.current.get(), now)
         done.update(self.dispatcher.run(now))
         return done
-
-    def use(self, desk: Desk) -> None:
-        """A reloaded config (SIGHUP): the next turn sweeps and sends with it."""
-        self.desk = self.dispatcher.desk = desk

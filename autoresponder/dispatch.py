@@ -1,16 +1,19 @@
 """Drain the outbox: fold many staff alerts into digests, then claim a due row, decide, render,
-compose, send, record.
+compose, send, report.
 
 A claim is committed before anything is sent, and the composed bytes are committed before the
 first attempt, so a retry sends the very same email (same Message-ID, same text even if a
 template changed meanwhile). 4xx and network errors are retried with exponential back-off
-counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead, record
-`delivery_failed` on the ticket, and put a customer's address on the suppression list. A crash
-between the send and its record sends the email again after the claim times out: the same
-Message-ID lets mail programs show it once. Each run first folds the staff alerts of one kind due
-to one person into a digest when there are more than `outbound.digest_over` of them
-(`autoresponder.digest`); a digest is rendered from the alerts it lists when it is first sent.
-Never changes a ticket's status or severity.
+counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead. The
+queue's own states are `inbox.store.outbox`'s; what became of each email is reported to the
+ticket rules (`inbox.tickets`), which write it into the ticket's history (sent, with a copy;
+skipped; `delivery_failed`) and put a customer's address a 5xx refused on the suppression list,
+which is read through them too before mailing a customer. A crash between the send and its
+record sends the email again after the claim times out: the same Message-ID lets mail programs
+show it once. Each run first folds the staff alerts of one kind due to one person into a digest
+when there are more than `outbound.digest_over` of them (`autoresponder.digest`); a digest is
+rendered from the alerts it lists when it is first sent. Never changes a ticket's status or
+severity.
 """
 
 from __future__ import annotations
@@ -32,13 +35,10 @@ from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
 from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
 from inbox import logs, tickets
-from inbox.domain.message import ParsedMessage
 from inbox.domain.msgid import make_digest_message_id
-from inbox.domain.ticket import Direction, EventKind
 from inbox.store import digests, outbox, rawqueue
-from inbox.store import tickets as store
 from inbox.store.outbox import Outgoing
-from inbox.tickets import CUSTOMER, STAFF, Desk
+from inbox.tickets import CUSTOMER, STAFF, CurrentDesk, Desk
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,19 @@ DEFER = timedelta(minutes=10)
 @dataclass
 class Dispatcher:
     sessions: sessionmaker[Session]
-    desk: Desk
+    current: CurrentDesk | Desk  # where each run reads the desk in effect (a Desk: always that one)
     renderer: Renderer
     transport: MailTransport
     owner: str | None = None
+    # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
+    desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.desk = self._desk_in_effect()
+
+    def _desk_in_effect(self) -> Desk:
+        return self.current.get() if isinstance(self.current, CurrentDesk) else self.current
 
     def run(self, now: datetime, limit: int | None = None) -> Counter[str]:
         """Send or attempt every row due by `now`; returns counts of sent, retry, dead, skipped, deferred,
@@ -67,6 +75,7 @@ class Dispatcher:
             if taken:
                 log.warning("took back %d emails a failed turn had claimed", taken)
         self._stranded = True  # until this run returns: an exception leaves claims behind
+        self.desk = self._desk_in_effect()
         done = self._run(now, limit)
         self._stranded = False
         return done
@@ -135,7 +144,7 @@ class Dispatcher:
         settings = self.desk.settings
         with self.sessions() as session, session.begin():
             to_customer = item.audience == CUSTOMER
-            blocked = outbox.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
+            blocked = tickets.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
             recent = 0
             if item.automatic:
                 outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
@@ -148,7 +157,7 @@ class Dispatcher:
                 return outbox.DEFERRED
             if not verdict.send:
                 outbox.mark_skipped(session, item.id, verdict.reason)
-                self._event(session, item, EventKind.SKIPPED, now, {"why": verdict.reason})
+                tickets.record_skipped(session, item, now, verdict.reason)
                 return outbox.SKIPPED
             if item.automatic:
                 outbox.admit(session, item.id, now)
@@ -179,7 +188,7 @@ class Dispatcher:
         subject, text = (fresh.subject, fresh.text) if fresh is not None else _read_back(body)
         with self.sessions() as session, session.begin():
             outbox.mark_sent(session, item.id, now)
-            self._record_sent(session, item, subject, text, now)
+            tickets.record_sent(session, self.desk, item, subject, text, now)
         log.info("%s: sent", _about(item))
         return outbox.SENT
 
@@ -201,8 +210,7 @@ class Dispatcher:
         kept, left_out = attachments_of(raw)
         if left_out:
             log.warning("%s: attachments not relayed: %s", _about(item), ", ".join(left_out))
-            self._event(session, item, EventKind.NOTE, item.created_at,
-                        {"attachments_not_relayed": left_out, "to": item.recipient})
+            tickets.record_attachments_left_out(session, item, left_out)
         return kept
 
     def _compose(self, item: Outgoing, rendered: RenderedEmail, now: datetime,
@@ -228,36 +236,8 @@ class Dispatcher:
             return outbox.RETRY
         if permanent:
             outbox.mark_dead(session, item.id, error)
-        self._event(session, item, EventKind.DELIVERY_FAILED, now,
-                    {"to": item.recipient, "error": error[:500], "attempts": item.attempts, "permanent": permanent})
-        if permanent and bounced and item.audience == CUSTOMER and item.ticket_id is not None:
-            if outbox.suppress(session, item.recipient, f"rejected: {error[:200]}", now, item.ticket_id):
-                self._event(session, item, EventKind.SUPPRESSED, now, {"address": item.recipient, "why": error[:200]})
+        tickets.record_failure(session, item, now, error, permanent=permanent, bounced=bounced)
         return outbox.DEAD
-
-    def _record_sent(self, session: Session, item: Outgoing, subject: str, text: str, now: datetime) -> None:
-        self._event(session, item, EventKind.NOTIFIED, now,
-                    {"kind": item.kind, "to": item.recipient, "message_id": item.message_id, "outbox_id": item.id})
-        if item.ticket_id is None:  # a digest keeps no copy on the tickets it lists: each has its event
-            return
-        settings = self.desk.settings
-        store.add_message(
-            session, ticket_id=item.ticket_id, direction=Direction.OUT.value, at=now, automation="own",
-            message_id=item.message_id, internal=item.audience != CUSTOMER,
-            message=ParsedMessage(message_id=item.message_id, subject=subject, from_addr=settings.outbound.from_email,
-                                  to=(item.recipient,), in_reply_to=(item.in_reply_to,) if item.in_reply_to else (),
-                                  references=tuple(item.references), text=text, visible_text=text),
-        )
-        if item.audience == CUSTOMER:
-            tickets.emailed_customer(session, self.desk, item.ticket_id, now, item.kind)
-
-    def _event(self, session: Session, item: Outgoing, kind: EventKind, now: datetime, detail: dict[str, object]) -> None:
-        """What became of `item`, on its ticket; a digest's on the ticket of each alert it listed."""
-        if item.kind != digests.DIGEST:
-            tickets.record_outcome(session, item.ticket_id, kind, now, {"kind": item.kind, **detail})
-            return
-        tickets.record_digest_outcome(session, digests.members(session, item.id), kind, now, digest_id=item.id,
-                                      detail=detail)
 
 
 def _tracking(item: Outgoing) -> str | None:

@@ -235,7 +235,7 @@ def nothing_due(bench: Bench, runs: int) -> tuple[float, float, float]:
     app, outbound = bench.app, bench.outbound
     results = []
     for _ in range(runs):
-        s, a = timed(lambda: sweep(app.sessions, outbound.desk, NOW))
+        s, a = timed(lambda: sweep(app.sessions, outbound.current.get(), NOW))
         d, b = timed(lambda: outbound.dispatcher.run(NOW))
         r, c = timed(lambda: outbound.run_once(NOW))
         assert not (a or b or c), (a, b, c)

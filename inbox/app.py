@@ -2,7 +2,9 @@
 
 `build_app` makes the engines, sessions and raw store from the settings; `App` hands out the
 worker, the outbound side, template checks and previews, and builds `inbox serve` (the
-listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint).
+listener, IMAP pollers, ingest runner, scheduler and /healthz /metrics endpoint). It makes the
+two values every part shares: the `Claimant` this process claims work as, and the `CurrentDesk`
+that parts read the desk from and a config reload sets.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import InProcessParser, PoolParser
-from inbox.ingest.pipeline import IngestContext
-from inbox.ingest.worker import HOST, PROCESS_OWNER, IngestWorker, is_dead
+from inbox.ingest.worker import IngestWorker
 from inbox.rawstore import RawStore
 from inbox.reload import ConfigReload
 from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store import outbox, rawqueue, service_state
 from inbox.store.db import make_engine, make_sessionmaker
-from inbox.tickets import Contracts, Desk
+from inbox.tickets import Contracts, CurrentDesk, Desk
 
 if TYPE_CHECKING:
     from autoresponder import Outbound
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class App:
-    settings: Settings
+    settings: Settings  # as loaded at start; after a config reload, the desk's are the ones in effect
     clock: Clock
     durable_engine: Engine  # raw-message commits: synchronous=FULL on SQLite
     engine: Engine  # everything that can be redone from a durable row
@@ -61,18 +62,19 @@ class App:
     rawstore: RawStore
     dns: DnsLookup | None = None  # DKIM key lookups; None: the system resolver (tests bring their own)
     claimant: Claimant = field(default_factory=Claimant.of_this_process)
-    _desk: Desk | None = field(default=None, repr=False)
+    _current: CurrentDesk | None = field(default=None, repr=False)
     _renderer: Renderer | None = field(default=None, repr=False)
 
-    def desk(self) -> Desk:
-        """The config, its contracts and the secret: what changing tickets and telling people need."""
-        if self._desk is None:
-            self._desk = Desk(self.settings, Contracts(self.settings), self.secret())
-        return self._desk
+    def current_desk(self) -> CurrentDesk:
+        """Where every part reads the desk in effect, made at first use; a config reload sets it.
+        One per process: one Contracts, whose calendars cache their holidays."""
+        if self._current is None:
+            self._current = CurrentDesk(Desk(self.settings, Contracts(self.settings), self.secret()))
+        return self._current
 
-    def use(self, desk: Desk) -> None:
-        """A reloaded config: the parts built from now on (previews, workers) use it."""
-        self.settings, self._desk = desk.settings, desk
+    def desk(self) -> Desk:
+        """The config, its contracts and the secret in effect: what changing tickets and telling people need."""
+        return self.current_desk().get()
 
     def renderer(self) -> Renderer:
         """The one template renderer of this process: it remembers each file's last good version."""
@@ -93,13 +95,14 @@ class App:
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
 
-        desk = self.desk()
-        dispatcher = Dispatcher(self.sessions, desk, self.renderer(), transport or self.transport(), owner=PROCESS_OWNER)
+        current, claimant = self.current_desk(), self.claimant
+        dispatcher = Dispatcher(self.sessions, current, self.renderer(), transport or self.transport(),
+                                owner=claimant.owner)
         with self.sessions() as session, session.begin():
-            taken = outbox.release_orphans(session, HOST, is_dead)
+            taken = outbox.release_orphans(session, claimant.host, claimant.is_dead)
         if taken:
             log.warning("took back %d emails a process that died was sending; each goes again", taken)
-        return Outbound(self.sessions, desk, dispatcher)
+        return Outbound(self.sessions, current, dispatcher)
 
     def transport(self) -> MailTransport:
         from autoresponder.transport import MaildirTransport, SmtpTransport
@@ -143,11 +146,9 @@ class App:
         on_result: Callable[[str, Outcome], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
-        ctx = IngestContext(settings=self.settings, secret=self.secret(), dns=self.dns)
-        ctx.__dict__["desk"] = self.desk()  # one Contracts per process: its calendars cache holidays
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
-        worker = IngestWorker(self.sessions, ctx, clock or self.clock, batch_size=batch_size, parser=parser,
-                              on_result=on_result)
+        worker = IngestWorker(self.sessions, self.current_desk(), clock or self.clock, self.claimant,
+                              batch_size=batch_size, parser=parser, on_result=on_result, dns=self.dns)
         worker.recover()
         return worker
 
@@ -216,7 +217,7 @@ def build_app(settings: Settings, clock: Clock) -> App:
 def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
     """`inbox serve`: the listener, one poller per mailbox, the ingest runner, the scheduler and the
     operations endpoint, wired to one raw store and one metrics registry; and the SIGHUP reload
-    that hands a new desk to the parts that use one. Builds, never runs."""
+    that sets the current desk they all read. Builds, never runs."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
     from inbox.ingest.runner import IngestRunner, outcome_counter
@@ -298,7 +299,7 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
 
     service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render, admin=_admin_pages(app))
     path = settings.source_path
-    reload = ConfigReload(path, app.desk, app.use, [worker, outbound]) if path else None
+    reload = ConfigReload(path, app.current_desk()) if path else None
     return service, (reload or (lambda: None))
 
 
@@ -311,7 +312,7 @@ def _admin_pages(app: App) -> AdminPages | None:
     if len(token) < MIN_TOKEN:
         log.warning("the preview pages are off: %s holds %d characters, fewer than %d", env, len(token), MIN_TOKEN)
         return None
-    from autoresponder.render import KINDS
+    from autoresponder.render import KINDS, TemplateError
     from inbox.store.tickets import recent_tickets
     from inbox.web.admin import AdminPages
 
@@ -323,6 +324,7 @@ def _admin_pages(app: App) -> AdminPages | None:
         token=token,
         kinds=list(KINDS),
         preview=app.preview,
+        template_error=TemplateError,
         tickets=tickets,
         customers=[(c.id, c.name) for c in app.settings.customers],
         problems=lambda: [r.as_dict() for r in app.renderer().problems()],

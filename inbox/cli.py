@@ -279,7 +279,7 @@ def _tickets_show(app: App, args: argparse.Namespace) -> int:
         addresses = [ticket.requester, *store.participants(session, ticket.id)]
         detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
                                store.linked_trackings(session, ticket.id),
-                               suppressed=list(outbox.suppressed(session, addresses).values()),
+                               suppressed=list(tickets.suppressed(session, addresses).values()),
                                outbox=outbox.rows_of(session, ticket.id))
     print(json.dumps(detail) if args.json else ticket_text(detail))
     return 0
@@ -305,7 +305,7 @@ def _tickets_set(app: App, args: argparse.Namespace) -> int:
         if args.assign and tickets.set_assignee(session, desk, ticket, args.assign.lower(), at, args.by):
             kinds.append("assigned")
         if args.note and not kinds:
-            store.add_event(session, ticket_id=ticket.id, kind="note", at=at, actor=args.by, detail={"note": args.note})
+            tickets.add_note(session, ticket.id, args.note, at, args.by)
             kinds.append("note")
         row = ticket_row(ticket)
     print(json.dumps({**row, "events": kinds}) if args.json else f"{row['tracking']}: {', '.join(kinds) or 'no change'}")

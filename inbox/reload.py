@@ -1,7 +1,9 @@
 """`kill -HUP` on `inbox serve`: read the config file again and use it without a restart.
 
 The desk's rules take effect at once: customers, contacts and account managers, plans,
-calendars and holidays, rules, agents, addresses, unknown senders, severities. What binds
+calendars and holidays, rules, agents, addresses, unknown senders, severities. The reload only
+sets the new desk in the process's one `CurrentDesk`; every part reads the desk there at the
+start of each batch, turn or request, so it needs no list of parts to tell. What binds
 sockets or opens connections (`service`, `database`, `smtp`, `imap`, `outbound`, `http`,
 `templates`) keeps its running value, and the log says that a restart applies it. A file that
 does not load is refused whole, each problem logged, and the service goes on with what it had:
@@ -13,23 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Callable, Protocol
 
 from inbox.settings import ConfigError, Settings, load_settings
-from inbox.tickets import Contracts, Desk
+from inbox.tickets import Contracts, CurrentDesk, Desk
 
 log = logging.getLogger(__name__)
 
 # Sections bound to sockets, connections or files opened at start.
 AT_RESTART = ("service", "database", "smtp", "imap", "outbound", "http", "templates")
-
-
-class Uses(Protocol):
-    """A running part that takes the new desk (the ingest worker, the outbound side)."""
-
-    def use(self, desk: Desk) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -44,23 +38,20 @@ def changed_sections(old: Settings, new: Settings) -> list[str]:
 
 
 def merge(old: Settings, new: Settings) -> Settings:
-    """`new`, except the sections that only a restart applies, which keep their running values."""
-    merged = new.model_copy(update={name: getattr(old, name) for name in AT_RESTART})
-    merged._source_path = old.source_path
-    for name, attr in vars(type(merged)).items():  # derived values are derived again from the merge
-        if isinstance(attr, cached_property):
-            merged.__dict__.pop(name, None)
-    return merged
+    """`new`, except the sections that only a restart applies, which keep their running values.
+    Validated as a whole again, so what settings derive from their sections (lookups, the
+    compiled rules) is derived from the merge."""
+    values = {name: getattr(new, name) for name in type(new).model_fields}
+    values.update({name: getattr(old, name) for name in AT_RESTART})
+    return Settings.validated(values, source_path=old.source_path)
 
 
 @dataclass
 class ConfigReload:
-    """Called on SIGHUP: load the file, keep what needs a restart, hand the new desk to every part."""
+    """Called on SIGHUP: load the file, keep what needs a restart, set the new desk as the current one."""
 
     path: Path
-    current: Callable[[], Desk]
-    install: Callable[[Desk], None]  # the composition root's own reference, for later parts
-    parts: list[Uses]
+    current: CurrentDesk
     _one_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self) -> Reloaded:
@@ -68,7 +59,7 @@ class ConfigReload:
             return self._reload()
 
     def _reload(self) -> Reloaded:
-        desk = self.current()
+        desk = self.current.get()
         try:
             new = load_settings(self.path)
         except ConfigError as exc:
@@ -85,8 +76,6 @@ class ConfigReload:
             return Reloaded([], later)
         settings = merge(desk.settings, new)
         fresh = Desk(settings, Contracts(settings), desk.secret)
-        self.install(fresh)
-        for part in self.parts:
-            part.use(fresh)
+        self.current.set(fresh)
         log.warning("config reload: %s now in effect", ", ".join(now))
         return Reloaded(now, later)

@@ -2,18 +2,20 @@
 
 The order, readable in one place: parse -> dedupe -> recognise automation ->
 bounces -> refuse headerless -> thread -> resolve customer -> open, append
-or record. Opening and appending are the ticket rules' (`inbox.tickets`): this
-module decides where a mail belongs, they decide what it changes. Proving the
-sender (DKIM, a DNS lookup) happens here, at the edge, only when they ask.
-Normal outcomes are return values; only failures raise, and the worker turns
-them into a failed raw row without touching the messages behind it.
+or record. Opening, appending and recording (a bounce of our mail, an auto-reply,
+a mail without a ticket, a person writing) are the ticket rules' (`inbox.tickets`):
+this module decides where a mail belongs, they decide what it changes and write
+the ticket's history. Proving the sender (DKIM, a DNS lookup) happens here, at
+the edge, only when they ask. Normal outcomes are return values; only failures
+raise, and the worker turns them into a failed raw row without touching the
+messages behind it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, cached_property
+from functools import cache
 from typing import Sequence
 
 from sqlalchemy.orm import Session
@@ -22,7 +24,7 @@ from inbox import tickets
 from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.msgid import is_own_message_id, verify_message_id
 from inbox.domain.people import Role
-from inbox.domain.ticket import SYSTEM, EventKind, Outcome, Status
+from inbox.domain.ticket import Outcome, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.ingest.authenticate import DnsLookup, authenticate
 from inbox.ingest.dedupe import earlier_copy, identity
@@ -30,11 +32,10 @@ from inbox.ingest.loops import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import Settings
-from inbox.store import outbox
 from inbox.store import tickets as store
 from inbox.store.rawqueue import Claimed
 from inbox.store.tickets import TicketRow
-from inbox.tickets import Arrival, Contracts, Desk
+from inbox.tickets import Arrival, Desk
 
 
 class PermanentError(Exception):
@@ -47,13 +48,18 @@ class TemporaryError(Exception):
 
 @dataclass(frozen=True)
 class IngestContext:
-    settings: Settings
-    secret: str
+    """What one batch is decided with: the desk in effect when it began, and how DKIM keys are looked up."""
+
+    desk: Desk
     dns: DnsLookup | None = None  # DKIM key lookups: dkimpy's resolver when None; tests bring their own
 
-    @cached_property
-    def desk(self) -> Desk:
-        return Desk(self.settings, Contracts(self.settings), self.secret)
+    @property
+    def settings(self) -> Settings:
+        return self.desk.settings
+
+    @property
+    def secret(self) -> str:
+        return self.desk.secret
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
     if verdict.kind is Automation.OWN:
         return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, f"our own mail came back: {verdict.reason}")
     if verdict.kind is Automation.PERSON:
-        # A person wrote from this address, so it receives mail again (RFC 3463 5.x.x is not for ever).
-        outbox.lift(session, parsed.from_addr)
+        tickets.person_wrote(session, parsed.from_addr)
 
     joined, rejected = _pick(session, parsed, _candidates(session, parsed, ctx), ctx)
     if verdict.kind is Automation.AUTO_REPLY:
@@ -124,9 +129,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         # and like any mail it joins only a ticket its sender takes part in.
         if joined is None:
             return _record_without_ticket(session, mail, Outcome.AUTO_REPLY, verdict.reason)
-        tickets.keep(session, joined.id, mail.arrival(ctx), internal=True)
-        store.add_event(session, ticket_id=joined.id, raw_id=raw.id, kind=EventKind.AUTO_REPLY, at=mail.at,
-                        actor=parsed.from_addr, detail={"reason": verdict.reason, "message_id": message_id})
+        tickets.keep_auto_reply(session, joined.id, mail.arrival(ctx))
         return IngestResult(Outcome.AUTO_REPLY, message_id, joined.id, joined.tracking)
     arrival = mail.arrival(ctx)
     if joined is not None and joined.status == Status.CLOSED and _is_customer(ctx, joined, parsed.from_addr):
@@ -219,22 +222,12 @@ def _bounce(session: Session, mail: _Mail, ctx: IngestContext) -> IngestResult:
             break
     if ticket is None:
         return _record_without_ticket(session, mail, Outcome.BOUNCE, mail.verdict.reason)
-    tickets.keep(session, ticket.id, mail.arrival(ctx), internal=True)
-    store.add_event(session, ticket_id=ticket.id, raw_id=mail.raw.id, kind=EventKind.DELIVERY_FAILED, at=mail.at,
-                    actor=parsed.from_addr or SYSTEM,
-                    detail={"failed_recipients": list(parsed.report_failed_recipients),
-                            "original_message_ids": list(parsed.report_original_ids), "reason": mail.verdict.reason})
-    for address in parsed.report_failed_recipients:
-        # Our mail bounced: no more automatic mail to that address until a person writes from it.
-        if outbox.suppress(session, address, f"bounced: {mail.verdict.reason}", mail.at, ticket.id):
-            store.add_event(session, ticket_id=ticket.id, kind=EventKind.SUPPRESSED, at=mail.at, actor=SYSTEM,
-                            detail={"address": address, "why": mail.verdict.reason})
+    tickets.record_bounce(session, ticket.id, mail.arrival(ctx))
     return IngestResult(Outcome.BOUNCE, mail.message_id, ticket.id, ticket.tracking)
 
 
 def _record_without_ticket(session: Session, mail: _Mail, outcome: Outcome, reason: str) -> IngestResult:
     """No ticket, but an event that says what came and why nothing was opened."""
-    store.add_event(session, raw_id=mail.raw.id, kind=outcome.value, at=mail.at, actor=SYSTEM,
-                    detail={"reason": reason, "source": mail.raw.source, "message_id": mail.message_id,
-                            "from": mail.parsed.from_addr, "subject": mail.parsed.subject[:200]})
+    tickets.record_unticketed(session, mail.parsed, outcome, reason, raw_id=mail.raw.id, source=mail.raw.source,
+                              message_id=mail.message_id, at=mail.at)
     return IngestResult(outcome, mail.message_id, None)

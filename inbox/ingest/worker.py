@@ -6,14 +6,15 @@ flush for many messages). A message that fails sends its batch down the slow
 path, one transaction per message, where it is rolled back alone, marked
 failed with its reason, and never blocks the messages behind it. With a
 parser pool, the next batch is claimed and parsed while this one is stored.
+
+Each batch is decided with the desk in effect as it starts (read from the `CurrentDesk`, so a
+config reload reaches the next batch), and its rows are claimed in the name of the `Claimant`
+the composition root hands in.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,41 +24,22 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox import logs
+from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
+from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.parsers import BatchParser, InProcessParser, Pending
 from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
 from inbox.store import rawqueue
 from inbox.store.rawqueue import Claimed
-from inbox.tickets import Desk
+from inbox.tickets import CurrentDesk
 
 Process = Callable[[Session, Claimed, IngestContext, ParsedMessage | None], IngestResult]
 
 log = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
-
-HOST = socket.gethostname()
-# Who claims rows: host, pid, and a token, because a restarted service often gets
-# the same pid (PID 1 in a container) and must still know the old claims are orphans.
-PROCESS_OWNER = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def is_dead(owner: str) -> bool:
-    """Whether the process that wrote this claim owner is gone (only meaningful on this host)."""
-    _host, pid, token = (owner.removesuffix(rawqueue.SOLO).rsplit(":", 2) + ["", ""])[:3]
-    if not pid.isdigit():
-        return True
-    if int(pid) == os.getpid():
-        return token != PROCESS_OWNER.rsplit(":", 1)[1]
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, someone else's
-    return False
 
 
 @dataclass
@@ -70,26 +52,24 @@ class IngestWorker:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        ctx: IngestContext,
+        desk: CurrentDesk,
         clock: Clock,
+        claimant: Claimant,
         batch_size: int = 100,
         process: Process = ingest_one,
         parser: BatchParser | None = None,
         on_result: Callable[[str, Outcome], None] | None = None,
+        dns: DnsLookup | None = None,
     ) -> None:
         self._sessions = sessions
         self._on_result = on_result or (lambda source, outcome: None)
         self._process = process
-        self._ctx = ctx
+        self._desk = desk
+        self._dns = dns
         self._clock = clock
+        self._claimant = claimant
         self._batch_size = batch_size
         self._parser = parser or InProcessParser()
-
-    def use(self, desk: Desk) -> None:
-        """A reloaded config (SIGHUP): the next batch classifies and answers with it."""
-        ctx = IngestContext(settings=desk.settings, secret=desk.secret, dns=self._ctx.dns)
-        ctx.__dict__["desk"] = desk  # the Contracts built by the reload: its calendars cache holidays
-        self._ctx = ctx
 
     def run_batch(self, ids: Sequence[int] | None = None) -> list[tuple[int, Outcome]]:
         """Process one batch of due rows (only `ids`, when given). Returns what each came to."""
@@ -110,7 +90,7 @@ class IngestWorker:
     def release_own(self) -> int:
         """Give back this process's claims after a drain that failed midway (a database outage)."""
         with self._sessions() as session, session.begin():
-            released = rawqueue.release_claims_of(session, PROCESS_OWNER)
+            released = rawqueue.release_claims_of(session, self._claimant.owner)
         if released:
             log.warning("took back %d messages a failed batch had claimed", released)
         return released
@@ -120,12 +100,13 @@ class IngestWorker:
         at a time, parsed here: if one of them is what killed the process, it is caught
         alone and its attempts add up to quarantine. Returns how many were taken back."""
         with self._sessions() as session, session.begin():
-            released = rawqueue.release_orphans(session, HOST, is_dead)
+            released = rawqueue.release_orphans(session, self._claimant.host, self._claimant.is_dead)
         if released:
             log.warning("took back %d messages claimed by a process that died", len(released))
         for raw_id in released:
             with self._sessions() as session, session.begin():
-                claimed = rawqueue.claim(session, self._clock.now(), 1, [raw_id], owner=PROCESS_OWNER + rawqueue.SOLO)
+                claimed = rawqueue.claim(session, self._clock.now(), 1, [raw_id],
+                                         owner=self._claimant.owner + rawqueue.SOLO)
             if claimed:
                 self._run(_Batch(claimed, InProcessParser().submit([claimed[0].data])))
         return len(released)
@@ -144,7 +125,7 @@ class IngestWorker:
         if ids is not None and not ids:
             return None
         with self._sessions() as session, session.begin():
-            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids, owner=PROCESS_OWNER)
+            claimed = rawqueue.claim(session, self._clock.now(), self._batch_size, ids, owner=self._claimant.owner)
         if not claimed:
             return None
         return _Batch(claimed, self._parser.submit([raw.data for raw in claimed]))
@@ -157,19 +138,21 @@ class IngestWorker:
 
     def _run_batch(self, batch: _Batch) -> list[tuple[int, Outcome]]:
         now = self._clock.now()
+        ctx = IngestContext(self._desk.get(), self._dns)  # one config for the whole batch, its retries too
         parsed = batch.parsed()
         try:
             with self._sessions() as session, session.begin():
-                return [self._process_one(session, raw, msg, now) for raw, msg in zip(batch.claimed, parsed)]
+                return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)
-        return [self._isolated(raw, msg, now) for raw, msg in zip(batch.claimed, parsed)]
+        return [self._isolated(raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
 
-    def _process_one(self, session: Session, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
+    def _process_one(self, session: Session, raw: Claimed, parsed: ParsedMessage, ctx: IngestContext,
+                     now: datetime) -> tuple[int, Outcome]:
         # Finished at once, not at the end of the batch: a later message of the
         # same batch must see this one's Message-ID as already handled.
         with logs.about(message_id=_message_id(parsed), raw_id=raw.id):
-            result = self._process(session, raw, self._ctx, parsed)
+            result = self._process(session, raw, ctx, parsed)
             rawqueue.finish(session, raw.id, outcome=result.outcome.value, ticket_id=result.ticket_id,
                             message_id=result.message_id, now=now)
             log.info("%s Message-ID <%s> (raw %s, %s): %s", result.tracking or "-", result.message_id, raw.id,
@@ -177,7 +160,7 @@ class IngestWorker:
                      extra={"tracking": result.tracking, "message_id": result.message_id or None})
         return raw.id, result.outcome
 
-    def _isolated(self, raw: Claimed, parsed: ParsedMessage, now: datetime) -> tuple[int, Outcome]:
+    def _isolated(self, raw: Claimed, parsed: ParsedMessage, ctx: IngestContext, now: datetime) -> tuple[int, Outcome]:
         """One message in a transaction of its own; a failure is recorded on its row.
 
         A database conflict with another worker (a deadlock, or the same message
@@ -193,7 +176,7 @@ class IngestWorker:
                     with session.begin():
                         if not rawqueue.is_claimed(session, raw.id):
                             return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
-                        return self._process_one(session, raw, parsed, now)
+                        return self._process_one(session, raw, parsed, ctx, now)
                 except DBAPIError as exc:
                     if attempt < CONFLICT_RETRIES and not exc.connection_invalidated:
                         log.info("Message-ID <%s> (raw %s): database conflict, trying again: %s", parsed.message_id,

@@ -4,7 +4,8 @@ Its job: speak SMTP (aiosmtpd) on the caller's event loop, accept RCPT TO only f
 own addresses, store each message's bytes and envelope through the group committer
 (durable point D1), and only then answer 250. Anything that keeps the bytes from being
 committed answers 451 4.3.0, so the sending server keeps the message and retries
-(RFC 5321 section 4.2.1: a 4yz reply means "try again later").
+(RFC 5321 section 4.2.1: a 4yz reply means "try again later"). This module holds the
+listener and that policy; each connection is an `inbox.receive.smtp_session.SmtpSession`.
 
 It must never: relay (any other recipient is 550 5.1.1), parse a message or touch tickets
 (it never imports `inbox.ingest` or ticket storage), do blocking I/O on the event loop,
@@ -22,7 +23,7 @@ import socket
 import ssl
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, AnyStr, Protocol
+from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -31,6 +32,7 @@ from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem
 from inbox.receive.group_commit import BatchLimits, GroupCommitter, RawSink
+from inbox.receive.smtp_session import SHUTTING_DOWN, SmtpSession
 from inbox.settings import SmtpSettings
 
 SOURCE = "smtp"
@@ -40,17 +42,13 @@ REFUSED = "inbox_messages_refused_total"
 MAX_RECIPIENTS = 100
 
 TOO_MANY_SESSIONS = "421 4.3.2 Too many connections, try again later"
-SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TRY_LATER = "451 4.3.0 Message not stored, try again later"
 INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 NO_SUCH_MAILBOX = "550 5.1.1 No such mailbox here; this server does not relay"
-TOO_LARGE = "552 5.3.4 Message too big: the limit is {limit} bytes"
 BAD_SENDER = "553 5.1.7 Malformed sender address"
-LINE_TOO_LONG = "500 5.5.2 Line too long: RFC 5321 section 4.5.3.1.6 allows 998 octets"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SIZE_PARAM = re.compile(r"\sSIZE=(\d{1,20})(?=\s|$)", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +116,7 @@ class SmtpListener:
             raise TypeError(f"handler hooks {sorted(unknown)} are not aiosmtpd hooks we declare")
         self._server: asyncio.Server | None = None
         self._tls: ssl.SSLContext | None = None
-        self._sessions: weakref.WeakSet[_Session] = weakref.WeakSet()
+        self._sessions: weakref.WeakSet[SmtpSession] = weakref.WeakSet()
         self._session_ended = asyncio.Event()
         self._stopping = False
         metrics.describe(ACCEPTED, "Messages committed to the raw store, by source.")
@@ -196,17 +194,17 @@ class SmtpListener:
         log.log(level, "SMTP refused (%s) from=<%s> to=%s peer=%s reply=%r", reason,
                 "" if sender is None else sender[:320], ",".join(r[:320] for r in rcpts) or "-", _peer(peer), reply)
 
-    def session_ended(self, session: _Session) -> None:
+    def session_ended(self, session: SmtpSession) -> None:
         self._sessions.discard(session)
         self._session_ended.set()
 
     def _new_connection(self) -> asyncio.Protocol:
         if self._stopping or len(self._sessions) >= self._settings.max_sessions:
             return _Refuse(self, SHUTTING_DOWN if self._stopping else TOO_MANY_SESSIONS)
-        session = _Session(
-            self._handler, self, data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True,
-            hostname=self._hostname, ident="inbox ESMTP", tls_context=self._tls, require_starttls=False,
-            timeout=self._settings.timeout_seconds, loop=asyncio.get_running_loop(),
+        session = SmtpSession(
+            self._handler, self, idle_seconds=self._settings.timeout_seconds,
+            data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True, hostname=self._hostname,
+            ident="inbox ESMTP", tls_context=self._tls, require_starttls=False, loop=asyncio.get_running_loop(),
         )
         self._sessions.add(session)
         return session
@@ -275,87 +273,6 @@ class _Handler(SmtpHooks):
         return INTERNAL_ERROR
 
 
-class _Session(SMTP):
-    """One SMTP connection: aiosmtpd's protocol with our size refusals, shutdown and timeout."""
-
-    def __init__(self, handler: SmtpHooks, listener: SmtpListener, **kwargs: Any) -> None:
-        self._listener = listener  # set first: aiosmtpd's __init__ inspects every attribute
-        self._in_data = False
-        super().__init__(handler, **kwargs)
-
-    @property
-    def is_busy(self) -> bool:
-        """Inside a mail transaction (from MAIL until the DATA reply): stop() lets it finish."""
-        return self._in_data or (self.envelope is not None and self.envelope.mail_from is not None)
-
-    def goodbye(self, reply: str) -> None:
-        """Answer `reply` out of turn and close (a 421, RFC 5321 section 3.8)."""
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(reply.encode("ascii") + b"\r\n")
-            transport.close()
-
-    def data_received(self, data: bytes) -> None:
-        # aiosmtpd restarts its idle timer per command only, so a large DATA on a slow link
-        # would be cut at timeout_seconds; RFC 5321 section 4.5.3.2.6 times the gap between
-        # chunks instead, and so do we.
-        self._reset_timeout()
-        super().data_received(data)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        try:
-            super().connection_lost(error)
-        finally:
-            self._listener.session_ended(self)
-
-    async def smtp_MAIL(self, arg: str | None) -> None:
-        if self._listener.is_stopping:
-            self.goodbye(SHUTTING_DOWN)
-            return
-        declared, limit = _declared_size(arg), self.data_size_limit or 0
-        if declared is not None and declared > limit:
-            # RFC 1870 section 6.1: a declared SIZE over the limit is refused at MAIL with 552.
-            # Not at RCPT: RFC 5321 section 4.5.3.1.10 tells clients to read a 552 there as temporary.
-            reply = TOO_LARGE.format(limit=limit)
-            self._listener.refused("too_large", reply, self.session.peer if self.session else None, _sender(arg), ())
-            await self.push(reply)
-            return
-        await super().smtp_MAIL(arg)
-
-    async def smtp_DATA(self, arg: str) -> None:
-        self._in_data = True
-        try:
-            await super().smtp_DATA(arg)
-        finally:
-            self._in_data = False
-        if self._listener.is_stopping:
-            self.goodbye(SHUTTING_DOWN)
-
-    async def push(self, status: AnyStr) -> None:
-        if self._in_data and isinstance(status, str):
-            status = self._refusal_in_data(status)  # type: ignore[assignment]
-        await super().push(status)
-
-    async def handle_exception(self, error: Exception) -> str:
-        # The transaction failed with a 4xx: a new MAIL must start clean, not get "nested MAIL".
-        self._set_rset_state()
-        return await super().handle_exception(error)
-
-    def _refusal_in_data(self, status: str) -> str:
-        """aiosmtpd refuses an oversized DATA or line itself, in its own words: say it our way, and record it."""
-        envelope, peer = self.envelope, self.session.peer if self.session else None
-        sender, rcpts = (envelope.mail_from, envelope.rcpt_tos) if envelope else (None, [])
-        if status.startswith("552 ") and not status.startswith("552 5."):
-            # Refused only after reading the whole DATA: RFC 5321 section 4.2.5 wants the reply after the final dot.
-            reply = TOO_LARGE.format(limit=self.data_size_limit)
-            self._listener.refused("too_large", reply, peer, sender, rcpts)
-            return reply
-        if status.startswith("500 Line too long"):
-            self._listener.refused("line_too_long", LINE_TOO_LONG, peer, sender, rcpts)
-            return LINE_TOO_LONG
-        return status
-
-
 class _Refuse(asyncio.Protocol):
     """A connection we cannot take: a 421 greeting, then close (RFC 5321 section 3.1)."""
 
@@ -381,18 +298,6 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ListenerError(f"cannot load smtp.tls_cert {settings.tls_cert} / smtp.tls_key {settings.tls_key}: {exc}") from exc
     return context
-
-
-def _declared_size(arg: str | None) -> int | None:
-    """The SIZE= parameter of a MAIL command (RFC 1870), if any."""
-    match = _SIZE_PARAM.search(arg or "")
-    return int(match.group(1)) if match else None
-
-
-def _sender(arg: str | None) -> str:
-    """The reverse-path of a MAIL argument, roughly, for a log line."""
-    rest = (arg or "")[5:].strip()  # after "FROM:"
-    return rest.split(">", 1)[0].lstrip("<") if rest.startswith("<") else rest.split(" ", 1)[0]
 
 
 def _reverse_path(mail_from: str | None) -> str | None:

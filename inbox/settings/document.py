@@ -8,18 +8,21 @@ config: whose customer is this address, is it ours, is it an agent's. It never r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from classifiers import RuleError, RuleSet, compile_rules
 from inbox.settings.fields import DisplayName, EmailAddress, Located, Section, SeverityName
 from inbox.settings.sections import (AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
                                      DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
                                      ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
+
+# The key of pydantic's validation context that names the file the data was read from.
+_SOURCE_PATH = "source_path"
 
 
 class Settings(Section):
@@ -50,6 +53,13 @@ class Settings(Section):
     _source_path: Path | None = PrivateAttr(default=None)
     _rule_set: RuleSet | None = PrivateAttr(default=None)
 
+    @classmethod
+    def validated(cls, data: Mapping[str, Any], source_path: Path | None = None) -> Settings:
+        """`data` (a parsed config file, or section values) validated and cross-checked, as the
+        settings of the file at `source_path`. The path travels in the validation context, so no
+        key of the file can set it."""
+        return cls.model_validate(data, context={_SOURCE_PATH: source_path})
+
     @field_validator("severities")
     @classmethod
     def _unique_severities(cls, value: list[str]) -> list[str]:
@@ -67,6 +77,12 @@ class Settings(Section):
             problems += [(("rules", *path), message) for path, message in error.problems]
         if problems:
             raise Located(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _remember_source(self, info: ValidationInfo) -> Settings:
+        # Set while the model is being built, as `_rule_set` is: once built, settings never change.
+        self._source_path = (info.context or {}).get(_SOURCE_PATH)
         return self
 
     @property

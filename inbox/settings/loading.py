@@ -63,11 +63,9 @@ def load_settings(path: str | Path) -> Settings:
         data["rules"] = [_included(Path(path), index, entry, data.get("severities"))
                          for index, entry in enumerate(data["rules"])]
     try:
-        settings = Settings.model_validate(data)
+        return Settings.validated(data, source_path=Path(path))
     except ValidationError as error:
         raise ConfigError([f"{source}: {line}" for line in _describe_all(error)]) from None
-    settings._source_path = Path(path)
-    return settings
 
 
 def _read_yaml(path: Path, what: str) -> Any:

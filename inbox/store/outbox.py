@@ -1,4 +1,4 @@
-"""The outbox queue over `outbox`, and the suppression list: the SQL behind sending.
+"""The outbox queue over `outbox`: the SQL behind sending.
 
 States: pending -> sending -> sent | retry -> dead, or skipped (a policy said no).
 Enqueueing is idempotent on the row's key; a claim older than the timeout is taken again;
@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Exists, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
-from inbox.store.tables import OutboxRow, Suppression
+from inbox.store.tables import OutboxRow
 
 PENDING = "pending"
 SENDING = "sending"
@@ -67,12 +67,13 @@ _INSERTS: dict[tuple[str, str], Any] = {}
 
 
 def _insert_ignoring(session: Session, table: Any, key: str) -> Any:
-    """INSERT ... ON CONFLICT (key) DO NOTHING for the session's dialect, built once."""
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id for the session's dialect, built once."""
     dialect = session.get_bind().dialect.name
     stmt = _INSERTS.get((dialect, table.name))
     if stmt is None:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _INSERTS[(dialect, table.name)] = insert_(table).on_conflict_do_nothing(index_elements=[key])
+        stmt = _INSERTS[(dialect, table.name)] = (insert_(table).on_conflict_do_nothing(index_elements=[key])
+                                                  .returning(table.c.id))
     return stmt
 
 
@@ -82,7 +83,9 @@ def enqueue(session: Session, **values: Any) -> bool:
            "references": [], "body": None, "claimed_at": None, "claimed_by": None, "sent_at": None,
            "last_error": None, "attach_raw_id": None, **values}
     stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
-    return bool(session.connection().execute(stmt, row).rowcount)
+    # RETURNING, not rowcount: psycopg reports -1 rows for this statement, a key already queued
+    # would count as new.
+    return session.connection().execute(stmt, row).first() is not None
 
 
 def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:
@@ -267,35 +270,3 @@ def depth(session: Session) -> dict[str, int]:
 
 def rows_of(session: Session, ticket_id: int) -> list[OutboxRow]:
     return list(session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)).scalars())
-
-
-# -- suppression list ------------------------------------------------------------------------
-
-
-def suppress(session: Session, address: str, reason: str, at: datetime, ticket_id: int | None) -> bool:
-    """Stop automatic mail to `address`; False when it already was."""
-    values = {"address": address.lower()[:320], "reason": reason[:2000], "since": at, "ticket_id": ticket_id}
-    stmt = _insert_ignoring(session, Suppression.__table__, "address")
-    return bool(session.connection().execute(stmt, values).rowcount)
-
-
-# Built once: it runs for every mail a person sends, and building a statement costs more than running it.
-_LIFT = delete(Suppression.__table__).where(Suppression.__table__.c.address == bindparam("address"))
-
-
-def lift(session: Session, address: str) -> bool:
-    """A person wrote from `address`: automatic mail may go to it again. True when it was suppressed."""
-    result = session.connection().execute(_LIFT, {"address": address.lower()})
-    return bool(result.rowcount)
-
-
-def suppressed(session: Session, addresses: Iterable[str]) -> dict[str, Suppression]:
-    wanted = sorted({a.lower() for a in addresses if a})
-    if not wanted:
-        return {}
-    rows = session.execute(select(Suppression).where(Suppression.address.in_(wanted))).scalars()
-    return {row.address: row for row in rows}
-
-
-def addresses_suppressed(session: Session, addresses: Sequence[str]) -> list[str]:
-    return sorted(suppressed(session, addresses))

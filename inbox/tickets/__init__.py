@@ -2,22 +2,34 @@
 
 Everything that changes a ticket or decides who is told about it lives in this package:
 `contracts` (the config's promises as SLA policies), `clocks` (due times as stored columns),
-`changes` (status, severity, workaround, assignee, category), `notices` (the outbox rows a
-change causes), `opening` (a new ticket: classified, dispatched, acknowledged), `replies` (a
-reply and its command lines, by who sent it), `escalation` (requests and refusals that change no
-severity), `assignment` (dispatch by the plan's rules), `sweep` (what the scheduler finds due)
-and `delivery` (what became of the emails sent about a ticket, digests included). Import from
-`inbox.tickets`, never from its modules. It never parses mail, never renders or sends, and never
-commits: every function takes the caller's session, so a change and the emails it causes land
-together or not at all.
+`changes` (status, severity, workaround, assignee, category, a staff note), `notices` (the
+outbox rows a change causes), `opening` (a new ticket: classified, dispatched, acknowledged),
+`replies` (a reply and its command lines, by who sent it), `escalation` (requests and refusals
+that change no severity), `assignment` (dispatch by the plan's rules), `sweep` (what the
+scheduler finds due) and `delivery` (what became of a mail, inbound and outbound: bounces,
+auto-replies, mail kept without a ticket, emails sent or failed, digests included, and the
+suppression list). A ticket's history (events, messages, suppressions) is written only here
+(`inbox.store.history`, `inbox.store.suppression`). Import from `inbox.tickets`, never from its
+modules. It never parses mail, never renders or sends, and never commits: every function takes
+the caller's session, so a change and the emails it causes land together or not at all.
 """
 
-from inbox.tickets.arrival import Arrival, keep
-from inbox.tickets.changes import set_assignee, set_severity, set_status, set_workaround
-from inbox.tickets.clocks import emailed_customer, last_public_activity, view
+from inbox.tickets.arrival import Arrival
+from inbox.tickets.changes import add_note, set_assignee, set_severity, set_status, set_workaround
+from inbox.tickets.clocks import last_public_activity, view
 from inbox.tickets.contracts import Contracts
-from inbox.tickets.delivery import record_digest_outcome, record_outcome
-from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.delivery import (
+    keep_auto_reply,
+    person_wrote,
+    record_attachments_left_out,
+    record_bounce,
+    record_failure,
+    record_sent,
+    record_skipped,
+    record_unticketed,
+    suppressed,
+)
+from inbox.tickets.desk import CurrentDesk, Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, CUSTOMER_KINDS, STAFF, context, for_customer, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
 from inbox.tickets.replies import refuse_outsider, role_of, take_reply
@@ -30,22 +42,29 @@ __all__ = [
     "STAFF",
     "Arrival",
     "Contracts",
+    "CurrentDesk",
     "Desk",
     "TicketFacts",
+    "add_note",
     "context",
-    "emailed_customer",
     "for_customer",
-    "keep",
+    "keep_auto_reply",
     "last_public_activity",
     "open_ticket",
-    "record_digest_outcome",
-    "record_outcome",
+    "person_wrote",
+    "record_attachments_left_out",
+    "record_bounce",
+    "record_failure",
+    "record_sent",
+    "record_skipped",
+    "record_unticketed",
     "refuse_outsider",
     "role_of",
     "set_assignee",
     "set_severity",
     "set_status",
     "set_workaround",
+    "suppressed",
     "sweep",
     "take_reply",
     "target_context",

@@ -54,7 +54,7 @@ from inbox.domain.message import ParsedMessage
 from inbox.domain.msgid import is_own_message_id, verify_message_id
 from inbox.domain.tracking import count_tracking_numbers
 from inbox.settings import CustomerSettings
-from inbox.store import outbox
+from inbox.store import history, outbox
 from inbox.store import tickets as store
 from inbox.tickets.arrival import Arrival
 from inbox.tickets.desk import Desk
@@ -180,7 +180,7 @@ def _over_new_sender_budget(sender: _Sender) -> str | None:
     if budget is None or sender.listed or sender.customer is not None or sender.emailed_before:
         return None
     hour = sender.mail.at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    turn = store.next_in_rotation(sender.session, budget_counter(sender.domain, hour))
+    turn = history.next_in_rotation(sender.session, budget_counter(sender.domain, hour))
     if turn <= budget:
         return None
     return (f"{sender.address} is the {_ordinal(turn)} sender we have never emailed to write from {sender.domain} "

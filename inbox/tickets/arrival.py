@@ -18,8 +18,7 @@ from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.people import Authentication
 from inbox.domain.ticket import Direction
 from inbox.settings import Settings
-from inbox.store import proofs
-from inbox.store import tickets as store
+from inbox.store import history, proofs
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,9 @@ class Arrival:
 
 def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False, flag: str | None = None) -> int:
     """Store the mail on the ticket, as it came."""
-    return store.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
-                             direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
-                             automation=mail.automation.value, internal=internal, flag=flag)
+    return history.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
+                               direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,
+                               automation=mail.automation.value, internal=internal, flag=flag)
 
 
 def spend_proof(session: Session, mail: Arrival) -> Authentication:

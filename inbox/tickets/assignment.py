@@ -13,7 +13,7 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from inbox.settings import AssignmentRule
-from inbox.store import tickets as store
+from inbox.store import history
 from inbox.tickets.desk import Desk, TicketFacts
 
 
@@ -49,5 +49,5 @@ def next_assignee(session: Session, desk: Desk, plan: str | None, severity: str,
         return team[0], team
     # Counter names are short and fixed in length whatever the plan is called.
     digest = hashlib.sha1(f"{plan}".encode()).hexdigest()[:16]
-    turn = store.next_in_rotation(session, f"assign:{digest}:{index}")
+    turn = history.next_in_rotation(session, f"assign:{digest}:{index}")
     return team[(turn - 1) % len(team)], team

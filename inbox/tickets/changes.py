@@ -1,4 +1,4 @@
-"""Changes people and rules make to a ticket: status, severity, workaround, assignee.
+"""Changes people and rules make to a ticket: status, severity, workaround, assignee, a staff note.
 
 Each change records its event, recomputes the clocks (`clocks.refresh`) and queues the emails
 it causes, all in the caller's transaction; a change to what it already is does nothing and
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.sla.agenda import FOLLOW_UP, RESPONSE
+from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
@@ -53,7 +54,7 @@ def set_status(session: Session, desk: Desk, ticket: Ticket, to: Status, at: dat
     detail: dict[str, Any] = {"from": before.value, "to": to.value}
     if why:
         detail["why"] = why
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=actor, detail=detail)
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.STATUS_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
     if to in _STOPPED and tell_customer:
         facts = view(ticket, last_public_activity(session, ticket))
@@ -73,7 +74,7 @@ def set_severity(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     detail: dict[str, Any] = {"from": before, "to": to}
     if why:
         detail["why"] = why
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.SEVERITY_CHANGED, at=at, actor=actor, detail=detail)
     refresh(session, desk, ticket, at)
     facts = following_update(desk, view(ticket, last_public_activity(session, ticket)), at)
     target = notices.target_context(desk, facts, RESPONSE, ticket.first_response_due)
@@ -108,7 +109,7 @@ def set_workaround(session: Session, desk: Desk, ticket: Ticket, at: datetime, a
     if ticket.workaround_at is not None:
         return False
     ticket.workaround_at, ticket.updated_at = at, at
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.WORKAROUND, at=at, actor=actor, detail={})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.WORKAROUND, at=at, actor=actor, detail={})
     refresh(session, desk, ticket, at)
     return True
 
@@ -120,8 +121,8 @@ def set_assignee(session: Session, desk: Desk, ticket: Ticket, to: str, at: date
     if to == before:
         return False
     ticket.assignee, ticket.updated_at = to, at
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.ASSIGNED, at=at, actor=actor,
-                    detail={"from": before, "to": to, "team": list(team)})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.ASSIGNED, at=at, actor=actor,
+                      detail={"from": before, "to": to, "team": list(team)})
     facts = view(ticket, last_public_activity(session, ticket))
     brief(session, desk, facts, at, by="the assignment rules" if actor == SYSTEM else actor, team=team)
     return True
@@ -145,6 +146,11 @@ def set_category(session: Session, ticket: Ticket, to: str, at: datetime, actor:
     if to == before:
         return False
     ticket.category, ticket.updated_at = to, at
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.CATEGORY_CHANGED, at=at, actor=actor,
-                    detail={"from": before, "to": to})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.CATEGORY_CHANGED, at=at, actor=actor,
+                      detail={"from": before, "to": to})
     return True
+
+
+def add_note(session: Session, ticket_id: int, note: str, at: datetime, actor: str) -> None:
+    """A staff member's note on the ticket, with no other change: it changes no clock and tells no one."""
+    history.add_event(session, ticket_id=ticket_id, kind=EventKind.NOTE, at=at, actor=actor, detail={"note": note})

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from inbox.domain.ticket import EventKind
-from inbox.store import tickets as store
+from inbox.store import history
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
 from inbox.tickets.assignment import engineers
@@ -37,8 +37,8 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     level = min((ticket.escalation_level or 0) + 1, len(chain))
     ticket.escalation_level, ticket.updated_at = level, at
     to = chain[level - 1] if level else None
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
-                    detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
+                      detail={"level": level, "levels": len(chain), "told": to, "wish": wish})
     facts = view(ticket, last_public_activity(session, ticket))
     escalation = {"level": level, "levels": len(chain), "by": by, "text": words.strip()[:WORDS_KEPT] or None,
                   "wish": wish}
@@ -59,7 +59,7 @@ def refuse(session: Session, desk: Desk, ticket: Ticket, *, kind: EventKind, by:
     detail: dict[str, Any] = {"by": by, "lines": list(items)}
     if authentication:
         detail["authentication"] = authentication
-    store.add_event(session, ticket_id=ticket.id, kind=kind, at=at, actor=by, detail=detail)
+    history.add_event(session, ticket_id=ticket.id, kind=kind, at=at, actor=by, detail=detail)
     customer = desk.settings.customer(ticket.customer_id)
     managers = list(customer.account_managers) if customer and tell else []
     if not managers:

@@ -23,6 +23,7 @@ from inbox.domain.message import Automation
 from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers, format_tracking
 from inbox.settings import CustomerSettings
+from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tickets import TicketRow
 from inbox.tickets import acknowledging, notices
@@ -58,9 +59,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     designated = is_designated(desk, customer, parsed.from_addr)
     person = mail.automation is Automation.PERSON
     echo = acknowledging.echo_of(session, desk, parsed) if person else None
-    number = store.allocate_number(session)
+    number = history.allocate_number(session)
     clocks = starting_clocks(desk, plan, verdict.severity, at)
-    ticket = store.create_ticket(
+    ticket = history.create_ticket(
         session, number=number, tracking=format_tracking(settings.service.tracking_prefix, number), at=at,
         subject=parsed.subject, requester=parsed.from_addr, customer_id=customer_id, plan=plan,
         severity=verdict.severity, category=verdict.category, status=Status.OPEN.value,
@@ -69,7 +70,7 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
         **clock_columns(clocks, at),
     )
     keep(session, ticket.id, mail)
-    store.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True))
+    history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True))
     events: list[dict[str, Any]] = [
         _event(ticket, EventKind.OPENED, at, parsed.from_addr, raw_id=mail.raw_id, message_id=mail.message_id,
                customer=customer_id, plan=plan, automation=mail.automation.value,
@@ -91,7 +92,7 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
     others.pop(ticket.id, None)
     if others:
-        store.link_tickets(session, ticket.id, others, why)
+        history.link_tickets(session, ticket.id, others, why)
         events.append(_event(ticket, EventKind.LINKED, at, SYSTEM, linked=sorted(t.tracking for t in others.values()),
                              why=why))
     # After the ticket's number is taken: the budget's counter is locked after it, as in every transaction.
@@ -99,7 +100,7 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     if held:  # as the outbox's own skips read: which email, to whom, why
         notice = {"kind": "acknowledgement" if designated else "not_designated", "to": parsed.from_addr}
         events.append(_event(ticket, EventKind.SKIPPED, at, SYSTEM, **notice, rule=held.rule, why=held.why))
-    store.add_events(session, *events)
+    history.add_events(session, *events)
     facts = TicketFacts(id=ticket.id, tracking=ticket.tracking, subject=parsed.subject, severity=verdict.severity,
                         status=Status.OPEN.value, customer_id=customer_id, plan=plan, requester=parsed.from_addr,
                         assignee=picked[0] if picked else None, created_at=at, dues=clocks.dues,

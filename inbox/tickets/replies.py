@@ -28,6 +28,7 @@ from inbox.domain.people import SEVERITY_VERBS, Role, refusal, severity_target, 
 from inbox.domain.ticket import EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.settings import CustomerSettings, Settings
+from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
@@ -74,16 +75,16 @@ def _link_named(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> 
     already = set(store.linked_trackings(session, row.id))
     new = [t for t in store.rows_by_number(session, named).values() if t.id != row.id and t.tracking not in already]
     if new:
-        store.link_tickets(session, row.id, [t.id for t in new], "named in the mail")
-        store.add_event(session, ticket_id=row.id, kind=EventKind.LINKED, at=mail.at, actor=mail.parsed.from_addr,
-                        detail={"linked": sorted(t.tracking for t in new), "why": "named in the mail"})
+        history.link_tickets(session, row.id, [t.id for t in new], "named in the mail")
+        history.add_event(session, ticket_id=row.id, kind=EventKind.LINKED, at=mail.at, actor=mail.parsed.from_addr,
+                          detail={"linked": sorted(t.tracking for t in new), "why": "named in the mail"})
 
 
 def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **detail: object) -> None:
-    store.add_participants(session, row.id, thread_roles(mail.parsed, desk.settings, requester=False))
-    store.add_event(session, ticket_id=row.id, raw_id=mail.raw_id, kind=EventKind.APPENDED, at=mail.at,
-                    actor=mail.parsed.from_addr,
-                    detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
+    history.add_participants(session, row.id, thread_roles(mail.parsed, desk.settings, requester=False))
+    history.add_event(session, ticket_id=row.id, raw_id=mail.raw_id, kind=EventKind.APPENDED, at=mail.at,
+                      actor=mail.parsed.from_addr,
+                      detail={"message_id": mail.message_id, "automation": mail.automation.value, **detail})
 
 
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
@@ -95,7 +96,7 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     wish = next((c.argument for c in commands if c.verb == "escalate"), None)
     escalating = wish is not None or asks_to_escalate(mail.parsed.fresh_text)
     if not (refused or escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
-        store.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
+        history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
     if refused:
@@ -165,8 +166,8 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
         notices.tell_customer(session, desk, facts, kind="agent_reply", key=f"reply:{row.id}:{mail.message_id}", at=at,
                               data=notices.context(desk, facts, reply=reply), automatic=False,
                               attach_raw_id=mail.raw_id if mail.parsed.attachments else None)
-        store.add_event(session, ticket_id=row.id, kind=EventKind.RELAYED, at=at, actor=sender,
-                        detail={"message_id": mail.message_id, "to": ticket.requester})
+        history.add_event(session, ticket_id=row.id, kind=EventKind.RELAYED, at=at, actor=sender,
+                          detail={"message_id": mail.message_id, "to": ticket.requester})
     if items:
         _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
 
@@ -215,8 +216,8 @@ def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, 
     """Record what was not done and tell the engineer, so nobody believes the customer was answered."""
     sender = mail.parsed.from_addr
     refusal_ = {"by": sender, "lines": items, "reason": reason, "relayed": relayed}
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.COMMAND_REFUSED, at=mail.at, actor=sender,
-                    detail=refusal_)
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.COMMAND_REFUSED, at=mail.at, actor=sender,
+                      detail=refusal_)
     facts = view(ticket, last_public_activity(session, ticket))
     notices.tell_staff(session, desk, facts, kind="command_refused", key=f"command-refused:{ticket.id}:{mail.message_id}",
                        at=mail.at, recipients=[sender], data=notices.context(desk, facts, refusal=refusal_))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox import logs
 from inbox.domain.ticket import SYSTEM, EventKind, Status
 from inbox.sla.agenda import Action, ActionKind, agenda
+from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
@@ -75,8 +76,8 @@ def handle(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> tuple
 
 def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.target and action.due
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.SLA_WARNING, at=now, actor=SYSTEM,
-                    detail={"target": action.target, "due": action.due.isoformat()})
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.SLA_WARNING, at=now, actor=SYSTEM,
+                      detail={"target": action.target, "due": action.due.isoformat()})
     facts = view(ticket)
     data = notices.context(desk, facts, target=notices.target_context(desk, facts, action.target, action.due))
     notices.enqueue(session, desk, facts, kind="sla_warning", key=f"warn:{ticket.id}:{action.target}:{action.due.isoformat()}",
@@ -86,8 +87,8 @@ def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: dat
 def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.target and action.due
     to = desk.contracts.escalation(ticket.plan, action.level)
-    store.add_event(session, ticket_id=ticket.id, kind=EventKind.BREACH, at=now, actor=SYSTEM,
-                    detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
+    history.add_event(session, ticket_id=ticket.id, kind=EventKind.BREACH, at=now, actor=SYSTEM,
+                      detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
                             "escalated_to": to})
     if to is None:
         return

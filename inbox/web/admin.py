@@ -1,10 +1,11 @@
 """The admin's template pages: the list of templates, and the email one would send, previewed.
 
-`AdminPages` holds what the pages need, handed in by the composition root as plain callables:
-this module knows nothing of the renderer, the database or the config. `page()` answers a path
-under /admin with a status and an HTML document (built by `inbox.web.pages`). It never checks
-the token (the server does, before calling), never changes a ticket or a template, never sends,
-and never calls the synchronous callables on the event loop: each runs in a thread.
+`AdminPages` holds what the pages need, handed in by the composition root as plain callables
+and the error type of a template that does not render: this module knows nothing of the
+renderer, the database or the config. `page()` answers a path under /admin with a status and
+an HTML document (built by `inbox.web.pages`). It never checks the token (the server does,
+before calling), never changes a ticket or a template, never sends, and never calls the
+synchronous callables on the event loop: each runs in a thread.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ class AdminPages:
     token: str = field(repr=False)  # never in a log line that prints this object
     kinds: list[str]
     # (kind, tracking or None, customer id or None) -> the email; LookupError for an unknown kind,
-    # ticket or customer; autoresponder's TemplateError ("path:line: reason") when it does not render.
+    # ticket or customer; `template_error` when it does not render.
     preview: Callable[[str, str | None, str | None], Preview]
+    # What preview raises for a template that does not render, its str() "path:line: reason":
+    # autoresponder's TemplateError, handed in because this room may not import that one.
+    template_error: type[Exception]
     tickets: Callable[[], list[tuple[str, str]]]  # recent (tracking, subject), newest first
     customers: list[tuple[str, str]]  # (id, name)
     problems: Callable[[], list[dict[str, Any]]]  # refused templates: {file, line, reason, keeping_last_good}
@@ -54,19 +58,12 @@ class AdminPages:
             shown = await asyncio.to_thread(self.preview, kind, tracking, customer)
         except LookupError as exc:
             return 404, pages.message("Not found", _said(exc), choices.address())
-        except Exception as exc:
-            # Duck-typed: inbox.web may not import autoresponder (the layers contract), and an
-            # admin's broken template is the page's subject, not a server error.
-            if not _is_template_error(exc):
-                raise
+        except self.template_error as exc:
+            # An admin's broken template is the page's subject, not a server error.
             return 200, pages.broken(choices, str(exc))
         refused = await asyncio.to_thread(self.problems)
         stale = [p for p in refused if f"/{kind}/" in str(p.get("file", ""))]
         return 200, pages.preview(choices, shown, stale)
-
-
-def _is_template_error(exc: BaseException) -> bool:
-    return any(cls.__name__ == "TemplateError" for cls in type(exc).__mro__)
 
 
 def _said(exc: LookupError) -> str:

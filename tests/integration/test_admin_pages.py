@@ -8,6 +8,7 @@ the shipped templates that a test may break or override.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.client
 import shutil
 import socket
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 import pytest
 
+from autoresponder import render
 from autoresponder.render import KINDS
 from inbox.app import App, _admin_pages
 from inbox.web import AdminPages, HttpEndpoint
@@ -253,6 +255,35 @@ def test_a_broken_template_shows_file_line_and_reason(site: Site) -> None:
     assert error.startswith("templates/acknowledgement/body.txt.j2:2: ") and "trackng" in error
     assert not Page(reply.body).frames
     assert "<code>templates/acknowledgement/body.txt.j2:2</code>" in listing.body
+
+
+class TemplateError(Exception):
+    """Not autoresponder's, only named like it: the admin pages once recognised the error by its name."""
+
+
+@pytest.mark.parametrize("error, shown", [
+    (render.TemplateError("templates/acknowledgement/body.txt.j2", 3, "'nope' is undefined"), True),
+    (RuntimeError("database gone away"), False),
+    (TemplateError("templates/acknowledgement/body.txt.j2:3: a namesake"), False),
+], ids=["autoresponder-TemplateError", "RuntimeError", "a-namesake"])
+def test_only_the_renderers_template_error_is_shown_as_a_broken_template(
+    site: Site, error: Exception, shown: bool
+) -> None:
+    """A preview raising autoresponder's TemplateError is the page's content (200, as file:line: reason);
+    any other exception, a namesake class included, is a server error (500) that shows nothing of it."""
+
+    def preview(kind: str, tracking: str | None, customer: str | None) -> Any:
+        raise error
+
+    admin = site.admin()
+    assert admin is not None and admin.template_error is render.TemplateError
+    with running(dataclasses.replace(admin, preview=preview)) as port:
+        reply = signed(port, PREVIEW)
+    if shown:
+        assert reply.status == 200 and "This template does not render" in reply.body
+        assert Page(reply.body).pres == [str(error)]
+    else:
+        assert reply.status == 500 and "does not render" not in reply.body and str(error) not in reply.body
 
 
 def test_unknown_template_ticket_or_customer_is_404(site: Site) -> None:

@@ -17,6 +17,7 @@ from inbox.clock import TEST_CLOCK_ENV, FixedClock
 from inbox.domain.message import ParsedMessage
 from inbox.ingest.worker import IngestWorker
 from inbox.settings import load_settings
+from inbox.store import history
 from inbox.store import tickets as store
 from tests.fakes import T0, mail, write_config
 
@@ -162,7 +163,7 @@ def test_retry_failed_processes_failed_messages_again(config: str, capsys) -> No
         def broken(session, raw, ctx, parsed=None):
             raise RuntimeError("a bug that is fixed later")
 
-        IngestWorker(app.sessions, app.worker()._ctx, app.clock, process=broken).run_batch()
+        IngestWorker(app.sessions, app.current_desk(), app.clock, app.claimant, process=broken).run_batch()
     finally:
         app.close()
     code, out, _ = run(capsys, "--config", config, "ingest", "--retry-failed", "--json")
@@ -181,10 +182,10 @@ def add_note(config: str, tracking: str, text: str, *, flag: str | None = None, 
             assert ticket is not None
             note = ParsedMessage(message_id=message_id, subject=f"Re: [{tracking}] Printer on fire",
                                  from_addr="engineer@example.com", text=text, visible_text=text)
-            store.add_message(session, ticket_id=ticket.id, message=note, message_id=message_id, direction="in",
-                              at=T0, internal=True, flag=flag)
+            history.add_message(session, ticket_id=ticket.id, message=note, message_id=message_id, direction="in",
+                                at=T0, internal=True, flag=flag)
             if ticket_flags is not None:
-                store.set_fields(session, ticket.id, flags=ticket_flags)
+                history.set_fields(session, ticket.id, flags=ticket_flags)
     finally:
         app.close()
 

@@ -93,9 +93,8 @@ def test_a_failing_message_is_named_by_message_id_and_raw_row(desk: Desk, lines:
         logging.getLogger("some.library").info("about to explode")
         raise RuntimeError("template exploded")
 
-    base = desk.app.worker()
     ref = desk.app.rawstore.put(mail(), "test")
-    worker = IngestWorker(desk.app.sessions, base._ctx, desk.clock, process=process)
+    worker = IngestWorker(desk.app.sessions, desk.app.current_desk(), desk.clock, desk.app.claimant, process=process)
     assert [o for _, o in worker.run_batch([ref.id])] == [Outcome.FAILED]
     about = [x for x in lines.all() if x["logger"] == "some.library"]
     failed = [x for x in lines.mentioning(MESSAGE_ID) if "failed" in x["msg"]]

@@ -35,10 +35,10 @@ def app(db_url: str, tmp_path: Path):
     app.close()
 
 
-def _reload(app, parts) -> ConfigReload:
+def _reload(app) -> ConfigReload:
     path = app.settings.source_path
     assert path is not None
-    return ConfigReload(path, app.desk, app.use, parts)
+    return ConfigReload(path, app.current_desk())
 
 
 def _customer_of(app, data: bytes) -> str | None:
@@ -52,15 +52,16 @@ def _customer_of(app, data: bytes) -> str | None:
 
 def test_a_new_customer_counts_from_the_next_mail(app) -> None:
     worker, outbound = app.worker(), app.outbound()
-    reload = _reload(app, [worker, outbound])
+    reload = _reload(app)
     before = app.desk()
     _add_customer(app.settings.source_path)
 
     done = reload()
 
     assert done.applied == ["customers"] and done.at_restart == [] and not done.refused
-    assert app.desk() is not before and outbound.desk is app.desk() and outbound.dispatcher.desk is app.desk()
-    assert app.desk().secret == before.secret  # Message-IDs signed before stay ours
+    assert app.desk() is not before and app.desk().secret == before.secret  # Message-IDs signed before stay ours
+    outbound.run_once(app.clock.now())  # the outbound side built before the reload, at its next turn
+    assert outbound.dispatcher.desk is app.desk()
     ref = app.rawstore.put(mail(sender="Pat <pat@initech.test>", message_id="<r1@initech.test>"), "test")
     worker.drain([ref.id])  # the worker built before the reload
     with app.sessions() as session:
@@ -69,7 +70,7 @@ def test_a_new_customer_counts_from_the_next_mail(app) -> None:
 
 
 def test_listener_and_database_changes_wait_for_a_restart(app) -> None:
-    reload = _reload(app, [])
+    reload = _reload(app)
     config = app.settings.source_path
     running_port, running_url = app.settings.smtp.port, app.settings.database.url
     config.write_text(config.read_text() + "smtp: {host: 127.0.0.1, port: 2999}\n")
@@ -78,12 +79,13 @@ def test_listener_and_database_changes_wait_for_a_restart(app) -> None:
     done = reload()
 
     assert done.at_restart == ["smtp"] and done.applied == ["customers"]
-    assert app.settings.smtp.port == running_port and app.settings.database.url == running_url
-    assert app.settings.customer("initech") is not None
+    settings = app.desk().settings  # the settings in effect
+    assert settings.smtp.port == running_port and settings.database.url == running_url
+    assert settings.customer("initech") is not None and settings.source_path == config
 
 
 def test_a_broken_file_is_refused_whole_and_the_desk_goes_on(app, caplog: pytest.LogCaptureFixture) -> None:
-    reload = _reload(app, [])
+    reload = _reload(app)
     before = app.desk()
     config = app.settings.source_path
     _add_customer(config)
@@ -93,7 +95,7 @@ def test_a_broken_file_is_refused_whole_and_the_desk_goes_on(app, caplog: pytest
         done = reload()
 
     assert done.refused and done.applied == []
-    assert app.desk() is before and app.settings.customer("initech") is None
+    assert app.desk() is before and app.desk().settings.customer("initech") is None
     assert any("given twice" in r.getMessage() and "still running" in r.getMessage() for r in caplog.records)
 
 

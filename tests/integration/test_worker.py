@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from inbox.claimant import Claimant
 from inbox.domain.ticket import Outcome
 from inbox.ingest.pipeline import PermanentError, ingest_one
-from inbox.ingest.worker import HOST, IngestWorker
+from inbox.ingest.worker import IngestWorker
 from inbox.store import rawqueue
 from inbox.store import tickets as store
 from inbox.store.tables import RawMessage
@@ -30,8 +31,7 @@ def _worker_failing_on(app, poison: bytes, exc: Exception) -> IngestWorker:
             raise exc
         return ingest_one(session, raw, ctx, parsed)
 
-    base = app.worker()
-    return IngestWorker(app.sessions, base._ctx, app.clock, process=process)
+    return IngestWorker(app.sessions, app.current_desk(), app.clock, app.claimant, process=process)
 
 
 def test_failing_message_does_not_block_the_ones_behind(app) -> None:
@@ -135,27 +135,50 @@ def test_drain_of_given_ids_leaves_other_rows_alone(app) -> None:
 
 def test_claims_of_a_dead_process_are_taken_back_at_once(app) -> None:
     """Rows a killed process on this host had claimed are processed when the next worker starts, without the timeout."""
+    host = app.claimant.host
     ref = app.rawstore.put(mail(), "test")
     with app.sessions() as session, session.begin():
-        rawqueue.claim(session, app.clock.now(), 10, owner=f"{HOST}:999999:gone")  # then SIGKILL
+        rawqueue.claim(session, app.clock.now(), 10, owner=f"{host}:999999:gone")  # then SIGKILL
     live = app.rawstore.put(mail(message_id="<live@acme.com>"), "test")
     with app.sessions() as session, session.begin():
-        rawqueue.claim(session, app.clock.now(), 10, ids=[live.id], owner=f"{HOST}:1:alive")  # pid 1 lives
+        rawqueue.claim(session, app.clock.now(), 10, ids=[live.id], owner=f"{host}:1:alive")  # pid 1 lives
     app.worker()
     with app.sessions() as session:
         assert session.get(RawMessage, ref.id).state == rawqueue.PROCESSED
         assert session.get(RawMessage, live.id).state == rawqueue.PROCESSING
 
 
+def test_the_worker_claims_as_the_claimant_the_app_hands_it(app) -> None:
+    """The app's claimant decides whose claims are orphans (a dead pid of its host: taken back at
+    start; another host's: left to its timeout) and which claims are the worker's own."""
+    app.claimant = Claimant("web-1", 4242, "t0k3n", alive=lambda pid: False)
+    ours = app.rawstore.put(mail(), "test")
+    theirs = app.rawstore.put(mail(message_id="<theirs@acme.com>"), "test")
+    with app.sessions() as session, session.begin():
+        rawqueue.claim(session, app.clock.now(), 1, ids=[ours.id], owner="web-1:77:gone")
+        rawqueue.claim(session, app.clock.now(), 1, ids=[theirs.id], owner="web-2:77:gone")
+    worker = app.worker()
+    fresh = app.rawstore.put(mail(message_id="<fresh@acme.com>"), "test")
+    assert worker.release_own() == 0
+    with app.sessions() as session, session.begin():
+        rawqueue.claim(session, app.clock.now(), 1, ids=[fresh.id], owner=app.claimant.owner)
+    assert worker.release_own() == 1  # what it claims in the claimant's name is its own
+    with app.sessions() as session:
+        assert session.get(RawMessage, ours.id).state == rawqueue.PROCESSED
+        assert session.get(RawMessage, theirs.id).state == rawqueue.PROCESSING
+        assert session.get(RawMessage, fresh.id).state == rawqueue.RECEIVED
+
+
 def test_crashes_in_a_batch_never_quarantine_but_crashes_alone_do(app) -> None:
     """Killed five times inside batches, a message is still processed; killed five times alone, it is quarantined."""
+    host = app.claimant.host
     innocent = app.rawstore.put(mail(), "test").id
     poison = app.rawstore.put(mail(message_id="<poison@acme.com>"), "test").id
     for n in range(rawqueue.MAX_ATTEMPTS + 1):
         with app.sessions() as session, session.begin():
-            rawqueue.claim(session, app.clock.now(), 1, [innocent], owner=f"{HOST}:999999:batch{n}")
-            rawqueue.claim(session, app.clock.now(), 1, [poison], owner=f"{HOST}:999999:n{n}{rawqueue.SOLO}")
-            released = rawqueue.release_orphans(session, HOST, lambda owner: True)
+            rawqueue.claim(session, app.clock.now(), 1, [innocent], owner=f"{host}:999999:batch{n}")
+            rawqueue.claim(session, app.clock.now(), 1, [poison], owner=f"{host}:999999:n{n}{rawqueue.SOLO}")
+            released = rawqueue.release_orphans(session, host, lambda owner: True)
         assert sorted(released) == sorted(r for r in (innocent, poison) if n < rawqueue.MAX_ATTEMPTS or r == innocent)
     with app.sessions() as session:
         assert session.get(RawMessage, poison).state == rawqueue.QUARANTINED

@@ -1,0 +1,173 @@
+"""A ticket's history, written: tickets, their fields, messages, participants, links and events,
+and the counters that number tickets and take turns.
+
+The only SQL that adds to or changes what a ticket went through; the look-ups are
+`inbox.store.tickets`. Only the ticket rules (`inbox.tickets`) call it: ingest, the outbound side
+and the CLI report what happened there, and the rules write it here. Every function takes the
+caller's session and never commits: the caller owns the transaction, so one message's effects
+land together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from inbox.domain.message import ParsedMessage
+from inbox.store.tables import Attachment, Counter, Event, Participant, Ticket, TicketLink, TicketMessage
+from inbox.store.tickets import TicketRow
+
+# Column limits: longer values from hostile mail are cut, never allowed to fail the insert.
+_ADDR = 320
+_ID = 998
+
+# Built once: constructing and coercing a statement per call costs more than running it.
+_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
+_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+_INSERT_ATTACHMENT = insert(Attachment.__table__)
+_INSERT_EVENT = insert(Event.__table__)
+_NEXT_NUMBER = (
+    update(Counter.__table__)
+    .where(Counter.__table__.c.name == bindparam("counter"))
+    .values(value=Counter.__table__.c.value + 1)
+    .returning(Counter.__table__.c.value)
+)
+
+
+def allocate_number(session: Session, name: str = "tracking") -> int:
+    """The next number of a counter; the row lock makes concurrent writers take turns."""
+    return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
+
+
+_ROTATIONS: dict[str, Any] = {}
+
+
+def next_in_rotation(session: Session, name: str) -> int:
+    """The next turn (1, 2, 3 ...) of a named rotation, creating it on first use; the row lock
+    of the upsert makes concurrent writers take turns. (Also how many new senders a domain has
+    had this hour: every new sender's mail asks, so the statement is built once per dialect.)"""
+    dialect = session.get_bind().dialect.name
+    stmt = _ROTATIONS.get(dialect)
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Counter.__table__
+        stmt = _ROTATIONS[dialect] = (
+            insert_(table).values(name=bindparam("counter"), value=1)
+            .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
+            .returning(table.c.value))
+    return int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
+
+
+def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str]) -> None:
+    """Record addresses on a ticket's thread; ones already there keep their first role."""
+    rows = [{"ticket_id": ticket_id, "address": a[:_ADDR], "role": r} for a, r in roles.items() if a]
+    if not rows:
+        return
+    _conn(session).execute(_upsert(session, Participant), rows)
+
+
+def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:
+    values = {"number": number, "tracking": tracking, "created_at": at, "updated_at": at, **fields}
+    ticket_id = _conn(session).execute(_INSERT_TICKET, values).scalar_one()
+    return TicketRow(ticket_id, number, tracking, values["status"], values.get("customer_id"))
+
+
+def set_fields(session: Session, ticket_id: int, **values: Any) -> None:
+    _conn(session).execute(update(Ticket.__table__).where(Ticket.id == ticket_id).values(**values))
+
+
+def add_message(
+    session: Session,
+    *,
+    ticket_id: int,
+    message: ParsedMessage,
+    message_id: str,
+    direction: str,
+    at: datetime,
+    raw_id: int | None = None,
+    automation: str = "person",
+    internal: bool = False,
+    flag: str | None = None,
+) -> int:
+    values = {
+        "ticket_id": ticket_id,
+        "raw_id": raw_id,
+        "direction": direction,
+        "message_id": message_id[:_ID],
+        "from_addr": message.from_addr[:_ADDR],
+        "from_name": message.from_name[:_ID],
+        "to_addrs": list(message.to),
+        "cc_addrs": list(message.cc),
+        "subject": message.subject,
+        "in_reply_to": " ".join(message.in_reply_to) or None,
+        "references": " ".join(message.references) or None,
+        "text": message.text,
+        "visible_text": message.visible_text,
+        "automation": automation,
+        "internal": internal,
+        "at": at,
+        "flag": flag[:2000] if flag else None,
+    }
+    row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
+    if message.attachments:
+        _conn(session).execute(
+            _INSERT_ATTACHMENT,
+            [
+                {"message_id": row_id, "filename": a.filename[:255], "content_type": a.content_type[:255],
+                 "size": a.size, "sha256": a.sha256}
+                for a in message.attachments
+            ],
+        )
+    return int(row_id)
+
+
+def add_events(session: Session, *events: dict[str, Any]) -> None:
+    """Append events (dicts with kind, at, actor and optionally ticket_id, raw_id, detail)."""
+    rows = [
+        {"ticket_id": e.get("ticket_id"), "raw_id": e.get("raw_id"), "kind": str(e["kind"]), "at": e["at"],
+         "actor": e["actor"][:_ADDR], "detail": dict(e.get("detail") or {})}
+        for e in events
+    ]
+    if rows:
+        _conn(session).execute(_INSERT_EVENT, rows)
+
+
+def add_event(
+    session: Session,
+    *,
+    kind: str,
+    at: datetime,
+    actor: str,
+    ticket_id: int | None = None,
+    raw_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    add_events(session, {"kind": kind, "at": at, "actor": actor, "ticket_id": ticket_id, "raw_id": raw_id, "detail": detail})
+
+
+def link_tickets(session: Session, ticket_id: int, linked_ids: Iterable[int], reason: str) -> None:
+    rows = [{"ticket_id": ticket_id, "linked_ticket_id": o, "reason": reason[:200]} for o in set(linked_ids) - {ticket_id}]
+    if rows:
+        _conn(session).execute(_upsert(session, TicketLink), rows)
+
+def _conn(session: Session) -> Connection:
+    """The session's connection: Core statements skip the ORM's per-call overhead and autoflush."""
+    return session.connection()
+
+
+_UPSERTS: dict[tuple[str, type], Any] = {}
+
+
+def _upsert(session: Session, model: type) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect, built once per model."""
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERTS.get((dialect, model))
+    if stmt is None:
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = _UPSERTS[(dialect, model)] = insert_(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
+    return stmt
