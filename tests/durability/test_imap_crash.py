@@ -19,13 +19,15 @@ from inbox.store.tables import RawMessage, TicketMessage
 from tests.dovecot import PASSWORD, running_dovecot
 from tests.durability.serve import ServeProcess, free_port
 from tests.fakes import mail, write_config
+from tests.reliability.imap_relay import Fault, Relay
 
 MESSAGES = 300
 KILLS = 5
 DEADLINE_SECONDS = 240
 PASSWORD_ENV = "INBOX_TEST_IMAP_PASSWORD"
-LEFT_MID_PULL = 400  # enough that a kill at the first commit finds most of them not yet moved
-POLL_SECONDS = 30  # a poll interval well below the 120 s lease the old code waited out
+LEFT_MID_PULL = 100  # two FETCH batches
+HELD_AFTER_BYTES = 15_000  # of the server's answers: inside the first FETCH (a mail is about 350 bytes)
+POLL_SECONDS = 20  # a poll interval well below the 120 s lease the old code waited out
 
 
 def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,27 +74,31 @@ def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monk
 def test_after_sigkill_mid_pull_new_mail_is_a_ticket_within_one_poll_interval(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SIGKILLed while pulling, started again: a mail that came meanwhile is a ticket within one poll
-    interval of the restart, because the dead process's lease on the mailbox is taken back at once."""
+    """SIGKILLed in the middle of a FETCH, started again: a mail that came meanwhile is a ticket within
+    one poll interval of the restart, because the dead process's lease on the mailbox is taken back at once."""
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     with running_dovecot() as dovecot:
         dovecot.append([mail(message_id=f"<left-{i}@acme.com>", subject=f"left {i}") for i in range(LEFT_MID_PULL)])
+        relay = Relay((dovecot.host, dovecot.port))  # holds the server's answer mid-FETCH, so the kill lands there
         smtp_port = free_port()
         config = write_config(tmp_path, db_url, extra=f"""
             smtp: {{host: 127.0.0.1, port: {smtp_port}}}
             http: {{host: 127.0.0.1, port: {free_port()}}}
             imap:
-              - {{name: main, host: {dovecot.host}, port: {dovecot.port}, tls: false, username: support,
+              - {{name: main, host: 127.0.0.1, port: {relay.port}, tls: false, username: support,
                  password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: true,
                  poll_seconds: {POLL_SECONDS}}}
             """)
         server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
         engine = make_engine(db_url)
+        held = Fault("hold", after=HELD_AFTER_BYTES)
         try:
+            relay.arm(held)
             server.start()
-            assert server.wait_until(lambda: _count(engine, RawMessage) > 0, 30), server.log.read_text()[-2000:]
+            relay.wait(lambda: held.fired.is_set(), "the first FETCH held mid-answer", 30)
             server.kill()
-            assert dovecot.uids("INBOX"), "the kill came after the pull, not during it"
+            held.resume.set()
+            assert len(dovecot.uids("INBOX")) == LEFT_MID_PULL  # killed during the pull: nothing moved yet
             dovecot.append([mail(message_id="<while-down@acme.com>", subject="sent while it was down")])
             restarted = time.monotonic()
             server.start()
@@ -103,6 +109,7 @@ def test_after_sigkill_mid_pull_new_mail_is_a_ticket_within_one_poll_interval(
             assert server.terminate() == 0
         finally:
             server.kill()
+            relay.close()
             engine.dispose()
     assert "took the lease back" in server.log.read_text()
 
