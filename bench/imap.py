@@ -98,7 +98,7 @@ def ours(server: Dovecot, user: str, url: str, tmp: Path, batch: int, expected: 
                           password_env=PASSWORD_ENV, processed_folder="Processed", idle=False)
     poller = ImapPoller(mailbox, client_factory=lambda: ImapMailboxClient(mailbox), store=app.rawstore,
                         sessions=app.sessions, metrics=Metrics(), on_stored=lambda: None, clock=app.clock,
-                        owner="bench", batch_size=batch)
+                        claimant=app.claimant, batch_size=batch)
     app.secret()
     worker = app.worker(parse_processes=1)  # running before the mail comes, as in `inbox serve`
     try:

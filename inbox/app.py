@@ -249,7 +249,7 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
             metrics=metrics,
             on_stored=runner.wake,
             clock=app.clock,
-            owner=app.claimant.owner,
+            claimant=app.claimant,
         )
         for mailbox in settings.imap
     ]

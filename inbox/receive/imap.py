@@ -10,7 +10,8 @@ errors and server restarts end the round; `run` reconnects with exponential back
 
 It never parses mail or touches tickets (the ingest worker does, woken by `on_stored`), never
 marks a message done before its raw row is committed, and never polls a mailbox whose lease
-another instance holds.
+another instance holds. A lease whose holder the claimant judges dead (a crashed process of this
+host, or an earlier life of this pid) is taken back at once; another host's runs out first.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox import logs
+from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem, RawRef, RawStore
@@ -85,7 +87,7 @@ class ImapPoller:
         metrics: Metrics,
         on_stored: Callable[[], None],
         clock: Clock,
-        owner: str,
+        claimant: Claimant,
         *,
         batch_size: int = BATCH_SIZE,
         backoff: Backoff = Backoff(),
@@ -98,7 +100,8 @@ class ImapPoller:
         self._metrics = metrics
         self._on_stored = on_stored
         self._clock = clock
-        self._owner = owner
+        self._claimant = claimant
+        self._owner = claimant.owner
         self._batch_size = batch_size
         self._backoff = backoff
         # Renewed every round and at every mark; a round starts at least every poll_seconds.
@@ -299,8 +302,20 @@ class ImapPoller:
     # -- state, lease, connection ----------------------------------------------------------------
 
     def _renew_lease(self) -> bool:
+        now = self._clock.now()
         with self._sessions() as session, session.begin():
-            return mailboxes.acquire_lease(session, self.name, self._owner, self._clock.now(), self._lease_ttl)
+            if mailboxes.acquire_lease(session, self.name, self._owner, now, self._lease_ttl):
+                return True
+            # Waiting out a crashed process's lease would leave the mailbox unread for lease_ttl
+            # after every restart; the raw queue and the outbox take a dead process's work back
+            # at once too.
+            dead = mailboxes.take_dead_lease(session, self.name, self._owner, now, self._lease_ttl,
+                                             self._claimant.is_dead)
+        if dead is None:
+            return False
+        log.warning("mailbox %s: took the lease back from %s, a process that is gone", self.name, dead,
+                    extra={"mailbox": self.name})
+        return True
 
     def _save(self, progress: _Progress, *, renew: bool) -> bool:
         """Record progress (and this round's problems); with `renew`, also renew the lease

@@ -2,13 +2,16 @@
 
 The lease is what keeps two `inbox serve` processes on one database from polling the same
 mailbox at once: taking it is one conditional UPDATE (or the INSERT of a fresh row), atomic on
-PostgreSQL (the row lock re-checks the condition) and on SQLite (one writer at a time). Every
-function takes the caller's Session and never commits: the caller's transaction decides.
+PostgreSQL (the row lock re-checks the condition) and on SQLite (one writer at a time). A lease
+whose holder is provably dead is taken back at once by an UPDATE that names that holder, so of
+two processes taking it back only one matches. Every function takes the caller's Session and
+never commits: the caller's transaction decides.
 It never speaks IMAP and never touches raw messages or tickets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -98,6 +101,28 @@ def acquire_lease(session: Session, name: str, owner: str, now: datetime, ttl: t
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def take_dead_lease(
+    session: Session, name: str, owner: str, now: datetime, ttl: timedelta, is_dead: Callable[[str], bool],
+) -> str | None:
+    """Take the lease on mailbox `name` from a holder that `is_dead` says is gone (a crashed
+    process), without waiting for it to run out; returns the holder replaced, or None.
+
+    For a holder `is_dead` cannot judge (another host) this takes nothing: its lease runs out.
+    """
+    holder = session.execute(select(MailboxState.lease_owner).where(MailboxState.name == name)).scalar_one_or_none()
+    if holder is None or holder == owner or not is_dead(holder):
+        return None
+    # Compare-and-set on the dead holder: a process that took the lease since the read above
+    # (on PostgreSQL, re-checked after the row lock) no longer matches, so it is never displaced.
+    result = session.execute(
+        update(MailboxState)
+        .where(MailboxState.name == name, MailboxState.lease_owner == holder)
+        .values(lease_owner=owner, lease_until=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return holder if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def release_lease(session: Session, name: str, owner: str) -> None:

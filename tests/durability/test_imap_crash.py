@@ -1,6 +1,8 @@
-"""Crash test: `inbox serve` pulling a Dovecot mailbox is SIGKILLed at random moments, also
+"""Crash tests: `inbox serve` pulling a Dovecot mailbox is SIGKILLed at random moments, also
 between storing a message and moving it. Afterwards the mailbox is empty, every message
-is in the processed folder, and each became exactly one ticket message.
+is in the processed folder, and each became exactly one ticket message. And the next start
+takes the dead process's lease on the mailbox back at once: new mail is a ticket within one
+poll interval, not after the lease (max(120 s, 3 x poll_seconds)) has run out.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from inbox.store.tables import RawMessage, TicketMessage
 from tests.dovecot import PASSWORD, running_dovecot
 from tests.durability.serve import ServeProcess, free_port
 from tests.fakes import mail, write_config
+from tests.reliability.imap_relay import Fault, Relay
 
 MESSAGES = 300
 KILLS = 5
 DEADLINE_SECONDS = 240
 PASSWORD_ENV = "INBOX_TEST_IMAP_PASSWORD"
+LEFT_MID_PULL = 100  # two FETCH batches
+HELD_AFTER_BYTES = 15_000  # of the server's answers: inside the first FETCH (a mail is about 350 bytes)
+POLL_SECONDS = 20  # a poll interval well below the 120 s lease the old code waited out
 
 
 def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +69,55 @@ def test_every_pulled_message_survives_sigkill(db_url: str, tmp_path: Path, monk
     assert set(per_id) == {f"imap-{i}@acme.com" for i in range(MESSAGES)}
     assert set(per_id.values()) == {1}
     assert len(processed) >= MESSAGES  # a copy moved twice is possible only if MOVE failed midway
+
+
+def test_after_sigkill_mid_pull_new_mail_is_a_ticket_within_one_poll_interval(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGKILLed in the middle of a FETCH, started again: a mail that came meanwhile is a ticket within
+    one poll interval of the restart, because the dead process's lease on the mailbox is taken back at once."""
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    with running_dovecot() as dovecot:
+        dovecot.append([mail(message_id=f"<left-{i}@acme.com>", subject=f"left {i}") for i in range(LEFT_MID_PULL)])
+        relay = Relay((dovecot.host, dovecot.port))  # holds the server's answer mid-FETCH, so the kill lands there
+        smtp_port = free_port()
+        config = write_config(tmp_path, db_url, extra=f"""
+            smtp: {{host: 127.0.0.1, port: {smtp_port}}}
+            http: {{host: 127.0.0.1, port: {free_port()}}}
+            imap:
+              - {{name: main, host: 127.0.0.1, port: {relay.port}, tls: false, username: support,
+                 password_env: {PASSWORD_ENV}, processed_folder: Processed, idle: true,
+                 poll_seconds: {POLL_SECONDS}}}
+            """)
+        server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
+        engine = make_engine(db_url)
+        held = Fault("hold", after=HELD_AFTER_BYTES)
+        try:
+            relay.arm(held)
+            server.start()
+            relay.wait(lambda: held.fired.is_set(), "the first FETCH held mid-answer", 30)
+            server.kill()
+            held.resume.set()
+            assert len(dovecot.uids("INBOX")) == LEFT_MID_PULL  # killed during the pull: nothing moved yet
+            dovecot.append([mail(message_id="<while-down@acme.com>", subject="sent while it was down")])
+            restarted = time.monotonic()
+            server.start()
+            left = POLL_SECONDS - (time.monotonic() - restarted)  # the interval counts from the launch
+            became_ticket = server.wait_until(lambda: _has_message(engine, "while-down@acme.com"), left)
+            assert became_ticket, f"not a ticket within {POLL_SECONDS} s: {server.log.read_text()[-2000:]}"
+            print(f"new mail a ticket {time.monotonic() - restarted:.1f} s after the restart")
+            assert server.terminate() == 0
+        finally:
+            server.kill()
+            relay.close()
+            engine.dispose()
+    assert "took the lease back" in server.log.read_text()
+
+
+def _has_message(engine, message_id: str) -> bool:
+    with engine.connect() as conn:
+        found = conn.execute(select(TicketMessage.id).where(TicketMessage.message_id == message_id)).first()
+        return found is not None
 
 
 def _count(engine, table) -> int:

@@ -94,7 +94,7 @@ def poller(app: App) -> Iterator[Pollers]:
         made.append(ImapPoller(
             mailbox, client_factory=client or (lambda: ImapMailboxClient(mailbox, timeout=5)),
             store=store or app.rawstore, sessions=app.sessions, metrics=metrics or Metrics(),
-            on_stored=lambda: wakes.append(1) if wakes is not None else None, clock=app.clock, owner="me",
+            on_stored=lambda: wakes.append(1) if wakes is not None else None, clock=app.clock, claimant=app.claimant,
             backoff=Backoff(initial=0.05, cap=0.2)))
         return made[-1]
 

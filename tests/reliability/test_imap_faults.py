@@ -91,7 +91,7 @@ def desk(db_url: str, tmp_path: Path, port: int, timeout: float, monkeypatch: py
     failures: list[BaseException] = []
     poller = ImapPoller(mailbox, client_factory=lambda: ImapMailboxClient(mailbox, timeout=timeout),
                         store=app.rawstore, sessions=app.sessions, metrics=metrics, on_stored=wake.set,
-                        clock=app.clock, owner="me", batch_size=10, backoff=Backoff(initial=0.05, cap=0.2))
+                        clock=app.clock, claimant=app.claimant, batch_size=10, backoff=Backoff(initial=0.05, cap=0.2))
 
     def ingest() -> None:
         worker = app.worker()
