@@ -26,8 +26,8 @@ from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
-from inbox.ingest.parsers import InProcessParser, PoolParser
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.parser_pool import InProcessParser, PoolParser
+from inbox.ingest.drain import IngestWorker
 from inbox.rawstore import RawStore
 from inbox.reload import ConfigReload
 from inbox.settings import ConfigError, Settings, read_secret
@@ -220,7 +220,7 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
     that sets the current desk they all read. Builds, never runs."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
-    from inbox.ingest.runner import IngestRunner, outcome_counter
+    from inbox.ingest.background import IngestRunner, outcome_counter
     from inbox.metrics import Metrics
     from inbox.receive.imap import ImapPoller
     from inbox.receive.mailbox import ImapMailboxClient

@@ -27,10 +27,10 @@ from inbox.domain.ticket import Status
 from inbox import logs, tickets
 from inbox.present import ticket_detail, ticket_row, ticket_table, ticket_text
 from inbox.importing import import_files
-from inbox.report import month_bounds, report_table, sla_report
+from inbox.sla_report import month_bounds, report_table, sla_report
 from inbox.settings import ConfigError, load_settings
 from inbox.store import backup as backups
-from inbox.store import migrate, outbox, reports
+from inbox.store import migrate, outbox, report_rows
 from inbox.store import tickets as store
 
 DEFAULT_CONFIG = "config/inbox.yaml"
@@ -343,8 +343,8 @@ def _report_sla(app: App, args: argparse.Namespace) -> int:
         raise UsageError(f"--month: {exc}") from exc
     contracts = app.desk().contracts
     with app.sessions() as session:
-        rows = reports.month_tickets(session, start, end)
-        breaches = reports.breached_targets(session, [r["id"] for r in rows])
+        rows = report_rows.month_tickets(session, start, end)
+        breaches = report_rows.breached_targets(session, [r["id"] for r in rows])
     document = sla_report(rows, breaches, now, month,
                           has_update=lambda plan, severity: "update" in contracts.policy(plan, severity).targets)
     print(json.dumps(document) if args.json else report_table(document))

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.domain.ticket import Outcome
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.rawstore import RawItem, RawStore
 from inbox.receive.files import read_messages
 from inbox.store import rawqueue

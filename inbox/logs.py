@@ -8,7 +8,7 @@ block, by any module or library, in this thread or task only (contextvars).
 
   ts          UTC instant of the record, ISO 8601 with milliseconds and "Z"
   level       DEBUG, INFO, WARNING, ERROR or CRITICAL
-  logger      the logger's name (`inbox.ingest.worker`)
+  logger      the logger's name (`inbox.ingest.drain`)
   msg         the formatted message, never split: newlines stay escaped inside the string
   tracking    the ticket's tracking number (SUP-000042)
   message_id  the Message-ID without angle brackets: the incoming mail's, or on an outbox
@@ -152,7 +152,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`09:14:03 INFO    inbox.ingest.worker: <message> [SUP-000042 <id@host>]`, local time, for a person.
+    """`09:14:03 INFO    inbox.ingest.drain: <message> [SUP-000042 <id@host>]`, local time, for a person.
 
     The tracking number and Message-ID are appended only when the message does not already
     name them, so the old hand-written lines read as before.

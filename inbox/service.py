@@ -15,7 +15,7 @@ import logging
 import threading
 from typing import Protocol, Sequence
 
-from inbox.ingest.runner import IngestRunner
+from inbox.ingest.background import IngestRunner
 from inbox.web import HttpEndpoint
 
 log = logging.getLogger(__name__)

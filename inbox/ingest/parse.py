@@ -11,7 +11,7 @@ as `classifiers.split_lines` defines them for every reader.
 Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
 parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
 and must never take seconds. Must never touch storage, the network or the
-clock, and decides nothing: who wrote a mail is `inbox.ingest.loops`' job.
+clock, and decides nothing: who wrote a mail is `inbox.ingest.automation`' job.
 """
 
 from __future__ import annotations

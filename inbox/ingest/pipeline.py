@@ -28,7 +28,7 @@ from inbox.domain.ticket import Outcome, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.ingest.authenticate import DnsLookup, authenticate
 from inbox.ingest.dedupe import earlier_copy, identity
-from inbox.ingest.loops import AutomationVerdict, detect_automation
+from inbox.ingest.automation import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import Settings

@@ -1,7 +1,7 @@
 """The ticket rules: one typed surface that ingest, the outbound side and the CLI call.
 
 Everything that changes a ticket or decides who is told about it lives in this package:
-`contracts` (the config's promises as SLA policies), `clocks` (due times as stored columns),
+`contracts` (the config's promises as SLA policies), `due_times` (SLA due times as stored columns),
 `changes` (status, severity, workaround, assignee, category, a staff note), `notices` (the
 outbox rows a change causes), `opening` (a new ticket: classified, dispatched, acknowledged),
 `replies` (a reply and its command lines, by who sent it), `escalation` (requests and refusals
@@ -16,7 +16,7 @@ the caller's session, so a change and the emails it causes land together or not 
 
 from inbox.tickets.arrival import Arrival
 from inbox.tickets.changes import add_note, set_assignee, set_severity, set_status, set_workaround
-from inbox.tickets.clocks import last_public_activity, view
+from inbox.tickets.due_times import last_public_activity, view
 from inbox.tickets.contracts import Contracts
 from inbox.tickets.delivery import (
     keep_auto_reply,

@@ -20,7 +20,7 @@ from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
 from inbox.tickets.assignment import matching_rule, next_assignee
-from inbox.tickets.clocks import following_update, last_public_activity, refresh, view
+from inbox.tickets.due_times import following_update, last_public_activity, refresh, view
 from inbox.tickets.desk import Desk, TicketFacts
 
 _STOPPED = (Status.SOLVED, Status.CLOSED)

@@ -29,7 +29,7 @@ from inbox.store.digests import Member
 from inbox.store.outbox import Outgoing
 from inbox.store.suppression import Suppression
 from inbox.tickets.arrival import Arrival, keep
-from inbox.tickets.clocks import emailed_customer
+from inbox.tickets.due_times import emailed_customer
 from inbox.tickets.desk import Desk
 from inbox.tickets.notices import CUSTOMER
 

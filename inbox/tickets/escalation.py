@@ -22,7 +22,7 @@ from inbox.store import history
 from inbox.store.tables import Ticket
 from inbox.tickets import notices
 from inbox.tickets.assignment import engineers
-from inbox.tickets.clocks import last_public_activity, view
+from inbox.tickets.due_times import last_public_activity, view
 from inbox.tickets.desk import Desk, TicketFacts
 
 WORDS_KEPT = 2000  # of the customer's own words, in the escalation emails

@@ -31,7 +31,7 @@ from inbox.tickets.acknowledging import ANSWERS_OUR_MAIL
 from inbox.tickets.arrival import Arrival, keep, thread_roles
 from inbox.tickets.assignment import next_assignee
 from inbox.tickets.changes import brief
-from inbox.tickets.clocks import clock_columns, load, starting_clocks
+from inbox.tickets.due_times import clock_columns, load, starting_clocks
 from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.escalation import request_escalation
 

@@ -36,7 +36,7 @@ from inbox.store.tickets import TicketRow
 from inbox.tickets import notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
-from inbox.tickets.clocks import last_public_activity, load, responded, view
+from inbox.tickets.due_times import last_public_activity, load, responded, view
 from inbox.tickets.desk import Desk
 from inbox.tickets.escalation import refuse, request_escalation
 

@@ -24,7 +24,7 @@ from inbox.store.tables import Ticket
 from inbox.tickets import notices
 from inbox.tickets.assignment import engineers
 from inbox.tickets.changes import set_status
-from inbox.tickets.clocks import facts_of, following_update, last_public_activity, refresh, view
+from inbox.tickets.due_times import facts_of, following_update, last_public_activity, refresh, view
 from inbox.tickets.desk import Desk
 from inbox.tickets.notices import STAFF
 

@@ -15,7 +15,7 @@ from inbox.app import build_app
 from inbox.cli import main
 from inbox.clock import TEST_CLOCK_ENV, FixedClock
 from inbox.domain.message import ParsedMessage
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.settings import load_settings
 from inbox.store import history
 from inbox.store import tickets as store

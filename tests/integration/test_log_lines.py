@@ -20,7 +20,7 @@ import pytest
 
 from inbox import logs
 from inbox.domain.ticket import Outcome
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.receive.smtp import SmtpListener
 from tests.fakes import mail, write_config
 from tests.integration.test_smtp import listening, send

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inbox.ingest.runner import IngestRunner, outcome_counter, source_label
+from inbox.ingest.background import IngestRunner, outcome_counter, source_label
 from inbox.metrics import Metrics
 from inbox.store import tickets as store
 from inbox.web import HttpEndpoint

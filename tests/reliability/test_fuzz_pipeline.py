@@ -45,9 +45,9 @@ from classifiers import CustomerView, RuleSet, classify, compile_rules
 from inbox.app import App
 from inbox.domain.message import Automation
 from inbox.domain.ticket import Outcome
-from inbox.ingest.loops import detect_automation
+from inbox.ingest.automation import detect_automation
 from inbox.ingest.parse import parse
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.rawstore import RawItem
 from inbox.receive.files import read_messages
 from inbox.store import rawqueue

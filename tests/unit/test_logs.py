@@ -237,7 +237,7 @@ def test_the_libraries_protocol_chatter_stays_out_at_info() -> None:
     logs.configure(level="INFO", fmt="json", stream=stream)
     logging.getLogger("mail.log").info("('127.0.0.1', 4242) >> b'RCPT TO:<a@b>'")
     logging.getLogger("apscheduler.executors.default").info("Running job")
-    logging.getLogger("inbox.ingest.worker").info("SUP-1 opened")
+    logging.getLogger("inbox.ingest.drain").info("SUP-1 opened")
     assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["SUP-1 opened"]
     logs.configure(level="DEBUG", fmt="json", stream=stream)
     logging.getLogger("mail.log").debug("now it shows")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from inbox.domain.message import Automation
-from inbox.ingest.loops import detect_automation
+from inbox.ingest.automation import detect_automation
 from inbox.ingest.parse import parse
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

@@ -18,7 +18,7 @@ from inbox.tickets.acknowledging import (ANSWERS_OUR_MAIL, budget_counter, each_
                                          is_run_of_acknowledgements, unknown_sender_hold)
 from inbox.tickets.assignment import engineers, in_turn, matching_rule, rotation_counter
 from inbox.tickets.changes import severity_change_staff
-from inbox.tickets.clocks import following_update
+from inbox.tickets.due_times import following_update
 from inbox.tickets.escalation import escalation_staff, next_escalation, refusal_staff
 from inbox.tickets.opening import is_designated
 from tests.unit.desk_kit import CHAIN, ENGINEER, OTHER_TAM, T0, TAM, TEAM, desk, facts, settings

@@ -1,4 +1,4 @@
-"""`inbox.ingest.loops`: who wrote a mail, in rule order, with the reason recorded."""
+"""`inbox.ingest.automation`: who wrote a mail, in rule order, with the reason recorded."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from inbox.domain.message import Automation
-from inbox.ingest.loops import AutomationVerdict, detect_automation
+from inbox.ingest.automation import AutomationVerdict, detect_automation
 from inbox.ingest.parse import parse
 from tests.unit.ingest_mails import EXCHANGE_OOF, EXIM_BOUNCE, OUR_ID, POSTFIX_DSN, VACATION, person
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from inbox.claimant import Claimant
 from inbox.domain.ticket import Outcome
 from inbox.ingest.pipeline import PermanentError, ingest_one
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.store import rawqueue
 from inbox.store import tickets as store
 from inbox.store.tables import RawMessage

@@ -13,7 +13,7 @@ import threading
 from typing import Callable
 
 from inbox.domain.ticket import Outcome
-from inbox.ingest.worker import IngestWorker
+from inbox.ingest.drain import IngestWorker
 from inbox.metrics import Metrics
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
-from inbox.ingest.parsers import BatchParser, InProcessParser, Pending
+from inbox.ingest.parser_pool import BatchParser, InProcessParser, Pending
 from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
 from inbox.store import rawqueue
 from inbox.store.rawqueue import Claimed

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from inbox.ingest.parsers import InProcessParser, PoolParser
+from inbox.ingest.parser_pool import InProcessParser, PoolParser
 from tests.fakes import dsn, mail
 
 MAILS = [mail(message_id=f"<p{i}@acme.com>", subject=f"s{i}") for i in range(40)] + [dsn(mail()), b"", b"\xff\xfe"]
@@ -39,7 +39,7 @@ def test_dead_parser_process_falls_back_to_this_process() -> None:
 
 SERVICE = """
 import sys
-from inbox.ingest.parsers import PoolParser
+from inbox.ingest.parser_pool import PoolParser
 pool = PoolParser(1)
 pool.submit([b"Subject: warm up\\r\\n\\r\\nhi"])()
 print(" ".join(str(pid) for pid in pool._pool._processes), flush=True)
