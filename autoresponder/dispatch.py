@@ -141,43 +141,63 @@ class Dispatcher:
         return digests.row_id(session, key)
 
     def _one(self, item: Outgoing, now: datetime) -> str:
-        settings = self.desk.settings
+        """One claimed email: decide, render (once: a retry sends the stored bytes), send, report."""
         with self.sessions() as session, session.begin():
-            to_customer = item.audience == CUSTOMER
-            blocked = tickets.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
-            recent = 0
-            if item.automatic:
-                outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
-                recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR, but=item.id)
-            verdict = should_send(automatic=item.automatic, to_customer=to_customer,
-                                  suppressed_because=blocked.reason if blocked else None,
-                                  sent_last_hour=recent, max_per_hour=settings.outbound.max_auto_per_hour)
-            if not verdict.send and verdict.later:
-                outbox.defer(session, item.id, now + DEFER, verdict.reason)
-                return outbox.DEFERRED
-            if not verdict.send:
-                outbox.mark_skipped(session, item.id, verdict.reason)
-                tickets.record_skipped(session, item, now, verdict.reason)
-                return outbox.SKIPPED
-            if item.automatic:
-                outbox.admit(session, item.id, now)
-            body, fresh = item.body, None
+            held = self._decide(session, item, now)
+            if held is not None:
+                return held
+            body, rendered = item.body, None
             if body is None:
-                try:
-                    fresh = self.renderer.render(item.kind, self._context(session, item, now), plan=item.plan,
-                                                 customer=item.customer_id)
-                    body = self._compose(item, fresh, now, self._attachments(session, item))
-                except TemplateError as exc:
-                    # An admin can fix the template; until then the email waits, and says why.
-                    log.error("%s: %s", _about(item), exc)
-                    return self._failed(session, item, now, f"template: {exc}", permanent=False)
-                except ValueError as exc:
-                    # An address no mail server would take: no retry will help, nor is it a bounce.
-                    log.error("%s: cannot compose: %s", _about(item), exc)
-                    return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
-                outbox.save_body(session, item.id, body)
+                made = self._render(session, item, now)
+                if isinstance(made, str):
+                    return made
+                body, rendered = made
+        return self._send(item, body, rendered, now)
+
+    def _decide(self, session: Session, item: Outgoing, now: datetime) -> str | None:
+        """Whether `item` goes now: None to send it, else what became of it (deferred or skipped)."""
+        to_customer = item.audience == CUSTOMER
+        blocked = tickets.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
+        recent = 0
+        if item.automatic:
+            outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
+            recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR, but=item.id)
+        verdict = should_send(automatic=item.automatic, to_customer=to_customer,
+                              suppressed_because=blocked.reason if blocked else None,
+                              sent_last_hour=recent, max_per_hour=self.desk.settings.outbound.max_auto_per_hour)
+        if not verdict.send and verdict.later:
+            outbox.defer(session, item.id, now + DEFER, verdict.reason)
+            return outbox.DEFERRED
+        if not verdict.send:
+            outbox.mark_skipped(session, item.id, verdict.reason)
+            tickets.record_skipped(session, item, now, verdict.reason)
+            return outbox.SKIPPED
+        if item.automatic:
+            outbox.admit(session, item.id, now)
+        return None
+
+    def _render(self, session: Session, item: Outgoing, now: datetime) -> tuple[bytes, RenderedEmail] | str:
+        """Render and compose `item`, its bytes stored with the claim's commit; or what became of it
+        when it cannot be (a template an admin can fix: retried; an address no server takes: dead)."""
         try:
-            self.transport.send(body, settings.outbound.from_email, [item.recipient])
+            rendered = self.renderer.render(item.kind, self._context(session, item, now), plan=item.plan,
+                                            customer=item.customer_id)
+            body = self._compose(item, rendered, now, self._attachments(session, item))
+        except TemplateError as exc:
+            # An admin can fix the template; until then the email waits, and says why.
+            log.error("%s: %s", _about(item), exc)
+            return self._failed(session, item, now, f"template: {exc}", permanent=False)
+        except ValueError as exc:
+            # An address no mail server would take: no retry will help, nor is it a bounce.
+            log.error("%s: cannot compose: %s", _about(item), exc)
+            return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
+        outbox.save_body(session, item.id, body)
+        return body, rendered
+
+    def _send(self, item: Outgoing, body: bytes, rendered: RenderedEmail | None, now: datetime) -> str:
+        """Hand the stored bytes to the relay, then report what became of them to the ticket rules."""
+        try:
+            self.transport.send(body, self.desk.settings.outbound.from_email, [item.recipient])
         except TemporarySendError as exc:
             with self.sessions() as session, session.begin():
                 return self._failed(session, item, now, str(exc), permanent=False)
@@ -185,7 +205,7 @@ class Dispatcher:
             with self.sessions() as session, session.begin():
                 return self._failed(session, item, now, str(exc), permanent=True)
         # Subject and text to keep on the ticket: from this render, or read back from the stored bytes of a retry.
-        subject, text = (fresh.subject, fresh.text) if fresh is not None else _read_back(body)
+        subject, text = (rendered.subject, rendered.text) if rendered is not None else _read_back(body)
         with self.sessions() as session, session.begin():
             outbox.mark_sent(session, item.id, now)
             tickets.record_sent(session, self.desk, item, subject, text, now)

@@ -40,8 +40,11 @@ if TYPE_CHECKING:
     from autoresponder.preview import Preview
     from autoresponder.render import Renderer
     from autoresponder.samples import TemplateWatch
+    from autoresponder.schedule import JobScheduler
     from autoresponder.transport import MailTransport
+    from inbox.metrics import Metrics
     from inbox.service import Service
+    from inbox.web import HttpEndpoint
     from inbox.web.admin import AdminPages
 
 SECRET_KEY = "message_id_secret"
@@ -226,7 +229,6 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
     from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
     from inbox.service import Service
-    from inbox.web import HttpEndpoint
 
     settings, metrics = app.settings, Metrics()
     processes = parser_processes(os.cpu_count())
@@ -253,6 +255,16 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
         )
         for mailbox in settings.imap
     ]
+    scheduler = JobScheduler(_turn(app))
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
+    service.http = _operations(app, metrics, service, scheduler)
+    path = settings.source_path
+    reload = ConfigReload(path, app.current_desk()) if path else None
+    return service, (reload or (lambda: None))
+
+
+def _turn(app: App) -> Callable[[], None]:
+    """The scheduler's turn: check edited templates, then the SLA sweep and the outbox."""
     outbound, watch = app.outbound(), app.template_watch()
 
     def turn() -> None:
@@ -262,11 +274,17 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
             log.exception("checking the templates failed; sending with the versions known")
         outbound.run_once(app.clock.now())
 
-    scheduler = JobScheduler(turn)
+    return turn
+
+
+def _operations(app: App, metrics: Metrics, service: Service, scheduler: JobScheduler) -> HttpEndpoint:
+    """/healthz, /metrics and the admin pages, reading the running parts."""
+    from inbox.web import HttpEndpoint
+
     metrics.describe("inbox_outbox_depth", "Outgoing emails not yet sent, by state.")
     metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
     metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
-    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
+    pollers = service.pollers
 
     async def health() -> tuple[bool, dict[str, Any]]:
         try:
@@ -297,10 +315,8 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
         metrics.set("inbox_scheduler_failures", scheduler.failures)
         return metrics.render()
 
-    service.http = HttpEndpoint(settings.http.host, settings.http.port, health, render, admin=_admin_pages(app))
-    path = settings.source_path
-    reload = ConfigReload(path, app.current_desk()) if path else None
-    return service, (reload or (lambda: None))
+    http = app.settings.http
+    return HttpEndpoint(http.host, http.port, health, render, admin=_admin_pages(app))
 
 
 def _admin_pages(app: App) -> AdminPages | None:

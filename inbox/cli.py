@@ -10,18 +10,17 @@ included: {"error": {"kind", "message", "problems"}}, while the same lines as wi
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import logging
 import os
 import sys
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy.exc import OperationalError
 
 from inbox.app import App, build_app, parser_processes
+from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
 from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 from inbox.domain.ticket import Status
 from inbox import logs, tickets
@@ -37,121 +36,10 @@ DEFAULT_CONFIG = "config/inbox.yaml"
 log = logging.getLogger(__name__)
 
 
-class UsageError(Exception):
-    """A bad argument: exit 2 with one line."""
-
-
-class ErrorKind(enum.StrEnum):
-    """What went wrong, for scripts: the `kind` of a --json error."""
-
-    CONFIG = "config"  # the config file: fix it (exit 2)
-    USAGE = "usage"  # the arguments (exit 2)
-    NOT_FOUND = "not_found"  # a ticket or template that does not exist
-    DATABASE = "database"  # unreachable, or a schema older than this code
-    TEMPLATES = "templates"  # `templates check` found problems (exit 1)
-    SERVE = "serve"  # `serve` could not start; the reason is on stderr (exit 1)
-    INTERNAL = "internal"  # a bug: the traceback is on stderr (exit 1)
-
-
-class Failure(Exception):
-    """A command that cannot do what was asked: its kind, one-line reason and exit status.
-
-    `lines` are what a person reads on stderr (default "inbox: <message>"); `problems` every
-    problem line, for config and templates; `extra` keys join the --json document.
-    """
-
-    def __init__(self, kind: ErrorKind, message: str, status: int, *, problems: Sequence[str] = (),
-                 lines: Sequence[str] | None = None, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.kind, self.message, self.status, self.problems = kind, message, status, list(problems)
-        self.lines = [f"inbox: {message}"] if lines is None else list(lines)
-        self.extra = extra or {}
-
-    def document(self) -> dict[str, Any]:
-        return {**self.extra, "error": {"kind": self.kind.value, "message": self.message, "problems": self.problems}}
-
-
 def _config_failure(exc: ConfigError) -> Failure:
     more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
     return Failure(ErrorKind.CONFIG, f"{exc.problems[0]}{more}" if exc.problems else str(exc), 2,
                    problems=exc.problems, lines=exc.problems)
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, except that a rejected command line becomes a Failure, so --json can report it."""
-
-    def error(self, message: str) -> NoReturn:
-        # The same two stderr lines argparse prints (usage, then "prog: error: ..."), exit 2.
-        usage = self.format_usage().rstrip("\n")
-        raise Failure(ErrorKind.USAGE, message, 2, lines=[usage, f"{self.prog}: error: {message}"])
-
-
-def _parser() -> argparse.ArgumentParser:
-    # --config and --json are accepted before or after the command: the subparsers repeat them
-    # with SUPPRESS so a value given before is not reset to the default by a subparser.
-    common = _Parser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="config file (default $INBOX_CONFIG or config/inbox.yaml)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print one JSON document on stdout (errors too)")
-    parser = _Parser(prog="inbox", parents=[common], description="A support inbox.")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
-    db.add_parser("upgrade", parents=[common], help="create or migrate the schema")
-
-    commands.add_parser("serve", parents=[common], help="run the SMTP listener, IMAP pollers and ingest worker")
-
-    ingest = commands.add_parser("ingest", parents=[common], help="feed mail files through the pipeline")
-    ingest.add_argument("files", nargs="*", type=Path, help=".eml files, mbox files or maildir folders")
-    ingest.add_argument("--received-at", type=_instant, help="treat the mail as received at this ISO 8601 instant")
-    ingest.add_argument("--retry-failed", action="store_true", help="try failed messages again")
-
-    ticket_cmds = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
-    actions = ticket_cmds.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", parents=[common])
-    listing.add_argument("--status")
-    listing.add_argument("--severity")
-    show = actions.add_parser("show", parents=[common])
-    show.add_argument("tracking")
-    change = actions.add_parser("set", parents=[common])
-    change.add_argument("tracking")
-    change.add_argument("--status", choices=[s.value for s in Status])
-    change.add_argument("--severity")
-    change.add_argument("--by", default="cli")
-    change.add_argument("--note")
-    change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
-    change.add_argument("--assign", metavar="ADDR", help="give the ticket to this engineer (one of agents:)")
-
-    jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs").add_subparsers(dest="action", required=True)
-    once = jobs.add_parser("run-once", parents=[common], help="run every scheduled job once, the outbox last")
-    once.add_argument("--as-of", type=_instant, help="run as if the clock read this ISO 8601 instant")
-
-    report = commands.add_parser("report", parents=[common], help="reports").add_subparsers(dest="action", required=True)
-    sla = report.add_parser("sla", parents=[common], help="SLA targets met and breached for a month")
-    sla.add_argument("--month", help="YYYY-MM (default: this month)")
-    sla.add_argument("--as-of", type=_instant, help="judge pending targets as of this instant")
-
-    templates = commands.add_parser("templates", parents=[common], help="email templates").add_subparsers(
-        dest="action", required=True)
-    templates.add_parser("check", parents=[common], help="render every template against sample data")
-    preview = templates.add_parser("preview", parents=[common], help="print the email a template would send")
-    preview.add_argument("name")
-    preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
-    preview.add_argument("--customer", help="a customer id whose overrides (and plan's) to use")
-
-    backup = commands.add_parser("backup", parents=[common], help="write a consistent backup, then apply retention")
-    backup.add_argument("--to", required=True, type=Path, metavar="DIR", help="the backup directory (made if missing)")
-    restore = commands.add_parser("restore", parents=[common], help="load a backup into the configured database")
-    restore.add_argument("file", type=Path, metavar="FILE", help="an inbox-*.sqlite3 or inbox-*.pgdump file")
-    restore.add_argument("--replace", action="store_true", help="overwrite a database that already holds mail")
-    return parser
-
-
-def _instant(text: str) -> Any:
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset ({exc})") from exc
 
 
 def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
@@ -167,7 +55,7 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
     logs.configure(default_level="INFO" if _command(argv) == "serve" else "WARNING")
     as_json = "--json" in argv  # argparse's own errors come before there is a namespace to ask
     try:
-        args = _parser().parse_args(argv)
+        args = grammar().parse_args(argv)
         as_json = args.json = getattr(args, "json", False)
         return _run(args, clock)
     except Failure as failure:

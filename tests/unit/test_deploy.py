@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from inbox.app import MIN_TOKEN
-from inbox.cli import _parser
+from inbox.cli_args import grammar
 from inbox.service import JOIN_SECONDS
 from inbox.settings import Settings, load_settings
 from tests.durability.compose_kit import compose_service
@@ -120,7 +120,7 @@ def test_a_multi_stage_image_that_runs_as_a_user_of_its_own(image: list[tuple[st
 def test_it_migrates_then_serves(image: list[tuple[str, str]]) -> None:
     (cmd,) = [rest for word, rest in image if word == "CMD"]
     commands = inbox_commands(exec_form(cmd))
-    parsed = [_parser().parse_args(words) for words in commands]
+    parsed = [grammar().parse_args(words) for words in commands]
     assert [(a.command, getattr(a, "action", None)) for a in parsed] == [("db", "upgrade"), ("serve", None)]
     assert "exec inbox serve" in exec_form(cmd)[2]  # serve is PID 1's child no more: it gets the SIGTERM
 
@@ -154,7 +154,7 @@ def test_compose_runs_two_instances_on_one_postgresql(compose: dict[str, Any], i
         service, process = services[name], compose_service(name, COMPOSE)
         assert list(process.argv) == exec_form(cmd), f"{name}: the same command as the image"
         for words in inbox_commands(list(process.argv)):
-            _parser().parse_args(words)
+            grammar().parse_args(words)
         env = process.environment
         assert env["INBOX_CONFIG"] == env_of(image)["INBOX_CONFIG"]
         missing = named_variables(settings) - set(env)
