@@ -233,6 +233,7 @@ def _build_service(app: App, transport: MailTransport | None = None) -> tuple[Se
     from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
     from inbox.service import Service
+    from inbox.store.outbox_signal import OutboxListener
 
     settings, metrics = app.settings, Metrics()
     processes = parser_processes(os.cpu_count())
@@ -262,7 +263,10 @@ def _build_service(app: App, transport: MailTransport | None = None) -> tuple[Se
         )
         for mailbox in settings.imap
     ]
-    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
+    # On PostgreSQL, what another instance (or an `inbox` command) queues wakes this one's sender too.
+    signals = [OutboxListener(app.engine, scheduler.wake)] if app.engine.dialect.name == "postgresql" else []
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler,
+                      signals=signals)
     service.http = _operations(app, metrics, service, scheduler)
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None

@@ -2,6 +2,7 @@
 
 Built by the composition root itself (`_build_service`) with a scheduler interval of a day and a
 frozen clock, so any email sent after the first turn was sent because ingest woke the sender.
+On PostgreSQL, a row queued by any process wakes every instance's sender through LISTEN/NOTIFY.
 Waiting is on Events with a bound, never a deadline slept through.
 """
 
@@ -11,13 +12,17 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
+import psycopg
 import pytest
+from sqlalchemy import text
 
 from autoresponder.transport import MemoryTransport
 from inbox.app import _build_service, _wake_on_news
 from inbox.domain.ticket import Outcome
-from tests.fakes import mail, make_app, write_config
 from inbox.settings import load_settings
+from inbox.store import outbox_signal
+from inbox.store.outbox_signal import OutboxListener
+from tests.fakes import mail, make_app, make_settings, write_config
 
 BOUND = 60.0  # seconds: a bound on a hang, not a deadline
 A_DAY = 86_400
@@ -81,3 +86,59 @@ def test_only_a_batch_that_may_have_queued_an_email_wakes_the_sender() -> None:
     committed([(3, Outcome.DUPLICATE), (4, Outcome.OPENED)])
     committed([(5, Outcome.APPENDED)])
     assert len(wakes) == 2
+
+
+class Wakes:
+    """Counts the listener's wakes; `seen` is set at each."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seen = threading.Event()
+
+    def __call__(self) -> None:
+        self.count += 1
+        self.seen.set()
+
+
+@pytest.fixture
+def pg_app(pg_url: str, tmp_path: Path):
+    app = make_app(make_settings(tmp_path, pg_url))
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def listening(pg_app):
+    """An OutboxListener on its own thread, as another instance would run it, listening."""
+    wakes, stop = Wakes(), threading.Event()
+    listener = OutboxListener(pg_app.engine, wakes)
+    thread = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    thread.start()
+    assert listener.listening.wait(BOUND)
+    yield wakes
+    stop.set()
+    thread.join(BOUND)
+    assert not thread.is_alive()
+
+
+def test_an_email_queued_by_ingest_on_postgresql_wakes_a_listening_instance(pg_app, listening: Wakes) -> None:
+    """The acknowledgement ingest queues NOTIFYs at its commit: another instance's listener wakes."""
+    pg_app.rawstore.put(mail(), "smtp")
+    assert pg_app.worker().drain()[Outcome.OPENED] == 1
+    assert listening.seen.wait(BOUND)
+
+
+def test_a_rolled_back_notify_wakes_no_one(pg_app) -> None:
+    """notify() speaks in the caller's transaction, and PostgreSQL delivers only at commit: after a
+    rolled-back notify and a committed marker, the first notification a listener hears is the marker."""
+    conninfo = pg_app.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as listener:
+        listener.execute(f"LISTEN {outbox_signal.CHANNEL}")
+        with pg_app.sessions() as session:
+            transaction = session.begin()
+            outbox_signal.notify(session)
+            transaction.rollback()
+            with session.begin():
+                session.execute(text(f"NOTIFY {outbox_signal.CHANNEL}, 'marker'"))
+        [first] = list(listener.notifies(timeout=BOUND, stop_after=1))
+    assert first.payload == "marker"
