@@ -17,7 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -147,11 +147,13 @@ class App:
         batch_size: int = 100,
         parse_processes: int = 0,
         on_result: Callable[[str, Outcome], None] | None = None,
+        on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, self.current_desk(), clock or self.clock, self.claimant,
-                              batch_size=batch_size, parser=parser, on_result=on_result, dns=self.dns)
+                              batch_size=batch_size, parser=parser, on_result=on_result, dns=self.dns,
+                              on_committed=on_committed)
         worker.recover()
         return worker
 
@@ -217,10 +219,12 @@ def build_app(settings: Settings, clock: Clock) -> App:
     )
 
 
-def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
+def _build_service(app: App, transport: MailTransport | None = None) -> tuple[Service, Callable[[], object]]:
     """`inbox serve`: the listener, one poller per mailbox, the ingest runner, the scheduler and the
     operations endpoint, wired to one raw store and one metrics registry; and the SIGHUP reload
-    that sets the current desk they all read. Builds, never runs."""
+    that sets the current desk they all read. Each committed ingest batch wakes the scheduler, so
+    an acknowledgement leaves without waiting for the tick. Sends through `transport` (default:
+    the configured one). Builds, never runs."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
     from inbox.ingest.background import IngestRunner, outcome_counter
@@ -229,10 +233,14 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
     from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
     from inbox.service import Service
+    from inbox.store.outbox_signal import OutboxListener
 
     settings, metrics = app.settings, Metrics()
     processes = parser_processes(os.cpu_count())
-    worker = app.worker(parse_processes=processes, on_result=outcome_counter(metrics))
+    # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
+    scheduler = JobScheduler(_turn(app, transport), settings.outbound.interval_seconds)
+    worker = app.worker(parse_processes=processes, on_result=outcome_counter(metrics),
+                        on_committed=_wake_on_news(scheduler.wake))
     runner = IngestRunner(worker)
     listener = SmtpListener(
         settings.smtp,
@@ -255,17 +263,31 @@ def _build_service(app: App) -> tuple[Service, Callable[[], object]]:
         )
         for mailbox in settings.imap
     ]
-    scheduler = JobScheduler(_turn(app))
-    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler)
+    # On PostgreSQL, what another instance (or an `inbox` command) queues wakes this one's sender too.
+    signals = [OutboxListener(app.engine, scheduler.wake)] if app.engine.dialect.name == "postgresql" else []
+    service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler,
+                      signals=signals)
     service.http = _operations(app, metrics, service, scheduler)
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
     return service, (reload or (lambda: None))
 
 
-def _turn(app: App) -> Callable[[], None]:
+def _wake_on_news(wake: Callable[[], None]) -> Callable[[Sequence[tuple[int, Outcome]]], None]:
+    """What the ingest worker calls after each committed batch: wake the sender when a message of
+    it may have queued an email (a duplicate or a failure changed nothing)."""
+    quiet = {Outcome.DUPLICATE, Outcome.FAILED}
+
+    def committed(results: Sequence[tuple[int, Outcome]]) -> None:
+        if any(outcome not in quiet for _, outcome in results):
+            wake()
+
+    return committed
+
+
+def _turn(app: App, transport: MailTransport | None = None) -> Callable[[], None]:
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox."""
-    outbound, watch = app.outbound(), app.template_watch()
+    outbound, watch = app.outbound(transport), app.template_watch()
 
     def turn() -> None:
         try:

@@ -47,8 +47,10 @@ class Service:
         runner: IngestRunner,
         http: HttpEndpoint | None,
         scheduler: Scheduler | None = None,
+        signals: Sequence[Poller] = (),
     ) -> None:
         self.scheduler = scheduler
+        self.signals = list(signals)  # what wakes the scheduler from outside (PostgreSQL's LISTEN)
         self.listener = listener
         self.pollers = list(pollers)
         self.runner = runner
@@ -64,7 +66,7 @@ class Service:
         pollers = [
             threading.Thread(target=p.run, args=(self._poller_stop,), name=f"imap:{p.name}", daemon=True)
             for p in self.pollers
-        ]
+        ] + [threading.Thread(target=s.run, args=(self._poller_stop,), name=s.name, daemon=True) for s in self.signals]
         for thread in pollers:
             thread.start()
         if self.scheduler is not None:

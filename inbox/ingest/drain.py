@@ -10,6 +10,9 @@ parser pool, the next batch is claimed and parsed while this one is stored.
 Each batch is decided with the desk in effect as it starts (read from the `CurrentDesk`, so a
 config reload reaches the next batch), and its rows are claimed in the name of the `Claimant`
 the composition root hands in.
+
+After each batch commits, `on_committed` is called with what each of its messages came to
+(never before the commit, so whoever it wakes finds the rows the batch queued).
 """
 
 from __future__ import annotations
@@ -60,9 +63,11 @@ class IngestWorker:
         parser: BatchParser | None = None,
         on_result: Callable[[str, Outcome], None] | None = None,
         dns: DnsLookup | None = None,
+        on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._on_result = on_result or (lambda source, outcome: None)
+        self._on_committed = on_committed or (lambda results: None)
         self._process = process
         self._desk = desk
         self._dns = dns
@@ -134,6 +139,7 @@ class IngestWorker:
         results = self._run_batch(batch)
         for raw, (_, outcome) in zip(batch.claimed, results):
             self._on_result(raw.source, outcome)
+        self._on_committed(results)
         return results
 
     def _run_batch(self, batch: _Batch) -> list[tuple[int, Outcome]]:

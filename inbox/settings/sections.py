@@ -135,6 +135,9 @@ class OutboundSettings(Section):
     maildir: Path = Path("var/sent")
     from_address: str
     max_auto_per_hour: int = Field(default=5, ge=1)
+    # The sender runs as soon as ingest queues an email; this tick is the safety net for what no
+    # wake announces (retries falling due, SLA clocks, emails another process queued).
+    interval_seconds: int = Field(default=5, ge=1)
     # More than this many staff alerts of one kind (breach_alert, sla_warning, assigned) due to one
     # person in one turn go as one digest email; None sends each alone.
     digest_over: int | None = Field(default=3, ge=1)

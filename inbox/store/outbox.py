@@ -3,7 +3,8 @@
 States: pending -> sending -> sent | retry -> dead, or skipped (a policy said no).
 Enqueueing is idempotent on the row's key; a claim older than the timeout is taken again;
 on PostgreSQL claims skip rows another instance holds (FOR UPDATE SKIP LOCKED), so two
-`inbox serve` processes never send one row twice. Functions take the caller's session
+`inbox serve` processes never send one row twice. A new row also NOTIFYs every instance's
+sender at commit (PostgreSQL; `inbox.store.outbox_signal`). Functions take the caller's session
 and never commit.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from inbox.store import outbox_signal
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import OutboxRow
 
@@ -85,7 +87,10 @@ def enqueue(session: Session, **values: Any) -> bool:
     stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
     # RETURNING, not rowcount: psycopg reports -1 rows for this statement, a key already queued
     # would count as new.
-    return session.connection().execute(stmt, row).first() is not None
+    new = session.connection().execute(stmt, row).first() is not None
+    if new:
+        outbox_signal.notify(session)  # every instance's sender looks once this commits
+    return new
 
 
 def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:

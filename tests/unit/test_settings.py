@@ -477,3 +477,12 @@ def test_staff_names_are_names_never_addresses(tmp_path: Path) -> None:
     assert settings.shown_name("ENGINEER@example.com") == "Dana Engineer"
     assert settings.is_staff("engineer@example.com") and not settings.is_staff("alice@acme.com")
     assert settings.shown_name("tam@example.com") == settings.service.name  # no name: the service's
+
+
+@pytest.mark.parametrize("interval", [0, -5])
+def test_the_scheduler_interval_is_at_least_one_second(tmp_path: Path, interval: int) -> None:
+    """outbound.interval_seconds defaults to 5; 0 or a negative would spin the sender: refused."""
+    assert load_settings(write_config(tmp_path)).outbound.interval_seconds == 5
+    assert loaded(tmp_path, lambda d: d["outbound"].update(interval_seconds=60)).outbound.interval_seconds == 60
+    path = write_config(tmp_path, lambda d: d["outbound"].update(interval_seconds=interval))
+    assert problems_of(path) == [f"{path}: outbound.interval_seconds: must be at least 1"]

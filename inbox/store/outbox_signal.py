@@ -1,0 +1,69 @@
+"""Tells every instance on one PostgreSQL that emails were queued: NOTIFY as they are queued,
+and a LISTEN connection in each `inbox serve` that wakes its sender.
+
+PostgreSQL delivers a notification only when the transaction that sent it commits (one per
+channel and payload per transaction), so a listener never wakes before the rows are there to
+claim, and a rolled-back transaction wakes no one. On SQLite (one instance, whose own ingest
+wakes its sender in process) both do nothing. The listener never raises out of its thread: a
+lost connection is logged and made again with back-off, and the scheduler's tick covers what is
+missed meanwhile. It carries no data: a wake only says "look at the outbox".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+import psycopg
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "inbox_outbox"
+POLL_SECONDS = 1.0  # how often the listener looks at its stop flag between notifications
+MAX_BACKOFF = 60.0
+
+
+def notify(session: Session) -> None:
+    """Announce, at this transaction's commit, that outbox rows were queued (PostgreSQL only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+class OutboxListener:
+    """LISTENs on the outbox channel and calls `on_notify` for each notification (a Poller:
+    `run(stop)` returns once `stop` is set)."""
+
+    name = "outbox-listener"
+
+    def __init__(self, engine: Engine, on_notify: Callable[[], None]) -> None:
+        # Its own connection, outside the pool: it stays in LISTEN, autocommit, for the process's life.
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._on_notify = on_notify
+        self.listening = threading.Event()  # set while LISTEN is in effect (tests wait on it)
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                self._listen(stop)
+                return
+            except psycopg.Error as exc:
+                if self.listening.is_set():
+                    backoff = 1.0  # it was listening: a fresh outage, not one going on
+                self.listening.clear()
+                log.warning("outbox listener lost its connection (%s); again in %.0f s", exc, backoff)
+                # A notification missed meanwhile is a turn missed: wake once to look.
+                self._on_notify()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _listen(self, stop: threading.Event) -> None:
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            self.listening.set()
+            while not stop.is_set():
+                for _ in conn.notifies(timeout=POLL_SECONDS):
+                    self._on_notify()
