@@ -8,6 +8,10 @@ process's rows). Wakes coalesce: any number of them during a running turn lead t
 more turn after it, never a pile. A failing turn is logged and the next one tries again; it
 never stops the service. Two instances on one PostgreSQL may both run it: the row locks and
 idempotency keys below make that safe.
+
+Not APScheduler (used here before): its one interval job cannot be asked for a run now that
+coalesces with the running one; with `max_instances=1` a run asked for during a turn is dropped
+with a warning, and the wake with it. One thread and an Event say exactly what is meant.
 """
 
 from __future__ import annotations

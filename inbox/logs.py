@@ -44,7 +44,7 @@ FORMATS = ("json", "text", "auto")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT_ENV = "INBOX_LOG_FORMAT"
 LEVEL_ENV = "INBOX_LOG_LEVEL"
-CHATTY = ("mail.log", "apscheduler", "alembic.runtime.migration")  # libraries quiet below DEBUG
+CHATTY = ("mail.log", "alembic.runtime.migration")  # libraries quiet below DEBUG
 # How much of a raw message `message_id_of` reads: the header of real mail is a few KiB; a
 # header larger than this is not worth a slower log line.
 HEADER_SCAN_BYTES = 64 * 1024
@@ -219,7 +219,7 @@ def configure(*, level: str | None = None, fmt: str | None = None, stream: TextI
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level_name)
-    # aiosmtpd logs every SMTP command line (addresses included) and APScheduler every 5 s turn at
+    # aiosmtpd logs every SMTP command line (addresses included) and alembic each migration check at
     # INFO: below DEBUG, the operator reads our lines about the mail, not theirs about the protocol.
     for name in CHATTY:
         logging.getLogger(name).setLevel(level_name if level_name == "DEBUG" else "WARNING")

@@ -232,11 +232,11 @@ def test_message_id_of_reads_only_the_header_and_strips_what_a_stranger_could_in
 
 
 def test_the_libraries_protocol_chatter_stays_out_at_info() -> None:
-    """aiosmtpd's line per SMTP command and APScheduler's line per turn drown the mail's own lines."""
+    """aiosmtpd's line per SMTP command and alembic's per migration check drown the mail's own lines."""
     stream = io.StringIO()
     logs.configure(level="INFO", fmt="json", stream=stream)
     logging.getLogger("mail.log").info("('127.0.0.1', 4242) >> b'RCPT TO:<a@b>'")
-    logging.getLogger("apscheduler.executors.default").info("Running job")
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
     logging.getLogger("inbox.ingest.drain").info("SUP-1 opened")
     assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["SUP-1 opened"]
     logs.configure(level="DEBUG", fmt="json", stream=stream)
