@@ -50,20 +50,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ingest import fresh_pg  # noqa: E402
 from bench.smtp import AnswerOnly  # noqa: E402
-from bench.storm_kit import (  # noqa: E402
-    PLAIN_RECIPIENT,
-    SUPPORT,
-    Mail,
-    PeakMemory,
-    StormSink,
-    arrivals,
-    as_epoch,
-    config_text,
-    first_reply,
-    free_port,
-    percentile,
-    storm_mails,
-)
+from bench.storm_kit import (PLAIN_RECIPIENT, SUPPORT, Mail, PeakMemory, StormSink, arrivals, as_epoch,  # noqa: E402
+                             config_text, first_reply, free_port, percentile, storm_mails)
 
 # -- the client: mails at a steady rate over several connections ------------------------------
 
