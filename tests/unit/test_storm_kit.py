@@ -8,6 +8,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.storm import Storm
 from bench.storm_kit import (
     Arrival,
     arrivals,
@@ -71,3 +72,18 @@ def test_storm_mails_come_from_distinct_senders() -> None:
     mails = storm_mails(50, tag="t")
     assert len({m.sender for m in mails}) == len({m.message_id for m in mails}) == 50
     assert all(f"<{m.message_id}>".encode() in m.data for m in mails)
+
+
+def _storm(rate: float, achieved: float, backlog: list[tuple[int, int]], seconds: int) -> Storm:
+    return Storm(rate, achieved, rate, [], [], 0, backlog, seconds, 0.0, [])
+
+
+def test_a_steady_tick_is_sustained_and_falling_behind_is_not() -> None:
+    """A fixed send tick's saw-tooth outbox is steady; a backlog that ends above its first half's
+    most by more than two seconds of mail is growing; accepting too slowly is not sustained either."""
+    saw = [(0, 20 * (i % 5)) for i in range(20)]  # 20/s, the outbox emptied every 5 s
+    assert _storm(20, 19.8, saw, 20).sustained()
+    growing = [(0, 100 * i) for i in range(20)]
+    assert not _storm(100, 100, growing, 20).sustained()
+    assert _storm(100, 100, growing, 3).sustained()  # drained after the storm: only its seconds count
+    assert not _storm(20, 15, saw, 20).sustained()
