@@ -316,7 +316,7 @@ def targets(db: str, s: Storm) -> list[str]:
     if s.rate >= 100:
         lines[0] += (f" (< 2) {mark(p99 < 2 and not s.missing_acks)}; ack median {p50:.2f} s (< 1) {mark(p50 < 1)};"
                      f" no growing backlog {mark(s.sustained())}")
-    elif s.rate >= 20:
+    elif s.rate == 20:
         lines[0] += f" (< 1 at 20/s) {mark(p99 < 1 and not s.missing_acks)}"
     return lines
 
