@@ -34,6 +34,7 @@ quick: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/storm.py --duration 60 --rates 20,100 --db sqlite
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
