@@ -221,6 +221,7 @@ class Dispatcher:
                 if item.automatic:
                     recent[item.recipient] += 1
                 ready.append(Ready(item, body, rendered))
+        outbox.save_bodies(session, {one.item.id: one.body for one in ready if one.rendered is not None})
         outbox.admit(session, [one.item.id for one in ready if one.item.automatic], now)
         return ready, done
 
@@ -243,7 +244,7 @@ class Dispatcher:
         return None
 
     def _render(self, session: Session, item: Outgoing, now: datetime) -> tuple[bytes, RenderedEmail] | str:
-        """Render and compose `item`, its bytes stored with the claim's commit; or what became of it
+        """Render and compose `item` (the caller stores its bytes before the commit); or what became of it
         when it cannot be (a template an admin can fix: retried; an address no server takes: dead)."""
         try:
             rendered = self.renderer.render(item.kind, self._context(session, item, now), plan=item.plan,
@@ -257,7 +258,6 @@ class Dispatcher:
             # An address no mail server would take: no retry will help, nor is it a bounce.
             log.error("%s: cannot compose: %s", _about(item), exc)
             return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
-        outbox.save_body(session, item.id, body)
         return body, rendered
 
     def _send(self, one: Ready) -> SendError | None:

@@ -157,8 +157,15 @@ def _set(session: Session, row_id: int, **values: Any) -> None:
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(claimed_at=None, **values))
 
 
-def save_body(session: Session, row_id: int, body: bytes) -> None:
-    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(body=body))
+_SAVE_BODY = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id == bindparam("row_id"))
+              .values(body=bindparam("body")))
+
+
+def save_bodies(session: Session, bodies: dict[int, bytes]) -> None:
+    """Keep the composed bytes of each row (by id), so that every attempt sends the same email:
+    one statement for them all."""
+    if bodies:
+        session.connection().execute(_SAVE_BODY, [{"row_id": row_id, "body": body} for row_id, body in bodies.items()])
 
 
 def mark_sent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
