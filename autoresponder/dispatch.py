@@ -113,19 +113,19 @@ class Dispatcher:
 
     def _batch(self, items: list[Outgoing], now: datetime) -> Counter[str]:
         """The emails of one claim: decided and rendered in one transaction (their bytes committed
-        before the first attempt), sent in claim order over the transport's one connection, and what
-        became of them recorded in one transaction. A crash before that record sends the batch's
-        sent emails again, each with its own Message-ID and bytes: never none of them."""
+        before the first attempt), then sent in claim order over the transport's one connection, each
+        recorded as soon as the relay answered: a crash between a send and its record sends that one
+        email again (same Message-ID and bytes), never more, never none."""
         ready, done = self._together(items, lambda item: item, self._prepare, now)
-        results: list[tuple[Ready, SendError | None]] = []
         for one in ready:
             with _fields(one.item):  # every line about this email, from any module, names it
-                results.append((one, self._send(one)))
-        sent, reported = self._together(results, lambda result: result[0].item, self._report, now)
-        for item in sent:
-            with _fields(item):
-                log.info("%s: sent", _about(item))
-        return done + reported
+                result = (one, self._send(one))
+            sent, reported = self._together([result], lambda result: result[0].item, self._report, now)
+            done += reported
+            for item in sent:
+                with _fields(item):
+                    log.info("%s: sent", _about(item))
+        return done
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],
                   step: Callable[[Session, list[W], datetime], tuple[list[R], Counter[str]]],

@@ -68,7 +68,7 @@ def test_a_suppressed_address_in_a_batch_is_skipped_and_the_others_are_sent(desk
 
 def test_an_email_whose_record_fails_is_sent_again_with_its_message_id_and_the_others_recorded(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Recording the batch fails on one email: the others are recorded sent, that one goes back for a
+    """Recording one email of a batch fails: the others are recorded sent, that one goes back for a
     retry and is sent once more, with the same Message-ID and bytes: sent twice, never lost."""
     for n in range(3):
         desk.feed(mail(sender=f"user{n}@acme.com", message_id=f"<r{n}@acme.com>", subject=f"case {n}"))
