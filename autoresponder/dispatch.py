@@ -1,8 +1,10 @@
-"""Drain the outbox: fold many staff alerts into digests, then claim a due row, decide, render,
-compose, send, report.
+"""Drain the outbox: fold many staff alerts into digests, then claim a batch of due rows; decide,
+render and compose them together, send each, report each.
 
 A claim is committed before anything is sent, and the composed bytes are committed before the
-first attempt, so a retry sends the very same email (same Message-ID, same text even if a
+first attempt (one transaction for the batch, which also reads its recipients' suppressions and
+hourly counts in one query each, holding those addresses against other instances until it
+commits), so a retry sends the very same email (same Message-ID, same text even if a
 template changed meanwhile). 4xx and network errors are retried with exponential back-off
 counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead. The
 queue's own states are `inbox.store.outbox`'s; what became of each email is reported to the
