@@ -28,19 +28,20 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = Path(os.environ.get("BENCH_CODE", ROOT))  # whose inbox is measured: this tree's, or an exported revision's
 sys.path.insert(0, str(CODE))
 
-NOW = datetime(2026, 3, 4, 17, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
 AIM = 1.5
 
 
