@@ -1,8 +1,10 @@
-"""Drain the outbox: fold many staff alerts into digests, then claim a due row, decide, render,
-compose, send, report.
+"""Drain the outbox: fold many staff alerts into digests, then claim a batch of due rows; decide,
+render and compose them together, send each, report each.
 
 A claim is committed before anything is sent, and the composed bytes are committed before the
-first attempt, so a retry sends the very same email (same Message-ID, same text even if a
+first attempt (one transaction for the batch, which also reads its recipients' suppressions and
+hourly counts in one query each, holding those addresses against other instances until it
+commits), so a retry sends the very same email (same Message-ID, same text even if a
 template changed meanwhile). 4xx and network errors are retried with exponential back-off
 counted on the caller's clock, for up to five days; a 5xx or that age mark the row dead. The
 queue's own states are `inbox.store.outbox`'s; what became of each email is reported to the
@@ -24,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import default as default_policy
-from typing import ContextManager
+from typing import Callable, ContextManager, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +35,7 @@ from autoresponder.attachments import Attachment, attachments_of
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
-from autoresponder.transport import MailTransport, PermanentSendError, TemporarySendError
+from autoresponder.transport import MailTransport, PermanentSendError, SendError, TemporarySendError, close_transport
 from inbox import logs, tickets
 from inbox.domain.msgid import make_digest_message_id
 from inbox.store import digests, outbox, rawqueue
@@ -46,6 +48,19 @@ BATCH = 50
 FOLD_BATCH = 2000  # due alerts looked at per fold transaction
 HOUR = timedelta(hours=1)
 DEFER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed email cleared to go, with the bytes committed for it (and this turn's render, if any)."""
+
+    item: Outgoing
+    body: bytes
+    rendered: RenderedEmail | None
+
+
+W = TypeVar("W")
+R = TypeVar("R")
 
 
 @dataclass
@@ -76,7 +91,10 @@ class Dispatcher:
                 log.warning("took back %d emails a failed turn had claimed", taken)
         self._stranded = True  # until this run returns: an exception leaves claims behind
         self.desk = self._desk_in_effect()
-        done = self._run(now, limit)
+        try:
+            done = self._run(now, limit)
+        finally:
+            close_transport(self.transport)  # one connection per turn: none held open between turns
         self._stranded = False
         return done
 
@@ -92,15 +110,52 @@ class Dispatcher:
                     done.update(self._left(session, now))
             if not items:
                 break
-            for item in items:
-                with _fields(item):  # every line about this email, from any module, names it
-                    try:
-                        done[self._one(item, now)] += 1
-                    except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
-                        log.exception("%s failed unexpectedly", _about(item))
-                        with self.sessions() as session, session.begin():
-                            done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
+            done.update(self._batch(items, now))
         return done
+
+    def _batch(self, items: list[Outgoing], now: datetime) -> Counter[str]:
+        """The emails of one claim: decided and rendered in one transaction (their bytes committed
+        before the first attempt), then sent in claim order over the transport's one connection, each
+        recorded as soon as the relay answered: a crash between a send and its record sends that one
+        email again (same Message-ID and bytes), never more, never none."""
+        ready, done = self._together(items, lambda item: item, self._prepare, now)
+        for one in ready:
+            with _fields(one.item):  # every line about this email, from any module, names it
+                result = (one, self._send(one))
+            sent, reported = self._together([result], lambda result: result[0].item, self._report, now)
+            done += reported
+            for item in sent:
+                with _fields(item):
+                    log.info("%s: sent", _about(item))
+        return done
+
+    def _together(self, work: list[W], item_of: Callable[[W], Outgoing],
+                  step: Callable[[Session, list[W], datetime], tuple[list[R], Counter[str]]],
+                  now: datetime) -> tuple[list[R], Counter[str]]:
+        """`step` over all of `work` in one transaction; when that fails, over each alone, so that one
+        email's trouble does not hold up the others (an email whose step fails waits for a retry)."""
+        if len(work) > 1:
+            try:
+                with self.sessions() as session, session.begin():
+                    return step(session, work, now)
+            except Exception:  # noqa: BLE001 - each is tried alone below, and any failure logged there
+                log.warning("a batch of %d emails failed together; trying each alone", len(work), exc_info=True)
+        made: list[R] = []
+        done: Counter[str] = Counter()
+        for one in work:
+            item = item_of(one)
+            with _fields(item):
+                try:
+                    with self.sessions() as session, session.begin():
+                        got, counts = step(session, [one], now)
+                except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
+                    log.exception("%s failed unexpectedly", _about(item))
+                    with self.sessions() as session, session.begin():
+                        done[self._failed(session, item, now, f"{type(exc).__name__}: {exc}", permanent=False)] += 1
+                    continue
+            made += got
+            done += counts
+        return made, done
 
     def _left(self, session: Session, now: datetime) -> Counter[str]:
         """What the drain left due and unclaimed, by reason, zeros left out."""
@@ -140,31 +195,47 @@ class Dispatcher:
                        message_id=make_digest_message_id(first, settings.own_domain, self.desk.secret), created_at=now)
         return digests.row_id(session, key)
 
-    def _one(self, item: Outgoing, now: datetime) -> str:
-        """One claimed email: decide, render (once: a retry sends the stored bytes), send, report."""
-        with self.sessions() as session, session.begin():
-            held = self._decide(session, item, now)
-            if held is not None:
-                return held
-            body, rendered = item.body, None
-            if body is None:
-                made = self._render(session, item, now)
-                if isinstance(made, str):
-                    return made
-                body, rendered = made
-        return self._send(item, body, rendered, now)
+    def _prepare(self, session: Session, items: list[Outgoing], now: datetime) -> tuple[list[Ready], Counter[str]]:
+        """Decide and render (once: a retry sends the stored bytes) each claimed email: those to send
+        now, and counts of what became of the others. One query reads the suppressions of all their
+        recipients, one the hourly counts; the counts include the emails admitted before them here."""
+        done: Counter[str] = Counter()
+        customers = [item.recipient for item in items if item.audience == CUSTOMER]
+        blocked = tickets.suppressed(session, customers) if customers else {}
+        automatic = [item.recipient for item in items if item.automatic]
+        outbox.hold_recipients(session, automatic)  # count and admit in one turn per address
+        recent = outbox.automatic_sent_since(session, automatic, now - HOUR, but=[item.id for item in items])
+        ready: list[Ready] = []
+        for item in items:
+            with _fields(item):
+                reason = blocked[item.recipient].reason if item.recipient in blocked else None
+                held = self._decide(session, item, now, reason, recent[item.recipient])
+                if held is not None:
+                    done[held] += 1
+                    continue
+                body, rendered = item.body, None
+                if body is None:
+                    made = self._render(session, item, now)
+                    if isinstance(made, str):
+                        done[made] += 1
+                        continue
+                    body, rendered = made
+                if item.automatic:
+                    recent[item.recipient] += 1
+                ready.append(Ready(item, body, rendered))
+        outbox.save_bodies(session, {one.item.id: one.body for one in ready if one.rendered is not None})
+        outbox.admit(session, [one.item.id for one in ready if one.item.automatic], now)
+        return ready, done
 
-    def _decide(self, session: Session, item: Outgoing, now: datetime) -> str | None:
-        """Whether `item` goes now: None to send it, else what became of it (deferred or skipped)."""
+    def _decide(self, session: Session, item: Outgoing, now: datetime, suppressed_because: str | None,
+                recent: int) -> str | None:
+        """Whether `item` goes now, given why its address is suppressed (if it is) and its automatic
+        emails in the last hour: None to send it, else what became of it (deferred or skipped)."""
         to_customer = item.audience == CUSTOMER
-        blocked = tickets.suppressed(session, [item.recipient]).get(item.recipient) if to_customer else None
-        recent = 0
-        if item.automatic:
-            outbox.hold_recipient(session, item.recipient)  # count and admit in one turn per address
-            recent = outbox.automatic_sent_since(session, item.recipient, now - HOUR, but=item.id)
         verdict = should_send(automatic=item.automatic, to_customer=to_customer,
-                              suppressed_because=blocked.reason if blocked else None,
-                              sent_last_hour=recent, max_per_hour=self.desk.settings.outbound.max_auto_per_hour)
+                              suppressed_because=suppressed_because if to_customer else None,
+                              sent_last_hour=recent if item.automatic else 0,
+                              max_per_hour=self.desk.settings.outbound.max_auto_per_hour)
         if not verdict.send and verdict.later:
             outbox.defer(session, item.id, now + DEFER, verdict.reason)
             return outbox.DEFERRED
@@ -172,12 +243,10 @@ class Dispatcher:
             outbox.mark_skipped(session, item.id, verdict.reason)
             tickets.record_skipped(session, item, now, verdict.reason)
             return outbox.SKIPPED
-        if item.automatic:
-            outbox.admit(session, item.id, now)
         return None
 
     def _render(self, session: Session, item: Outgoing, now: datetime) -> tuple[bytes, RenderedEmail] | str:
-        """Render and compose `item`, its bytes stored with the claim's commit; or what became of it
+        """Render and compose `item` (the caller stores its bytes before the commit); or what became of it
         when it cannot be (a template an admin can fix: retried; an address no server takes: dead)."""
         try:
             rendered = self.renderer.render(item.kind, self._context(session, item, now), plan=item.plan,
@@ -191,26 +260,37 @@ class Dispatcher:
             # An address no mail server would take: no retry will help, nor is it a bounce.
             log.error("%s: cannot compose: %s", _about(item), exc)
             return self._failed(session, item, now, f"cannot compose: {exc}", permanent=True, bounced=False)
-        outbox.save_body(session, item.id, body)
         return body, rendered
 
-    def _send(self, item: Outgoing, body: bytes, rendered: RenderedEmail | None, now: datetime) -> str:
-        """Hand the stored bytes to the relay, then report what became of them to the ticket rules."""
+    def _send(self, one: Ready) -> SendError | None:
+        """Hand the stored bytes to the relay: None when it took them, else why not."""
         try:
-            self.transport.send(body, self.desk.settings.outbound.from_email, [item.recipient])
-        except TemporarySendError as exc:
-            with self.sessions() as session, session.begin():
-                return self._failed(session, item, now, str(exc), permanent=False)
-        except PermanentSendError as exc:
-            with self.sessions() as session, session.begin():
-                return self._failed(session, item, now, str(exc), permanent=True)
-        # Subject and text to keep on the ticket: from this render, or read back from the stored bytes of a retry.
-        subject, text = (rendered.subject, rendered.text) if rendered is not None else _read_back(body)
-        with self.sessions() as session, session.begin():
-            outbox.mark_sent(session, item.id, now)
-            tickets.record_sent(session, self.desk, item, subject, text, now)
-        log.info("%s: sent", _about(item))
-        return outbox.SENT
+            self.transport.send(one.body, self.desk.settings.outbound.from_email, [one.item.recipient])
+        except SendError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - one email must not hold up the others
+            log.exception("%s failed unexpectedly", _about(one.item))
+            return TemporarySendError(f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _report(self, session: Session, results: list[tuple[Ready, SendError | None]],
+                now: datetime) -> tuple[list[Outgoing], Counter[str]]:
+        """What became of the emails sent, to the queue and to the ticket rules: the emails sent, and counts."""
+        done: Counter[str] = Counter()
+        sent = [one.item for one, error in results if error is None]
+        outbox.mark_sent(session, [item.id for item in sent], now)
+        for one, error in results:
+            with _fields(one.item):
+                if error is not None:
+                    done[self._failed(session, one.item, now, str(error),
+                                      permanent=isinstance(error, PermanentSendError))] += 1
+                    continue
+                # Subject and text to keep on the ticket: from this render, or read back from the stored bytes of a retry.
+                rendered = one.rendered
+                subject, text = (rendered.subject, rendered.text) if rendered is not None else _read_back(one.body)
+                tickets.record_sent(session, self.desk, one.item, subject, text, now)
+        done[outbox.SENT] += len(sent)
+        return sent, done
 
     def _context(self, session: Session, item: Outgoing, now: datetime) -> dict[str, object]:
         """The template data: as queued (a customer's as a customer may see it, also when it was queued

@@ -3,7 +3,9 @@
 Its job: deliver one message to its envelope recipients and say how a failure should be
 treated: `TemporarySendError` (a 4xx reply, a network error, a timeout: try again later,
 RFC 5321 section 4.2.1) or `PermanentSendError` (a 5xx reply: this message will not go).
-Return normally only when the receiving side accepted responsibility for the message.
+Return normally only when the receiving side accepted responsibility for the message. A
+transport may keep a connection open between sends; its optional `close()` lets it go (the
+dispatcher calls it at the end of each turn).
 
 It never: composes or changes the message, retries (the outbox decides when), logs
 credentials, or raises any other exception from `send()` for a delivery problem.
@@ -42,6 +44,14 @@ class MailTransport(Protocol):
     def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None: ...
 
 
+def close_transport(transport: MailTransport) -> None:
+    """Let go of what a transport holds between sends (an SMTP connection), when it holds anything:
+    `close()` is optional, `send()` is the whole seam."""
+    close = getattr(transport, "close", None)
+    if callable(close):
+        close()
+
+
 def _envelope(mail_from: str, rcpt_tos: Sequence[str]) -> list[str]:
     """The recipients as a list, once the envelope is known to be sendable at all."""
     if isinstance(rcpt_tos, str) or not rcpt_tos:  # a bare str would be sent letter by letter
@@ -74,7 +84,13 @@ def _refusal(refused: dict[str, tuple[int, bytes]], accepted: int) -> SendError:
 
 
 class SmtpTransport:
-    """Delivers through an SMTP relay, one connection per message."""
+    """Delivers through an SMTP relay over one connection kept open across sends (`close()` ends it).
+
+    A connection found dead when the next transaction starts (MAIL refused with 421, or the socket
+    closed: the relay timed the idle connection out) is opened again once, at no cost of an attempt:
+    nothing of that email had been sent. Once MAIL is accepted, a failure is the email's and the
+    connection is dropped or reset, never retried here: past DATA the relay may already hold the
+    message, and a second transaction would deliver it twice."""
 
     def __init__(self, host: str, port: int, *, starttls: bool = False, username: str | None = None,
                  password: str | None = None, timeout: float = 30.0, local_hostname: str | None = None) -> None:
@@ -88,6 +104,9 @@ class SmtpTransport:
             raise ValueError("SMTP username and password go together")
         self.host, self.port, self.starttls, self.timeout = host, port, starttls, timeout
         self.username, self._password, self.local_hostname = username, password, local_hostname
+        self._smtp: smtplib.SMTP | None = None
+        self._lock = threading.Lock()  # one transaction at a time on the one connection
+        self.connections = 0  # opened so far: what reuse saves, for tests and benchmarks
 
     def __repr__(self) -> str:  # never the password
         return f"SmtpTransport({self.host!r}, {self.port}, starttls={self.starttls}, username={self.username!r})"
@@ -95,8 +114,55 @@ class SmtpTransport:
     def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None:
         rcpts = _envelope(mail_from, rcpt_tos)
         where = f"{self.host}:{self.port}"
+        with self._lock:
+            try:
+                smtp = self._mail_from(mail_from, len(message))
+                refused = self._rest(smtp, rcpts, message)
+            # smtplib's errors are OSError subclasses: the specific ones come first.
+            except smtplib.SMTPRecipientsRefused as exc:
+                raise _refusal(exc.recipients, accepted=0) from exc
+            except (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError,
+                    smtplib.SMTPNotSupportedError) as exc:
+                # The relay's greeting, our credentials or its TLS: not this message. Once an admin
+                # fixes it the same email goes, so retry rather than let every queued email die.
+                code = exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else None
+                raise TemporarySendError(f"{where}: relay refused the session: {_reply(exc)}", code) from exc
+            except smtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
+                code = exc.smtp_code if exc.smtp_code > 0 else None
+                raise _classified(code, f"{where}: {_reply(exc)}") from exc
+            except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused connections, timeouts, TLS
+                raise TemporarySendError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        if refused:
+            # Some recipients took it: RFC 5321 section 3.3 makes each RCPT its own decision.
+            raise _refusal(refused, accepted=len(rcpts) - len(refused))
+
+    def close(self) -> None:
+        """End the connection politely (QUIT), if one is open; the next send opens another."""
+        with self._lock:
+            smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            _quit(smtp)
+
+    def _mail_from(self, mail_from: str, size: int) -> smtplib.SMTP:
+        """MAIL FROM on the open connection, or on a new one when that one turns out dead."""
+        smtp = self._smtp
+        if smtp is not None:
+            try:
+                self._mail(smtp, mail_from, size)
+                return smtp
+            except (smtplib.SMTPServerDisconnected, OSError):
+                pass  # the relay hung up while we were idle: nothing of this email was sent
+            except smtplib.SMTPSenderRefused as exc:
+                if exc.smtp_code != 421:  # 421: the relay is closing this connection (RFC 5321 4.2.2)
+                    raise
+            self._drop()
+        smtp = self._connect()
+        self._mail(smtp, mail_from, size)
+        return smtp
+
+    def _connect(self) -> smtplib.SMTP:
         smtp = smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
-        accepted = False
+        self.connections += 1
         try:
             code, greeting = smtp.connect(self.host, self.port)
             if code != 220:  # smtplib checks the greeting only when the constructor connects
@@ -105,32 +171,72 @@ class SmtpTransport:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username is not None:
                 smtp.login(self.username, self._password or "")
-            refused = smtp.sendmail(mail_from, rcpts, message)
-            accepted = True
-        # smtplib's errors are OSError subclasses: the specific ones come first.
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise _refusal(exc.recipients, accepted=0) from exc
-        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError,
-                smtplib.SMTPNotSupportedError) as exc:
-            # The relay's greeting, our credentials or its TLS: not this message. Once an admin
-            # fixes it the same email goes, so retry rather than let every queued email die.
-            code = exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else None
-            raise TemporarySendError(f"{where}: relay refused the session: {_reply(exc)}", code) from exc
-        except smtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
-            code = exc.smtp_code if exc.smtp_code > 0 else None
-            raise _classified(code, f"{where}: {_reply(exc)}") from exc
-        except (smtplib.SMTPException, OSError) as exc:  # disconnects, refused connections, timeouts, TLS
-            raise TemporarySendError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            # After the final 250 the message is the relay's: a failed QUIT must not make us send
-            # it twice. After a failure, QUIT could wait out another timeout: just hang up.
-            if accepted:
-                _quit(smtp)
+            smtp.ehlo_or_helo_if_needed()
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        return smtp
+
+    def _mail(self, smtp: smtplib.SMTP, mail_from: str, size: int) -> None:
+        # As smtplib's sendmail: declare the size when the relay asks for it (RFC 1870).
+        options = [f"size={size}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        code, reply = smtp.mail(mail_from, options)
+        if code != 250:
+            if code == 421:
+                self._drop()
             else:
-                smtp.close()
-        if refused:
-            # Some recipients took it: RFC 5321 section 3.3 makes each RCPT its own decision.
-            raise _refusal(refused, accepted=len(rcpts) - len(refused))
+                self._reset(smtp)
+            raise smtplib.SMTPSenderRefused(code, reply, mail_from)
+
+    def _rest(self, smtp: smtplib.SMTP, rcpts: list[str], message: bytes) -> dict[str, tuple[int, bytes]]:
+        """RCPT and DATA after an accepted MAIL, as smtplib's sendmail; the refused recipients.
+        After a failure the connection is reset for the next email, or dropped when it cannot be."""
+        try:
+            refused: dict[str, tuple[int, bytes]] = {}
+            for rcpt in rcpts:
+                code, reply = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, reply)
+                if code == 421:
+                    raise smtplib.SMTPRecipientsRefused(refused)
+            if len(refused) == len(rcpts):
+                raise smtplib.SMTPRecipientsRefused(refused)
+            code, reply = smtp.data(message)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+            return refused
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                self._drop()
+            else:
+                self._reset(smtp)
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            if any(code == 421 for code, _ in exc.recipients.values()):
+                self._drop()
+            else:
+                self._reset(smtp)
+            raise
+        except (smtplib.SMTPException, OSError):
+            self._drop()  # where the transaction stands is unknown: never reuse this connection
+            raise
+
+    def _reset(self, smtp: smtplib.SMTP) -> None:
+        """RSET after a refused transaction, so the next email starts clean; a connection that
+        does not answer it is dropped."""
+        try:
+            code, _ = smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            code = 0
+        if code != 250:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Hang up without QUIT: after a failure, QUIT could wait out another timeout."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
 
 
 def _reply(exc: Exception) -> str:

@@ -11,11 +11,12 @@ and never commit.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -161,12 +162,21 @@ def _set(session: Session, row_id: int, **values: Any) -> None:
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(claimed_at=None, **values))
 
 
-def save_body(session: Session, row_id: int, body: bytes) -> None:
-    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(body=body))
+_SAVE_BODY = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id == bindparam("row_id"))
+              .values(body=bindparam("body")))
 
 
-def mark_sent(session: Session, row_id: int, now: datetime) -> None:
-    _set(session, row_id, state=SENT, sent_at=now, last_error=None)
+def save_bodies(session: Session, bodies: dict[int, bytes]) -> None:
+    """Keep the composed bytes of each row (by id), so that every attempt sends the same email:
+    one statement for them all."""
+    if bodies:
+        session.connection().execute(_SAVE_BODY, [{"row_id": row_id, "body": body} for row_id, body in bodies.items()])
+
+
+def mark_sent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    if row_ids:
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(row_ids)))
+                        .values(claimed_at=None, state=SENT, sent_at=now, last_error=None))
 
 
 def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempts: int, queued_at: datetime) -> bool:
@@ -193,25 +203,39 @@ def mark_skipped(session: Session, row_id: int, reason: str) -> None:
     _set(session, row_id, state=SKIPPED, last_error=reason[:2000])
 
 
-def hold_recipient(session: Session, recipient: str) -> None:
-    """Until this transaction ends, no other sender counts or admits emails to `recipient`:
+def hold_recipients(session: Session, recipients: Sequence[str]) -> None:
+    """Until this transaction ends, no other sender counts or admits emails to `recipients`:
     instances sending at the same moment would each see room for one more (PostgreSQL; one
-    SQLite file has one instance)."""
-    if session.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(recipient.encode()).digest()[:8], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    SQLite file has one instance). The locks are taken in one order, so two senders holding
+    overlapping batches wait for each other and never deadlock."""
+    if recipients and session.get_bind().dialect.name == "postgresql":
+        keys = sorted({int.from_bytes(hashlib.sha256(r.encode()).digest()[:8], "big", signed=True) for r in recipients})
+        session.execute(_LOCK_IN_ORDER, {"keys": keys})
 
 
-def automatic_sent_since(session: Session, recipient: str, since: datetime, but: int | None = None) -> int:
-    """How many automatic emails went to `recipient` after `since` (the hourly limit), counting
-    those admitted and still being sent by any instance, except row `but`."""
+# The subquery's ORDER BY makes the locks be taken one key after another in that order.
+_LOCK_IN_ORDER = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+                      "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered")
+
+
+def automatic_sent_since(session: Session, recipients: Sequence[str], since: datetime,
+                         but: Sequence[int] = ()) -> Counter[str]:
+    """How many automatic emails went to each of `recipients` after `since` (the hourly limit),
+    counting those admitted and still being sent by any instance, except rows `but` (the caller's
+    own batch, which it counts as it admits them). Addresses with none are left out."""
+    if not recipients:
+        return Counter()
     # Two counts, not one OR: each reads its own index range (recipient and sent_at; the few rows
     # in state sending), where an OR would read every email a busy address ever got.
-    mine = and_(OutboxRow.recipient == recipient, OutboxRow.automatic.is_(True))
-    sent = select(func.count()).where(mine, OutboxRow.sent_at > since).scalar_subquery()
-    sending = select(func.count()).where(mine, OutboxRow.state == SENDING, OutboxRow.admitted_at > since,
-                                         OutboxRow.id != (but or 0)).scalar_subquery()
-    return int(session.execute(select(sent + sending)).scalar_one())
+    mine = and_(OutboxRow.recipient.in_(list(recipients)), OutboxRow.automatic.is_(True))
+    sent = select(OutboxRow.recipient, func.count()).where(mine, OutboxRow.sent_at > since).group_by(OutboxRow.recipient)
+    sending = (select(OutboxRow.recipient, func.count())
+               .where(mine, OutboxRow.state == SENDING, OutboxRow.admitted_at > since, OutboxRow.id.not_in(list(but)))
+               .group_by(OutboxRow.recipient))
+    counts: Counter[str] = Counter()
+    for recipient, n in session.execute(union_all(sent, sending)):
+        counts[recipient] += int(n)
+    return counts
 
 
 # -- what we have sent an address, for the rules that hold back acknowledgements -------------------
@@ -263,9 +287,10 @@ def latest_sent(session: Session, recipient: str, audience: str, kinds: Sequence
     return [Sent(*row) for row in session.execute(stmt)]
 
 
-def admit(session: Session, row_id: int, now: datetime) -> None:
-    """The email passed the hourly limit and is being sent: other senders count it from now."""
-    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(admitted_at=now))
+def admit(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    """The emails passed the hourly limit and are being sent: other senders count them from now."""
+    if row_ids:
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(row_ids))).values(admitted_at=now))
 
 
 def depth(session: Session) -> dict[str, int]:

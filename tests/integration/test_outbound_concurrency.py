@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from autoresponder import dispatch
+from inbox.store import outbox
 from inbox.tickets import sweep
 from inbox.store.tables import Event, OutboxRow
 from tests.fakes import mail
@@ -98,6 +99,45 @@ def test_two_instances_keep_the_hourly_limit_together(pg_url: str, tmp_path: Pat
         to_alice = [m for d in both for m in d.sent() if m["To"] == "alice@acme.com"]
         assert len(to_alice) == limit, done
         assert sum(r["deferred"] + r["skipped"] for r in done) == 7, done  # acknowledgements over it are dropped
+    finally:
+        for desk in both:
+            desk.close()
+
+
+def test_two_instances_with_overlapping_batches_keep_each_hourly_limit(pg_url: str, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alice and Bob each have five more acknowledgements due than the hourly limit; two dispatchers claim
+    batches of four (both addresses in each) at once: each address gets exactly the limit, and the
+    locks on two addresses taken in one order never deadlock the two."""
+    monkeypatch.setattr(dispatch, "BATCH", 4)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    both = [Desk(tmp_path / "a", pg_url), Desk(tmp_path / "b", pg_url)]
+    try:
+        limit = both[0].app.settings.outbound.max_auto_per_hour
+        for n in range(limit + 5):
+            for sender in ("alice@acme.com", "bob@acme.com"):
+                both[0].feed(mail(sender=sender, message_id=f"<{sender[0]}{n}@acme.com>", subject=f"hourly {n}"))
+        # Each instance's first count waits (up to two seconds) for the other's: without the locks both
+        # would count before either admitted, and send more than the limit.
+        counted, first = threading.Barrier(2, timeout=2), threading.local()
+        count = outbox.automatic_sent_since
+
+        def count_then_meet(*args, **kwargs):
+            found = count(*args, **kwargs)
+            if not getattr(first, "met", False):
+                first.met = True
+                try:
+                    counted.wait()
+                except threading.BrokenBarrierError:
+                    pass  # the other was held back from counting, as it should be
+            return found
+
+        monkeypatch.setattr(outbox, "automatic_sent_since", count_then_meet)
+        done = _twice_at_once(lambda i: both[i].outbound.dispatcher.run(T0))
+        to = Counter(str(m["To"]) for d in both for m in d.sent())
+        assert to == {"alice@acme.com": limit, "bob@acme.com": limit}, done
+        assert sum(r["deferred"] + r["skipped"] for r in done) == 10, done
     finally:
         for desk in both:
             desk.close()

@@ -45,6 +45,23 @@ class Sink:
     at: str = "RCPT"
     refuse: tuple[str, ...] = ()  # with `at="RCPT"`: only these recipients get `reply`
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    mail_replies: list[str] = field(default_factory=list)  # answered at MAIL, one each, before accepting again
+    hang_up_in_data: bool = False  # keep the message, then close the connection before the final reply
+    sessions: list[Any] = field(default_factory=list)  # the SMTP sessions that began a transaction
+    quits: int = 0
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
+        if not any(known is session for known in self.sessions):
+            self.sessions.append(session)
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if self.reply and self.at == "RCPT" and (not self.refuse or address in self.refuse):
@@ -56,12 +73,14 @@ class Sink:
         if self.reply and self.at == "DATA":
             return self.reply
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        if self.hang_up_in_data:
+            server.transport.close()  # the relay has the message; our client never hears so
         return "250 OK: queued"
 
 
 @contextmanager
-def serving(sink: Sink) -> Iterator[int]:
-    port = free_port()
+def serving(sink: Sink, port: int | None = None) -> Iterator[int]:
+    port = port or free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port, ready_timeout=TIMEOUT)
     controller.start()  # returns once the server answers: no sleeps
     try:
@@ -135,6 +154,99 @@ def test_envelope_with_a_line_break_is_refused_before_connecting() -> None:
         transport(free_port()).send(MESSAGE, "bounces@example.com", ["alice@acme.com\r\nRCPT TO:<x@evil.net>"])
     with pytest.raises(PermanentSendError):
         transport(free_port()).send(MESSAGE, "bounces@example.com", [])
+
+
+# --- SMTP: one connection across sends ------------------------------------------------------------
+
+
+def other(n: int) -> bytes:
+    return MESSAGE.replace(b"SUP-000123.x", f"SUP-000123.{n}".encode())
+
+
+def test_smtp_sends_many_emails_over_one_connection_and_quits_on_close() -> None:
+    """Five emails go over one SMTP session; close() ends it with QUIT, and the next send opens another."""
+    sink = Sink()
+    with serving(sink) as port:
+        smtp = transport(port)
+        for n in range(5):
+            smtp.send(other(n), "bounces@example.com", ["alice@acme.com"])
+        assert (smtp.connections, len(sink.sessions), sink.quits) == (1, 1, 0)
+        smtp.close()
+        assert sink.quits == 1
+        smtp.send(other(5), "bounces@example.com", ["alice@acme.com"])
+        smtp.close()
+    assert [body for _, _, body in sink.received] == [other(n) for n in range(6)]
+    assert (smtp.connections, len(sink.sessions)) == (2, 2)
+
+
+def test_smtp_reopens_a_connection_the_relay_dropped_and_sends_once() -> None:
+    """The relay restarts between two emails: the second finds the connection closed at MAIL, is sent
+    on a new one, and arrives once."""
+    first, second = Sink(), Sink()
+    with serving(first) as port:
+        smtp = transport(port)
+        smtp.send(other(1), "bounces@example.com", ["alice@acme.com"])
+    with serving(second, port):
+        smtp.send(other(2), "bounces@example.com", ["alice@acme.com"])
+        smtp.close()
+    assert [body for _, _, body in first.received] == [other(1)]
+    assert [body for _, _, body in second.received] == [other(2)]
+    assert smtp.connections == 2
+
+
+def test_smtp_reopens_a_connection_the_relay_closes_with_421_at_mail() -> None:
+    """A 421 at MAIL on a kept connection (the relay's idle limit) costs a new connection, not an attempt;
+    a 421 on a fresh one is a temporary failure, not a loop."""
+    sink = Sink()
+    with serving(sink) as port:
+        smtp = transport(port)
+        smtp.send(other(1), "bounces@example.com", ["alice@acme.com"])
+        sink.mail_replies.append("421 4.4.2 Idle too long, closing")
+        smtp.send(other(2), "bounces@example.com", ["alice@acme.com"])
+        assert smtp.connections == 2
+        sink.mail_replies.extend(["421 4.4.2 Idle too long, closing", "421 4.3.2 Shutting down"])
+        with pytest.raises(TemporarySendError) as caught:
+            smtp.send(other(3), "bounces@example.com", ["alice@acme.com"])
+        smtp.close()
+    assert caught.value.code == 421 and smtp.connections == 3
+    assert [body for _, _, body in sink.received] == [other(1), other(2)]
+
+
+def test_smtp_is_not_resent_when_the_relay_hangs_up_after_data() -> None:
+    """The connection drops after the message went but before its final reply: a temporary failure for
+    the outbox to retry (with the same bytes), never a second transaction here."""
+    sink = Sink(hang_up_in_data=True)
+    with serving(sink) as port:
+        smtp = transport(port)
+        with pytest.raises(TemporarySendError):
+            smtp.send(other(1), "bounces@example.com", ["alice@acme.com"])
+        assert smtp.connections == 1 and len(sink.received) == 1
+        sink.hang_up_in_data = False
+        smtp.send(other(2), "bounces@example.com", ["alice@acme.com"])
+        smtp.close()
+    assert [body for _, _, body in sink.received] == [other(1), other(2)]
+    assert smtp.connections == 2
+
+
+@pytest.mark.parametrize(("reply", "stage", "error"), [
+    ("550 5.1.1 No such user", "RCPT", PermanentSendError), ("554 5.6.0 Rejected", "DATA", PermanentSendError),
+    ("451 4.3.0 Try again later", "RCPT", TemporarySendError), ("452 4.3.1 Full", "DATA", TemporarySendError)])
+def test_smtp_refusal_on_a_kept_connection_keeps_its_kind_and_the_connection(reply: str, stage: str,
+                                                                              error: type[Exception]) -> None:
+    """A 5xx stays permanent and a 4xx temporary on a kept connection; after RSET the next email goes over it."""
+    sink = Sink()
+    with serving(sink) as port:
+        smtp = transport(port)
+        smtp.send(other(1), "bounces@example.com", ["alice@acme.com"])
+        sink.reply, sink.at = reply, stage
+        with pytest.raises(error) as caught:
+            smtp.send(other(2), "bounces@example.com", ["alice@acme.com"])
+        sink.reply = None
+        smtp.send(other(3), "bounces@example.com", ["alice@acme.com"])
+        smtp.close()
+    assert caught.value.code == int(reply[:3])  # type: ignore[attr-defined]
+    assert [body for _, _, body in sink.received] == [other(1), other(3)]
+    assert smtp.connections == 1 and len(sink.sessions) == 1
 
 
 # --- Maildir ---------------------------------------------------------------------------------------
