@@ -173,10 +173,14 @@ def save_bodies(session: Session, bodies: dict[int, bytes]) -> None:
         session.connection().execute(_SAVE_BODY, [{"row_id": row_id, "body": body} for row_id, body in bodies.items()])
 
 
+# Built once, on the table (no ORM bookkeeping): it runs once for every email sent.
+_MARK_SENT = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id.in_(bindparam("ids", expanding=True)))
+              .values(claimed_at=None, state=SENT, sent_at=bindparam("now"), last_error=None))
+
+
 def mark_sent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
     if row_ids:
-        session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(row_ids)))
-                        .values(claimed_at=None, state=SENT, sent_at=now, last_error=None))
+        session.connection().execute(_MARK_SENT, {"ids": list(row_ids), "now": now})
 
 
 def mark_retry(session: Session, row_id: int, now: datetime, error: str, attempts: int, queued_at: datetime) -> bool:
