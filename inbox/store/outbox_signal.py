@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Callable
 
 import psycopg
@@ -26,10 +27,22 @@ POLL_SECONDS = 1.0  # how often the listener looks at its stop flag between noti
 MAX_BACKOFF = 60.0
 
 
+# Transactions that have sent their NOTIFY: PostgreSQL folds identical notifications of one
+# transaction into one, so a second would only cost a round trip on ingest's path (a ticket
+# queues two emails or more).
+_NOTIFIED: weakref.WeakSet[object] = weakref.WeakSet()
+
+
 def notify(session: Session) -> None:
-    """Announce, at this transaction's commit, that outbox rows were queued (PostgreSQL only)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+    """Announce, at this transaction's commit, that outbox rows were queued (PostgreSQL only;
+    once per transaction)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if transaction is None or transaction in _NOTIFIED:
+        return
+    session.execute(text(f"NOTIFY {CHANNEL}"))
+    _NOTIFIED.add(transaction)
 
 
 class OutboxListener:

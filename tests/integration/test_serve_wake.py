@@ -14,7 +14,7 @@ from typing import Sequence
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from autoresponder.transport import MemoryTransport
 from inbox.app import _build_service, _wake_on_news
@@ -142,3 +142,26 @@ def test_a_rolled_back_notify_wakes_no_one(pg_app) -> None:
                 session.execute(text(f"NOTIFY {outbox_signal.CHANNEL}, 'marker'"))
         [first] = list(listener.notifies(timeout=BOUND, stop_after=1))
     assert first.payload == "marker"
+
+
+def test_one_notify_per_transaction_however_many_rows_it_queues(pg_app) -> None:
+    """PostgreSQL folds a transaction's identical notifications into one: a second NOTIFY would only
+    cost a round trip on ingest's path. The next transaction announces itself again."""
+    sent: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.startswith("NOTIFY"):
+            sent.append(statement)
+
+    event.listen(pg_app.engine, "before_cursor_execute", count)
+    try:
+        with pg_app.sessions() as session:
+            with session.begin():
+                for _ in range(3):
+                    outbox_signal.notify(session)
+            assert len(sent) == 1
+            with session.begin():
+                outbox_signal.notify(session)
+        assert len(sent) == 2
+    finally:
+        event.remove(pg_app.engine, "before_cursor_execute", count)
