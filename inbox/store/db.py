@@ -4,17 +4,21 @@ SQLite runs in WAL mode; the raw-message commit uses synchronous=FULL because
 WAL with NORMAL can drop the last commits on power loss, while pipeline
 commits may use NORMAL: a lost pipeline commit is redone from its raw row.
 Hence two engines on one SQLite file: a durable one and a relaxed one.
-Every SQLite transaction starts with BEGIN IMMEDIATE so two writers queue on
-the busy timeout instead of failing to upgrade a read lock.
+Every SQLite transaction starts with BEGIN IMMEDIATE so two writers queue instead of
+failing to upgrade a read lock, and it queues first on the file's `WriteLock`, so writers in
+several threads and processes wake in turn rather than sleep in SQLite's busy handler.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from inbox.store.write_lock import WriteLock
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -33,9 +37,13 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     parsed = make_url(url)
+    lock = None
+    connect_args: dict[str, object] = {"timeout": BUSY_TIMEOUT_MS / 1000}
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        lock = WriteLock(Path(parsed.database).resolve())
+        connect_args["factory"] = _releasing(lock)
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -50,9 +58,43 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if lock is None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        dbapi_connection = conn.connection.dbapi_connection
+        lock.acquire(dbapi_connection)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release(dbapi_connection)
+            raise
 
     return engine
+
+
+def _releasing(lock: WriteLock) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class that lets go of `lock` once its transaction has ended."""
+
+    class Releasing(sqlite3.Connection):
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                lock.release(self)
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                lock.release(self)
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                lock.release(self)
+
+    return Releasing
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
