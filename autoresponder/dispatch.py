@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import default as default_policy
-from typing import Callable, ContextManager, TypeVar
+from typing import Callable, ContextManager, Mapping, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -118,7 +118,9 @@ class Dispatcher:
         before the first attempt), then sent in claim order over the transport's one connection, each
         recorded as soon as the relay answered: a crash between a send and its record sends that one
         email again (same Message-ID and bytes), never more, never none."""
-        ready, done = self._together(items, lambda item: item, self._prepare, now)
+        drafts = self._drafts(items, now)
+        ready, done = self._together(items, lambda item: item,
+                                     lambda session, work, now: self._prepare(session, work, now, drafts), now)
         for one in ready:
             with _fields(one.item):  # every line about this email, from any module, names it
                 result = (one, self._send(one))
@@ -195,8 +197,38 @@ class Dispatcher:
                        message_id=make_digest_message_id(first, settings.own_domain, self.desk.secret), created_at=now)
         return digests.row_id(session, key)
 
-    def _prepare(self, session: Session, items: list[Outgoing], now: datetime) -> tuple[list[Ready], Counter[str]]:
-        """Decide and render (once: a retry sends the stored bytes) each claimed email: those to send
+    def _drafts(self, items: list[Outgoing], now: datetime) -> dict[int, tuple[bytes, RenderedEmail]]:
+        """The bytes of the claimed emails that need a render, made outside the transaction that
+        decides them: rendering and composing are most of an email's cost, and on SQLite every
+        transaction holds the one write lock that ingest and the listener's commits queue for. Only
+        what a short read gives everything for; an email left out here (a relayed reply's files, a
+        template that fails) is rendered in `_prepare` as before, where a failure is recorded."""
+        todo = [item for item in items if item.body is None and item.attach_raw_id is None]
+        if not todo:
+            return {}
+        try:
+            if any(item.kind == digests.DIGEST for item in todo):  # its alerts are read; no other email reads
+                with self.sessions() as session, session.begin():
+                    inputs = [(item, self._context(session, item, now)) for item in todo]
+            else:
+                inputs = [(item, self._context(None, item, now)) for item in todo]
+        except Exception:  # noqa: BLE001 - each is rendered in _prepare instead, and a failure recorded there
+            log.debug("reading the templates' data for %d emails failed", len(todo), exc_info=True)
+            return {}
+        drafts: dict[int, tuple[bytes, RenderedEmail]] = {}
+        for item, context in inputs:
+            with _fields(item):
+                try:
+                    rendered = self.renderer.render(item.kind, context, plan=item.plan, customer=item.customer_id)
+                    drafts[item.id] = (self._compose(item, rendered, now, []), rendered)
+                except (TemplateError, ValueError):
+                    continue  # rendered again in _prepare, which records why it cannot be
+        return drafts
+
+    def _prepare(self, session: Session, items: list[Outgoing], now: datetime,
+                 drafts: Mapping[int, tuple[bytes, RenderedEmail]]) -> tuple[list[Ready], Counter[str]]:
+        """Decide and render (once: a retry sends the stored bytes; `drafts` are renders made before)
+        each claimed email: those to send
         now, and counts of what became of the others. One query reads the suppressions of all their
         recipients, one the hourly counts; the counts include the emails admitted before them here."""
         done: Counter[str] = Counter()
@@ -215,7 +247,7 @@ class Dispatcher:
                     continue
                 body, rendered = item.body, None
                 if body is None:
-                    made = self._render(session, item, now)
+                    made = drafts.get(item.id) or self._render(session, item, now)
                     if isinstance(made, str):
                         done[made] += 1
                         continue
@@ -292,13 +324,15 @@ class Dispatcher:
         done[outbox.SENT] += len(sent)
         return sent, done
 
-    def _context(self, session: Session, item: Outgoing, now: datetime) -> dict[str, object]:
+    def _context(self, session: Session | None, item: Outgoing, now: datetime) -> dict[str, object]:
         """The template data: as queued (a customer's as a customer may see it, also when it was queued
-        by an older version), or for a digest the alerts it lists, as late as they are now."""
+        by an older version), or for a digest the alerts it lists, as late as they are now (the only
+        one that reads: `session` may be None for the others)."""
         if item.audience == CUSTOMER:
             return tickets.for_customer(self.desk.settings, item.context)
         if item.kind != digests.DIGEST:
             return item.context
+        assert session is not None
         listed = [member.context for member in digests.members(session, item.id)]
         return digest.context(str(item.context["digest"]["kind"]), listed, now, dict(item.context["service"]))
 
