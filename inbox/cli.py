@@ -265,7 +265,10 @@ def _templates_preview(app: App, args: argparse.Namespace) -> int:
 
 
 def _serve(app: App, args: argparse.Namespace) -> int:
-    status = app.serve()  # runs until stopped; prints nothing on stdout, so --json only shapes a failure
+    from inbox import processes
+
+    # Runs until stopped; prints nothing on stdout, so --json only shapes a failure.
+    status = processes.serve(app, args.roles, split=not args.one_process)
     if status:
         raise Failure(ErrorKind.SERVE, "the service could not start: the reason is on stderr", status, lines=[])
     return status

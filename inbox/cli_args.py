@@ -15,6 +15,7 @@ from typing import Any, NoReturn, Sequence
 
 from inbox.clock import parse_instant
 from inbox.domain.ticket import Status
+from inbox.roles import ALL_ROLES, Role, parse_roles
 
 
 class UsageError(Exception):
@@ -74,7 +75,12 @@ def grammar() -> argparse.ArgumentParser:
     db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", parents=[common], help="create or migrate the schema")
 
-    commands.add_parser("serve", parents=[common], help="run the SMTP listener, IMAP pollers and ingest worker")
+    serve = commands.add_parser("serve", parents=[common], help="run the SMTP listener, IMAP pollers, ingest and sender")
+    serve.add_argument("--roles", type=_roles, default=ALL_ROLES, metavar="ROLE,...",
+                       help="run only these of receive (listener, pollers), ingest and send (sweep, outbox); "
+                            "default all three")
+    serve.add_argument("--one-process", action="store_true",
+                       help="run every role in this process (default: each but receive in a process of its own)")
 
     ingest = commands.add_parser("ingest", parents=[common], help="feed mail files through the pipeline")
     ingest.add_argument("files", nargs="*", type=Path, help=".eml files, mbox files or maildir folders")
@@ -127,3 +133,10 @@ def _instant(text: str) -> Any:
         return parse_instant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset ({exc})") from exc
+
+
+def _roles(text: str) -> frozenset[Role]:
+    try:
+        return parse_roles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
+from inbox.store.outbox_signal import RAW_CHANNEL, notify
 from inbox.store.tables import RawMessage
 
 RECEIVED = "received"
@@ -105,6 +106,8 @@ class RawStore:
                 missing = [r["sha256"] for r in fresh if r["sha256"] not in ids]
                 if missing:
                     ids.update(conn.execute(_BY_HASH, {"hashes": missing}).all())
+            if created:
+                notify(session, RAW_CHANNEL)  # another process's or instance's ingest role looks now
         refs = []
         for row in rows:
             digest = row["sha256"]

@@ -79,3 +79,13 @@ class ConfigReload:
         self.current.set(fresh)
         log.warning("config reload: %s now in effect", ", ".join(now))
         return Reloaded(now, later)
+
+
+def adopt(current: CurrentDesk, settings: Settings) -> bool:
+    """Make `settings` (another process's desk in effect, already merged and checked there) the
+    desk here; True when it changed anything."""
+    desk = current.get()
+    if settings == desk.settings:
+        return False
+    current.set(Desk(settings, Contracts(settings), desk.secret))
+    return True

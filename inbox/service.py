@@ -1,10 +1,11 @@
 """The life of `inbox serve`: start every part, wait for SIGTERM, stop them in the safe order.
 
-Parts are built by `inbox.app`; this module only starts and stops them. The
+Parts are built by `inbox.serving`; this module only starts and stops them. The
 order of stopping is the point: first the front doors stop taking mail (the
 SMTP listener finishes its in-flight sessions, the pollers finish their
-round), then the ingest runner drains what they stored, then the scheduled jobs
-finish their turn, then the operations endpoint goes. Whatever is stored but not processed when the process dies
+round), then the ingest runner drains what they stored, then the child processes
+stop (ingest's before send's), then the scheduled jobs finish their turn, then the
+operations endpoint goes. Whatever is stored but not processed when the process dies
 anyway is processed at the next start.
 """
 
@@ -38,16 +39,24 @@ class Scheduler(Protocol):
     def stop(self) -> None: ...
 
 
+class Children(Protocol):
+    """The roles this process runs in other processes (`inbox.processes`)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class Service:
     def __init__(
         self,
         *,
         listener: Listener | None,
         pollers: Sequence[Poller],
-        runner: IngestRunner,
+        runner: IngestRunner | None,
         http: HttpEndpoint | None,
         scheduler: Scheduler | None = None,
         signals: Sequence[Poller] = (),
+        children: Children | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.signals = list(signals)  # what wakes the scheduler from outside (PostgreSQL's LISTEN)
@@ -55,14 +64,18 @@ class Service:
         self.pollers = list(pollers)
         self.runner = runner
         self.http = http
+        self.children = children
         self.listening = False
         self._poller_stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down cleanly."""
-        runner = threading.Thread(target=self.runner.run, name="ingest", daemon=True)
-        runner.start()
+        if self.children is not None:
+            self.children.start()  # first: their imports and start-up overlap this process's
+        runners = [threading.Thread(target=self.runner.run, name="ingest", daemon=True)] if self.runner else []
+        for thread in runners:
+            thread.start()
         pollers = [
             threading.Thread(target=p.run, args=(self._poller_stop,), name=f"imap:{p.name}", daemon=True)
             for p in self.pollers
@@ -86,8 +99,11 @@ class Service:
                 self.listening = False
             self._poller_stop.set()
             await asyncio.to_thread(_join, pollers)
-            self.runner.stop()
-            await asyncio.to_thread(_join, [runner])
+            if self.runner is not None:
+                self.runner.stop()
+            await asyncio.to_thread(_join, runners)
+            if self.children is not None:
+                await asyncio.to_thread(self.children.stop)
             if self.scheduler is not None:
                 await asyncio.to_thread(self.scheduler.stop)
             if self.http is not None:

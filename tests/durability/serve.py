@@ -45,7 +45,9 @@ class ServeProcess:
         """Start the process without waiting, so several can start at the same moment."""
         with self.log.open("ab") as out:
             env = self.env if self.env is not None else {**os.environ, "INBOX_LOG_LEVEL": "WARNING"}
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=out, stderr=out, env=env)
+            # A session of its own: `kill` reaches the child processes `serve` starts, as a crash of
+            # the machine (or an OOM kill of the service's cgroup) would.
+            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=out, stderr=out, env=env, start_new_session=True)
 
     def wait_listening(self, timeout: float = 30) -> None:
         """Wait until the SMTP port answers (started, signal handlers in place); raise if it exits first."""
@@ -63,9 +65,29 @@ class ServeProcess:
             return False
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
+        """SIGKILL the whole instance: `serve` and every process it started."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(30)
+        self.wait_until(lambda: not self.group(), 30)
+
+    def group(self) -> list[int]:
+        """The processes still alive in this instance's process group."""
+        assert self.proc is not None
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == self.proc.pid and fields[0] != "Z":
+                    alive.append(int(entry.name))
+        return alive
 
     def terminate(self, timeout: float = 60) -> int:
         assert self.proc is not None

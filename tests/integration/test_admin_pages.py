@@ -26,7 +26,8 @@ import pytest
 
 from autoresponder import render
 from autoresponder.render import KINDS
-from inbox.app import App, _admin_pages
+from inbox.app import App
+from inbox.serving import admin_pages
 from inbox.web import AdminPages, HttpEndpoint
 from tests.fakes import make_app, make_settings, mail
 
@@ -46,7 +47,7 @@ class Site:
     templates: Path
 
     def admin(self) -> AdminPages | None:
-        return _admin_pages(self.app)
+        return admin_pages(self.app)
 
     def ingest(self, **kw: Any) -> None:
         ref = self.app.rawstore.put(mail(**kw), "test")

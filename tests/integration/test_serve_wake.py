@@ -1,6 +1,6 @@
 """`inbox serve`'s wiring of the sender: a committed ingest batch wakes it, the tick is only a safety net.
 
-Built by the composition root itself (`_build_service`) with a scheduler interval of a day and a
+Built by the wiring `inbox serve` uses (`inbox.serving.build_service`) with a scheduler interval of a day and a
 frozen clock, so any email sent after the first turn was sent because ingest woke the sender.
 On PostgreSQL, a row queued by any process wakes every instance's sender through LISTEN/NOTIFY.
 Waiting is on Events with a bound, never a deadline slept through.
@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event, text
 
 from autoresponder.transport import MemoryTransport
-from inbox.app import _build_service, _wake_on_news
+from inbox.serving import _wake_on_news, build_service
 from inbox.domain.ticket import Outcome
 from inbox.settings import load_settings
 from inbox.store import outbox_signal
@@ -56,7 +56,7 @@ def test_an_ingested_mail_is_acknowledged_at_once_without_waiting_for_the_tick(a
     """Mail stored after the scheduler's first turn is acknowledged by the next turn, which only the
     ingest batch's commit can have started: the interval is a day and the clock is frozen."""
     transport = SignalledTransport()
-    service, _ = _build_service(app, transport)
+    service, _ = build_service(app, transport)
     scheduler, runner = service.scheduler, service.runner
     assert scheduler is not None
     ingest = threading.Thread(target=runner.run, daemon=True)
