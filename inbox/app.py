@@ -20,9 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
-from inbox.ingest.authenticate import DnsLookup
-from inbox.ingest.parser_pool import InProcessParser, PoolParser
-from inbox.ingest.drain import IngestWorker
 from inbox.rawstore import RawStore
 from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store import outbox, service_state
@@ -30,6 +27,9 @@ from inbox.store.db import make_engine, make_sessionmaker
 from inbox.tickets import Contracts, CurrentDesk, Desk
 
 if TYPE_CHECKING:
+    # Loaded where used: a process that only receives or only sends never loads the parser, DKIM or DNS.
+    from inbox.ingest.authenticate import DnsLookup
+    from inbox.ingest.drain import IngestWorker
     from autoresponder import Outbound
     from autoresponder.preview import Preview
     from autoresponder.render import Renderer
@@ -137,6 +137,9 @@ class App:
         on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
+        from inbox.ingest.drain import IngestWorker
+        from inbox.ingest.parser_pool import InProcessParser, PoolParser
+
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, self.current_desk(), clock or self.clock, self.claimant,
                               batch_size=batch_size, parser=parser, on_result=on_result, dns=self.dns,

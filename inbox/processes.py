@@ -3,12 +3,14 @@
 and sending never queue for one interpreter lock.
 
 Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Connection`):
-  to a child     ("wake", role)  look at your queue now
+  to a child     (settings, roles, clock, parser processes)  first, what to run
+                 ("wake", role)  look at your queue now
                  ("settings", values, path)  the parent's desk in effect after a SIGHUP reload
                  ("stop",)       finish as on SIGTERM: a last drain, the running turn, then exit
   from a child   ("wake", role)  a role elsewhere has work (ingest queued emails: wake send)
                  ("processed", source, outcome)  one message ingested, for /metrics
-                 ("turned", failed)              one scheduler turn, for /metrics
+                 ("turned", failed, refused)     one scheduler turn and the templates refused, for
+                                                 /metrics and /healthz
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
 at most a tick and never a mail. A child whose pipe reaches its end (the parent died, even by
 SIGKILL) stops as on SIGTERM. A child that dies is started again after a back-off; what it had
@@ -21,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -39,8 +41,6 @@ from inbox.domain.ticket import Outcome
 from inbox.roles import ALL_ROLES, ORDER, Role, layout
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from inbox.app import App
     from inbox.settings import Settings
 
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 JOIN_SECONDS = 60.0  # how long a child may take to stop before it is killed
 BACKOFF = (1.0, 60.0)  # a child that keeps dying is started again at most this often
 STEADY_SECONDS = 60.0  # a child that lived this long had not been dying in a loop
+WATCH_SECONDS = 0.5  # how often the parent looks for a child that died
 
 
 def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -> int:
@@ -64,14 +65,16 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
 
     cores = os.cpu_count() or 1
     here, groups = layout(roles, cores=cores, split=split)
-    metrics, children, elsewhere = Metrics(), None, Elsewhere()
+    metrics, children, elsewhere, refused = Metrics(), None, Elsewhere(), None
     if groups:
         children = Children(lambda: app.desk().settings, app.clock, groups, processed=outcome_counter(metrics),
                             parse_processes=parser_processes(cores - len(groups)))
+        refused = (lambda: children.turns.refused) if Role.SEND not in here else None
         elsewhere = Elsewhere(wake_ingest=partial(children.wake, Role.INGEST),
                               wake_send=partial(children.wake, Role.SEND))
     service, reload_here = build_service(app, roles=here, elsewhere=elsewhere, children=children,
-                                         turns=children.turns if children else None, metrics=metrics)
+                                         turns=children.turns if children else None, metrics=metrics,
+                                         refused=refused)
 
     def reload() -> None:
         reload_here()
@@ -122,20 +125,23 @@ class Link:
 
 @dataclass
 class RemoteTurns:
-    """The children's scheduler turns, as /metrics shows them."""
+    """The sending child's scheduler turns and its renderer's refused templates, as /metrics and
+    /healthz show them."""
 
     turns: int = 0
     failures: int = 0
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
-    def count(self, failed: bool) -> None:
+    def count(self, failed: bool, refused: list[dict[str, Any]]) -> None:
         self.turns += 1
         self.failures += bool(failed)
+        self.refused = refused
 
 
 @dataclass
 class _Child:
     roles: frozenset[Role]
-    process: BaseProcess | None = None
+    process: subprocess.Popen[bytes] | None = None
     link: Link | None = None
     started: float = 0.0
     backoff: float = BACKOFF[0]
@@ -188,25 +194,24 @@ class Children:
             if process is None or link is None:
                 continue
             link.send("stop")
-            process.join(JOIN_SECONDS)
-            if process.is_alive():
+            try:
+                process.wait(JOIN_SECONDS)
+            except subprocess.TimeoutExpired:
                 log.error("the %s process did not stop within %.0f s; killing it", _names(child), JOIN_SECONDS)
                 process.kill()
-                process.join(5)
+                process.wait(5)
             link.close()
 
-    def pids(self) -> list[int]:
-        return [c.process.pid for c in self._children if c.process is not None and c.process.pid is not None]
-
     def _launch(self, child: _Child) -> None:
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe(duplex=True)
-        process = context.Process(target=run_child, name=f"inbox-{_names(child)}", daemon=False,
-                                  args=(_portable(self.settings()), child.roles, self.clock, theirs,
-                                        self.parse_processes))
-        process.start()
+        # A plain subprocess, not multiprocessing's spawn: no resource-tracker process beside it, and
+        # `ps` names its roles. The pipe's far end is handed down as a file descriptor.
+        ours, theirs = multiprocessing.Pipe(duplex=True)
+        process = subprocess.Popen([sys.executable, "-m", "inbox.child", _names(child), str(theirs.fileno())],
+                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()  # ours alone now: its end of file tells the reader the child is gone
-        child.process, child.link, child.started, child.restart_at = process, Link(ours), time.monotonic(), None
+        link = Link(ours)
+        link.send(_portable(self.settings()), child.roles, self.clock, self.parse_processes)
+        child.process, child.link, child.started, child.restart_at = process, link, time.monotonic(), None
         threading.Thread(target=self._read, args=(child.link,), name=f"from-{_names(child)}", daemon=True).start()
         log.info("started the %s process (pid %s)", _names(child), process.pid)
 
@@ -217,26 +222,26 @@ class Children:
                     self.wake(Role(role))
                 case ("processed", source, outcome):
                     self.processed(source, Outcome(outcome))
-                case ("turned", failed):
+                case ("turned", failed, refused):
                     with self._lock:
-                        self.turns.count(bool(failed))
+                        self.turns.count(bool(failed), list(refused))
                 case _:
                     log.warning("a child sent what no one asked for: %r", message[:1])
 
     def _watch_loop(self) -> None:
-        while not self._stopping.is_set():
-            sentinels = [c.process.sentinel for c in self._children if c.process is not None and c.restart_at is None]
-            multiprocessing.connection.wait(sentinels, timeout=1.0)
+        while not self._stopping.wait(WATCH_SECONDS):
             now = time.monotonic()
             for child in self._children:
                 if self._stopping.is_set():
                     return
                 process = child.process
-                if process is not None and child.restart_at is None and not process.is_alive():
+                if process is not None and child.restart_at is None and process.poll() is not None:
                     if now - child.started >= STEADY_SECONDS:
                         child.backoff = BACKOFF[0]
                     log.error("the %s process died (exit %s); starting it again in %.0f s",
-                              _names(child), process.exitcode, child.backoff)
+                              _names(child), process.returncode, child.backoff)
+                    if child.link is not None:
+                        child.link.close()
                     child.restart_at = now + child.backoff
                     child.backoff = min(child.backoff * 2, BACKOFF[1])
                 elif child.restart_at is not None and now >= child.restart_at:
@@ -253,13 +258,14 @@ def _portable(settings: Settings) -> tuple[dict[str, Any], Path | None]:
     return {name: getattr(settings, name) for name in type(settings).model_fields}, settings.source_path
 
 
-def run_child(settings: tuple[dict[str, Any], Path | None], roles: frozenset[Role], clock: Clock,
-              conn: Connection, parse_processes: int) -> None:
-    """A child process's life: build the app from the parent's settings in effect (never the file
-    again: it may have changed since, even to something that does not load), serve its roles, stop
-    on SIGTERM, a ("stop",) or the pipe's end."""
+def run_child(conn: Connection) -> None:
+    """A child process's life (`python -m inbox.child`): read its start from the pipe (the parent's
+    settings in effect, never the file again: it may have changed since, even to something that
+    does not load; its roles, clock and parser processes), serve its roles, stop on SIGTERM, a
+    ("stop",) or the pipe's end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads and hands the result on
+    settings, roles, clock, parse_processes = conn.recv()
     from inbox import logs
     from inbox.app import build_app
     from inbox.reload import adopt
@@ -273,7 +279,7 @@ def run_child(settings: tuple[dict[str, Any], Path | None], roles: frozenset[Rol
         wake_ingest=lambda: link.send("wake", Role.INGEST.value),
         wake_send=lambda: link.send("wake", Role.SEND.value),
         processed=lambda source, outcome: link.send("processed", source, outcome.value),
-        turned=lambda failed: link.send("turned", failed),
+        turned=lambda failed, refused: link.send("turned", failed, refused),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
 

@@ -49,7 +49,8 @@ class Elsewhere:
     wake_ingest: Callable[[], None] = _nothing
     wake_send: Callable[[], None] = _nothing
     processed: Callable[[str, Outcome], None] | None = None  # each ingested message, for /metrics
-    turned: Callable[[bool], None] | None = None  # each scheduler turn (True: it failed), for /metrics
+    # Each scheduler turn (True: it failed) and the templates refused after it, for /metrics and /healthz.
+    turned: Callable[[bool, list[dict[str, Any]]], None] | None = None
 
 
 class Turns(Protocol):
@@ -62,12 +63,14 @@ class Turns(Protocol):
 def build_service(app: App, transport: MailTransport | None = None, *, roles: frozenset[Role] = ALL_ROLES,
                   elsewhere: Elsewhere = Elsewhere(), http: bool = True, children: Children | None = None,
                   turns: Turns | None = None, parse_processes: int | None = None,
-                  metrics: Metrics | None = None) -> tuple[Service, Callable[[], object]]:
+                  metrics: Metrics | None = None, refused: Callable[[], list[dict[str, Any]]] | None = None,
+                  ) -> tuple[Service, Callable[[], object]]:
     """The parts of `roles`, wired to one raw store and one metrics registry, and the SIGHUP
     reload that sets the current desk they all read. Each committed ingest batch wakes the sender
     (here or elsewhere), so an acknowledgement leaves without waiting for the tick. Sends through
     `transport` (default: the configured one). `children` runs the other roles' processes;
-    `turns` is where /metrics reads their scheduler's turns; `metrics` the registry it shows."""
+    `turns` and `refused` are where /metrics and /healthz read the sending child's turns and
+    refused templates; `metrics` is the registry /metrics shows."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
     from inbox.ingest.background import IngestRunner, outcome_counter
@@ -99,7 +102,8 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler,
                       signals=signals, children=children)
     if http:
-        service.http = _operations(app, metrics, service, turns or scheduler)
+        service.http = _operations(app, metrics, service, turns or scheduler,
+                                   refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
     return service, (reload or (lambda: None))
@@ -161,16 +165,19 @@ def _turn(app: App, transport: MailTransport | None = None,
         try:
             outbound.run_once(app.clock.now())
         except Exception:
-            if turned is not None:
-                turned(True)
+            report(failed=True)
             raise
+        report(failed=False)
+
+    def report(failed: bool) -> None:
         if turned is not None:
-            turned(False)
+            turned(failed, [r.as_dict() for r in app.renderer().problems()])
 
     return turn
 
 
-def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | None) -> HttpEndpoint:
+def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | None,
+                refused_now: Callable[[], list[dict[str, Any]]]) -> HttpEndpoint:
     """/healthz, /metrics and the admin pages, reading the running parts."""
     from inbox.web import HttpEndpoint
 
@@ -178,9 +185,6 @@ def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | Non
     metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
     metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
     pollers = service.pollers
-    # Where the sender runs in another process, its renderer's verdicts are not this process's:
-    # this one checks the same files (only when one changed) before it answers.
-    watch = app.template_watch() if service.scheduler is None else None
 
     async def health() -> tuple[bool, dict[str, Any]]:
         try:
@@ -193,14 +197,9 @@ def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | Non
         }
         receiving = service.listener is None or service.listening
         ok = database == "ok" and receiving
-        if watch is not None:
-            try:
-                await asyncio.to_thread(watch.scan)
-            except Exception:  # noqa: BLE001 - the page still answers with what is known
-                log.exception("checking the templates for /healthz failed")
         # A refused template does not make the service unhealthy (its last good version is used, or
         # the emails wait): it is shown here for the admin, and /healthz stays 200.
-        refused = [r.as_dict() for r in app.renderer().problems()]
+        refused = refused_now()
         smtp = "off" if service.listener is None else "up" if service.listening else "down"
         return ok, {"database": database, "smtp": smtp, "imap_last_success": imap,
                     "templates": {"ok": not refused, "problems": refused}}

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from inbox.domain.ticket import Outcome
-from inbox.ingest.drain import IngestWorker
 from inbox.metrics import Metrics
+
+if TYPE_CHECKING:  # the parent of split processes counts outcomes here and never loads the pipeline
+    from inbox.ingest.drain import IngestWorker
 
 log = logging.getLogger(__name__)
 

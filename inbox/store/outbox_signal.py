@@ -17,7 +17,6 @@ import threading
 import weakref
 from typing import Callable
 
-import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -60,6 +59,8 @@ class OutboxListener:
         self.listening = threading.Event()  # set while LISTEN is in effect (tests wait on it)
 
     def run(self, stop: threading.Event) -> None:
+        import psycopg  # PostgreSQL only: a SQLite service never loads the driver
+
         backoff = 1.0
         while not stop.is_set():
             try:
@@ -76,6 +77,8 @@ class OutboxListener:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     def _listen(self, stop: threading.Event) -> None:
+        import psycopg
+
         with psycopg.connect(self._conninfo, autocommit=True) as conn:
             conn.execute(f"LISTEN {self._channel}")
             self.listening.set()

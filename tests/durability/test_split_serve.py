@@ -8,19 +8,22 @@ Waits are bounded polls of the database or /proc, never a deadline slept through
 
 from __future__ import annotations
 
+import json
 import mailbox
 import os
 import re
+import shutil
 import signal
 import smtplib
 import sys
+import urllib.request
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from inbox.store.db import make_engine
 from inbox.store.tables import OutboxRow, Ticket
-from tests.durability.serve import ServeProcess, free_port
+from tests.durability.serve import ROOT, ServeProcess, free_port
 from tests.fakes import mail, write_config
 
 BOUND = 60.0  # seconds: a bound on a hang, not a deadline
@@ -58,7 +61,7 @@ def _acknowledged(engine, tmp_path: Path, n: int) -> bool:
 
 def _children(server: ServeProcess) -> list[int]:
     assert server.proc is not None
-    return [pid for pid in server.group() if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [pid for pid in server.group() if b"inbox.child" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def _started(log: Path, role: str) -> list[int]:
@@ -118,6 +121,31 @@ def test_children_never_outlive_a_parent_killed_alone(db_url: str, tmp_path: Pat
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(BOUND)
         assert server.wait_until(lambda: not set(children) & set(server.group()), BOUND), "orphans kept running"
+    finally:
+        server.kill()
+
+
+def test_healthz_shows_the_template_the_sending_child_refused(db_url: str, tmp_path: Path) -> None:
+    """The parent serves /healthz, the child renders: the child's verdicts reach the page."""
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "acknowledgement" / "subject.txt.j2").write_text("Received {{ ticket.subject ")
+    smtp_port, http_port = free_port(), free_port()
+    config = write_config(tmp_path, db_url, extra=f"""
+        smtp: {{host: 127.0.0.1, port: {smtp_port}}}
+        http: {{host: 127.0.0.1, port: {http_port}}}
+        templates: {{dir: "{templates}"}}
+        """)
+    server = ServeProcess(config, smtp_port, tmp_path / "serve.log")
+    try:
+        server.start()
+
+        def refused() -> list[dict]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=10) as answer:
+                return json.load(answer)["templates"]["problems"]
+
+        assert server.wait_until(lambda: bool(refused()), BOUND)
+        assert "acknowledgement/subject.txt.j2" in json.dumps(refused())
     finally:
         server.kill()
 

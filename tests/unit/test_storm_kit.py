@@ -8,7 +8,7 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.storm import Storm
+from bench.storm_table import Storm
 from bench.storm_kit import (
     Arrival,
     arrivals,
