@@ -16,7 +16,7 @@ else the tracking number). Backlog is sampled each second (raw rows not processe
 sent); peak RSS is each process's VmHWM in serve's process tree.
 
     .venv/bin/python bench/storm.py [--tree DIR] [--db sqlite|postgresql|both] [--rates 20,100]
-                                    [--duration 60] [--find-max] [--connections 8]
+                                    [--duration 60] [--find-max] [--connections 8] [--instances 1|2]
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import fresh_pg  # noqa: E402
 from bench.smtp import AnswerOnly  # noqa: E402
 from bench.storm_kit import (PLAIN_RECIPIENT, SUPPORT, Mail, PeakMemory, StormSink, arrivals, as_epoch,  # noqa: E402
-                             config_text, first_reply, free_port, percentile, storm_mails)
+                             config_text, first_reply, free_port, storm_mails)
+from bench.storm_table import HEADER, Storm, row, targets  # noqa: E402
 
 # -- the client: mails at a steady rate over several connections ------------------------------
 
@@ -130,6 +131,7 @@ class Served:
     url: str
     tmp: Path
     relay_port: int
+    instances: int = 1
     smtp_port: int = field(default_factory=free_port)
 
     def config(self) -> Path:
@@ -150,16 +152,20 @@ class Served:
         if done.returncode:
             raise RuntimeError(f"inbox {' '.join(words)} failed: {done.stderr.decode()[-2000:]}")
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> list[subprocess.Popen[bytes]]:
+        """`inbox serve` as one instance, or with `instances=2` as two splitting the roles: one
+        `--roles receive` (the port the storm is sent to), one `--roles ingest,send`."""
         log = (self.tmp / "serve.log").open("ab")
-        proc = subprocess.Popen(self.command("serve"), cwd=self.tree, env=self.env(), stdout=log, stderr=log)
+        split = [["--roles", "ingest,send"], ["--roles", "receive"]] if self.instances == 2 else [[]]
+        procs = [subprocess.Popen(self.command("serve", *roles), cwd=self.tree, env=self.env(), stdout=log, stderr=log)
+                 for roles in split]
         end = time.monotonic() + 60
         while time.monotonic() < end:
-            if proc.poll() is not None:
+            if any(proc.poll() is not None for proc in procs):
                 raise RuntimeError(f"inbox serve exited: {(self.tmp / 'serve.log').read_text()[-2000:]}")
             try:
                 smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=1).quit()
-                return proc
+                return procs
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError("inbox serve did not listen")
@@ -169,45 +175,23 @@ BACKLOG = text("SELECT (SELECT count(*) FROM raw_messages WHERE state != 'proces
                " (SELECT count(*) FROM outbox WHERE state IN ('pending', 'retry', 'sending'))")
 
 
-@dataclass
-class Storm:
-    rate: float
-    achieved: float
-    bare: float
-    to_ticket: list[float]
-    to_ack: list[float]
-    missing_acks: int
-    backlog: list[tuple[int, int]]  # each second: raw rows not processed, outbox rows not sent
-    storm_seconds: int  # samples taken while the client was sending
-    rss_total: float
-    rss_each: list[float]
-    outbox_ms: float = math.nan
-    plain_ms: float = math.nan
-
-    def sustained(self) -> bool:
-        """Accepted as offered, and no growing backlog: the work left at the storm's end no more than
-        the most seen in its first half plus two seconds' worth (a fixed send tick holds a steady
-        few seconds of mail in the outbox; falling behind makes the end exceed the first half)."""
-        during = [sum(depths) for depths in self.backlog[: self.storm_seconds]]
-        steady = not during or during[-1] <= max(during[: max(1, len(during) // 2)]) + 2 * self.rate
-        return self.achieved >= 0.95 * self.rate and steady
-
-
 def storm(served: Served, sink: StormSink, rate: float, duration: float, connections: int, drain: float) -> Storm:
     mails = storm_mails(int(rate * duration), tag=f"r{int(rate)}x{time.time_ns() % 10**8}")
     bare = bare_rate(mails, rate, connections)
     served.run("db", "upgrade")
     sink.take()
-    proc = served.start()
+    procs = served.start()
     engine = create_engine(served.url)
-    memory, backlog, sending = PeakMemory(proc.pid), [], threading.Event()
+    commits_before = _commits(engine)
+    memories, backlog, sending = [PeakMemory(proc.pid) for proc in procs], [], threading.Event()
     stop = threading.Event()
     storm_seconds = 0
 
     def sample() -> None:
         nonlocal storm_seconds
         while not stop.wait(1.0):
-            memory.sample()
+            for memory in memories:
+                memory.sample()
             with engine.connect() as conn:
                 backlog.append(tuple(conn.execute(BACKLOG).one()))
             storm_seconds += sending.is_set()
@@ -224,11 +208,13 @@ def storm(served: Served, sink: StormSink, rate: float, duration: float, connect
     finally:
         stop.set()
         sampler.join(5)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in reversed(procs):  # the receiving instance first, as an operator would
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    commits = _commits(engine) - commits_before
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT r.message_id, r.processed_at, t.tracking FROM raw_messages r"
                                  " LEFT JOIN tickets t ON t.id = r.ticket_id")).all()
@@ -240,7 +226,19 @@ def storm(served: Served, sink: StormSink, rate: float, duration: float, connect
     to_ticket = [at - accepted[mid] for mid, (at, _) in processed.items() if mid in accepted and at is not None]
     to_ack = [acked[mid] - t for mid, t in accepted.items() if mid in acked]
     return Storm(rate, acceptance_rate(accepted, started), bare, to_ticket, to_ack, len(accepted) - len(acked),
-                 backlog, storm_seconds, memory.total_mib(), memory.each_mib())
+                 backlog, storm_seconds, sum(m.total_mib() for m in memories), [e for m in memories for e in m.each_mib()],
+                 commits_per_mail=commits / max(1, len(accepted)))
+
+
+def _commits(engine) -> float:  # type: ignore[no-untyped-def]
+    """Transactions committed in this database so far (PostgreSQL's statistics; NaN on SQLite). The
+    statistics lag by up to half a second: the storm's drain wait is longer than that."""
+    if engine.dialect.name != "postgresql":
+        return math.nan
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        return float(conn.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
+                     .scalar_one())
 
 
 # -- the outbox beside the plain path ------------------------------------------------------
@@ -288,39 +286,6 @@ def plain_cost(tree: Path, relay_port: int, count: int) -> float:
 # -- one table ----------------------------------------------------------------------------
 
 
-def _ms(values: list[float]) -> str:
-    return "/".join(f"{percentile(values, q):.2f}" for q in (50, 99, 100))
-
-
-def row(db: str, s: Storm) -> str:
-    peak = tuple(map(max, zip(*s.backlog))) if s.backlog else (0, 0)
-    during = s.backlog[min(s.storm_seconds, len(s.backlog)) - 1] if s.backlog else (0, 0)
-    final = s.backlog[-1] if s.backlog else (0, 0)
-    return (f"| {db} | {s.rate:.0f} | {s.achieved:.1f} | {s.bare:.1f} | {s.achieved / s.bare:.2f} | {_ms(s.to_ticket)} | "
-            f"{_ms(s.to_ack)} | {s.missing_acks} | {peak[0]}/{peak[1]} | {during[0]}/{during[1]} | {final[0]}/{final[1]} | "
-            f"{s.outbox_ms:.2f} | {s.plain_ms:.2f} | {s.outbox_ms / s.plain_ms:.2f} | {s.rss_total:.0f} ({len(s.rss_each)}) |")
-
-
-HEADER = ("| db | rate/s | accepted/s | bare/s | ratio | 250->ticket s p50/p99/max | 250->ack s p50/p99/max | no ack | "
-          "backlog max raw/outbox | at storm end | final | outbox ms/email | plain ms | outbox/plain | RSS MB (procs) |\n"
-          "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-
-
-def targets(db: str, s: Storm) -> list[str]:
-    def mark(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-    p50, p99 = percentile(s.to_ack, 50), percentile(s.to_ack, 99)
-    lines = [f"{db} @ {s.rate:.0f}/s: acceptance {s.achieved / s.bare:.2f} of bare (>= 0.8) {mark(s.achieved / s.bare >= 0.8)};"
-             f" outbox {s.outbox_ms / s.plain_ms:.2f}x plain (<= 1.5) {mark(s.outbox_ms <= 1.5 * s.plain_ms)};"
-             f" RSS {s.rss_total:.0f} MB (< 300) {mark(s.rss_total < 300)}; ack p99 {p99:.2f} s"]
-    if s.rate >= 100:
-        lines[0] += (f" (< 2) {mark(p99 < 2 and not s.missing_acks)}; ack median {p50:.2f} s (< 1) {mark(p50 < 1)};"
-                     f" no growing backlog {mark(s.sustained())}")
-    elif s.rate == 20:
-        lines[0] += f" (< 1 at 20/s) {mark(p99 < 1 and not s.missing_acks)}"
-    return lines
-
-
 def measure(tree: Path, db: str, pg: str, rate: float, args: argparse.Namespace, sink: StormSink, relay_port: int) -> Storm:
     """One storm and one outbox-vs-plain measurement, each on a fresh database."""
     def once(job):  # type: ignore[no-untyped-def]
@@ -329,7 +294,7 @@ def measure(tree: Path, db: str, pg: str, rate: float, args: argparse.Namespace,
                 return job(Served(tree, f"sqlite:///{tmp}/storm.db", Path(tmp), relay_port))
             url, drop = fresh_pg(pg)
             try:
-                return job(Served(tree, url, Path(tmp), relay_port))
+                return job(Served(tree, url, Path(tmp), relay_port, instances=args.instances))
             finally:
                 drop()
     result: Storm = once(lambda served: storm(served, sink, rate, args.duration, args.connections, args.drain))
@@ -366,14 +331,18 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=300.0, help="seconds to wait after the storm for the last ack")
     parser.add_argument("--outbox-count", type=int, default=300, help="emails for the outbox-vs-plain figure")
     parser.add_argument("--find-max", action="store_true", help="search the highest sustained rate instead")
+    parser.add_argument("--instances", type=int, choices=[1, 2], default=1,
+                        help="2: two instances splitting the roles (receive | ingest,send); PostgreSQL only")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
+    if args.instances == 2 and args.db != "postgresql":
+        parser.error("--instances 2 needs --db postgresql: SQLite is for one instance")
     tree = args.tree.resolve()
     sink, relay_port = StormSink(), free_port()
     relay = Controller(sink, hostname="127.0.0.1", port=relay_port, ready_timeout=10)
     relay.start()
     dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print(f"tree {tree}; {args.duration:.0f} s per rate, {args.connections} connections, "
+    print(f"tree {tree}; {args.instances} instance(s); {args.duration:.0f} s per rate, {args.connections} connections, "
           f"outbox figure over {args.outbox_count} emails; {os.cpu_count()} cores")
     print(HEADER, flush=True)
     results: list[tuple[str, Storm]] = []
@@ -392,8 +361,9 @@ def main() -> None:
           " outbox ms = `jobs run-once` first-to-last email at the sink / emails; RSS = sum of each process's VmHWM")
     for db, s in results:
         series = " ".join(f"{raw}/{out}" for raw, out in s.backlog[::5])
+        commits = "" if math.isnan(s.commits_per_mail) else f"; {s.commits_per_mail:.1f} database commits a mail"
         print(f"{db} @ {s.rate:.0f}/s backlog every 5 s (raw/outbox): {series}; peak RSS MB each: "
-              + ", ".join(f"{mib:.0f}" for mib in s.rss_each))
+              + ", ".join(f"{mib:.0f}" for mib in s.rss_each) + commits)
     for db, s in results:
         print("\n".join(targets(db, s)))
 
