@@ -162,13 +162,25 @@ class Served:
         end = time.monotonic() + 60
         while time.monotonic() < end:
             if any(proc.poll() is not None for proc in procs):
+                _stop(procs)
                 raise RuntimeError(f"inbox serve exited: {(self.tmp / 'serve.log').read_text()[-2000:]}")
             try:
                 smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=1).quit()
                 return procs
             except OSError:
                 time.sleep(0.1)
+        _stop(procs)
         raise RuntimeError("inbox serve did not listen")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each instance (the receiving one first, as an operator would), SIGKILL what hangs."""
+    for proc in reversed(procs):
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 BACKLOG = text("SELECT (SELECT count(*) FROM raw_messages WHERE state != 'processed'),"
@@ -208,12 +220,7 @@ def storm(served: Served, sink: StormSink, rate: float, duration: float, connect
     finally:
         stop.set()
         sampler.join(5)
-        for proc in reversed(procs):  # the receiving instance first, as an operator would
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(procs)
     commits = _commits(engine) - commits_before
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT r.message_id, r.processed_at, t.tracking FROM raw_messages r"

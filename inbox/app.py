@@ -175,7 +175,7 @@ def parser_processes(cores: int | None) -> int:
 def build_app(settings: Settings, clock: Clock) -> App:
     url = database_url(settings)
     durable = make_engine(url, durable=True)
-    relaxed = make_engine(url, durable=False) if durable.dialect.name == "sqlite" else durable
+    relaxed = make_engine(url, durable=False)
     return App(
         settings=settings,
         clock=clock,

@@ -3,7 +3,12 @@
 SQLite runs in WAL mode; the raw-message commit uses synchronous=FULL because
 WAL with NORMAL can drop the last commits on power loss, while pipeline
 commits may use NORMAL: a lost pipeline commit is redone from its raw row.
-Hence two engines on one SQLite file: a durable one and a relaxed one.
+Hence two engines on one SQLite file: a durable one and a relaxed one. PostgreSQL gets the same
+pair: the relaxed engine's connections commit with synchronous_commit=off, so a commit returns
+before its WAL record is flushed. What a server crash can then lose (well under a second of such
+commits) is redone as on SQLite: the raw row is durable and processed again, an outbox row whose
+"sent" was lost goes again with its fixed Message-ID. A crash of our own processes loses nothing
+either way: the server still has every commit it acknowledged.
 Every SQLite transaction starts with BEGIN IMMEDIATE so two writers queue instead of
 failing to upgrade a read lock, and it queues first on the file's `WriteLock`, so writers in
 several threads and processes wake in turn rather than sleep in SQLite's busy handler.
@@ -24,15 +29,17 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(url: str, *, durable: bool = True) -> Engine:
-    """An engine; `durable=False` gives SQLite commits that may be lost on power cut
-    (synchronous=NORMAL): only for work that is redone from a durable row."""
+    """An engine; `durable=False` gives commits that may be lost on a power cut (SQLite's
+    synchronous=NORMAL) or a database server crash (PostgreSQL's synchronous_commit=off): only
+    for work that is redone from a durable row."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, synchronous="FULL" if durable else "NORMAL")
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         # A bare postgresql:// would pick psycopg2, which we do not ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
