@@ -49,6 +49,7 @@ _ADDRESSES = HeaderRegistry()
 # of common characters, no display name, no "=?" to take for an RFC 2047 word.
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))  # as email.generator pads its random token
+_LF = ord("\n")
 
 
 def compose(
@@ -203,10 +204,23 @@ def _boundary(text: bytes) -> str:
     token = random.randrange(sys.maxsize)
     boundary = "=" * 15 + f"{token:0{_BOUNDARY_DIGITS}d}" + "=="
     chosen, counter = boundary, 0
-    while re.search(b"^--" + re.escape(chosen.encode("ascii")) + b"(--)?$", text, re.MULTILINE):
+    while _is_a_line_of(text, f"--{chosen}".encode("ascii")):
         chosen = f"{boundary}.{counter}"
         counter += 1
     return chosen
+
+
+def _is_a_line_of(text: bytes, delimiter: bytes) -> bool:
+    """Whether `delimiter` or `delimiter--` is a line of `text`: the generator's `^--B(--)?$` in
+    MULTILINE mode (a line ends at LF alone), without compiling a pattern for every random B."""
+    at = text.find(delimiter)
+    while at != -1:
+        if at == 0 or text[at - 1] == _LF:
+            after = text[at + len(delimiter):at + len(delimiter) + 3]
+            if after[:1] in (b"", b"\n") or (after[:2] == b"--" and after[2:3] in (b"", b"\n")):
+                return True
+        at = text.find(delimiter, at + 1)
+    return False
 
 
 # -- values ----------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ and the same random boundary tokens, and must agree byte for byte, or refuse ali
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.generator import BytesGenerator
 from typing import Any
 
 import pytest
@@ -185,3 +187,22 @@ def test_the_short_cuts_agree_with_the_email_package() -> None:
             assert not fast._PLAIN_ADDRESS.fullmatch(address), address
             continue
         assert fast._address_header("To", (address,)) == expected, address
+
+
+def test_a_boundary_avoids_the_lines_the_generator_avoids() -> None:
+    """When the random boundary is a line of the parts (as `--B` or `--B--`, a line ending at LF),
+    the next is tried, exactly as `email.generator` does; elsewhere in a line it is no clash."""
+    chosen = set()
+    for seed in range(40):
+        random.seed(seed)
+        token = "=" * 15 + f"{random.randrange(sys.maxsize):0{len(repr(sys.maxsize - 1))}d}" + "=="
+        d = f"--{token}".encode()
+        for text in (d, d + b"--", b"x\n" + d + b"\n", b"x\r\n" + d + b"\r\n", d + b"--\n", d + b"x", b" " + d,
+                     d + b"\n" + d + b".0\n", d + b"-", d + b"---", b"a" + d, d + b"--\r\n", b"\n" + d + b"\n" + d,
+                     b"", b"--" + d, d[:-1], b"x\n" + d + b"--"):
+            random.seed(seed)
+            expected = BytesGenerator._make_boundary(text)
+            random.seed(seed)
+            assert fast._boundary(text) == expected, text
+            chosen.add(expected.rpartition("==")[2])
+    assert chosen == {"", ".0", ".1"}  # the clashes happened: tried again once, and twice
