@@ -1,11 +1,17 @@
 """Compose a rendered email into the exact bytes we send: RFC 5322 headers, text and HTML parts.
 
 Its job: build a multipart/alternative message (text first, HTML last: RFC 2046 section
-5.1.4 puts the preferred form last) with the stdlib `email` package and policy SMTP (CRLF
-line ends), with the headers that thread it (Message-ID, In-Reply-To, References), mark it
-automatic (RFC 3834 Auto-Submitted), keep Exchange's out-of-office quiet, and carry our loop
-marker. Bodies are 7-bit on the wire (quoted-printable when needed), so no relay depends
-on 8BITMIME.
+5.1.4 puts the preferred form last) with CRLF line ends, with the headers that thread it
+(Message-ID, In-Reply-To, References), mark it automatic (RFC 3834 Auto-Submitted), keep
+Exchange's out-of-office quiet, and carry our loop marker. Bodies are 7-bit on the wire
+(quoted-printable when needed), so no relay depends on 8BITMIME.
+
+The bytes are those the stdlib `email` package writes for an `EmailMessage` with policy SMTP
+(tests/unit/test_compose_bytes.py holds us to it, against that way kept in
+tests/unit/compose_reference.py), built without its header registry: parsing back every header we
+had just made cost half of composing. A header that needs the package's judgement (an address with
+a display name, a non-ASCII or long subject, the date) is folded by it, and the few that repeat
+email after email (our From, the batch's Date) are remembered; the bodies are encoded by it too.
 
 It never: sends, renders, reads the database, or lets a CR or LF in a value start a new
 header (values are collapsed to one line). An unusable address, Message-ID or naive date
@@ -16,12 +22,15 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
+import random
 import re
+import sys
 from collections.abc import Sequence
 from datetime import datetime
+from email.contentmanager import _encode_text
 from email.headerregistry import Address, HeaderRegistry
-from email.message import EmailMessage
-from typing import Self
+from email.message import MIMEPart
 
 from autoresponder.attachments import Attachment
 from autoresponder.render import RenderedEmail
@@ -31,8 +40,16 @@ MAX_REFERENCES = 20
 # 7-bit bodies: the heuristic in email.contentmanager then picks quoted-printable or base64
 # for non-ASCII or long lines instead of raw 8-bit, which needs 8BITMIME (RFC 6152).
 _POLICY = email.policy.SMTP.clone(cte_type="7bit")
+_CRLF = _POLICY.linesep
+_FOLD_AT = _POLICY.max_line_length
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+_ANY_LINE_END = re.compile(r"\r\n|\r|\n")  # what the generator turns into CRLF
 _ADDRESSES = HeaderRegistry()
+# An address the email package would write back exactly as given: a dot-atom local part and domain
+# of common characters, no display name, no "=?" to take for an RFC 2047 word.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))  # as email.generator pads its random token
+_LF = ord("\n")
 
 
 def compose(
@@ -54,54 +71,30 @@ def compose(
         raise ValueError("date must be timezone-aware")
     if not to:
         raise ValueError("an email needs at least one recipient")
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = _address(from_address)
-    msg["To"] = [_address(one) for one in to]
-    msg["Subject"] = subject_with_tracking(rendered.subject, tracking)
-    msg["Date"] = email.utils.format_datetime(date)
-    msg["Message-ID"] = _IdHeader("Message-ID", [_msg_id(message_id)])
+    head = [
+        _address_header("From", (from_address,)),
+        _address_header("To", tuple(to)),
+        _unstructured_header("Subject", subject_with_tracking(rendered.subject, tracking)),
+        _folded("Date", email.utils.format_datetime(date)),
+        _id_header("Message-ID", [_msg_id(message_id)]),
+    ]
     parent = _usable_id(in_reply_to)
     if parent:
-        msg["In-Reply-To"] = _IdHeader("In-Reply-To", [parent])
+        head.append(_id_header("In-Reply-To", [parent]))
     thread = thread_references(references, parent)
     if thread:
-        msg["References"] = _IdHeader("References", thread)
+        head.append(_id_header("References", thread))
     if automatic:
         # RFC 3834 section 5: an automatic answer says so, so that other responders stay silent.
-        msg["Auto-Submitted"] = "auto-replied"
+        head.append("Auto-Submitted: auto-replied" + _CRLF)
     # Exchange and Outlook honour this instead of RFC 3834: no out-of-office replies to us.
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Inbox-Loop"] = _one_line(loop_marker)
-    msg.set_content(_newlines(rendered.text), subtype="plain", charset="utf-8")
-    msg.add_alternative(_newlines(rendered.html), subtype="html", charset="utf-8")
-    for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        if maintype in ("text", "message", "multipart") or not subtype:
-            # Sent as bytes, exactly as the engineer's file was: no charset or MIME tree to get wrong.
-            maintype, subtype = "application", "octet-stream"
-        msg.add_attachment(attachment.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
-                           filename=attachment.filename)
-    for part in msg.walk():
-        if part is not msg:
-            del part["MIME-Version"]  # set_content adds one to each part; RFC 2045 wants it only on top
-    return msg.as_bytes()
-
-
-class _IdHeader(str):
-    """A msg-id header that we fold ourselves: one id per line. The email package folds a long
-    unstructured header into RFC 2047 encoded-words, which breaks threading in every client
-    (CPython bpo-35805 fixed that for Message-ID only); RFC 5322 section 3.6.4 allows FWS between ids."""
-
-    def __new__(cls, name: str, ids: Sequence[str]) -> Self:
-        header = super().__new__(cls, " ".join(ids))
-        header.name, header.ids = name, tuple(ids)
-        return header
-
-    name: str
-    ids: tuple[str, ...]
-
-    def fold(self, *, policy: email.policy.Policy) -> str:  # called by the generator (policy._fold)
-        return f"{self.name}: " + f"{policy.linesep} ".join(self.ids) + policy.linesep
+    head.append("X-Auto-Response-Suppress: All" + _CRLF)
+    head.append(_unstructured_header("X-Inbox-Loop", _one_line(loop_marker)))
+    head.append("MIME-Version: 1.0" + _CRLF)  # on the top part only (RFC 2045 section 4)
+    body = _multipart("alternative", [_text_part("plain", rendered.text), _text_part("html", rendered.html)])
+    if attachments:
+        body = _multipart("mixed", [body, *(_attachment_part(one) for one in attachments)])
+    return "".join(head).encode("ascii", "surrogateescape") + body
 
 
 def subject_with_tracking(subject: str, tracking: str) -> str:
@@ -126,6 +119,111 @@ def thread_references(references: Sequence[str], parent: str | None = None) -> l
     if len(ids) > MAX_REFERENCES:
         ids = [ids[0], *ids[-(MAX_REFERENCES - 1):]]
     return ids
+
+
+# -- headers ---------------------------------------------------------------------------------------
+
+
+def _id_header(name: str, ids: Sequence[str]) -> str:
+    """A msg-id header folded one id per line. The email package folds a long unstructured header
+    into RFC 2047 encoded-words, which breaks threading in every client (CPython bpo-35805 fixed
+    that for Message-ID only); RFC 5322 section 3.6.4 allows FWS between ids."""
+    return f"{name}: " + f"{_CRLF} ".join(ids) + _CRLF
+
+
+def _unstructured_header(name: str, value: str) -> str:
+    """`name: value` folded as the email package folds it. Printable ASCII that fits on the line, with
+    no "=?" it would decode as an RFC 2047 word, it writes as given; anything else it judges."""
+    if value and value.isascii() and value.isprintable() and "=?" not in value \
+            and len(name) + 2 + len(value) <= _FOLD_AT:
+        return f"{name}: {value}{_CRLF}"
+    return _folded(name, value)
+
+
+def _address_header(name: str, values: tuple[str, ...]) -> str:
+    """`name:` with these addresses, each exactly one usable address (else ValueError), folded as the
+    email package folds it: a plain address is written as given, one with a display name is judged."""
+    if len(values) == 1:
+        line = _one_line(values[0])
+        if _PLAIN_ADDRESS.fullmatch(line) and len(name) + 2 + len(line) <= _FOLD_AT:
+            return f"{name}: {line}{_CRLF}"
+    return _folded_addresses(name, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _folded(name: str, value: str) -> str:
+    # Remembered: the Date of a batch is the same for each of its emails.
+    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
+
+
+@functools.lru_cache(maxsize=256)
+def _folded_addresses(name: str, values: tuple[str, ...]) -> str:
+    # Remembered: our From is the same in every email.
+    return _POLICY.header_factory(name, [_address(one) for one in values]).fold(policy=_POLICY)
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+
+def _text_part(subtype: str, text: str) -> bytes:
+    """A text part in UTF-8, in the transfer encoding `EmailMessage.set_content` would choose."""
+    # The package's own choice (7bit, quoted-printable or base64) and encoding, private but exact:
+    # test_compose_bytes fails if a Python release moves it.
+    cte, payload = _encode_text(_newlines(text), "utf-8", None, _POLICY)
+    head = f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: {cte}{_CRLF}{_CRLF}'
+    return (head + _ANY_LINE_END.sub(_CRLF, payload)).encode("ascii")
+
+
+def _attachment_part(attachment: Attachment) -> bytes:
+    """A file as the email package writes it (base64, its filename RFC 2231-encoded when it must be)."""
+    maintype, _, subtype = attachment.content_type.partition("/")
+    if maintype in ("text", "message", "multipart") or not subtype:
+        # Sent as bytes, exactly as the engineer's file was: no charset or MIME tree to get wrong.
+        maintype, subtype = "application", "octet-stream"
+    part = MIMEPart(policy=_POLICY)
+    part.set_content(attachment.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                     filename=attachment.filename)
+    if "Content-Disposition" not in part:
+        part["Content-Disposition"] = "attachment"
+    return part.as_bytes()
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    """Content-Type, a blank line and `parts` between boundaries, as `email.generator` lays them out."""
+    boundary = _boundary(_CRLF.encode().join(parts))
+    content_type = f'Content-Type: multipart/{subtype}; boundary="{boundary}"'
+    if len(content_type) > _FOLD_AT:
+        content_type = f'Content-Type: multipart/{subtype};{_CRLF} boundary="{boundary}"'
+    delimiter = f"--{boundary}{_CRLF}".encode("ascii")
+    return b"".join([(content_type + _CRLF + _CRLF).encode("ascii"), delimiter,
+                     (_CRLF.encode() + delimiter).join(parts), f"{_CRLF}--{boundary}--{_CRLF}".encode("ascii")])
+
+
+def _boundary(text: bytes) -> str:
+    """A random boundary no line of `text` is, drawn as `email.generator` draws it."""
+    token = random.randrange(sys.maxsize)
+    boundary = "=" * 15 + f"{token:0{_BOUNDARY_DIGITS}d}" + "=="
+    chosen, counter = boundary, 0
+    while _is_a_line_of(text, f"--{chosen}".encode("ascii")):
+        chosen = f"{boundary}.{counter}"
+        counter += 1
+    return chosen
+
+
+def _is_a_line_of(text: bytes, delimiter: bytes) -> bool:
+    """Whether `delimiter` or `delimiter--` is a line of `text`: the generator's `^--B(--)?$` in
+    MULTILINE mode (a line ends at LF alone), without compiling a pattern for every random B."""
+    at = text.find(delimiter)
+    while at != -1:
+        if at == 0 or text[at - 1] == _LF:
+            after = text[at + len(delimiter):at + len(delimiter) + 3]
+            if after[:1] in (b"", b"\n") or (after[:2] == b"--" and after[2:3] in (b"", b"\n")):
+                return True
+        at = text.find(delimiter, at + 1)
+    return False
+
+
+# -- values ----------------------------------------------------------------------------------------
 
 
 def _names(subject: str, tracking: str) -> bool:
