@@ -28,7 +28,6 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from email.contentmanager import _encode_text
 from email.headerregistry import Address, HeaderRegistry
 from email.message import MIMEPart
 
@@ -167,9 +166,11 @@ def _folded_addresses(name: str, values: tuple[str, ...]) -> str:
 
 def _text_part(subtype: str, text: str) -> bytes:
     """A text part in UTF-8, in the transfer encoding `EmailMessage.set_content` would choose."""
-    # The package's own choice (7bit, quoted-printable or base64) and encoding, private but exact:
-    # test_compose_bytes fails if a Python release moves it.
-    cte, payload = _encode_text(_newlines(text), "utf-8", None, _POLICY)
+    # The package's own choice (7bit, quoted-printable or base64) and encoding, through its public
+    # set_content: only the body is taken from the part, the head is written here.
+    part = MIMEPart(policy=_POLICY)
+    part.set_content(_newlines(text), subtype=subtype, charset="utf-8")
+    cte, payload = str(part["Content-Transfer-Encoding"]), str(part.get_payload())
     head = f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: {cte}{_CRLF}{_CRLF}'
     return (head + _ANY_LINE_END.sub(_CRLF, payload)).encode("ascii")
 
