@@ -62,6 +62,7 @@ class _Progress:
     listed: list[int]  # every UID above last_uid at the start of the round, ascending
     last_uid: int
     created: int = 0
+    marked: int = 0  # moved or flagged this round: commands after its search
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class ImapPoller:
         # earlier one failed: not fetched again by this instance while that one is retried.
         self._done: set[int] = set()
         self._problems: list[str] = []  # this round's; the commit thread appends too (GIL-atomic)
+        self._pulled = False  # the last round marked mail: look again before waiting
         self._stop = threading.Event()  # run()'s stop: a long round ends early, at a commit
         metrics.describe(ACCEPTED, "Messages stored as raw rows, by source.")
         metrics.describe(LAST_SUCCESS, "Unix time of each IMAP mailbox's last completed poll.")
@@ -128,7 +130,7 @@ class ImapPoller:
         Raises on network errors, server restarts and database failures (the round is over;
         `run` reconnects). Problems with single messages are reported and do not raise.
         """
-        self._problems = []
+        self._problems, self._pulled = [], False
         if not self._renew_lease():
             log.debug("mailbox %s: another instance holds the lease", self.name)
             self._disconnect()
@@ -145,6 +147,7 @@ class ImapPoller:
             log.warning("mailbox %s: lease lost to another instance; stopping this round", self.name)
             self._disconnect()
             return progress.created
+        self._pulled = progress.marked > 0
         self._metrics.set(LAST_SUCCESS, self._clock.now().timestamp(), mailbox=self.name)
         return progress.created
 
@@ -163,6 +166,12 @@ class ImapPoller:
                     stop.wait(delay)
                     continue
                 delay = 0.0
+                if self._pulled:
+                    # Mail that came during the round was announced to one of its commands (a fetch,
+                    # a move), whose answer drops the news: look again before waiting. A round that
+                    # pulls nothing ends in a search with no command after it, so the NOOP before
+                    # IDLE hears of whatever comes next.
+                    continue
                 self._wait_for_mail(stop)
         finally:
             self.close()
@@ -221,6 +230,7 @@ class ImapPoller:
             try:
                 client.mark_done(uids, self._mailbox.processed_folder)
                 self._done.update(uids)
+                progress.marked += len(uids)
             except MailboxRefused as exc:
                 # Stored but still in the folder: the next round fetches them again (the raw
                 # store dedupes them) and tries the marking again.

@@ -371,6 +371,29 @@ def test_idle_wakes_the_poller_for_new_mail(app: App, dovecot: Dovecot, user: st
     assert dovecot.uids(user=user) == {}
 
 
+def test_mail_that_comes_during_a_round_is_not_left_for_poll_seconds(app: App, dovecot: Dovecot, user: str) -> None:
+    """Mail delivered while a round stores and moves earlier mail is announced to those commands,
+    not to the NOOP before IDLE: the poller looks again before it waits (poll_seconds: an hour)."""
+    mailbox = mailbox_of(app, idle=True, poll_seconds=3600)
+    late = threading.Event()
+
+    def deliver_during_the_round() -> None:  # on_stored: after the first commit, before the move
+        if not late.is_set():
+            late.set()
+            dovecot.append([mail(message_id="<late@acme.com>", subject="late")], user=user)
+
+    target = ImapPoller(mailbox, client_factory=lambda: ImapMailboxClient(mailbox, timeout=5), store=app.rawstore,
+                        sessions=app.sessions, metrics=Metrics(), on_stored=deliver_during_the_round,
+                        clock=app.clock, claimant=app.claimant)
+    dovecot.append(mails(1), user=user)
+    try:
+        with running(target):
+            wait_until(lambda: raw_count(app) == 2, "the mail delivered during the first round stored")
+    finally:
+        target.close()
+    assert late.is_set() and dovecot.uids(user=user) == {}
+
+
 def test_run_stops_promptly_while_waiting(app: App, dovecot: Dovecot, poller: Pollers) -> None:
     """Setting the stop event ends run() during an IDLE wait, and the lease is given back."""
     metrics = Metrics()
