@@ -9,6 +9,7 @@ Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Con
                  ("stop",)       finish as on SIGTERM: a last drain, the running turn, then exit
   from a child   ("wake", role)  a role elsewhere has work (ingest queued emails: wake send)
                  ("processed", source, outcome)  one message ingested, for /metrics
+                 ("ready",)      every part of the child runs: the parent's listener may take mail
                  ("turned", failed, refused)     one scheduler turn and the templates refused, for
                                                  /metrics and /healthz
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
@@ -50,6 +51,7 @@ JOIN_SECONDS = 60.0  # how long a child may take to stop before it is killed
 BACKOFF = (1.0, 60.0)  # a child that keeps dying is started again at most this often
 STEADY_SECONDS = 60.0  # a child that lived this long had not been dying in a loop
 WATCH_SECONDS = 0.5  # how often the parent looks for a child that died
+READY_SECONDS = 60.0  # how long the listener waits for the children to run
 
 
 def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -> int:
@@ -146,6 +148,7 @@ class _Child:
     started: float = 0.0
     backoff: float = BACKOFF[0]
     restart_at: float | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -177,9 +180,15 @@ class Children:
                 child.link.send("settings", *values)
 
     def start(self) -> None:
+        """Start every child and wait until each runs (at most READY_SECONDS: one that cannot start
+        is logged and left to the watch, which starts it again)."""
         self._children = [_Child(roles) for roles in self.groups]
         for child in self._children:
             self._launch(child)
+        end = time.monotonic() + READY_SECONDS
+        for child in self._children:
+            if not child.ready.wait(max(0.0, end - time.monotonic())):
+                log.error("the %s process is not running after %.0f s", _names(child), READY_SECONDS)
         self._watch = threading.Thread(target=self._watch_loop, name="children", daemon=True)
         self._watch.start()
 
@@ -212,16 +221,20 @@ class Children:
         link = Link(ours)
         link.send(_portable(self.settings()), child.roles, self.clock, self.parse_processes)
         child.process, child.link, child.started, child.restart_at = process, link, time.monotonic(), None
-        threading.Thread(target=self._read, args=(child.link,), name=f"from-{_names(child)}", daemon=True).start()
+        child.ready = threading.Event()
+        threading.Thread(target=self._read, args=(child.link, child.ready), name=f"from-{_names(child)}",
+                         daemon=True).start()
         log.info("started the %s process (pid %s)", _names(child), process.pid)
 
-    def _read(self, link: Link) -> None:
+    def _read(self, link: Link, ready: threading.Event) -> None:
         while (message := link.receive()) is not None:
             match message:
                 case ("wake", role):
                     self.wake(Role(role))
                 case ("processed", source, outcome):
                     self.processed(source, Outcome(outcome))
+                case ("ready",):
+                    ready.set()
                 case ("turned", failed, refused):
                     with self._lock:
                         self.turns.count(bool(failed), list(refused))
@@ -282,6 +295,7 @@ def run_child(conn: Connection) -> None:
         turned=lambda failed, refused: link.send("turned", failed, refused),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
+    service.on_ready = lambda: link.send("ready")
 
     def adopt_settings(values: dict[str, Any], path: Path | None) -> None:
         if adopt(app.current_desk(), Settings.validated(values, source_path=path)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from inbox.ingest.background import IngestRunner
 from inbox.web import HttpEndpoint
@@ -57,6 +57,7 @@ class Service:
         scheduler: Scheduler | None = None,
         signals: Sequence[Poller] = (),
         children: Children | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.signals = list(signals)  # what wakes the scheduler from outside (PostgreSQL's LISTEN)
@@ -65,6 +66,7 @@ class Service:
         self.runner = runner
         self.http = http
         self.children = children
+        self.on_ready = on_ready  # told once every part runs (a child tells its parent)
         self.listening = False
         self._poller_stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -72,7 +74,8 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down cleanly."""
         if self.children is not None:
-            self.children.start()  # first: their imports and start-up overlap this process's
+            # First, and waited for: the listener takes no mail before ingest and send are running.
+            await asyncio.to_thread(self.children.start)
         runners = [threading.Thread(target=self.runner.run, name="ingest", daemon=True)] if self.runner else []
         for thread in runners:
             thread.start()
@@ -91,6 +94,8 @@ class Service:
                 await self.listener.start()
                 self.listening = True
             log.warning("inbox serve: ready")
+            if self.on_ready is not None:
+                self.on_ready()
             await stop.wait()
             log.warning("inbox serve: stopping")
         finally:
