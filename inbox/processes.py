@@ -31,11 +31,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Callable
-
 from functools import partial
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
