@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
+from inbox.store import deferred
 from inbox.store.tables import Attachment, Counter, Event, Participant, Ticket, TicketLink, TicketMessage
 from inbox.store.tickets import TicketRow
 
@@ -37,11 +38,14 @@ _NEXT_NUMBER = (
     .values(value=Counter.__table__.c.value + 1)
     .returning(Counter.__table__.c.value)
 )
+_SET_COUNTER = (
+    update(Counter.__table__).where(Counter.__table__.c.name == bindparam("counter")).values(value=bindparam("to"))
+)
 
 
 def allocate_number(session: Session, name: str = "tracking") -> int:
     """The next number of a counter; the row lock makes concurrent writers take turns."""
-    return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
+    return _advance(session, name, _NEXT_NUMBER)
 
 
 _ROTATIONS: dict[str, Any] = {}
@@ -60,7 +64,21 @@ def next_in_rotation(session: Session, name: str) -> int:
             insert_(table).values(name=bindparam("counter"), value=1)
             .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
             .returning(table.c.value))
-    return int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
+    return _advance(session, name, stmt)
+
+
+def _advance(session: Session, name: str, stmt: Any) -> int:
+    """Advance counter `name` by `stmt`, once per transaction that holds its writes
+    (`inbox.store.deferred`): the row lock that first advance takes is held to the commit, so no
+    one else moves the counter meanwhile, and the later turns are counted here and written once."""
+    held = deferred.held(session)
+    counted: dict[str, int] = held.note("counters") if held is not None else {}
+    if held is not None and name in counted:
+        counted[name] += 1
+        held.put(_SET_COUNTER, name, {"counter": name, "to": counted[name]})
+        return counted[name]
+    value = counted[name] = int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
+    return value
 
 
 def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str]) -> None:
@@ -133,7 +151,12 @@ def add_events(session: Session, *events: dict[str, Any]) -> None:
          "actor": e["actor"][:_ADDR], "detail": dict(e.get("detail") or {})}
         for e in events
     ]
-    if rows:
+    if not rows:
+        return
+    held = deferred.held(session)
+    if held is not None:
+        held.add(_INSERT_EVENT, rows)  # nothing reads a ticket's events back during ingest but through the store
+    else:
         _conn(session).execute(_INSERT_EVENT, rows)
 
 

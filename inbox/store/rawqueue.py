@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from inbox.store import deferred
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import RawMessage
 
@@ -90,12 +91,23 @@ _FINISH = (
 def finish(
     session: Session, raw_id: int, *, outcome: str, ticket_id: int | None, message_id: str | None, now: datetime
 ) -> None:
-    """Mark a row processed with what it came to (a prebuilt statement: this runs per message)."""
-    session.connection().execute(
-        _FINISH,
-        {"raw_id": raw_id, "outcome_": outcome, "ticket_id_": ticket_id,
-         "message_id_": message_id[:998] if message_id else None, "at": now},
-    )
+    """Mark a row processed with what it came to (a prebuilt statement: this runs per message).
+
+    In a transaction that holds its writes (`inbox.store.deferred`: an ingest batch) the rows are
+    marked together at its end, still before its commit; until then the Message-ID is noted for
+    `inbox.store.tickets.processed_copy`, the one reader of it in that transaction."""
+    stored = message_id[:998] if message_id else None
+    row = {"raw_id": raw_id, "outcome_": outcome, "ticket_id_": ticket_id, "message_id_": stored, "at": now}
+    held = deferred.held(session)
+    if held is None:
+        session.connection().execute(_FINISH, row)
+        return
+    held.add(_FINISH, [row])
+    if stored is not None:
+        held.note(PROCESSED_HERE).setdefault(stored, ticket_id)
+
+
+PROCESSED_HERE = "raw processed in this transaction"  # Message-ID -> its ticket, first one kept
 
 
 def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent: bool) -> None:
