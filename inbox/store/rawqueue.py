@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from inbox.store import deferred
-from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
+from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take_columns
 from inbox.store.tables import RawMessage
 
 RECEIVED = "received"
@@ -45,6 +45,9 @@ class Claimed:
     peer: str | None = None  # the SMTP client it came from; None when it did not come by SMTP
 
 
+_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawMessage.data, RawMessage.peer)
+
+
 def claim(
     session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None, owner: str | None = None
 ) -> list[Claimed]:
@@ -65,11 +68,10 @@ def claim(
         and_(RawMessage.state == FAILED, RawMessage.next_attempt_at <= now),
         stale,
     )
-    stmt = select(RawMessage).where(due).order_by(RawMessage.id).limit(limit)
+    stmt = select(*_CLAIMED).where(due).order_by(RawMessage.id).limit(limit)
     if ids is not None:
         stmt = stmt.where(RawMessage.id.in_(ids))
-    rows = take(session, stmt, PROCESSING, now, owner)
-    return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data, r.peer) for r in rows]
+    return [Claimed(*row) for row in take_columns(session, RawMessage.__table__, stmt, PROCESSING, now, owner)]
 
 
 _FINISH = (
