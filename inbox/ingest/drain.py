@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbox import logs
+from inbox import logs, tickets
 from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
@@ -150,6 +150,7 @@ class IngestWorker:
         try:
             with self._sessions() as session, session.begin(), deferred.holding(session):
                 look_ahead(session, {raw.id: identity(msg, raw.sha256) for raw, msg in zip(batch.claimed, parsed)})
+                tickets.expect(session, parsed)
                 return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)
