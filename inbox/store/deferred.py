@@ -1,11 +1,13 @@
 """Writes held to the end of a transaction and made there in one statement each.
 
 Ingest writes a batch of mails in one transaction, and each statement is a round trip (on
-PostgreSQL the larger part of a mail's cost). Rows that nothing in the same transaction reads
-back but through the store (events, raw rows marked processed, counters advanced under the lock
-their first advance took) wait here, and `holding`'s end writes each kind with one executemany,
-before the caller commits: they still land with the rest of the transaction or not at all. The
-store's readers of those rows flush first (`flush`), as the ORM's autoflush would.
+PostgreSQL the larger part of a mail's cost). Rows that the same transaction reads back only
+through the store (events, a ticket's messages without attachments, participants, links, raw
+rows marked processed, counters advanced under the lock their first advance took) wait here,
+and `holding`'s end writes each kind with one executemany, before the caller commits: they still
+land with the rest of the transaction or not at all. The store's readers of a table flush its
+held rows first (`flush`), as the ORM's autoflush would; the rows referred to (tickets, raw rows)
+are never held, so a partial flush breaks no foreign key.
 
 Only a caller that owns the transaction opens `holding` (the ingest worker, per batch); without
 it every write goes straight to the database, as before. Never commits.
@@ -13,7 +15,7 @@ it every write goes straight to the database, as before. Never commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,13 +47,12 @@ class Held:
             found = self.notes[name] = factory()
         return found
 
-    def write(self, session: Session) -> None:
-        conn = session.connection()
-        while self._rows:
-            stmt = next(iter(self._rows))
+    def write(self, session: Session, tables: Collection[str] = ()) -> None:
+        """Write the held rows (of `tables` only, when named), each statement's in one executemany."""
+        for stmt in [s for s in self._rows if not tables or s.table.name in tables]:
             rows = list(self._rows.pop(stmt).values())
             if rows:
-                conn.execute(stmt, rows)
+                session.connection().execute(stmt, rows)
 
 
 def held(session: Session) -> Held | None:
@@ -72,8 +73,9 @@ def holding(session: Session) -> Iterator[Held]:
         session.info.pop(_KEY, None)
 
 
-def flush(session: Session) -> None:
-    """Write what is held now: a reader of held rows calls this before it reads."""
+def flush(session: Session, *tables: str) -> None:
+    """Write what is held for `tables` now (everything, when none is named): a reader of held
+    rows calls this before it reads them."""
     found = held(session)
     if found is not None:
-        found.write(session)
+        found.write(session, tables)

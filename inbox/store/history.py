@@ -30,6 +30,7 @@ _ID = 998
 # Built once: constructing and coercing a statement per call costs more than running it.
 _INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 _INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+_INSERT_MESSAGE_HELD = insert(TicketMessage.__table__)  # a held row's id is never asked for
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
 _INSERT_EVENT = insert(Event.__table__)
 _NEXT_NUMBER = (
@@ -86,7 +87,7 @@ def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str])
     rows = [{"ticket_id": ticket_id, "address": a[:_ADDR], "role": r} for a, r in roles.items() if a]
     if not rows:
         return
-    _conn(session).execute(_upsert(session, Participant), rows)
+    _write(session, _upsert(session, Participant), rows)
 
 
 def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:
@@ -111,7 +112,9 @@ def add_message(
     automation: str = "person",
     internal: bool = False,
     flag: str | None = None,
-) -> int:
+) -> int | None:
+    """Keep a mail on a ticket; its row's id, or None when the row is held to the end of the
+    transaction (`inbox.store.deferred`: a mail without attachments, whose id nothing needs)."""
     values = {
         "ticket_id": ticket_id,
         "raw_id": raw_id,
@@ -131,6 +134,11 @@ def add_message(
         "at": at,
         "flag": flag[:2000] if flag else None,
     }
+    held = deferred.held(session)
+    if held is not None and not message.attachments:
+        held.add(_INSERT_MESSAGE_HELD, [values])
+        return None
+    deferred.flush(session, "ticket_messages")  # the held ones first: a ticket's messages are read in id order
     row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
     if message.attachments:
         _conn(session).execute(
@@ -151,13 +159,8 @@ def add_events(session: Session, *events: dict[str, Any]) -> None:
          "actor": e["actor"][:_ADDR], "detail": dict(e.get("detail") or {})}
         for e in events
     ]
-    if not rows:
-        return
-    held = deferred.held(session)
-    if held is not None:
-        held.add(_INSERT_EVENT, rows)  # nothing reads a ticket's events back during ingest but through the store
-    else:
-        _conn(session).execute(_INSERT_EVENT, rows)
+    if rows:
+        _write(session, _INSERT_EVENT, rows)
 
 
 def add_event(
@@ -176,7 +179,18 @@ def add_event(
 def link_tickets(session: Session, ticket_id: int, linked_ids: Iterable[int], reason: str) -> None:
     rows = [{"ticket_id": ticket_id, "linked_ticket_id": o, "reason": reason[:200]} for o in set(linked_ids) - {ticket_id}]
     if rows:
-        _conn(session).execute(_upsert(session, TicketLink), rows)
+        _write(session, _upsert(session, TicketLink), rows)
+
+def _write(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert now, or at the end of a transaction that holds its writes (`inbox.store.deferred`):
+    what is held is read back in that transaction only through `inbox.store.tickets`, which
+    writes it first."""
+    held = deferred.held(session)
+    if held is not None:
+        held.add(stmt, rows)
+    else:
+        _conn(session).execute(stmt, rows)
+
 
 def _conn(session: Session) -> Connection:
     """The session's connection: Core statements skip the ORM's per-call overhead and autoflush."""

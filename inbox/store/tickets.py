@@ -46,6 +46,7 @@ def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dic
     """Which ticket each known Message-ID (in or out) belongs to."""
     if not message_ids:
         return {}
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     rows = _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})
     return {mid: tid for mid, tid in rows}
 
@@ -80,10 +81,12 @@ def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:
 
 
 def participants(session: Session, ticket_id: int) -> set[str]:
+    deferred.flush(session, "participants")  # what this transaction holds back is read too
     return set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
 
 
 def linked_trackings(session: Session, ticket_id: int) -> list[str]:
+    deferred.flush(session, "ticket_links")  # what this transaction holds back is read too
     stmt = (
         select(Ticket.tracking)
         .join(TicketLink, TicketLink.linked_ticket_id == Ticket.id)
@@ -109,12 +112,13 @@ def recent_tickets(session: Session, limit: int) -> list[tuple[str, str]]:
 
 
 def messages_of(session: Session, ticket_id: int) -> list[TicketMessage]:
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
     return list(session.execute(stmt).scalars())
 
 
 def events_of(session: Session, ticket_id: int) -> list[Event]:
-    deferred.flush(session)  # events held by this transaction are read too
+    deferred.flush(session, "events")  # what this transaction holds back is read too
     stmt = select(Event).where(Event.ticket_id == ticket_id).order_by(Event.id)
     return list(session.execute(stmt).scalars())
 
@@ -198,7 +202,7 @@ _FIRST_REQUEST = (select(TicketMessage.from_addr, TicketMessage.visible_text)
 
 def last_event_actor(session: Session, ticket_id: int, kind: str) -> str | None:
     """Who made the ticket's latest event of `kind`, if any."""
-    deferred.flush(session)  # events held by this transaction are read too
+    deferred.flush(session, "events")  # what this transaction holds back is read too
     stmt = (select(Event.actor).where(Event.ticket_id == ticket_id, Event.kind == kind)
             .order_by(Event.id.desc()).limit(1))
     return _conn(session).execute(stmt).scalar_one_or_none()
@@ -206,12 +210,14 @@ def last_event_actor(session: Session, ticket_id: int, kind: str) -> str | None:
 
 def first_request(session: Session, ticket_id: int) -> tuple[str, str] | None:
     """Who first wrote the ticket's public inbound mail, and what they wrote (for the engineer's brief)."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     row = _conn(session).execute(_FIRST_REQUEST, {"ticket_id": ticket_id}).first()
     return (row[0], row[1]) if row else None
 
 
 def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | None]:
     """The Message-IDs of the first and the latest public inbound mail of a ticket."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     conn = _conn(session)
     params = {"ticket_id": ticket_id}
     return conn.execute(_FIRST_IN, params).scalar_one_or_none(), conn.execute(_LAST_IN, params).scalar_one_or_none()
@@ -219,6 +225,7 @@ def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | Non
 
 def last_public_message_at(session: Session, ticket_id: int) -> datetime | None:
     """When the latest public message of the ticket, in or out, was written."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     return _conn(session).execute(_LAST_PUBLIC_AT, {"ticket_id": ticket_id}).scalar_one_or_none()
 
 
