@@ -45,7 +45,8 @@ class Claimed:
     peer: str | None = None  # the SMTP client it came from; None when it did not come by SMTP
 
 
-_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawMessage.data, RawMessage.peer)
+_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawMessage.data,
+            RawMessage.peer)
 
 
 def claim(

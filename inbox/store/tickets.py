@@ -165,13 +165,14 @@ def look_ahead_copies(session: Session, asking: Mapping[int, str]) -> None:
     if held is None or not asking:
         return
     groups: dict[str, list[tuple[int, int, int | None]]] = {}
-    for message_id, state, ticket_id, low, high in _conn(session).execute(_COPIES, {"ids": sorted(set(asking.values()))}):
+    rows = _conn(session).execute(_COPIES, {"ids": sorted(set(asking.values()))})
+    for message_id, state, ticket_id, low, high in rows:
         if state == "processed":
             groups.setdefault(message_id, []).append((low, high, ticket_id))
     answers: dict[tuple[str, int], tuple[bool, int | None]] = held.note(_COPIES_AHEAD)
     for raw_id, message_id in asking.items():
         # As the query per Message-ID reads them: the lowest id first, the asking row left out.
-        found = [(low, ticket_id) for low, high, ticket_id in groups.get(message_id, ()) if (low, high) != (raw_id, raw_id)]
+        found = [(low, ticket) for low, high, ticket in groups.get(message_id, ()) if (low, high) != (raw_id, raw_id)]
         answers[message_id, raw_id] = (True, min(found, key=lambda f: f[0])[1]) if found else (False, None)
 
 

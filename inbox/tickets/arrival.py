@@ -39,7 +39,8 @@ def expect(session: Session, mails: Sequence[ParsedMessage]) -> None:
     suppression.look_ahead(session, [parsed.from_addr for parsed in mails])
 
 
-def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False, flag: str | None = None) -> int:
+def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False,
+         flag: str | None = None) -> int | None:
     """Store the mail on the ticket, as it came."""
     return history.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
                                direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,

@@ -82,7 +82,8 @@ def _ingest(db_url: str, tmp_path: Path, *, held: bool) -> dict[str, Any]:
 
 
 QUERIES = {
-    "tickets": "SELECT number, tracking, subject, requester, status, severity, assignee, flags FROM tickets ORDER BY number",
+    "tickets": "SELECT number, tracking, subject, requester, status, severity, assignee, flags FROM tickets "
+               "ORDER BY number",
     "messages": "SELECT m.id, t.number, m.message_id, m.direction, m.internal, m.raw_id FROM ticket_messages m "
                 "JOIN tickets t ON t.id = m.ticket_id ORDER BY m.id",
     "attachments": "SELECT message_id, filename, size FROM attachments ORDER BY id",
@@ -90,7 +91,8 @@ QUERIES = {
                     "ORDER BY t.number, p.address",
     "links": "SELECT ticket_id, linked_ticket_id, reason FROM ticket_links ORDER BY ticket_id, linked_ticket_id",
     "events": "SELECT id, ticket_id, raw_id, kind, actor, detail FROM events ORDER BY id",
-    "raw": "SELECT id, state, outcome, ticket_id, message_id, attempts, claimed_by IS NULL FROM raw_messages ORDER BY id",
+    "raw": "SELECT id, state, outcome, ticket_id, message_id, attempts, claimed_by IS NULL FROM raw_messages "
+           "ORDER BY id",
     "counters": "SELECT name, value FROM counters ORDER BY name",
     "suppressions": "SELECT address FROM suppressions ORDER BY address",
     "outbox": "SELECT key, ticket_id, kind, recipient, in_reply_to FROM outbox ORDER BY id",
