@@ -78,6 +78,10 @@ def strip_commands(text: str) -> str:
 
 def asks_to_escalate(text: str) -> bool:
     """True for a "#escalate" line or words asking to escalate, unless negated ("no need to escalate")."""
+    # Every way of asking names "escalat": most mail does not, and is answered without splitting
+    # it into lines. casefold, as IGNORECASE matches the long s of "ſcalate" to an s.
+    if "escalat" not in text.casefold():
+        return False
     if any(command.verb == "escalate" for command in parse_commands(text)):
         return True
     # Typographic apostrophes are what most mail clients send for "don't".

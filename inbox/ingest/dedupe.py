@@ -6,6 +6,8 @@ is known by its Message-ID, or by a stable id made from its hash.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
@@ -25,3 +27,9 @@ def earlier_copy(session: Session, message_id: str, raw_id: int) -> tuple[bool, 
     same id are stopped by the unique Message-ID of ticket messages.)
     """
     return store.processed_copy(session, message_id, raw_id)
+
+
+def look_ahead(session: Session, asking: Mapping[int, str]) -> None:
+    """Ask `earlier_copy` for a whole batch at once (raw id -> Message-ID): one query, not one a
+    mail, in a transaction that holds its writes (`inbox.store.deferred`)."""
+    store.look_ahead_copies(session, asking)

@@ -26,15 +26,16 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from inbox import logs
+from inbox import logs, tickets
 from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.message import ParsedMessage
 from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
+from inbox.ingest.dedupe import identity, look_ahead
 from inbox.ingest.parser_pool import BatchParser, InProcessParser, Pending
 from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
-from inbox.store import rawqueue
+from inbox.store import deferred, rawqueue
 from inbox.store.rawqueue import Claimed
 from inbox.tickets import CurrentDesk
 
@@ -147,7 +148,9 @@ class IngestWorker:
         ctx = IngestContext(self._desk.get(), self._dns)  # one config for the whole batch, its retries too
         parsed = batch.parsed()
         try:
-            with self._sessions() as session, session.begin():
+            with self._sessions() as session, session.begin(), deferred.holding(session):
+                look_ahead(session, {raw.id: identity(msg, raw.sha256) for raw, msg in zip(batch.claimed, parsed)})
+                tickets.expect(session, parsed)
                 return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)
@@ -179,7 +182,7 @@ class IngestWorker:
             while True:
                 attempt += 1
                 try:
-                    with session.begin():
+                    with session.begin(), deferred.holding(session):
                         if not rawqueue.is_claimed(session, raw.id):
                             return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
                         return self._process_one(session, raw, parsed, ctx, now)

@@ -3,7 +3,9 @@
 Parsing is pure and CPU-bound, and on a busy inbox it costs as much as all the
 database work together. A pool parses the next batch while this process
 stores the current one, and a mail that crashes or exhausts the parser takes
-down a pool process, not the service (the batch is then parsed here).
+down a pool process, not the service (the batch is then parsed here). While the pool
+starts (a spawned process imports the service's modules: a second or more on a busy
+machine), batches are parsed here instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -67,13 +69,21 @@ class PoolParser:
     def __init__(self, processes: int) -> None:
         # spawn, not fork: the parent holds database connections a child must never share.
         self._processes = processes
-        self._pool = self._start()
+        self._pool, self._started = self._start()
 
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+    def _start(self) -> tuple[ProcessPoolExecutor, Future[list[ParsedMessage]]]:
+        pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_follow_parent, initargs=(os.getpid(),))
+        return pool, pool.submit(_parse_many, [])  # starts the processes now, not at the first batch
+
+    @property
+    def started(self) -> bool:
+        """Whether the pool has answered once (its processes are up and have imported the parser)."""
+        return self._started.done()
 
     def submit(self, datas: Sequence[bytes]) -> Pending:
+        if not self._started.done():
+            return InProcessParser().submit(datas)  # parsed here when asked for: no wait on the pool's start
         chunks = [list(datas[i : i + self.CHUNK]) for i in range(0, len(datas), self.CHUNK)]
         try:
             futures: list[Future[list[ParsedMessage]]] = [self._pool.submit(_parse_many, c) for c in chunks]
@@ -93,7 +103,7 @@ class PoolParser:
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._start()
+        self._pool, self._started = self._start()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

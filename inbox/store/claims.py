@@ -38,6 +38,19 @@ def take(session: Session, stmt: Select[Any], state: str, now: datetime, owner: 
     return rows
 
 
+def take_columns(session: Session, table: Any, stmt: Select[Any], state: str, now: datetime,
+                 owner: str | None) -> list[Any]:
+    """As `take`, in two statements however many rows, with no ORM objects: the rows of `stmt`,
+    which selects columns of `table`, the id first."""
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = list(session.execute(stmt))
+    if rows:
+        session.execute(update(table).where(table.c.id.in_([row[0] for row in rows]))
+                        .values(state=state, claimed_at=now, claimed_by=owner, attempts=table.c.attempts + 1))
+    return rows
+
+
 def give_back(session: Session, table: Any, where: ColumnElement[bool], state: str, refund: int = 1) -> int:
     """Unclaim the rows `where` selects, back to `state`, due at once, `refund` attempts returned."""
     values = {"state": state, "claimed_at": None, "claimed_by": None, "attempts": table.attempts - refund}

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
+from inbox.store import deferred
 from inbox.store.tables import Attachment, Counter, Event, Participant, Ticket, TicketLink, TicketMessage
 from inbox.store.tickets import TicketRow
 
@@ -29,6 +30,7 @@ _ID = 998
 # Built once: constructing and coercing a statement per call costs more than running it.
 _INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
 _INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+_INSERT_MESSAGE_HELD = insert(TicketMessage.__table__)  # a held row's id is never asked for
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
 _INSERT_EVENT = insert(Event.__table__)
 _NEXT_NUMBER = (
@@ -37,11 +39,14 @@ _NEXT_NUMBER = (
     .values(value=Counter.__table__.c.value + 1)
     .returning(Counter.__table__.c.value)
 )
+_SET_COUNTER = (
+    update(Counter.__table__).where(Counter.__table__.c.name == bindparam("counter")).values(value=bindparam("to"))
+)
 
 
 def allocate_number(session: Session, name: str = "tracking") -> int:
     """The next number of a counter; the row lock makes concurrent writers take turns."""
-    return int(_conn(session).execute(_NEXT_NUMBER, {"counter": name}).scalar_one())
+    return _advance(session, name, _NEXT_NUMBER)
 
 
 _ROTATIONS: dict[str, Any] = {}
@@ -60,7 +65,21 @@ def next_in_rotation(session: Session, name: str) -> int:
             insert_(table).values(name=bindparam("counter"), value=1)
             .on_conflict_do_update(index_elements=[table.c.name], set_={"value": table.c.value + 1})
             .returning(table.c.value))
-    return int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
+    return _advance(session, name, stmt)
+
+
+def _advance(session: Session, name: str, stmt: Any) -> int:
+    """Advance counter `name` by `stmt`, once per transaction that holds its writes
+    (`inbox.store.deferred`): the row lock that first advance takes is held to the commit, so no
+    one else moves the counter meanwhile, and the later turns are counted here and written once."""
+    held = deferred.held(session)
+    counted: dict[str, int] = held.note("counters") if held is not None else {}
+    if held is not None and name in counted:
+        counted[name] += 1
+        held.put(_SET_COUNTER, name, {"counter": name, "to": counted[name]})
+        return counted[name]
+    value = counted[name] = int(_conn(session).execute(stmt, {"counter": name}).scalar_one())
+    return value
 
 
 def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str]) -> None:
@@ -68,7 +87,7 @@ def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str])
     rows = [{"ticket_id": ticket_id, "address": a[:_ADDR], "role": r} for a, r in roles.items() if a]
     if not rows:
         return
-    _conn(session).execute(_upsert(session, Participant), rows)
+    _write(session, _upsert(session, Participant), rows)
 
 
 def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:
@@ -93,7 +112,9 @@ def add_message(
     automation: str = "person",
     internal: bool = False,
     flag: str | None = None,
-) -> int:
+) -> int | None:
+    """Keep a mail on a ticket; its row's id, or None when the row is held to the end of the
+    transaction (`inbox.store.deferred`: a mail without attachments, whose id nothing needs)."""
     values = {
         "ticket_id": ticket_id,
         "raw_id": raw_id,
@@ -113,6 +134,11 @@ def add_message(
         "at": at,
         "flag": flag[:2000] if flag else None,
     }
+    held = deferred.held(session)
+    if held is not None and not message.attachments:
+        held.add(_INSERT_MESSAGE_HELD, [values])
+        return None
+    deferred.flush(session, "ticket_messages")  # the held ones first: a ticket's messages are read in id order
     row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
     if message.attachments:
         _conn(session).execute(
@@ -134,7 +160,7 @@ def add_events(session: Session, *events: dict[str, Any]) -> None:
         for e in events
     ]
     if rows:
-        _conn(session).execute(_INSERT_EVENT, rows)
+        _write(session, _INSERT_EVENT, rows)
 
 
 def add_event(
@@ -153,7 +179,18 @@ def add_event(
 def link_tickets(session: Session, ticket_id: int, linked_ids: Iterable[int], reason: str) -> None:
     rows = [{"ticket_id": ticket_id, "linked_ticket_id": o, "reason": reason[:200]} for o in set(linked_ids) - {ticket_id}]
     if rows:
-        _conn(session).execute(_upsert(session, TicketLink), rows)
+        _write(session, _upsert(session, TicketLink), rows)
+
+def _write(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert now, or at the end of a transaction that holds its writes (`inbox.store.deferred`):
+    what is held is read back in that transaction only through `inbox.store.tickets`, which
+    writes it first."""
+    held = deferred.held(session)
+    if held is not None:
+        held.add(stmt, rows)
+    else:
+        _conn(session).execute(stmt, rows)
+
 
 def _conn(session: Session) -> Connection:
     """The session's connection: Core statements skip the ORM's per-call overhead and autoflush."""

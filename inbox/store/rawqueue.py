@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
+from inbox.store import deferred
+from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take_columns
 from inbox.store.tables import RawMessage
 
 RECEIVED = "received"
@@ -44,6 +45,10 @@ class Claimed:
     peer: str | None = None  # the SMTP client it came from; None when it did not come by SMTP
 
 
+_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawMessage.data,
+            RawMessage.peer)
+
+
 def claim(
     session: Session, now: datetime, limit: int, ids: Sequence[int] | None = None, owner: str | None = None
 ) -> list[Claimed]:
@@ -64,11 +69,10 @@ def claim(
         and_(RawMessage.state == FAILED, RawMessage.next_attempt_at <= now),
         stale,
     )
-    stmt = select(RawMessage).where(due).order_by(RawMessage.id).limit(limit)
+    stmt = select(*_CLAIMED).where(due).order_by(RawMessage.id).limit(limit)
     if ids is not None:
         stmt = stmt.where(RawMessage.id.in_(ids))
-    rows = take(session, stmt, PROCESSING, now, owner)
-    return [Claimed(r.id, r.sha256, r.source, r.received_at, r.data, r.peer) for r in rows]
+    return [Claimed(*row) for row in take_columns(session, RawMessage.__table__, stmt, PROCESSING, now, owner)]
 
 
 _FINISH = (
@@ -90,12 +94,23 @@ _FINISH = (
 def finish(
     session: Session, raw_id: int, *, outcome: str, ticket_id: int | None, message_id: str | None, now: datetime
 ) -> None:
-    """Mark a row processed with what it came to (a prebuilt statement: this runs per message)."""
-    session.connection().execute(
-        _FINISH,
-        {"raw_id": raw_id, "outcome_": outcome, "ticket_id_": ticket_id,
-         "message_id_": message_id[:998] if message_id else None, "at": now},
-    )
+    """Mark a row processed with what it came to (a prebuilt statement: this runs per message).
+
+    In a transaction that holds its writes (`inbox.store.deferred`: an ingest batch) the rows are
+    marked together at its end, still before its commit; until then the Message-ID is noted for
+    `inbox.store.tickets.processed_copy`, the one reader of it in that transaction."""
+    stored = message_id[:998] if message_id else None
+    row = {"raw_id": raw_id, "outcome_": outcome, "ticket_id_": ticket_id, "message_id_": stored, "at": now}
+    held = deferred.held(session)
+    if held is None:
+        session.connection().execute(_FINISH, row)
+        return
+    held.add(_FINISH, [row])
+    if stored is not None:
+        held.note(PROCESSED_HERE).setdefault(stored, ticket_id)
+
+
+PROCESSED_HERE = "raw processed in this transaction"  # Message-ID -> its ticket, first one kept
 
 
 def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent: bool) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from inbox.store import deferred
+from inbox.store.rawqueue import PROCESSED_HERE
 from inbox.store.tables import Event, Participant, RawMessage, Ticket, TicketLink, TicketMessage
 
 
@@ -44,6 +46,7 @@ def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dic
     """Which ticket each known Message-ID (in or out) belongs to."""
     if not message_ids:
         return {}
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     rows = _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})
     return {mid: tid for mid, tid in rows}
 
@@ -78,10 +81,12 @@ def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:
 
 
 def participants(session: Session, ticket_id: int) -> set[str]:
+    deferred.flush(session, "participants")  # what this transaction holds back is read too
     return set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
 
 
 def linked_trackings(session: Session, ticket_id: int) -> list[str]:
+    deferred.flush(session, "ticket_links")  # what this transaction holds back is read too
     stmt = (
         select(Ticket.tracking)
         .join(TicketLink, TicketLink.linked_ticket_id == Ticket.id)
@@ -107,11 +112,13 @@ def recent_tickets(session: Session, limit: int) -> list[tuple[str, str]]:
 
 
 def messages_of(session: Session, ticket_id: int) -> list[TicketMessage]:
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
     return list(session.execute(stmt).scalars())
 
 
 def events_of(session: Session, ticket_id: int) -> list[Event]:
+    deferred.flush(session, "events")  # what this transaction holds back is read too
     stmt = select(Event).where(Event.ticket_id == ticket_id).order_by(Event.id)
     return list(session.execute(stmt).scalars())
 
@@ -121,13 +128,52 @@ def count_tickets(session: Session) -> int:
 
 
 def processed_copy(session: Session, message_id: str, other_than: int) -> tuple[bool, int | None]:
-    """Whether another raw row with this Message-ID was processed, and its ticket."""
+    """Whether another raw row with this Message-ID was processed, and its ticket.
+
+    In a transaction that holds its writes, the rows it marked processed are asked first, then
+    what `look_ahead_copies` found for its batch: only a Message-ID it was not asked about costs
+    a query."""
+    held = deferred.held(session)
+    if held is not None:
+        here: dict[str, int | None] = held.note(PROCESSED_HERE)
+        if message_id in here:
+            return True, here[message_id]
+        asked: dict[str, tuple[bool, int | None]] = held.note(_COPIES_AHEAD)
+        if (message_id, other_than) in asked:
+            return asked[message_id, other_than]
     # Filtered here, not in SQL: given the state too, SQLite walks the state index
     # over every processed row instead of the Message-ID index.
     for raw_id, state, ticket_id in _conn(session).execute(_RAW_BY_MESSAGE_ID, {"message_id": message_id}):
         if raw_id != other_than and state == "processed":
             return True, ticket_id
     return False, None
+
+
+_COPIES_AHEAD = "processed copies looked up ahead"  # (Message-ID, raw id) -> processed_copy's answer
+# One row per Message-ID and what its copies came to, however many copies hostile mail made:
+# the lowest and highest id tell whether a processed copy other than the asking row exists.
+_COPIES = (select(RawMessage.message_id, RawMessage.state, RawMessage.ticket_id, func.min(RawMessage.id),
+                  func.max(RawMessage.id))
+           .where(RawMessage.message_id.in_(bindparam("ids", expanding=True)))
+           .group_by(RawMessage.message_id, RawMessage.state, RawMessage.ticket_id))
+
+
+def look_ahead_copies(session: Session, asking: Mapping[int, str]) -> None:
+    """Answer `processed_copy` for a batch's rows (raw id -> Message-ID) with one query, in a
+    transaction that holds its writes (else nothing to keep the answers in: do nothing)."""
+    held = deferred.held(session)
+    if held is None or not asking:
+        return
+    groups: dict[str, list[tuple[int, int, int | None]]] = {}
+    rows = _conn(session).execute(_COPIES, {"ids": sorted(set(asking.values()))})
+    for message_id, state, ticket_id, low, high in rows:
+        if state == "processed":
+            groups.setdefault(message_id, []).append((low, high, ticket_id))
+    answers: dict[tuple[str, int], tuple[bool, int | None]] = held.note(_COPIES_AHEAD)
+    for raw_id, message_id in asking.items():
+        # As the query per Message-ID reads them: the lowest id first, the asking row left out.
+        found = [(low, ticket) for low, high, ticket in groups.get(message_id, ()) if (low, high) != (raw_id, raw_id)]
+        answers[message_id, raw_id] = (True, min(found, key=lambda f: f[0])[1]) if found else (False, None)
 
 
 def _conn(session: Session) -> Connection:
@@ -157,6 +203,7 @@ _FIRST_REQUEST = (select(TicketMessage.from_addr, TicketMessage.visible_text)
 
 def last_event_actor(session: Session, ticket_id: int, kind: str) -> str | None:
     """Who made the ticket's latest event of `kind`, if any."""
+    deferred.flush(session, "events")  # what this transaction holds back is read too
     stmt = (select(Event.actor).where(Event.ticket_id == ticket_id, Event.kind == kind)
             .order_by(Event.id.desc()).limit(1))
     return _conn(session).execute(stmt).scalar_one_or_none()
@@ -164,12 +211,14 @@ def last_event_actor(session: Session, ticket_id: int, kind: str) -> str | None:
 
 def first_request(session: Session, ticket_id: int) -> tuple[str, str] | None:
     """Who first wrote the ticket's public inbound mail, and what they wrote (for the engineer's brief)."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     row = _conn(session).execute(_FIRST_REQUEST, {"ticket_id": ticket_id}).first()
     return (row[0], row[1]) if row else None
 
 
 def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | None]:
     """The Message-IDs of the first and the latest public inbound mail of a ticket."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     conn = _conn(session)
     params = {"ticket_id": ticket_id}
     return conn.execute(_FIRST_IN, params).scalar_one_or_none(), conn.execute(_LAST_IN, params).scalar_one_or_none()
@@ -177,6 +226,7 @@ def thread_ends(session: Session, ticket_id: int) -> tuple[str | None, str | Non
 
 def last_public_message_at(session: Session, ticket_id: int) -> datetime | None:
     """When the latest public message of the ticket, in or out, was written."""
+    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     return _conn(session).execute(_LAST_PUBLIC_AT, {"ticket_id": ticket_id}).scalar_one_or_none()
 
 

@@ -14,7 +14,7 @@ modules. It never parses mail, never renders or sends, and never commits: every 
 the caller's session, so a change and the emails it causes land together or not at all.
 """
 
-from inbox.tickets.arrival import Arrival
+from inbox.tickets.arrival import Arrival, expect
 from inbox.tickets.changes import add_note, set_assignee, set_severity, set_status, set_workaround
 from inbox.tickets.due_times import last_public_activity, view
 from inbox.tickets.contracts import Contracts
@@ -47,6 +47,7 @@ __all__ = [
     "TicketFacts",
     "add_note",
     "context",
+    "expect",
     "for_customer",
     "keep_auto_reply",
     "last_public_activity",

@@ -8,7 +8,7 @@ A proof that is used to change a ticket is spent (`spend_proof`): it acts once, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.people import Authentication
 from inbox.domain.ticket import Direction
 from inbox.settings import Settings
-from inbox.store import history, proofs
+from inbox.store import history, proofs, suppression
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,14 @@ class Arrival:
     prove_sender: Callable[[], Authentication]  # is the From domain proven? (cached by the caller)
 
 
-def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False, flag: str | None = None) -> int:
+def expect(session: Session, mails: Sequence[ParsedMessage]) -> None:
+    """A batch of mails is about to arrive, in a transaction that holds its writes: what the rules
+    would look up for each sender one by one (are they suppressed?) is looked up once, for all."""
+    suppression.look_ahead(session, [parsed.from_addr for parsed in mails])
+
+
+def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False,
+         flag: str | None = None) -> int | None:
     """Store the mail on the ticket, as it came."""
     return history.add_message(session, ticket_id=ticket_id, message=mail.parsed, message_id=mail.message_id,
                                direction=Direction.IN.value, at=mail.at, raw_id=mail.raw_id,

@@ -37,6 +37,41 @@ def test_dead_parser_process_falls_back_to_this_process() -> None:
         pool.close()
 
 
+def _started(pool: PoolParser, bound: float = 60) -> PoolParser:
+    deadline = time.monotonic() + bound
+    while not pool.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool.started, "the parser pool did not start"
+    return pool
+
+
+def test_batches_are_parsed_here_while_the_pool_starts() -> None:
+    """A batch submitted before the pool's processes are up is parsed in this process, not queued
+    behind their start; once they answer, batches go to them, with the same results."""
+    pool = PoolParser(1)
+    try:
+        assert not pool.started  # spawning and importing takes far longer than this line
+        assert pool.submit(MAILS)() == InProcessParser().submit(MAILS)()
+        _started(pool)
+        assert pool.submit(MAILS)() == InProcessParser().submit(MAILS)()
+    finally:
+        pool.close()
+
+
+def test_a_started_pool_that_loses_its_process_parses_here_and_restarts() -> None:
+    """After the pool is up, a parser process killed mid-batch loses nothing: the batch is parsed
+    here, and the restarted pool takes batches again once it is up."""
+    pool = _started(PoolParser(1))
+    try:
+        for pid in list(pool._pool._processes):  # noqa: SLF001 - the test plays the OOM killer
+            os.kill(pid, signal.SIGKILL)
+        results = pool.submit(MAILS)()
+        assert [r.message_id for r in results] == [r.message_id for r in InProcessParser().submit(MAILS)()]
+        assert _started(pool).submit(MAILS[:2])()[1].subject == "s1"
+    finally:
+        pool.close()
+
+
 SERVICE = """
 import sys
 from inbox.ingest.parser_pool import PoolParser
