@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 
@@ -54,5 +55,16 @@ def _pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # alive, someone else's
-    return True
+        pass  # someone else's: alive, unless it has exited
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """A zombie: it has exited but its parent has not reaped it yet. A signal still finds it, but
+    it holds nothing: a killed `serve`'s children wait so for whoever reaps orphans, sometimes for
+    seconds, and their claims must be taken back at once, not after the claim timeout."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc here (not Linux): the signal's answer stands
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
