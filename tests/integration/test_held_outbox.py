@@ -75,10 +75,9 @@ def test_readers_see_held_rows_before_the_end(app: App) -> None:
 def test_a_rollback_drops_held_rows(app: App) -> None:
     """An exception inside `holding` drops the held rows with the transaction: none is written."""
     with app.sessions() as session:
-        with pytest.raises(RuntimeError):
-            with session.begin(), deferred.holding(session):
-                outbox.enqueue(session, **_row(1))
-                raise RuntimeError("the batch failed")
+        with pytest.raises(RuntimeError), session.begin(), deferred.holding(session):
+            outbox.enqueue(session, **_row(1))
+            raise RuntimeError("the batch failed")
         assert deferred.held(session) is None
     with app.sessions() as session:
         assert _count(session) == 0
