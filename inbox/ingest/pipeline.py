@@ -123,7 +123,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
     if verdict.kind is Automation.PERSON:
         tickets.person_wrote(session, parsed.from_addr)
 
-    joined, rejected = _pick(session, parsed, _candidates(session, parsed, ctx), ctx)
+    joined, rejected = _pick(session, parsed, *_candidates(session, parsed, ctx), ctx)
     if verdict.kind is Automation.AUTO_REPLY:
         # Kept on its ticket for the engineers to see; never answered, never a ticket,
         # and like any mail it joins only a ticket its sender takes part in.
@@ -159,7 +159,10 @@ def _open(session: Session, mail: _Mail, arrival: Arrival, ctx: IngestContext, *
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id, ticket.tracking)
 
 
-def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> list[Candidate]:
+def _candidates(session: Session, parsed: ParsedMessage,
+                ctx: IngestContext) -> tuple[list[Candidate], dict[int, TicketRow]]:
+    """The tickets this mail may belong to, in order, and the rows of those it found by number
+    (by id: `_pick` reads them again only for the others)."""
     thread_ids = parsed.thread_ids
     signed_numbers: dict[str, int] = {}
     for mid in thread_ids:
@@ -175,16 +178,18 @@ def _candidates(session: Session, parsed: ParsedMessage, ctx: IngestContext) -> 
         signed=signed,
         known=known,
         subject_tickets=[by_number[n].id for n in numbers if n in by_number],
-    )
+    ), {row.id: row for row in by_number.values()}
 
 
 def _pick(
-    session: Session, parsed: ParsedMessage, found: list[Candidate], ctx: IngestContext
+    session: Session, parsed: ParsedMessage, found: list[Candidate], read: dict[int, TicketRow], ctx: IngestContext
 ) -> tuple[TicketRow | None, list[TicketRow]]:
-    """The first candidate the sender may add to, and the ones it may not."""
+    """The first candidate the sender may add to, and the ones it may not (`read`: rows already
+    read for this mail, nothing written since)."""
     joined: TicketRow | None = None
     rejected: list[TicketRow] = []
-    rows = store.rows_by_id(session, [c.ticket_id for c in found])
+    rows = {c.ticket_id: read[c.ticket_id] for c in found if c.ticket_id in read}
+    rows.update(store.rows_by_id(session, [c.ticket_id for c in found if c.ticket_id not in rows]))
     for candidate in found:
         ticket = rows.get(candidate.ticket_id)
         if ticket is None:

@@ -3,7 +3,8 @@
 Ingest writes a batch of mails in one transaction, and each statement is a round trip (on
 PostgreSQL the larger part of a mail's cost). Rows that the same transaction reads back only
 through the store (events, a ticket's messages without attachments, participants, links, raw
-rows marked processed, counters advanced under the lock their first advance took) wait here,
+rows marked processed, counters advanced under the lock their first advance took, outbox rows
+queued) wait here,
 and `holding`'s end writes each kind with one executemany, before the caller commits: they still
 land with the rest of the transaction or not at all. The store's readers of a table flush its
 held rows first (`flush`), as the ORM's autoflush would; the rows referred to (tickets, raw rows)

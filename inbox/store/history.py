@@ -96,8 +96,18 @@ def create_ticket(session: Session, *, number: int, tracking: str, at: datetime,
     return TicketRow(ticket_id, number, tracking, values["status"], values.get("customer_id"))
 
 
+_SET_FIELDS: dict[tuple[str, ...], Any] = {}
+
+
 def set_fields(session: Session, ticket_id: int, **values: Any) -> None:
-    _conn(session).execute(update(Ticket.__table__).where(Ticket.id == ticket_id).values(**values))
+    """Plain values on a ticket's columns; the statement for each set of columns is built once."""
+    names = tuple(sorted(values))
+    stmt = _SET_FIELDS.get(names)
+    if stmt is None:
+        table = Ticket.__table__
+        stmt = _SET_FIELDS[names] = (update(table).where(table.c.id == bindparam("ticket_id_"))
+                                     .values({name: bindparam(name) for name in names}))
+    _conn(session).execute(stmt, {"ticket_id_": ticket_id, **values})
 
 
 def add_message(

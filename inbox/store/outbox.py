@@ -4,8 +4,9 @@ States: pending -> sending -> sent | retry -> dead, or skipped (a policy said no
 Enqueueing is idempotent on the row's key; a claim older than the timeout is taken again;
 on PostgreSQL claims skip rows another instance holds (FOR UPDATE SKIP LOCKED), so two
 `inbox serve` processes never send one row twice. A new row also NOTIFYs every instance's
-sender at commit (PostgreSQL; `inbox.store.outbox_signal`). Functions take the caller's session
-and never commit.
+sender at commit (PostgreSQL; `inbox.store.outbox_signal`). In a transaction that holds its
+writes (`inbox.store.deferred`, ingest's batch) new rows wait to its end and are written in one
+statement; every reader here writes them first. Functions take the caller's session and never commit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
-from inbox.store import outbox_signal
+from inbox.store import deferred, outbox_signal
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import OutboxRow
 
@@ -66,25 +67,43 @@ class Outgoing:
     attach_raw_id: int | None = None  # a relayed reply carries that mail's attachments
 
 
-_INSERTS: dict[tuple[str, str], Any] = {}
+_INSERTS: dict[tuple[str, str, bool], Any] = {}
 
 
-def _insert_ignoring(session: Session, table: Any, key: str) -> Any:
-    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id for the session's dialect, built once."""
+def _insert_ignoring(session: Session, table: Any, key: str, returning: bool = True) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING [RETURNING id] for the session's dialect, built once."""
     dialect = session.get_bind().dialect.name
-    stmt = _INSERTS.get((dialect, table.name))
+    stmt = _INSERTS.get((dialect, table.name, returning))
     if stmt is None:
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = _INSERTS[(dialect, table.name)] = (insert_(table).on_conflict_do_nothing(index_elements=[key])
-                                                  .returning(table.c.id))
+        stmt = insert_(table).on_conflict_do_nothing(index_elements=[key])
+        stmt = _INSERTS[(dialect, table.name, returning)] = stmt.returning(table.c.id) if returning else stmt
     return stmt
 
 
+_HELD_KEYS = "outbox.keys"  # the keys this transaction queued while holding, as the unique index would see them
+_HELD_ROWS = "outbox.rows"  # and its rows, which readers answer from beside the table's (written or not)
+_DEFAULTS = {"state": PENDING, "attempts": 0, "in_reply_to": None, "references": [], "body": None, "claimed_at": None,
+             "claimed_by": None, "sent_at": None, "last_error": None, "attach_raw_id": None}
+
+
 def enqueue(session: Session, **values: Any) -> bool:
-    """Write one email to send; False when a row with its key is already there."""
-    row = {"state": PENDING, "attempts": 0, "next_attempt_at": values["created_at"], "in_reply_to": None,
-           "references": [], "body": None, "claimed_at": None, "claimed_by": None, "sent_at": None,
-           "last_error": None, "attach_raw_id": None, **values}
+    """Write one email to send; False when a row with its key is already there.
+
+    In a transaction that holds its writes the row waits to the transaction's end, where a key
+    already in the database is skipped as it would be now (ON CONFLICT DO NOTHING): False then
+    means only that this transaction already queued the key."""
+    row = {**_DEFAULTS, "references": [], "next_attempt_at": values["created_at"], **values}
+    held = deferred.held(session)
+    if held is not None:
+        keys = held.note(_HELD_KEYS, set)
+        if row["key"] in keys:
+            return False
+        keys.add(row["key"])
+        held.note(_HELD_ROWS, list).append(row)
+        held.add(_insert_ignoring(session, OutboxRow.__table__, "key", returning=False), [row])
+        outbox_signal.notify(session)  # at commit, with the rows: a key that was there wakes a sender for nothing
+        return True
     stmt = _insert_ignoring(session, OutboxRow.__table__, "key")
     # RETURNING, not rowcount: psycopg reports -1 rows for this statement, a key already queued
     # would count as new.
@@ -94,8 +113,21 @@ def enqueue(session: Session, **values: Any) -> bool:
     return new
 
 
+def _written(session: Session) -> None:
+    """Write the rows this transaction holds back (if any): a reader of the outbox calls this first,
+    unless it answers from them too (`_held_rows`) or they cannot match it (never sent)."""
+    deferred.flush(session, "outbox")
+
+
+def _held_rows(session: Session) -> list[dict[str, Any]]:
+    """The rows this transaction queued while holding its writes, written yet or not."""
+    held = deferred.held(session)
+    return held.notes.get(_HELD_ROWS, []) if held is not None else []
+
+
 def claim(session: Session, now: datetime, limit: int, owner: str | None = None) -> list[Outgoing]:
     """Take up to `limit` rows due by `now`, oldest first, and mark them sending."""
+    _written(session)
     # Two index range reads, not one OR: with statistics (after ANALYZE) SQLite would answer an OR
     # by scanning the whole outbox, nearly all of it long sent, and a quiet sweep would grow with it.
     # One email at a time per ticket and recipient, in the order they were queued: a later email
@@ -133,6 +165,7 @@ def left_due(session: Session, now: datetime) -> dict[str, int]:
     the same person about the same ticket (that one held back or retrying; the reason is written on
     the row when it has none), and `left` for no reason this queue knows (another instance's claim
     in flight, or a bug)."""
+    _written(session)
     total = int(session.execute(_DUE_COUNT, {"now": now}).scalar_one())  # runs every turn; nearly always 0
     if not total:
         return {"waiting": 0, "left": 0}
@@ -148,6 +181,7 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
     """Give back the emails a dead process on this host was sending, due now, their attempt refunded.
     One may have reached the relay before the process died: it goes again, with the same
     Message-ID and bytes (the only way this service sends an email twice)."""
+    _written(session)
     dead = [row_id for row_id, _ in orphans(session, OutboxRow, SENDING, host, is_dead)]
     return give_back(session, OutboxRow, OutboxRow.id.in_(dead), RETRY) if dead else 0
 
@@ -155,10 +189,12 @@ def release_orphans(session: Session, host: str, is_dead: Callable[[str], bool])
 def release_claims_of(session: Session, owner: str) -> int:
     """Give back the emails this live process claimed in a turn that failed midway (the database
     went away), due now, attempts refunded; one that reached the relay goes again."""
+    _written(session)
     return give_back(session, OutboxRow, and_(OutboxRow.state == SENDING, OutboxRow.claimed_by == owner), RETRY)
 
 
 def _set(session: Session, row_id: int, **values: Any) -> None:
+    _written(session)
     session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(claimed_at=None, **values))
 
 
@@ -169,6 +205,7 @@ _SAVE_BODY = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id == bind
 def save_bodies(session: Session, bodies: dict[int, bytes]) -> None:
     """Keep the composed bytes of each row (by id), so that every attempt sends the same email:
     one statement for them all."""
+    _written(session)
     if bodies:
         session.connection().execute(_SAVE_BODY, [{"row_id": row_id, "body": body} for row_id, body in bodies.items()])
 
@@ -179,6 +216,7 @@ _MARK_SENT = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id.in_(bin
 
 
 def mark_sent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    _written(session)
     if row_ids:
         session.connection().execute(_MARK_SENT, {"ids": list(row_ids), "now": now})
 
@@ -227,6 +265,7 @@ def automatic_sent_since(session: Session, recipients: Sequence[str], since: dat
     """How many automatic emails went to each of `recipients` after `since` (the hourly limit),
     counting those admitted and still being sent by any instance, except rows `but` (the caller's
     own batch, which it counts as it admits them). Addresses with none are left out."""
+    _written(session)
     if not recipients:
         return Counter()
     # Two counts, not one OR: each reads its own index range (recipient and sent_at; the few rows
@@ -249,9 +288,19 @@ _HAS_MAILED = (select(OutboxRow.id).where(OutboxRow.recipient == bindparam("reci
                                           OutboxRow.audience == bindparam("audience")).limit(1))
 
 
+_KINDS_OF = (select(OutboxRow.message_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.audience)
+             .where(OutboxRow.message_id.in_(bindparam("ids", expanding=True))))
+_LAST_SENT_ABOUT = (select(OutboxRow.kind, OutboxRow.automatic)
+                    .where(OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.audience == bindparam("audience"),
+                           OutboxRow.sent_at.is_not(None))
+                    .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1))
+
+
 def has_mailed(session: Session, recipient: str, audience: str) -> bool:
     """Whether any email to `recipient` as `audience` was ever queued (one index probe)."""
     params = {"recipient": recipient.lower(), "audience": audience}
+    if any(row["recipient"] == params["recipient"] and row["audience"] == audience for row in _held_rows(session)):
+        return True
     return session.connection().execute(_HAS_MAILED, params).first() is not None
 
 
@@ -259,17 +308,18 @@ def kinds_of(session: Session, message_ids: Sequence[str]) -> dict[str, tuple[st
     """The kind, whether automatic, and the audience of each of our emails named by Message-ID."""
     if not message_ids:
         return {}
-    stmt = (select(OutboxRow.message_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.audience)
-            .where(OutboxRow.message_id.in_(list(message_ids))))
-    return {mid: (kind, automatic, audience) for mid, kind, automatic, audience in session.execute(stmt)}
+    found = {mid: (kind, automatic, audience)
+             for mid, kind, automatic, audience in session.connection().execute(_KINDS_OF, {"ids": list(message_ids)})}
+    wanted = set(message_ids)
+    found.update({row["message_id"]: (row["kind"], row["automatic"], row["audience"])
+                  for row in _held_rows(session) if row["message_id"] in wanted})
+    return found
 
 
 def last_sent_about(session: Session, ticket_id: int, audience: str) -> tuple[str, bool] | None:
-    """The kind of the latest email sent about a ticket to `audience`, and whether it was automatic."""
-    stmt = (select(OutboxRow.kind, OutboxRow.automatic)
-            .where(OutboxRow.ticket_id == ticket_id, OutboxRow.audience == audience, OutboxRow.sent_at.is_not(None))
-            .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1))
-    row = session.execute(stmt).first()
+    """The kind of the latest email sent about a ticket to `audience`, and whether it was automatic.
+    Rows this transaction holds back are never sent: no need to write them first."""
+    row = session.connection().execute(_LAST_SENT_ABOUT, {"ticket_id": ticket_id, "audience": audience}).first()
     return (row[0], row[1]) if row else None
 
 
@@ -283,7 +333,8 @@ class Sent:
 
 def latest_sent(session: Session, recipient: str, audience: str, kinds: Sequence[str], limit: int) -> list[Sent]:
     """The newest `limit` emails sent to `recipient` that are of `kinds` or were written by a person
-    (not automatic), newest first: read backwards along (recipient, sent_at)."""
+    (not automatic), newest first: read backwards along (recipient, sent_at). Rows this
+    transaction holds back are never sent: no need to write them first."""
     stmt = (select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.sent_at)
             .where(OutboxRow.recipient == recipient.lower(), OutboxRow.sent_at.is_not(None),
                    OutboxRow.audience == audience, or_(OutboxRow.kind.in_(list(kinds)), OutboxRow.automatic.is_(False)))
@@ -293,14 +344,17 @@ def latest_sent(session: Session, recipient: str, audience: str, kinds: Sequence
 
 def admit(session: Session, row_ids: Sequence[int], now: datetime) -> None:
     """The emails passed the hourly limit and are being sent: other senders count them from now."""
+    _written(session)
     if row_ids:
         session.execute(update(OutboxRow).where(OutboxRow.id.in_(list(row_ids))).values(admitted_at=now))
 
 
 def depth(session: Session) -> dict[str, int]:
+    _written(session)
     stmt = select(OutboxRow.state, func.count()).where(OutboxRow.state != SENT).group_by(OutboxRow.state)
     return {state: n for state, n in session.execute(stmt)}
 
 
 def rows_of(session: Session, ticket_id: int) -> list[OutboxRow]:
+    _written(session)
     return list(session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)).scalars())

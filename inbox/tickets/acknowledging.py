@@ -88,9 +88,10 @@ class Hold:
     why: str
 
 
-def echo_of(session: Session, desk: Desk, parsed: ParsedMessage) -> Echo | None:
+def echo_of(session: Session, desk: Desk, parsed: ParsedMessage, read: Sequence[store.TicketRow] = ()) -> Echo | None:
     """The automatic email of ours this mail answers, if it names one's Message-ID or quotes its
-    ticket's number; asked only of a mail that opens a ticket (one that threads joins its ticket)."""
+    ticket's number; asked only of a mail that opens a ticket (one that threads joins its ticket).
+    `read`: ticket rows already read for this mail (nothing written to them since), not read again."""
     ours = [mid for mid in parsed.thread_ids[:_MAX_IDS] if is_own_message_id(mid, desk.secret)]
     for mid, (kind, automatic, audience) in outbox.kinds_of(session, ours).items():
         if automatic and audience == CUSTOMER:
@@ -103,7 +104,9 @@ def echo_of(session: Session, desk: Desk, parsed: ParsedMessage) -> Echo | None:
     fresh = count_tracking_numbers(prefix, parsed.fresh_text)
     named = count_tracking_numbers(prefix, f"{parsed.subject}\n{parsed.text}")
     quoted = [number for number, times in named.items() if times > fresh[number]][:_MAX_NUMBERS]
-    for row in store.rows_by_number(session, quoted).values():
+    rows = {t.number: t for t in read if t.number in quoted}
+    rows.update(store.rows_by_number(session, [n for n in quoted if n not in rows]))
+    for _, row in sorted(rows.items()):  # by number, as the unique index returns them
         last = outbox.last_sent_about(session, row.id, CUSTOMER)
         if last is not None and last[1]:
             return Echo(row.tracking, last[0], "it quotes its ticket's number")

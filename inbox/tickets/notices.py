@@ -92,7 +92,7 @@ def for_customer(settings: Settings, data: dict[str, Any]) -> dict[str, Any]:
 
 def _hidden(settings: Settings, value: Any) -> Any:
     if isinstance(value, str):
-        found = _ONE_ADDRESS.fullmatch(value)
+        found = _ONE_ADDRESS.fullmatch(value) if "@" in value else None  # an address has its "@": most text has none
         return settings.shown_name(found[1]) if found and settings.is_staff(found[1]) else value
     if isinstance(value, dict):
         return {key: _hidden(settings, item) for key, item in value.items()}

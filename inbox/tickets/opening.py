@@ -63,7 +63,7 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id)
     designated = is_designated(desk, customer, parsed.from_addr)
     person = mail.automation is Automation.PERSON
-    echo = acknowledging.echo_of(session, desk, parsed) if person else None
+    echo = acknowledging.echo_of(session, desk, parsed, links) if person else None
     number = history.allocate_number(session)
     clocks = starting_clocks(desk, plan, verdict.severity, at)
     ticket = history.create_ticket(
@@ -94,7 +94,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
                              why=f"{parsed.from_addr} opened it, and {echo.why}"))
     # Other tickets the mail names or answers without the right to join: link, never merge.
     named = find_tracking_numbers(settings.service.tracking_prefix, f"{parsed.subject}\n{parsed.fresh_text}")
-    others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, named).values()}
+    linked = {t.number for t in links}  # read for this mail already, nothing written to them since
+    others = {t.id: t for t in links} | {t.id: t for t in store.rows_by_number(session, [n for n in named
+                                                                                          if n not in linked]).values()}
     others.pop(ticket.id, None)
     if others:
         history.link_tickets(session, ticket.id, others, why)
