@@ -23,7 +23,6 @@ from __future__ import annotations
 import email
 import logging
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.policy import default as default_policy
@@ -74,9 +73,6 @@ class Dispatcher:
     # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
     desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
-    # One thread: records are made one after the other, in the order the relay took the emails.
-    _recorder: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="outbox-record"), init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.desk = self._desk_in_effect()
@@ -120,31 +116,20 @@ class Dispatcher:
     def _batch(self, items: list[Outgoing], now: datetime) -> Counter[str]:
         """The emails of one claim: rendered before, decided in one transaction (their bytes committed
         before the first attempt), then sent in claim order over the transport's one connection, each
-        recorded as soon as the relay answered, on the recorder's thread while the next one goes (its
-        transaction may wait for SQLite's write lock; the relay's answers are waits too). The next
-        record waits for the one before, so a crash sends again at most the email being recorded and
-        the one just sent (same Message-ID and bytes), never more, never none."""
+        recorded as soon as the relay answered: a crash between a send and its record sends that one
+        email again (same Message-ID and bytes), never more, never none."""
         drafts = self._drafts(items, now)
         ready, done = self._together(items, lambda item: item,
                                      lambda session, work, now: self._prepare(session, work, now, drafts), now)
-        recording: Future[tuple[list[Outgoing], Counter[str]]] | None = None
         for one in ready:
             with _fields(one.item):  # every line about this email, from any module, names it
                 result = (one, self._send(one))
-            if recording is not None:
-                done += self._recorded(recording)
-            recording = self._recorder.submit(self._together, [result], lambda result: result[0].item,
-                                              self._report, now)
-        if recording is not None:
-            done += self._recorded(recording)
+            sent, reported = self._together([result], lambda result: result[0].item, self._report, now)
+            done += reported
+            for item in sent:
+                with _fields(item):
+                    log.info("%s: sent", _about(item))
         return done
-
-    def _recorded(self, recording: Future[tuple[list[Outgoing], Counter[str]]]) -> Counter[str]:
-        sent, reported = recording.result()
-        for item in sent:
-            with _fields(item):
-                log.info("%s: sent", _about(item))
-        return reported
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],
                   step: Callable[[Session, list[W], datetime], tuple[list[R], Counter[str]]],
