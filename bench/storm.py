@@ -134,14 +134,14 @@ class Served:
     instances: int = 1
     smtp_port: int = field(default_factory=free_port)
 
-    def config(self) -> Path:
-        path = self.tmp / "inbox.yaml"
+    def config(self, name: str = "inbox.yaml") -> Path:
+        path = self.tmp / name  # one file an instance: each is written with a port of its own
         path.write_text(config_text(self.url, self.tree, smtp_port=self.smtp_port, http_port=free_port(),
                                     relay_port=self.relay_port))
         return path
 
-    def command(self, *words: str) -> list[str]:
-        return [sys.executable, "-m", "inbox", "--config", str(self.config()), *words]
+    def command(self, *words: str, config: str = "inbox.yaml") -> list[str]:
+        return [sys.executable, "-m", "inbox", "--config", str(self.config(config)), *words]
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "INBOX_TEST_CLOCK"}
@@ -157,8 +157,9 @@ class Served:
         `--roles receive` (the port the storm is sent to), one `--roles ingest,send`."""
         log = (self.tmp / "serve.log").open("ab")
         split = [["--roles", "ingest,send"], ["--roles", "receive"]] if self.instances == 2 else [[]]
-        procs = [subprocess.Popen(self.command("serve", *roles), cwd=self.tree, env=self.env(), stdout=log, stderr=log)
-                 for roles in split]
+        procs = [subprocess.Popen(self.command("serve", *roles, config=f"inbox-{n}.yaml"), cwd=self.tree,
+                                  env=self.env(), stdout=log, stderr=log)
+                 for n, roles in enumerate(split)]
         end = time.monotonic() + 60
         while time.monotonic() < end:
             if any(proc.poll() is not None for proc in procs):
