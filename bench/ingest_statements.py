@@ -21,26 +21,14 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import config_text, fresh_pg  # noqa: E402
+from bench.ingest import fresh_app, fresh_pg, store_all  # noqa: E402
 from bench.mailgen import generate  # noqa: E402
-from inbox.app import build_app  # noqa: E402
-from inbox.clock import SystemClock  # noqa: E402
-from inbox.rawstore import RawItem  # noqa: E402
-from inbox.settings import load_settings  # noqa: E402
-from inbox.store.db import make_engine  # noqa: E402
-from inbox.store.migrate import upgrade  # noqa: E402
 
 
 def drain_counting(mails: list[bytes], url: str, tmp: Path, rules: bool) -> tuple[float, Counter[str]]:
     """Store the mails, then drain them in this process with every statement of the drain counted."""
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    (tmp / "inbox.yaml").write_text(config_text(url, tmp, rules))
-    app = build_app(load_settings(tmp / "inbox.yaml"), SystemClock())
-    app.secret()
-    ids = [r.id for start in range(0, len(mails), 200)
-           for r in app.rawstore.put_many([RawItem(m, "bench") for m in mails[start : start + 200]])]
+    app = fresh_app(url, tmp, rules)
+    ids = store_all(app, mails)
     worker = app.worker(parse_processes=0)
     seen: Counter[str] = Counter()
 

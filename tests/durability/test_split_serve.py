@@ -38,6 +38,13 @@ def _config(tmp_path: Path, db_url: str) -> tuple[Path, int]:
     return config, smtp_port
 
 
+def _serving(tmp_path: Path, db_url: str) -> tuple[ServeProcess, int, Path]:
+    """`inbox serve` on its own ports, logging at INFO (each child's start names its pid)."""
+    config, port = _config(tmp_path, db_url)
+    log = tmp_path / "serve.log"
+    return ServeProcess(config, port, log, env={**os.environ, "INBOX_LOG_LEVEL": "INFO"}), port, log
+
+
 def _ports_moved(config: Path, to: Path) -> Path:
     """The same config with other SMTP and HTTP ports: a second instance on the same machine."""
     lines = [re.sub(r"port: \d+", lambda _: f"port: {free_port()}", line) if line.startswith(("smtp:", "http:"))
@@ -70,9 +77,7 @@ def _started(log: Path, role: str) -> list[int]:
 
 
 def test_serve_splits_into_processes_and_a_mail_goes_all_the_way(db_url: str, tmp_path: Path) -> None:
-    config, port = _config(tmp_path, db_url)
-    log = tmp_path / "serve.log"
-    server = ServeProcess(config, port, log, env={**os.environ, "INBOX_LOG_LEVEL": "INFO"})
+    server, port, log = _serving(tmp_path, db_url)
     engine = make_engine(db_url)
     try:
         server.start()
@@ -88,9 +93,7 @@ def test_serve_splits_into_processes_and_a_mail_goes_all_the_way(db_url: str, tm
 
 
 def test_a_child_that_dies_is_started_again_and_the_mail_still_goes(db_url: str, tmp_path: Path) -> None:
-    config, port = _config(tmp_path, db_url)
-    log = tmp_path / "serve.log"
-    server = ServeProcess(config, port, log, env={**os.environ, "INBOX_LOG_LEVEL": "INFO"})
+    server, port, log = _serving(tmp_path, db_url)
     engine = make_engine(db_url)
     try:
         server.start()
@@ -110,9 +113,7 @@ def test_a_child_that_dies_is_started_again_and_the_mail_still_goes(db_url: str,
 def test_children_never_outlive_a_parent_killed_alone(db_url: str, tmp_path: Path) -> None:
     """SIGKILL to the parent only (an OOM kill picks one process): its children see their pipe
     end and stop on their own, so a restarted instance never runs beside orphans."""
-    config, port = _config(tmp_path, db_url)
-    log = tmp_path / "serve.log"
-    server = ServeProcess(config, port, log, env={**os.environ, "INBOX_LOG_LEVEL": "INFO"})
+    server, port, log = _serving(tmp_path, db_url)
     try:
         server.start()
         assert server.wait_until(lambda: len(_children(server)) >= 2, BOUND)
