@@ -17,8 +17,11 @@ def format_tracking(prefix: str, number: int) -> str:
 @lru_cache(maxsize=16)
 def _pattern(prefix: str) -> re.Pattern[str]:
     # Any position, any case, optional brackets; digits must not run on into
-    # more digits or letters so "SUP-0001234x" is not read as SUP-000123.
-    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}-(\d{{1,12}})(?![0-9A-Za-z])", re.IGNORECASE)
+    # more digits or letters so "SUP-0001234x" is not read as SUP-000123. The prefix comes
+    # first and the look behind it after: a look-behind tried at every position of a long
+    # mail cost a third more than the prefix's own search.
+    return re.compile(rf"{re.escape(prefix)}-(?<![A-Za-z0-9].{{{len(prefix) + 1}}})(\d{{1,12}})(?![0-9A-Za-z])",
+                      re.IGNORECASE | re.DOTALL)
 
 
 def find_tracking_numbers(prefix: str, subject: str) -> list[int]:

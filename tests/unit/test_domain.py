@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,22 @@ def test_tracking_found_anywhere_any_case() -> None:
     """The prefix is found in any position and any case, each number once, first mention first."""
     assert find_tracking_numbers("SUP", "Re: [sup-000042] and SUP-7, again Sup-000042") == [42, 7]
     assert find_tracking_numbers("SUP", "Re:SUP-000042:") == [42]
+
+
+def _tracking_as_first_written(prefix: str, text: str) -> list[int]:
+    """The pattern as first written (the look-behind before the prefix): the reference the faster one keeps to."""
+    pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}-(\d{{1,12}})(?![0-9A-Za-z])", re.IGNORECASE)
+    return list(dict.fromkeys(int(m.group(1)) for m in pattern.finditer(text)))
+
+
+@settings(max_examples=400)
+@given(st.sampled_from(["SUP", "A.B", "x"]),
+       st.lists(st.sampled_from(["SUP", "sup", "A.B", "AxB", "x", "X", "-", "1", "0042", "a", "[", " ", "\n", "\u017f",
+                                 "\u212a", "SUPSUP-", "9-"]), max_size=12))
+def test_tracking_pattern_finds_what_the_first_one_found(prefix: str, pieces: list[str]) -> None:
+    """The prefix is searched first and the look-behind checked after it: same numbers, any text."""
+    text = "".join(pieces)
+    assert find_tracking_numbers(prefix, text) == _tracking_as_first_written(prefix, text)
 
 
 def test_tracking_not_found_inside_other_tokens() -> None:
