@@ -16,9 +16,11 @@ several threads and processes wake in turn rather than sleep in SQLite's busy ha
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +28,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox.store.write_lock import WriteLock
 
 BUSY_TIMEOUT_MS = 30_000
+
+
+def dump_json(value: object) -> str:
+    """A JSON column's text, by orjson: the stdlib's encoder was 5 % of an ingest batch (every
+    event's detail, every outbox row's context). What orjson refuses (an integer past 64 bits,
+    a lone surrogate from a broken mail) goes through the stdlib encoder, as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
 
 
 def make_engine(url: str, *, durable: bool = True) -> Engine:
@@ -39,7 +51,8 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
         # A bare postgresql:// would pick psycopg2, which we do not ship.
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args,
+                         json_serializer=dump_json)
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
@@ -50,7 +63,7 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         lock = WriteLock(Path(parsed.database).resolve())
         connect_args["factory"] = _releasing(lock)
-    engine = create_engine(url, connect_args=connect_args)
+    engine = create_engine(url, connect_args=connect_args, json_serializer=dump_json)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
