@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.clock import Clock
 from inbox.store.outbox_signal import RAW_CHANNEL, notify
-from inbox.store.tables import RawMessage
+from inbox.store.tables import RawData, RawMessage
 
 RECEIVED = "received"
 
 _BY_HASH = select(RawMessage.sha256, RawMessage.id).where(RawMessage.sha256.in_(bindparam("hashes", expanding=True)))
 _INSERTS: dict[str, Any] = {}
+_INSERT_DATA = insert(RawData.__table__)
 
 
 def _insert(dialect: str) -> Any:
@@ -84,7 +85,6 @@ class RawStore:
                 "peer": item.peer[:100] if item.peer is not None else None,
                 "received_at": item.received_at or now,
                 "size": len(item.data),
-                "data": item.data,
                 "state": RECEIVED,
                 "attempts": 0,
                 "next_attempt_at": None,
@@ -107,6 +107,8 @@ class RawStore:
                 if missing:
                     ids.update(conn.execute(_BY_HASH, {"hashes": missing}).all())
             if created:
+                data = {row["sha256"]: item.data for row, item in zip(rows, items)}
+                conn.execute(_INSERT_DATA, [{"raw_id": ids[digest], "data": data[digest]} for digest in created])
                 notify(session, RAW_CHANNEL)  # another process's or instance's ingest role looks now
         refs = []
         for row in rows:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from inbox.store import deferred
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take_columns
-from inbox.store.tables import RawMessage
+from inbox.store.tables import RawData, RawMessage
 
 RECEIVED = "received"
 PROCESSING = "processing"
@@ -45,7 +45,7 @@ class Claimed:
     peer: str | None = None  # the SMTP client it came from; None when it did not come by SMTP
 
 
-_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawMessage.data,
+_CLAIMED = (RawMessage.id, RawMessage.sha256, RawMessage.source, RawMessage.received_at, RawData.data,
             RawMessage.peer)
 
 
@@ -69,7 +69,8 @@ def claim(
         and_(RawMessage.state == FAILED, RawMessage.next_attempt_at <= now),
         stale,
     )
-    stmt = select(*_CLAIMED).where(due).order_by(RawMessage.id).limit(limit)
+    stmt = (select(*_CLAIMED).join(RawData, RawData.raw_id == RawMessage.id)
+            .where(due).order_by(RawMessage.id).limit(limit))
     if ids is not None:
         stmt = stmt.where(RawMessage.id.in_(ids))
     return [Claimed(*row) for row in take_columns(session, RawMessage.__table__, stmt, PROCESSING, now, owner)]
@@ -194,4 +195,4 @@ def depth(session: Session) -> dict[str, int]:
 
 def data_of(session: Session, raw_id: int) -> bytes | None:
     """The exact bytes of a stored message (a relayed reply carries its attachments)."""
-    return session.execute(select(RawMessage.data).where(RawMessage.id == raw_id)).scalar_one_or_none()
+    return session.execute(select(RawData.data).where(RawData.raw_id == raw_id)).scalar_one_or_none()

@@ -20,7 +20,7 @@ from inbox.receive.imap import ACCEPTED, ERRORS, LAST_SUCCESS, Backoff, ImapPoll
 from inbox.receive.mailbox import ImapMailboxClient, MailboxClient, MailboxUnavailable
 from inbox.settings import ImapMailbox
 from inbox.store import mailboxes
-from inbox.store.tables import RawMessage
+from inbox.store.tables import RawData, RawMessage
 from tests.dovecot import PASSWORD, Dovecot, Recording, free_port, recorded, running_dovecot
 from tests.fakes import T0, mail, make_app, make_settings
 
@@ -105,7 +105,7 @@ def poller(app: App) -> Iterator[Pollers]:
 
 def raw_rows(app: App) -> list[tuple[str, bytes]]:
     with app.sessions() as session:
-        return [(r.source, r.data) for r in session.execute(select(RawMessage.source, RawMessage.data))]
+        return [(r.source, r.data) for r in session.execute(select(RawMessage.source, RawData.data).join(RawData, RawData.raw_id == RawMessage.id).order_by(RawMessage.id))]
 
 
 def raw_count(app: App) -> int:

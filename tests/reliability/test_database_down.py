@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 
 from inbox.store.db import make_engine
-from inbox.store.tables import OutboxRow, RawMessage, Ticket, TicketMessage
+from inbox.store.tables import OutboxRow, RawData, RawMessage, Ticket, TicketMessage
 from tests.durability.serve import ServeProcess, free_port
 from tests.fakes import mail, write_config
 from tests.reliability.pg_private import PrivatePostgres, private_postgres
@@ -112,7 +112,7 @@ def test_database_down_means_451_then_everything_flows_after_restart(private_pg:
         # Before anyone retries: the refused messages left no row (the resend has the same bytes, and
         # so the same sha256, so it would hide a half-stored row by deduping onto it).
         with engine.connect() as conn:
-            raw_before_resend = Counter(_message_id(data) for data in conn.execute(select(RawMessage.data)).scalars())
+            raw_before_resend = Counter(_message_id(data) for data in conn.execute(select(RawData.data)).scalars())
         half_stored = sum(raw_before_resend[f"dbdown-{i}@acme.com"] for i in down)
         after = {i: _send(smtp_port, i) for i in [*down, *range(BEFORE + WHILE_DOWN, BEFORE + WHILE_DOWN + NEW_AFTER)]}
         assert all(code == 250 for code, _ in after.values()), {i: r for i, r in after.items() if r[0] != 250}
@@ -143,7 +143,7 @@ def test_database_down_means_451_then_everything_flows_after_restart(private_pg:
         with engine.connect() as conn:
             per_id = dict(conn.execute(select(TicketMessage.message_id, func.count())
                                        .where(TicketMessage.direction == "in").group_by(TicketMessage.message_id)).all())
-            raw_per_id = Counter(_message_id(data) for data in conn.execute(select(RawMessage.data)).scalars())
+            raw_per_id = Counter(_message_id(data) for data in conn.execute(select(RawData.data)).scalars())
             raw_states = dict(conn.execute(select(RawMessage.state, func.count()).group_by(RawMessage.state)).all())
             tickets = conn.execute(select(func.count()).select_from(Ticket)).scalar_one()
             outbox_states = dict(conn.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all())

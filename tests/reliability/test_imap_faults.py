@@ -40,7 +40,7 @@ from inbox.receive import imap
 from inbox.receive.imap import ERRORS, Backoff, ImapPoller
 from inbox.receive.mailbox import ImapMailboxClient
 from inbox.store import mailboxes
-from inbox.store.tables import RawMessage, TicketMessage
+from inbox.store.tables import RawData, RawMessage, TicketMessage
 from tests.dovecot import PASSWORD, Dovecot, running_dovecot
 from tests.fakes import mail, make_app, make_settings
 from tests.reliability.imap_relay import WAIT, Fault, Relay
@@ -169,7 +169,7 @@ def finish_and_check(run: Run, dovecot: Dovecot, sent: list[bytes], faults: int,
     assert not run.failures, run.failures
     expected = {MESSAGE_ID.search(data).group(1).decode(): data for data in sent}  # type: ignore[union-attr]
     with app.sessions() as session:
-        raws = session.execute(select(RawMessage.data, RawMessage.state, RawMessage.source)).all()
+        raws = session.execute(select(RawData.data, RawMessage.state, RawMessage.source).join(RawData, RawData.raw_id == RawMessage.id)).all()
         ticketed = Counter(session.scalars(select(TicketMessage.message_id).where(TicketMessage.direction == "in")))
     raw_ids: Counter[str] = Counter()
     damaged = []
