@@ -117,6 +117,11 @@ class IngestWorker:
                 self._run(_Batch(claimed, InProcessParser().submit([claimed[0].data])))
         return len(released)
 
+    @property
+    def parser_started(self) -> bool:
+        """Whether the parser pool, if any, is up (until then batches are parsed here)."""
+        return self._parser.started
+
     def close(self) -> None:
         self._parser.close()
 

@@ -28,6 +28,11 @@ Pending = Callable[[], list[ParsedMessage]]
 
 
 class BatchParser(Protocol):
+    @property
+    def started(self) -> bool:
+        """Whether it parses where it is meant to (a pool: once its processes are up)."""
+        ...
+
     def submit(self, datas: Sequence[bytes]) -> Pending:
         """Start parsing; the returned callable gives the results, in order."""
         ...
@@ -37,6 +42,8 @@ class BatchParser(Protocol):
 
 class InProcessParser:
     """Parses when the results are asked for: nothing to overlap with, nothing to start."""
+
+    started = True
 
     def submit(self, datas: Sequence[bytes]) -> Pending:
         return lambda: [parse(data) for data in datas]
