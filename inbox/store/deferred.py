@@ -17,9 +17,11 @@ it every write goes straight to the database, as before. Never commits.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from sqlalchemy import Connection, Insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _KEY = "inbox.store.deferred"
@@ -49,11 +51,42 @@ class Held:
         return found
 
     def write(self, session: Session, tables: Collection[str] = ()) -> None:
-        """Write the held rows (of `tables` only, when named), each statement's in one executemany."""
-        for stmt in [s for s in self._rows if not tables or s.table.name in tables]:
-            rows = list(self._rows.pop(stmt).values())
-            if rows:
-                session.connection().execute(stmt, rows)
+        """Write the held rows (of `tables` only, when named), each statement's in one executemany,
+        and on PostgreSQL all of them in one round trip (`_one_trip`)."""
+        writes = [(stmt, list(self._rows.pop(stmt).values()))
+                  for stmt in [s for s in self._rows if not tables or s.table.name in tables]]
+        writes = [(stmt, rows) for stmt, rows in writes if rows]
+        if not writes:
+            return
+        connection = session.connection()
+        with _one_trip(connection) if len(writes) > 1 else nullcontext():
+            for stmt, rows in writes:
+                # inline(): a one-row INSERT would otherwise fetch its new id (implicit RETURNING),
+                # which nothing held needs and which a pipeline cannot answer before its end.
+                connection.execute(stmt.inline() if isinstance(stmt, Insert) else stmt, rows)
+
+
+@contextmanager
+def _one_trip(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, psycopg's pipeline: each executemany inside rides it (psycopg documents
+    this), so the statements go out together and their results are waited for once, at its end,
+    instead of once per statement. Nothing inside reads a result: these writes return none."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+
+    driver = connection.connection.driver_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except psycopg.Error as exc:
+        # What the pipeline's end finds is raised outside SQLAlchemy's execute: give it the shape
+        # SQLAlchemy gives every database error, so the callers' retries and rollbacks still hold.
+        lost = bool(driver.closed)  # type: ignore[union-attr]
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, psycopg.Error, connection_invalidated=lost) from exc
 
 
 def held(session: Session) -> Held | None:

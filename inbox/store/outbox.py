@@ -215,7 +215,17 @@ _MARK_SENT = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id.in_(bin
               .values(claimed_at=None, state=SENT, sent_at=bindparam("now"), last_error=None))
 
 
+_MARK_ONE_SENT = (update(OutboxRow.__table__).where(OutboxRow.__table__.c.id == bindparam("row_id"))
+                  .values(claimed_at=None, state=SENT, sent_at=bindparam("now"), last_error=None))
+
+
 def mark_sent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    """The rows' emails reached the relay. In a transaction that holds its writes, marked at its
+    end with the rest (on PostgreSQL one round trip for all: `inbox.store.deferred`)."""
+    held = deferred.held(session)
+    if held is not None:
+        held.add(_MARK_ONE_SENT, [{"row_id": row_id, "now": now} for row_id in row_ids])
+        return
     _written(session)
     if row_ids:
         session.connection().execute(_MARK_SENT, {"ids": list(row_ids), "now": now})

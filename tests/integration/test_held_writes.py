@@ -7,14 +7,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.exc import IntegrityError
 
 from inbox.domain.ticket import Outcome
 from inbox.ingest.pipeline import IngestContext, ingest_one
 from inbox.store import deferred, rawqueue, suppression
 from inbox.store.db import make_engine
 from inbox.store.migrate import upgrade
-from inbox.store.tables import Base
+from inbox.store.tables import Base, Counter
 from tests.fakes import T0, mail, make_app, make_settings
 
 
@@ -143,5 +144,31 @@ def test_held_rows_are_written_before_the_commit_and_dropped_with_a_rollback(db_
             assert deferred.held(session) is None
         with app.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+    finally:
+        app.close()
+
+
+def test_a_held_write_that_fails_raises_as_the_database_error_it_is(db_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL the held statements go out in one pipeline and a failure is found at its end,
+    outside SQLAlchemy's execute: it still reaches the caller as SQLAlchemy's IntegrityError (a
+    DBAPIError, which the ingest worker's conflict retry and the dispatcher's rollback expect),
+    nothing of the transaction is kept, and the session works on."""
+    app = make_app(make_settings(tmp_path, db_url))
+    try:
+        from inbox.store import history
+
+        with app.sessions() as session:
+            with session.begin():
+                session.execute(text("INSERT INTO counters (name, value) VALUES ('held-test', 1)"))
+            try:
+                with session.begin(), deferred.holding(session) as held:
+                    history.add_event(session, kind="note", at=T0, actor="x@example.com")
+                    held.add(insert(Counter.__table__), [{"name": "held-test", "value": 2}])  # the name is taken
+            except IntegrityError as exc:
+                assert not isinstance(exc.orig, IntegrityError)  # the driver's own error, wrapped once
+            else:
+                raise AssertionError("the conflicting held insert did not fail")
+            assert session.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+            assert session.execute(text("SELECT value FROM counters WHERE name = 'held-test'")).scalar_one() == 1
     finally:
         app.close()
