@@ -2,7 +2,8 @@
 
 Prints messages per second for a parse-only baseline (`mail-parser` on the same
 mails) and for the pipeline (raw store commit, parse, dedupe, thread, persist) on
-SQLite and on PostgreSQL, and the ratio pipeline / parse-only. Aim: >= 0.5 on SQLite.
+SQLite and on PostgreSQL, and the ratio pipeline / parse-only. Aim: >= 0.5 on SQLite, >= 0.35 on
+PostgreSQL.
 
     .venv/bin/python bench/ingest.py [--count 2000] [--runs 3] [--processes 2] [--pg URL]
 """
@@ -145,18 +146,18 @@ def main() -> None:
             drop()
 
     for name, run in (("SQLite", sqlite), ("PostgreSQL", postgres)):
-        for processes, how in ((0, "one process"), (args.processes, f"+{args.processes} parser process(es), started")):
+        for processes, how in ((0, "one process"), (args.processes, f"{args.processes} parser process(es), started")):
             try:
                 stored, total = best(args.runs, lambda run=run, processes=processes: run(processes))
             except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: say so, keep the rest
                 print(f"{name} skipped: {str(exc).splitlines()[0]}")
                 break
             rows.append((f"pipeline, {name}, {how}", total, stored))
-    print(f"{'run':<44}{'seconds':>9}{'msg/s':>9}{'raw store s':>13}{'ratio':>8}")
+    print(f"{'run':<56}{'seconds':>9}{'msg/s':>9}{'raw store s':>13}{'ratio':>8}")
     for name, seconds, stored in rows:
         raw = f"{stored:.2f}" if stored is not None else "-"
-        print(f"{name:<44}{seconds:>9.2f}{len(mails) / seconds:>9.0f}{raw:>13}{baseline / seconds:>8.2f}")
-    print("ratio = pipeline msg/s / parse-only msg/s (aim: >= 0.50 on SQLite)")
+        print(f"{name:<56}{seconds:>9.2f}{len(mails) / seconds:>9.0f}{raw:>13}{baseline / seconds:>8.2f}")
+    print("ratio = pipeline msg/s / parse-only msg/s (aim, issue 20: >= 0.50 on SQLite, >= 0.35 on PostgreSQL)")
 
 
 if __name__ == "__main__":
