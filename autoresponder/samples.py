@@ -100,6 +100,7 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
             "text": None if minimal else "Checkout has been down for six hours and we are losing orders.\n"
                                          "Please escalate this.",
             "wish": None if minimal else "critical",
+            "told_at": None,  # set only when the top of the chain already heard today (see test_render)
         }
     return {
         "service": {"name": "Example Support"},

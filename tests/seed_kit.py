@@ -52,12 +52,15 @@ class SeedDesk(Desk):
         self._worker = self.app.worker(clock=self.clock)
         self.support = data["addresses"][0]
 
-    def write(self, at: datetime, sender: str, subject: str, n: int, reply_to: int | None = None) -> Outcome:
-        """Mail number n from `sender` at `at` (a reply to mail number `reply_to` when given); jobs run then."""
+    def write(self, at: datetime, sender: str, subject: str, n: int, reply_to: int | None = None,
+              body: str | None = None) -> Outcome:
+        """Mail number n from `sender` at `at` (a reply to mail number `reply_to` when given, saying `body`
+        when given); jobs run then."""
         domain = sender.rpartition("@")[2]
+        words = {"body": body} if body is not None else {}
         outcome = self.feed(mail(sender=sender, to=self.support, subject=subject, message_id=f"<m{n}@{domain}>",
                                  in_reply_to=f"<m{reply_to}@{self.first_domain}>" if reply_to else None, date=at,
-                                 vouched=True), at=at)
+                                 vouched=True, **words), at=at)
         if reply_to is None:
             self.first_domain = domain
         self.run(at)

@@ -123,6 +123,13 @@ def events_of(session: Session, ticket_id: int) -> list[Event]:
     return list(session.execute(stmt).scalars())
 
 
+def events_of_kind(session: Session, ticket_id: int, kind: str) -> list[Event]:
+    """The ticket's events of one `kind`, oldest first."""
+    deferred.flush(session, "events")  # what this transaction holds back is read too
+    stmt = select(Event).where(Event.ticket_id == ticket_id, Event.kind == kind).order_by(Event.id)
+    return list(session.execute(stmt).scalars())
+
+
 def count_tickets(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Ticket)).scalar_one())
 

@@ -154,6 +154,16 @@ def test_escalation_received_promises_no_severity_change() -> None:
         assert "keeps its severity, high" in part and "changed to" not in part
 
 
+def test_escalation_received_at_the_quiet_top_says_when_the_top_heard() -> None:
+    """A repeat inside the top's day: the customer learns it is on the ticket and when the top was told, not that it was passed on."""
+    context = sample_context("escalation_received")
+    context["escalation"]["told_at"] = "Monday 2 March 2026, 11:00 PST"
+    email = Renderer(SHIPPED).render("escalation_received", context)
+    for part in (email.text, email.html):
+        assert "highest level of our escalation chain, told of it on Monday 2 March 2026, 11:00 PST" in part
+        assert "passed it" not in part and "keeps its severity, high" in part
+
+
 def _addresses(value: object) -> set[str]:
     if isinstance(value, dict):
         return set().union(*(_addresses(v) for v in value.values()))

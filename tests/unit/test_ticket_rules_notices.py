@@ -74,7 +74,8 @@ def test_a_severity_change_tells_the_assignee_unless_the_change_is_theirs() -> N
 
 
 def test_each_escalation_request_reaches_one_level_further_and_the_top_again() -> None:
-    """Team lead, manager, executive; a fourth request tells the executive again; no chain, no level."""
+    """Team lead, manager, executive; a fourth request reaches the executive again (whether it is told again
+    today is `request_escalation`'s call); no chain, no level."""
     levels = [None, 1, 2, 3, 3]
     assert [next_escalation(CHAIN, level) for level in levels] == [
         (1, CHAIN[0]), (2, CHAIN[1]), (3, CHAIN[2]), (3, CHAIN[2]), (3, CHAIN[2])]
