@@ -33,7 +33,7 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     """Record a customer's escalation request and tell the next level of the chain; the level reached.
     `tell_sender` False: the sender is not told it was passed on (their acknowledgement was held back)."""
     plan = desk.settings.plans.get(ticket.plan) if ticket.plan else None
-    chain = list(plan.breach_escalation) if plan else []
+    chain = plan.breach_escalation.requests if plan else []
     level, to = next_escalation(chain, ticket.escalation_level)
     ticket.escalation_level, ticket.updated_at = level, at
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.ESCALATION_REQUESTED, at=at, actor=by,
