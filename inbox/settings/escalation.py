@@ -84,8 +84,10 @@ class BreachEscalation(Section):
     @model_validator(mode="before")
     @classmethod
     def _short_form(cls, data: Any) -> Any:
-        if not isinstance(data, list):
+        if isinstance(data, (dict, BreachEscalation)):
             return data
+        if not isinstance(data, list):
+            raise ValueError("must be a list of addresses, or {chain: [addresses], rules: [{when, levels}]}")
         # Checked here, so that a bad address is reported at the key the file has (breach_escalation.1).
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for index, item in enumerate(data):
