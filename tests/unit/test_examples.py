@@ -212,4 +212,11 @@ def test_viakoo() -> None:
         # update "Every month"; workaround and resolution "As mutually determined"
         "minor": {"response": "24 business hours", "update": "30 days"},
     }
-    assert plan.breach_escalation.requests == ["cto-ciso@viakoo.com"]
+    # "a resolution for a Critical or Serious Error ... escalate the issue to the CTO/CISO": nothing else escalates.
+    escalation = plan.breach_escalation
+    assert escalation.requests == []
+    told = {(target, severity): [level.to for level in escalation.levels(target, severity)]
+            for target in ("response", "update", "workaround", "resolution") for severity in settings.severities}
+    assert {key: to for key, to in told.items() if to} == {("workaround", "serious"): ["cto-ciso@viakoo.com"],
+                                                          ("resolution", "serious"): ["cto-ciso@viakoo.com"]}
+    assert all(level.after is None for rule in escalation.rules for level in rule.levels)  # "immediately": at the due time
