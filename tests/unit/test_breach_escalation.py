@@ -81,6 +81,14 @@ def test_the_long_form_picks_the_first_rule_for_the_target_and_severity(tmp_path
     assert told(fallback, "response", "high") == [("lead@example.com", None)]
 
 
+def test_the_long_form_dumps_as_config_text_that_loads_back_equal(tmp_path: Path) -> None:
+    """model_dump of the long form (durations as text) is a breach_escalation that loads to the same settings."""
+    escalation = with_escalation(tmp_path, LONG).plans["standard"].breach_escalation
+    dumped = escalation.model_dump(mode="json")
+    assert dumped["rules"][0]["levels"][1] == {"to": "ceo@example.com", "after": "4 hours"}
+    assert with_escalation(tmp_path, dumped).plans["standard"].breach_escalation == escalation
+
+
 def test_every_address_of_the_long_form_is_staff(tmp_path: Path) -> None:
     """A rule's addresses are ours: never shown to customers."""
     settings = with_escalation(tmp_path, LONG)
