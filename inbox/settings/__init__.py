@@ -12,6 +12,7 @@ the opening-hours grammar lives in `inbox.sla.hours`.
 """
 
 from inbox.settings.document import Settings
+from inbox.settings.escalation import BreachEscalation, EscalationLevel, EscalationRule, EscalationWhen
 from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
 from inbox.settings.loading import ConfigError, load_settings
 from inbox.settings.secrets import read_secret
@@ -26,6 +27,7 @@ __all__ = [
     "AssignmentRule",
     "AssignmentWhen",
     "AuthenticationSettings",
+    "BreachEscalation",
     "CalendarSettings",
     "ConfigError",
     "CustomerSettings",
@@ -35,6 +37,9 @@ __all__ = [
     "DurationValue",
     "EmailAddress",
     "EnvName",
+    "EscalationLevel",
+    "EscalationRule",
+    "EscalationWhen",
     "HolidaySettings",
     "HttpSettings",
     "ImapMailbox",

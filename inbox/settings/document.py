@@ -161,7 +161,7 @@ class Settings(Section):
     def _staff(self) -> frozenset[str]:
         plans = self.plans.values()
         return frozenset([*self.agents, *self._account_managers, *self.staff_names,
-                          *(a for plan in plans for a in plan.breach_escalation),
+                          *(a for plan in plans for a in plan.breach_escalation.addresses),
                           *(a for plan in plans for rule in plan.assignment for a in rule.team)])
 
     def is_staff(self, address: str) -> bool:
@@ -202,6 +202,11 @@ def _cross_references(settings: Settings) -> list[tuple[tuple[str | int, ...], s
             if target.calendar is not None and target.calendar not in settings.calendars:
                 path = where + ("targets", severity, "calendar")
                 problems.append((path, unknown("calendar", target.calendar, settings.calendars)))
+        for index, rule in enumerate(plan.breach_escalation.rules):
+            path = where + ("breach_escalation", "rules", index, "when", "severity")
+            for position, name in enumerate(rule.when.severity or []):
+                if name not in settings.severities:
+                    problems.append((path + (position,), unknown("severity", name, settings.severities)))
         up_to = plan.stated_severity.up_to
         if up_to is not None and up_to not in settings.severities:
             problems.append((where + ("stated_severity", "up_to"), unknown("severity", up_to, settings.severities)))

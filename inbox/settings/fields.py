@@ -43,6 +43,10 @@ def _bare_address(value: Any) -> Any:
     return address
 
 
+# Public for the checks that read addresses before a model does (the short form of breach_escalation).
+bare_address = _bare_address
+
+
 def _domain(value: Any) -> Any:
     if not isinstance(value, str):
         return value

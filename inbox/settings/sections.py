@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from inbox.settings.escalation import BreachEscalation
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
                                    OpeningHoursValue, Port, Section, SeverityName)
 from inbox.sla.durations import Duration, Unit
@@ -294,7 +295,8 @@ class PlanSettings(Section):
     calendar: str
     targets: dict[SeverityName, TargetSettings] = Field(min_length=1)
     lifecycle: LifecycleSettings = LifecycleSettings()
-    breach_escalation: list[EmailAddress] = []
+    # A list (the chain, for every target and severity) or {chain, rules}: see inbox.settings.escalation.
+    breach_escalation: BreachEscalation = BreachEscalation()
     assignment: list[AssignmentRule] = []
     warn_at: float | None = Field(default=0.8, gt=0, lt=1)
     stated_severity: StatedSeverity = StatedSeverity()

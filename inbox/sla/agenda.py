@@ -45,6 +45,10 @@ class Policy:
     calendar: BusinessCalendar
     warn_share: float | None = 0.8
     escalation_levels: int = 0
+    # Per target, a chain of its own (a plan's breach_escalation rules): the `after` of each level,
+    # None where the level keeps the default (level k once k target intervals have run). A target
+    # not named here has `escalation_levels` default levels.
+    escalation_after: Mapping[str, tuple[Duration | None, ...]] = field(default_factory=dict)
     auto_solve_after: Duration | None = None
     auto_solve_follow_ups: int | None = None
     close_after_solved: Duration | None = None
@@ -120,14 +124,39 @@ def _times(facts: Facts, policy: Policy, target: str) -> TargetTimes | None:
     rule = policy.targets.get(target)
     if rule is None:
         return None
-    levels = max(1, policy.escalation_levels)
+    timed = policy.escalation_after.get(target)
+    # Level 1 is the breach itself: it is recorded even when nobody is to be told of it.
+    levels = max(1, len(timed) if timed is not None else policy.escalation_levels)
     if target == UPDATE:
         # The cadence runs from creation and restarts at every email to the customer; it does
         # not pause while waiting on the customer (only response, workaround, resolution do).
         start = facts.last_update_sent_at or facts.created_at
-        return cadence(rule, start, levels)
+        return _timed(cadence(rule, start, levels), timed, rule.calendar, None)
     share = policy.warn_share
-    return target_times(rule.calendar, facts.created_at, rule.duration, _pauses(facts), warn_share=share, levels=levels)
+    times = target_times(rule.calendar, facts.created_at, rule.duration, _pauses(facts), warn_share=share, levels=levels)
+    return _timed(times, timed, rule.calendar, facts.paused_since)
+
+
+def _timed(times: TargetTimes, timed: tuple[Duration | None, ...] | None, calendar: BusinessCalendar,
+           paused_since: datetime | None) -> TargetTimes:
+    """`times` with the levels that name an `after` told that long after the due time (on the
+    target's calendar: elapsed time unless counted in business time). While the clock is paused
+    (waiting on the customer) no further timed level falls due, as no further default level does;
+    a level never falls before the one above it."""
+    if not timed or all(level is None for level in timed) or times.due is None:
+        return times
+    instants: list[datetime] = []
+    for index, level in enumerate(timed):
+        if level is None:
+            if index >= len(times.escalations):
+                break  # held back by a pause, as target_times says
+            instant = times.escalations[index]
+        else:
+            instant = after(calendar, times.due, level)
+            if paused_since is not None and paused_since <= instant:
+                break
+        instants.append(max(instant, instants[-1]) if instants else instant)
+    return TargetTimes(due=times.due, warn=times.warn, escalations=tuple(instants))
 
 
 def cadence(rule: TargetRule, start: datetime, levels: int = 1) -> TargetTimes:

@@ -59,7 +59,9 @@ class Contracts:
                 targets=rules,
                 calendar=calendar,
                 warn_share=config.warn_at,
-                escalation_levels=len(config.breach_escalation),
+                escalation_levels=len(config.breach_escalation.chain),
+                escalation_after={name: tuple(level.after for level in config.breach_escalation.levels(name, severity))
+                                  for name in rules},
                 auto_solve_after=life.auto_solve_after,
                 auto_solve_follow_ups=life.auto_solve_follow_ups,
                 close_after_solved=life.close_after_solved,
@@ -68,9 +70,13 @@ class Contracts:
         self._policies[key] = found
         return found
 
-    def escalation(self, plan: str | None, level: int) -> str | None:
-        """Who is told at escalation `level` (1-based) of `plan`, if anyone."""
+    def escalation(self, plan: str | None, level: int, target: str | None = None,
+                   severity: str | None = None) -> str | None:
+        """Who is told at escalation `level` (1-based) of `plan`, if anyone: of a missed `target` at
+        `severity` when both are given (the plan's rules may name their own chain), else of the chain."""
         config = self.settings.plans.get(plan) if plan else None
-        if config is None or not 1 <= level <= len(config.breach_escalation):
+        if config is None:
             return None
-        return config.breach_escalation[level - 1]
+        escalation = config.breach_escalation
+        levels = escalation.levels(target, severity) if target and severity else escalation.chain
+        return levels[level - 1].to if 1 <= level <= len(levels) else None

@@ -44,7 +44,7 @@ def request_escalation(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     top may hear again) and the customer is still told it is on the ticket, but no staff email goes out.
     `tell_sender` False: the sender is not told it was passed on (their acknowledgement was held back)."""
     plan = desk.settings.plans.get(ticket.plan) if ticket.plan else None
-    chain = list(plan.breach_escalation) if plan else []
+    chain = list(plan.breach_escalation.requests) if plan else []
     at_top = bool(chain) and (ticket.escalation_level or 0) >= len(chain)
     level, to = next_escalation(chain, ticket.escalation_level)
     told_at = last_top_notice(session, ticket.id, len(chain)) if at_top else None

@@ -86,7 +86,7 @@ def _warn(session: Session, desk: Desk, ticket: Ticket, action: Action, now: dat
 
 def _breach(session: Session, desk: Desk, ticket: Ticket, action: Action, now: datetime) -> None:
     assert action.target and action.due
-    to = desk.contracts.escalation(ticket.plan, action.level)
+    to = desk.contracts.escalation(ticket.plan, action.level, action.target, ticket.severity)
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.BREACH, at=now, actor=SYSTEM,
                       detail={"target": action.target, "due": action.due.isoformat(), "level": action.level,
                             "escalated_to": to})

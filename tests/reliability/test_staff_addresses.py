@@ -41,7 +41,7 @@ def staff(settings: Settings) -> set[str]:
     """Every address of our people the config names: agents, account managers, teams, escalation contacts."""
     plans = settings.plans.values()
     return {*settings.agents, *(a for c in settings.customers for a in c.account_managers),
-            *(a for plan in plans for a in plan.breach_escalation),
+            *(a for plan in plans for a in plan.breach_escalation.addresses),
             *(a for plan in plans for rule in plan.assignment for a in rule.team)}
 
 

@@ -112,7 +112,7 @@ def test_akemona() -> None:
         "medium": {"response": "24 business hours", "workaround": "10 business days"},
         "low": {"response": "48 business hours"},  # "May be included in a future software release"
     }
-    assert len(plan.breach_escalation) == 2  # assumed lead -> manager
+    assert len(plan.breach_escalation.requests) == 2  # assumed lead -> manager
     # "Up to three (3) designated customer contacts": the plan enforces it, and anyone else at the
     # customer's domains is recognised, then flagged.
     assert plan.designated_contacts == 3
@@ -143,7 +143,7 @@ def test_secpod() -> None:
     assert lifecycle.auto_solve_follow_ups == 3  # "after three follow-ups"
     assert str(lifecycle.remind_every) == "1 business day"  # the service follows up by itself (assumed interval)
     assert str(lifecycle.close_after_solved) == "3 days"  # "resolved status for more than 3 days"
-    assert len(plan.breach_escalation) == 2  # assumed lead -> manager
+    assert len(plan.breach_escalation.requests) == 2  # assumed lead -> manager
 
 
 def test_standard_enterprise() -> None:
@@ -160,13 +160,13 @@ def test_standard_enterprise() -> None:
     standard = settings.plans["standard"]
     assert standard.calendar == "central"
     assert targets(settings, "standard") == {severity: {"response": "1 business day"} for severity in settings.severities}
-    assert len(standard.breach_escalation) == 2  # assumed: the first two Enterprise levels
+    assert len(standard.breach_escalation.requests) == 2  # assumed: the first two Enterprise levels
 
     enterprise = settings.plans["enterprise"]
     assert enterprise.calendar == "always"
     assert targets(settings, "enterprise") == {severity: {"response": "30 minutes"} for severity in settings.severities}
     # "Level 1: Support team lead", "Level 2: Department manager", "Level 3: Executive management"
-    assert len(enterprise.breach_escalation) == 3
+    assert len(enterprise.breach_escalation.requests) == 3
     assert {customer.plan for customer in settings.customers} == {"standard", "enterprise"}
 
 
@@ -212,4 +212,11 @@ def test_viakoo() -> None:
         # update "Every month"; workaround and resolution "As mutually determined"
         "minor": {"response": "24 business hours", "update": "30 days"},
     }
-    assert plan.breach_escalation == ["cto-ciso@viakoo.com"]
+    # "a resolution for a Critical or Serious Error ... escalate the issue to the CTO/CISO": nothing else escalates.
+    escalation = plan.breach_escalation
+    assert escalation.requests == []
+    told = {(target, severity): [level.to for level in escalation.levels(target, severity)]
+            for target in ("response", "update", "workaround", "resolution") for severity in settings.severities}
+    assert {key: to for key, to in told.items() if to} == {("workaround", "serious"): ["cto-ciso@viakoo.com"],
+                                                          ("resolution", "serious"): ["cto-ciso@viakoo.com"]}
+    assert all(level.after is None for rule in escalation.rules for level in rule.levels)  # "immediately": at the due time
