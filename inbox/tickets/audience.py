@@ -86,10 +86,13 @@ def opened_with(settings: Settings, customer: CustomerSettings | None, parsed: P
 
 def take_reply(session: Session, settings: Settings, *, ticket_id: int, customer: CustomerSettings | None,
                parsed: ParsedMessage, at: datetime, unsubscribing: bool) -> None:
-    """Put the customer's people a reply copies on the list, and its sender on or off it."""
+    """Put the customer's people a reply copies on the list, and its sender on or off it.
+    Anyone may take themselves off (it only stops mail: the requester of a ticket without a
+    customer too); only the customer's own person puts anyone on."""
     sender = parsed.from_addr.lower()
-    if not is_customers(settings, customer, sender):
-        return  # a stranger on the thread (or a forged From of one) adds nobody
+    ours = is_customers(settings, customer, sender)
+    if not (ours or unsubscribing):
+        return  # a stranger on the thread (or a forged From of one) adds nobody: no query
     roles = store.participant_roles(session, ticket_id)  # after the reply's own participants: they are there
     changed: dict[str, str] = {}
     for address in copied_people(settings, customer, parsed):
@@ -103,11 +106,11 @@ def take_reply(session: Session, settings: Settings, *, ticket_id: int, customer
             history.add_event(session, ticket_id=ticket_id, kind=EventKind.UNSUBSCRIBED, at=at, actor=sender,
                               detail={"address": sender, "stops": "automatic email" if off == REQUESTER_OFF
                                       else "every email about the ticket"})
-    elif mine in _ON:
+    elif mine in _ON and ours:
         changed[sender] = _ON[mine]
         history.add_event(session, ticket_id=ticket_id, kind=EventKind.RESUBSCRIBED, at=at, actor=sender,
                           detail={"address": sender, "why": "wrote to the ticket again"})
-    elif mine not in (REQUESTER, CUSTOMER):
+    elif ours and mine not in (REQUESTER, CUSTOMER):
         changed[sender] = CUSTOMER
     if changed:
         history.set_participant_roles(session, ticket_id, changed)
@@ -117,14 +120,15 @@ def audience(session: Session, settings: Settings, *, ticket_id: int, requester:
              customer: CustomerSettings | None, kind: str, automatic: bool) -> Audience:
     """Who gets email `kind` about the ticket, each on their own, and who on the list does not, and why."""
     requester = requester.lower()
-    if kind not in THREAD_KINDS or customer is None:
+    if kind not in THREAD_KINDS:
         return Audience([requester], {})
     roles = store.participant_roles(session, ticket_id)
     left_out: dict[str, str] = {}
     to = [requester]
     if roles.get(requester) == REQUESTER_OFF and automatic:
         to, left_out[requester] = [], "unsubscribed: no automatic email"
-    copies = [a for a, role in roles.items() if role == CUSTOMER and a != requester]
+    # Without a customer nobody is copied: only its own person could have put anyone on the list.
+    copies = [a for a, role in roles.items() if role == CUSTOMER and a != requester] if customer else []
     for address in copies:
         if not is_customers(settings, customer, address):
             left_out[address] = "no longer a person of the ticket's customer in the config"

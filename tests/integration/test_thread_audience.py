@@ -147,6 +147,17 @@ def test_a_requester_who_unsubscribes_still_gets_replies_but_no_status_updates(d
     assert desk.events(kind="status_changed") == []  # a mail that only unsubscribes is not a reply that reopens
 
 
+def test_the_requester_of_a_ticket_without_a_customer_can_unsubscribe_too(desk: Desk, key: Key) -> None:
+    """A stranger's ticket: their `#unsubscribe` stops its status updates; the engineer's reply still reaches them."""
+    desk.feed(mail(sender=STRANGER, message_id="<s1@evil.test>", subject="Hello"), at=T0 + timedelta(minutes=5))
+    desk.feed(customer_reply(STRANGER, n=1, body="#unsubscribe\n", tracking="SUP-000002"), at=T0 + timedelta(minutes=6))
+    assert [e.actor for e in desk.events("SUP-000002", kind="unsubscribed")] == [STRANGER]
+    desk.feed(engineer_reply(key, n=1, tracking="SUP-000002", in_reply_to="<s1@evil.test>"), at=T0 + timedelta(hours=1))
+    desk.run_until(T0 + timedelta(days=5), tracking="SUP-000002")
+    kinds = kinds_to(desk, STRANGER, "SUP-000002")
+    assert "agent_reply" in kinds and "status_update" not in kinds
+
+
 def test_an_unsubscribe_only_mail_does_not_reopen_a_solved_ticket(desk: Desk, key: Key) -> None:
     """A solved ticket stays solved when the requester only writes `#unsubscribe`."""
     desk.feed(engineer_reply(key, n=1, body="#solve\nFixed by the new firmware.\n"), at=T0 + timedelta(hours=1))
