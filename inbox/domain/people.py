@@ -43,6 +43,8 @@ AGENT_VERBS = SEVERITY_VERBS | {"status", "workaround", "solve", "close", "assig
 
 def refusal(role: Role, verb: str) -> str | None:
     """Why `role` may not use command `verb` (None: it may)."""
+    if verb == "unsubscribe":  # a customer's own: it takes its sender off the ticket's mail
+        return None if role is Role.CUSTOMER else "#unsubscribe is for a customer to take themselves off the ticket's mail"
     if role is Role.AGENT and verb in AGENT_VERBS:
         return None
     if role is Role.ACCOUNT_MANAGER and verb in SEVERITY_VERBS:

@@ -54,6 +54,8 @@ class EventKind(enum.StrEnum):
     FLAGGED = "flagged"
     CATEGORY_CHANGED = "category_changed"
     RELAYED = "relayed"
+    UNSUBSCRIBED = "unsubscribed"  # a customer took themselves off the ticket's mail
+    RESUBSCRIBED = "resubscribed"  # and wrote to it again
 
 
 class Direction(enum.StrEnum):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -38,6 +38,12 @@ _NEXT_NUMBER = (
     .where(Counter.__table__.c.name == bindparam("counter"))
     .values(value=Counter.__table__.c.value + 1)
     .returning(Counter.__table__.c.value)
+)
+_SET_ROLE = (
+    update(Participant.__table__)
+    .where(Participant.__table__.c.ticket_id == bindparam("ticket_id_"),
+           Participant.__table__.c.address == bindparam("address_"))
+    .values(role=bindparam("role"))
 )
 _SET_COUNTER = (
     update(Counter.__table__).where(Counter.__table__.c.name == bindparam("counter")).values(value=bindparam("to"))
@@ -88,6 +94,21 @@ def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str])
     if not rows:
         return
     _write(session, _upsert(session, Participant), rows)
+
+
+def set_participant_roles(session: Session, ticket_id: int, roles: Mapping[str, str]) -> None:
+    """Give addresses on a ticket's thread these roles, adding the ones not on it yet."""
+    if not roles:
+        return
+    deferred.flush(session, "participants")  # the rows this updates may be held back still
+    table = Participant.__table__
+    conn = _conn(session)
+    held = {a for a, in conn.execute(select(table.c.address).where(
+        table.c.ticket_id == ticket_id, table.c.address.in_([a[:_ADDR] for a in roles])))}
+    changed = [{"ticket_id_": ticket_id, "address_": a[:_ADDR], "role": r} for a, r in roles.items() if a[:_ADDR] in held]
+    if changed:
+        conn.execute(_SET_ROLE, changed)
+    add_participants(session, ticket_id, {a: r for a, r in roles.items() if a[:_ADDR] not in held})
 
 
 def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:

@@ -85,6 +85,13 @@ def participants(session: Session, ticket_id: int) -> set[str]:
     return set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
 
 
+def participant_roles(session: Session, ticket_id: int) -> dict[str, str]:
+    """Each address on the ticket's thread with its role, in the order they joined."""
+    deferred.flush(session, "participants")  # what this transaction holds back is read too
+    stmt = select(Participant.address, Participant.role).where(Participant.ticket_id == ticket_id)
+    return {address: role for address, role in _conn(session).execute(stmt)}
+
+
 def linked_trackings(session: Session, ticket_id: int) -> list[str]:
     deferred.flush(session, "ticket_links")  # what this transaction holds back is read too
     stmt = (

@@ -24,6 +24,7 @@ from inbox.settings import Settings
 from inbox.sla.agenda import RESPONSE
 from inbox.store import outbox
 from inbox.store import tickets as store
+from inbox.tickets.audience import Audience, audience
 from inbox.tickets.desk import Desk, TicketFacts
 
 CUSTOMER, STAFF = "customer", "staff"
@@ -131,7 +132,8 @@ def enqueue(
     automatic: bool = True,
     attach_raw_id: int | None = None,
 ) -> int:
-    """Queue `kind` for each recipient (one row each); returns how many rows were new."""
+    """Queue `kind` for each recipient (one row each, its key ending in the address, so each is
+    sent, limited and suppressed on its own); returns how many rows were new."""
     domain = desk.settings.own_domain
     if audience == CUSTOMER:
         data = for_customer(desk.settings, data)
@@ -158,10 +160,15 @@ def enqueue(
 
 
 def tell_customer(session: Session, desk: Desk, ticket: TicketFacts, *, kind: str, key: str, at: datetime,
-                  data: dict[str, Any], automatic: bool = True, attach_raw_id: int | None = None) -> int:
-    """Queue `kind` to the ticket's requester, threaded under the customer's own mail."""
+                  data: dict[str, Any], automatic: bool = True, attach_raw_id: int | None = None,
+                  to: Audience | None = None) -> int:
+    """Queue `kind` to the ticket's customer list (`inbox.tickets.audience`: the requester, and for
+    news of the ticket the customer's people copied on it), one email each, threaded under the
+    customer's own mail. `to`: the list, when the caller already asked for it."""
+    to = to or audience(session, desk.settings, ticket_id=ticket.id, requester=ticket.requester,
+                        customer=desk.settings.customer(ticket.customer_id), kind=kind, automatic=automatic)
     in_reply_to, refs = thread_ids(session, ticket.id)
-    return enqueue(session, desk, ticket, kind=kind, key=key, recipients=[ticket.requester], audience=CUSTOMER,
+    return enqueue(session, desk, ticket, kind=kind, key=key, recipients=to.to, audience=CUSTOMER,
                    at=at, data=data, in_reply_to=in_reply_to, references=refs, automatic=automatic,
                    attach_raw_id=attach_raw_id)
 

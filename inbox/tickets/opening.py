@@ -26,7 +26,7 @@ from inbox.settings import CustomerSettings, Settings
 from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tickets import TicketRow
-from inbox.tickets import acknowledging, notices
+from inbox.tickets import acknowledging, audience, notices
 from inbox.tickets.acknowledging import ANSWERS_OUR_MAIL
 from inbox.tickets.arrival import Arrival, keep, thread_roles
 from inbox.tickets.assignment import next_assignee
@@ -75,7 +75,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
         **clock_columns(clocks, at),
     )
     keep(session, ticket.id, mail)
-    history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True))
+    # The customer's people the first mail copies are on its customer list from the start.
+    history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True)
+                             | audience.opened_with(settings, customer, parsed))
     events: list[dict[str, Any]] = [
         _event(ticket, EventKind.OPENED, at, parsed.from_addr, raw_id=mail.raw_id, message_id=mail.message_id,
                customer=customer_id, plan=plan, automation=mail.automation.value,

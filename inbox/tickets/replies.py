@@ -33,7 +33,7 @@ from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
-from inbox.tickets import notices
+from inbox.tickets import audience, notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
 from inbox.tickets.due_times import last_public_activity, load, responded, view
@@ -92,20 +92,25 @@ def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **det
 class CustomerAsks:
     """What a customer's reply asks, as far as a customer may ask it."""
 
-    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate"
+    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate" and "#unsubscribe"
     on_severity: bool  # a refused line is a severity keyword: the account managers hear of it
     escalating: bool  # "#escalate" or words asking to escalate: a request to the escalation chain
     wish: str | None  # what "#escalate" names ("#escalate critical"), passed on as the customer's wish
+    unsubscribing: bool  # "#unsubscribe": the sender takes themselves off the ticket's mail
+    only_leaving: bool  # nothing but "#unsubscribe": not a reply that reopens the ticket
 
 
 def customer_asks(commands: Sequence[Command], fresh_text: str) -> CustomerAsks:
-    """Read a customer's reply: "#escalate" is the customer's to ask; every other line belongs to
-    someone else and is refused with the reason."""
-    refused = [c for c in commands if c.verb != "escalate"]
+    """Read a customer's reply: "#escalate" and "#unsubscribe" are the customer's to ask; every
+    other line belongs to someone else and is refused with the reason."""
+    refused = [c for c in commands if c.verb not in ("escalate", "unsubscribe")]
     wish = next((c.argument for c in commands if c.verb == "escalate"), None)
+    unsubscribing = any(c.verb == "unsubscribe" for c in commands)
     return CustomerAsks(refused=[{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused],
                         on_severity=any(c.verb in SEVERITY_VERBS for c in refused),
-                        escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None)
+                        escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None,
+                        unsubscribing=unsubscribing,
+                        only_leaving=unsubscribing and len(commands) == 1 and not strip_commands(fresh_text).strip())
 
 
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
@@ -113,7 +118,10 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
     asks = customer_asks(commands, mail.parsed.fresh_text)
-    if not (asks.refused or asks.escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
+    audience.take_reply(session, desk.settings, ticket_id=row.id, customer=desk.settings.customer(row.customer_id),
+                        parsed=mail.parsed, at=at, unsubscribing=asks.unsubscribing)
+    reopens = Status(row.status) in _REOPENED_BY_CUSTOMER and not asks.only_leaving
+    if not (asks.refused or asks.escalating or reopens):
         history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
@@ -122,7 +130,7 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
         refuse(session, desk, ticket,
                kind=EventKind.ESCALATION_REFUSED if asks.on_severity else EventKind.COMMAND_REFUSED,
                by=sender, at=at, key=mail.message_id, items=asks.refused, tell=asks.on_severity)
-    if Status(ticket.status) in _REOPENED_BY_CUSTOMER:
+    if reopens:
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:
         ticket.updated_at = at
@@ -189,11 +197,14 @@ def _from_agent(session: Session, desk: Desk, mail: Arrival, row: TicketRow, com
         facts = view(ticket, last_public_activity(session, ticket))
         reply = {"text": words, "author": _author(desk.settings, mail),
                  "status": ticket.status if ticket.status != before else None}
+        to = audience.audience(session, desk.settings, ticket_id=row.id, requester=ticket.requester,
+                               customer=desk.settings.customer(ticket.customer_id), kind="agent_reply",
+                               automatic=False)
         notices.tell_customer(session, desk, facts, kind="agent_reply", key=f"reply:{row.id}:{mail.message_id}", at=at,
-                              data=notices.context(desk, facts, reply=reply), automatic=False,
+                              data=notices.context(desk, facts, reply=reply), automatic=False, to=to,
                               attach_raw_id=mail.raw_id if mail.parsed.attachments else None)
         history.add_event(session, ticket_id=row.id, kind=EventKind.RELAYED, at=at, actor=sender,
-                          detail={"message_id": mail.message_id, "to": ticket.requester})
+                          detail={"message_id": mail.message_id, "to": to.to, "not_to": to.left_out})
     if items:
         _tell_engineer(session, desk, ticket, mail, items=items, relayed=relay, reason=None)
 
@@ -256,6 +267,8 @@ def agent_line(settings: Settings, severity: str, command: Command) -> tuple[str
     if verb == "category":
         name = "-".join(argument.lower().split())
         return (name, None) if name else (None, "#category needs a name, such as billing")
+    if verb == "unsubscribe":
+        return None, refusal(Role.AGENT, verb)
     return None, None
 
 

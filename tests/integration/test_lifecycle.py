@@ -31,7 +31,7 @@ def test_waiting_on_customer_reply_pauses_the_clock_and_relays_the_words_not_the
     assert relayed.text.startswith("Could you send us the printer's serial number?")
     assert "#status" not in relayed.text and "Status: waiting-on-customer" in relayed.text
     [event] = desk.events(kind="relayed")
-    assert (event.actor, event.detail["to"]) == (ENGINEER, ALICE)
+    assert (event.actor, event.detail["to"]) == (ENGINEER, [ALICE])
 
 
 def test_unanswered_reminders_come_a_business_day_apart_then_solve_and_close(make_desk) -> None:

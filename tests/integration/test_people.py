@@ -130,7 +130,7 @@ def test_an_engineers_signed_reply_is_relayed_from_the_support_address_with_its_
     assert message["In-Reply-To"] == "<m1@acme.com>"  # threaded under Alice's mail, not the engineer's
     [file] = list(message.iter_attachments())
     assert (file.get_filename(), file.get_content()) == ("fix notes.txt", b"step 1\nstep 2\n")
-    assert [e.detail["to"] for e in desk.events(kind="relayed")] == ["alice@acme.com"]
+    assert [e.detail["to"] for e in desk.events(kind="relayed")] == [["alice@acme.com"]]
 
 
 def test_an_engineers_reply_signed_by_another_domain_is_kept_as_a_flagged_note(desk: Desk, key: Key) -> None:
