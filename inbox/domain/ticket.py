@@ -54,6 +54,7 @@ class EventKind(enum.StrEnum):
     FLAGGED = "flagged"
     CATEGORY_CHANGED = "category_changed"
     RELAYED = "relayed"
+    CONFIRMED = "confirmed"  # a non-designated contact's ticket released: confirmed, or assigned by a person
 
 
 class Direction(enum.StrEnum):
