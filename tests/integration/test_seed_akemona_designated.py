@@ -53,6 +53,8 @@ def test_akemona_colleagues_ticket_waits_for_a_designated_contacts_confirm_then_
     ticket = desk.ticket(TR)
     assert (ticket.flags, ticket.assignee, ticket.next_check_at) == (HELD, None, None)
     assert dues(desk, TR) == (None, None, None, None)
+    [note] = mails(desk, TR, to=ANALYST)
+    assert note.kind == "not_designated" and f"#confirm on a line of its own and [{TR}]" in note.text
     # Mon 10:00 PST: the colleague's own "#confirm" is refused; nothing else happens, nobody is mailed.
     post(desk, utc(2026, 3, 2, 18), ANALYST, f"Re: [{TR}] {subject}", 2, "#confirm\nPlease look.\n", vouched=True)
     assert refused(desk) == [(utc(2026, 3, 2, 18), ANALYST, f"{ANALYST} is not a designated contact of Harbor Ridge "
