@@ -73,9 +73,14 @@ def release(session: Session, desk: Desk, ticket: Ticket, at: datetime, actor: s
         return False
     setting = undesignated_clocks(desk, ticket.plan)
     ticket.flags = [flag for flag in ticket.flags if flag != AWAITING]
+    # Read again now, not as opened: a reload may have changed the plan's choice while it was held.
+    state = {name: value for name, value in (ticket.sla_state or {}).items() if name != CLOCKS}
     if setting == _FROM_CONFIRMATION:
         # As if it had arrived now: the promises run from the moment someone entitled vouched for it.
-        ticket.sla_state = {**(ticket.sla_state or {}), CLOCKS: {"from": at.isoformat()}}
+        state[CLOCKS] = {"from": at.isoformat()}
+    elif setting == _NONE:
+        state[CLOCKS] = held_clocks(desk, ticket.plan)[CLOCKS]
+    ticket.sla_state = state  # from_arrival: no entry, the clocks count from the ticket's creation
     ticket.updated_at = at
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.CONFIRMED, at=at, actor=actor,
                       detail={"how": how, "clocks": setting, **detail})
