@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from classifiers.lines import is_quoted, split_lines, split_lines_with_ends
 
 VERBS = ("escalate", "deescalate", "severity", "status", "workaround", "solve", "close", "assign", "internal", "category",
-         "unsubscribe")
+         "unsubscribe", "confirm")
 _SPELLINGS = {"de-escalate": "deescalate"}
 
 # Longest spelling first so "de-escalate" is not read as something shorter; the verb must end

@@ -35,8 +35,10 @@ def utc(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:
 class SeedDesk(Desk):
     """A Desk on one example config, changed only where a test must: database, outbox, templates."""
 
-    def __init__(self, tmp: Path, db_url: str, name: str) -> None:
+    def __init__(self, tmp: Path, db_url: str, name: str, plans: dict[str, dict] | None = None) -> None:
         data = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+        for plan, keys in (plans or {}).items():  # a test's variant of the shipped plan, key by key
+            data["plans"][plan].update(keys)
         data["database"]["url"] = db_url
         data["outbound"] = {"transport": "maildir", "maildir": str(tmp / "sent"),
                             "from_address": data["outbound"]["from_address"], "max_auto_per_hour": 50}
@@ -129,11 +131,12 @@ def dues(desk: Desk, tracking: str) -> tuple:
 
 @pytest.fixture
 def seed(db_url: str, tmp_path: Path):
-    """seed("akemona") -> a SeedDesk on that example config, closed after the test."""
+    """seed("akemona") -> a SeedDesk on that example config, closed after the test; `plans` changes
+    keys of its plans (seed("akemona", plans={"subscription": {...}}))."""
     desks: list[SeedDesk] = []
 
-    def make(name: str) -> SeedDesk:
-        desks.append(SeedDesk(tmp_path, db_url, name))
+    def make(name: str, plans: dict[str, dict] | None = None) -> SeedDesk:
+        desks.append(SeedDesk(tmp_path, db_url, name, plans))
         return desks[-1]
 
     yield make

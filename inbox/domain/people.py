@@ -41,16 +41,26 @@ SEVERITY_VERBS = frozenset({"escalate", "deescalate", "severity"})
 AGENT_VERBS = SEVERITY_VERBS | {"status", "workaround", "solve", "close", "assign", "internal", "category"}
 
 
+# "#confirm": a designated contact or an account manager vouches for a ticket a colleague of the
+# customer who is not a designated contact opened; checked by the ticket rules (`confirming`).
+CONFIRM = "confirm"
+
+
 def refusal(role: Role, verb: str) -> str | None:
-    """Why `role` may not use command `verb` (None: it may)."""
+    """Why `role` may not use command `verb` (None: it may, as far as its role goes)."""
     if verb == "unsubscribe":  # a customer's own: it takes its sender off the ticket's mail
         return None if role is Role.CUSTOMER else "#unsubscribe is for a customer to take themselves off the ticket's mail"
     if role is Role.AGENT and verb in AGENT_VERBS:
         return None
-    if role is Role.ACCOUNT_MANAGER and verb in SEVERITY_VERBS:
+    if role is Role.AGENT and verb == CONFIRM:
+        return "#confirm is for a designated contact or an account manager; an engineer releases the ticket with #assign"
+    if role is Role.ACCOUNT_MANAGER and verb in (*SEVERITY_VERBS, CONFIRM):
         return None
     if role is Role.ACCOUNT_MANAGER:
-        return f"#{verb} is an engineer's command; an account manager may use #escalate, #severity and #deescalate"
+        return (f"#{verb} is an engineer's command; an account manager may use #escalate, #severity, #deescalate "
+                "and #confirm")
+    if verb == CONFIRM:
+        return None  # a customer's: whether they are a designated contact is the ticket rules' to check
     if verb in SEVERITY_VERBS:
         return "only an account manager of the ticket's customer may change its severity"
     return f"#{verb} is an engineer's command"

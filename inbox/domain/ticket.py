@@ -56,6 +56,7 @@ class EventKind(enum.StrEnum):
     RELAYED = "relayed"
     UNSUBSCRIBED = "unsubscribed"  # a customer took themselves off the ticket's mail
     RESUBSCRIBED = "resubscribed"  # and wrote to it again
+    CONFIRMED = "confirmed"  # a non-designated contact's ticket released: confirmed, or assigned by a person
 
 
 class Direction(enum.StrEnum):

@@ -303,6 +303,20 @@ class PlanSettings(Section):
     # Only a customer's listed contacts may open tickets, and it may list at most this many
     # (Akemona: "Up to three (3) designated customer contacts"). None: anyone at its domains.
     designated_contacts: int | None = Field(default=None, ge=1)
+    # The SLA clocks of a ticket opened by someone else at the customer, which waits for a designated
+    # contact or an account manager to `#confirm` it (or a person to assign it): from_arrival, as
+    # any ticket; from_confirmation, none until then, then as if it arrived at that instant; none,
+    # never any (worked outside the contract). Clocks promised to people the contract does not
+    # entitle would breach on mail nobody may yet work, hence from_confirmation by default.
+    undesignated_clocks: Literal["from_arrival", "from_confirmation", "none"] = "from_confirmation"
+
+    @model_validator(mode="after")
+    def _undesignated_needs_designated(self) -> PlanSettings:
+        # Only a choice away from the default is a mistake (a dumped config repeats the default).
+        if self.undesignated_clocks != "from_confirmation" and self.designated_contacts is None:
+            raise Located([(("undesignated_clocks",),
+                            "has no effect without designated_contacts (every contact may open tickets)")])
+        return self
 
 
 class CustomerSettings(Section):

@@ -24,6 +24,9 @@ RESPONSE, UPDATE, WORKAROUND, RESOLUTION = "response", "update", "workaround", "
 TARGETS = (RESPONSE, UPDATE, WORKAROUND, RESOLUTION)
 FOLLOW_UP = "follow_up"  # sla_state key: when the last follow-up went to a waiting customer
 REMINDER = "reminder"  # sla_state key: the reminder due to a waiting customer, and whether it was queued
+# sla_state key: {"off": why} while no SLA clock runs (a ticket awaiting its entitlement, or one its
+# plan never clocks); {"from": ISO 8601} when they started later than the ticket (on confirmation).
+CLOCKS = "clocks"
 
 # A status update is sent when it falls due; it counts as missed only if no email reached the
 # customer a little after that (the outbox retries transient failures for a while first).
@@ -120,20 +123,28 @@ def _pauses(facts: Facts) -> tuple[Pause, ...]:
     return facts.pauses + (((facts.paused_since, None),) if facts.paused_since else ())
 
 
+def clocks_start(facts: Facts) -> datetime | None:
+    """When the ticket's SLA clocks started: at its creation, unless `CLOCKS` held them (None: none run)."""
+    held = facts.sla_state.get(CLOCKS, {})
+    if "off" in held:
+        return None
+    return datetime.fromisoformat(held["from"]) if "from" in held else facts.created_at
+
+
 def _times(facts: Facts, policy: Policy, target: str) -> TargetTimes | None:
     rule = policy.targets.get(target)
-    if rule is None:
+    start = clocks_start(facts)
+    if rule is None or start is None:
         return None
     timed = policy.escalation_after.get(target)
     # Level 1 is the breach itself: it is recorded even when nobody is to be told of it.
     levels = max(1, len(timed) if timed is not None else policy.escalation_levels)
     if target == UPDATE:
-        # The cadence runs from creation and restarts at every email to the customer; it does
-        # not pause while waiting on the customer (only response, workaround, resolution do).
-        start = facts.last_update_sent_at or facts.created_at
-        return _timed(cadence(rule, start, levels), timed, rule.calendar, None)
+        # The cadence runs from the clocks' start and restarts at every email to the customer; it
+        # does not pause while waiting on the customer (only response, workaround, resolution do).
+        return _timed(cadence(rule, max(facts.last_update_sent_at or start, start), levels), timed, rule.calendar, None)
     share = policy.warn_share
-    times = target_times(rule.calendar, facts.created_at, rule.duration, _pauses(facts), warn_share=share, levels=levels)
+    times = target_times(rule.calendar, start, rule.duration, _pauses(facts), warn_share=share, levels=levels)
     return _timed(times, timed, rule.calendar, facts.paused_since)
 
 

@@ -4,7 +4,8 @@ Everything that changes a ticket or decides who is told about it lives in this p
 `contracts` (the config's promises as SLA policies), `due_times` (SLA due times as stored columns),
 `changes` (status, severity, workaround, assignee, category, a staff note), `notices` (the
 outbox rows a change causes), `opening` (a new ticket: classified, dispatched, acknowledged),
-`replies` (a reply and its command lines, by who sent it), `escalation` (requests and refusals
+`replies` (a reply and its command lines, by who sent it), `entitlement` and `confirming` (a
+non-designated contact's ticket, held until `#confirm` or a person's assignment), `escalation` (requests and refusals
 that change no severity), `assignment` (dispatch by the plan's rules), `sweep` (what the
 scheduler finds due) and `delivery` (what became of a mail, inbound and outbound: bounces,
 auto-replies, mail kept without a ticket, emails sent or failed, digests included, and the

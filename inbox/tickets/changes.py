@@ -22,6 +22,7 @@ from inbox.tickets import notices
 from inbox.tickets.assignment import matching_rule, next_assignee
 from inbox.tickets.due_times import following_update, last_public_activity, refresh, view
 from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.entitlement import is_awaiting, release
 
 _STOPPED = (Status.SOLVED, Status.CLOSED)
 BRIEF_CHARS = 4000  # of the customer's request, in the engineer's email
@@ -100,6 +101,8 @@ def _redispatch(session: Session, desk: Desk, ticket: Ticket, at: datetime) -> N
     """Dispatch goes by severity (Apporetum: "based on Ticket Type, Severity and Support Package"):
     when the rules now pick a team the engineer is not in, the ticket moves to that team, unless a
     person chose the engineer (`#assign`, by hand), whose choice stands."""
+    if is_awaiting(ticket.flags):
+        return  # a non-designated contact's ticket waits for #confirm or a person, whatever its severity
     found = matching_rule(desk, ticket.plan, ticket.severity, ticket.category, ticket.customer_id)
     if found is None or ticket.assignee in found[1].team:
         return
@@ -122,16 +125,31 @@ def set_workaround(session: Session, desk: Desk, ticket: Ticket, at: datetime, a
 
 def set_assignee(session: Session, desk: Desk, ticket: Ticket, to: str, at: datetime, actor: str,
                  team: Sequence[str] = ()) -> bool:
-    """Give the ticket to engineer `to`, who is told by email with the customer's request."""
+    """Give the ticket to engineer `to`, who is told by email with the customer's request.
+
+    A person's choice (anyone but the assignment rules) also releases a ticket held for a
+    non-designated contact: they have looked at it, and its clocks start as its plan says."""
     before = ticket.assignee
     if to == before:
         return False
+    released = actor != SYSTEM and release(session, desk, ticket, at, actor, how="assigned", to=to)
     ticket.assignee, ticket.updated_at = to, at
     history.add_event(session, ticket_id=ticket.id, kind=EventKind.ASSIGNED, at=at, actor=actor,
                       detail={"from": before, "to": to, "team": list(team)})
     facts = view(ticket, last_public_activity(session, ticket))
     brief(session, desk, facts, at, by="the assignment rules" if actor == SYSTEM else actor, team=team)
+    if released:
+        acknowledge_released(session, desk, ticket, at)
     return True
+
+
+def acknowledge_released(session: Session, desk: Desk, ticket: Ticket, at: datetime) -> None:
+    """The acknowledgement a non-designated contact's ticket was not sent while held, with the
+    response target now running; keyed as every acknowledgement (`ack:<ticket>`), so it goes once."""
+    facts = view(ticket, last_public_activity(session, ticket))
+    target = notices.target_context(desk, facts, RESPONSE, ticket.first_response_due)
+    notices.tell_customer(session, desk, facts, kind="acknowledgement", key=f"ack:{ticket.id}", at=at,
+                          data=notices.context(desk, facts, target=target))
 
 
 def brief(session: Session, desk: Desk, facts: TicketFacts, at: datetime, *, by: str, team: Sequence[str] = (),

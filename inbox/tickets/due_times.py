@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -94,9 +95,12 @@ def refresh(session: Session, desk: Desk, ticket: Ticket, now: datetime) -> Agen
     return result
 
 
-def starting_clocks(desk: Desk, plan: str | None, severity: str, at: datetime) -> Agenda:
-    """The clocks of a ticket opened at `at`; its columns are written with it (no second statement)."""
-    return agenda(Facts(created_at=at, status=Status.OPEN), desk.contracts.policy(plan, severity), at)
+def starting_clocks(desk: Desk, plan: str | None, severity: str, at: datetime,
+                    sla_state: dict[str, dict[str, Any]] | None = None) -> Agenda:
+    """The clocks of a ticket opened at `at` (with `sla_state`, when they are held); its columns
+    are written with it (no second statement)."""
+    return agenda(Facts(created_at=at, status=Status.OPEN, sla_state=sla_state or {}),
+                  desk.contracts.policy(plan, severity), at)
 
 
 def responded(session: Session, desk: Desk, ticket_id: int, at: datetime) -> None:

@@ -4,7 +4,9 @@ The rules of the config set its severity and category (every decision an event n
 its SLA clocks start when the mail arrived; the plan's assignment rules give it to an engineer,
 who is told; the tickets the mail names are linked; and the sender gets the acknowledgement with
 the tracking number, or, when the contract limits support to designated contacts and the sender
-is not one, a polite note instead (the ticket is kept and flagged, never dropped), unless
+is not one, a polite note instead (the ticket is kept, flagged and held: no engineer, clocks as
+the plan's `undesignated_clocks` say, no escalation request, until it is confirmed or a person
+assigns it: `entitlement`), unless
 `acknowledging` holds it back (backscatter, a loop with another desk: the ticket says why). A
 mail that answers one of our acknowledgements without joining its ticket flags the new one.
 Auto-replies and bounces never get here; list mail opens a ticket but is never answered (RFC 3834).
@@ -33,17 +35,10 @@ from inbox.tickets.assignment import next_assignee
 from inbox.tickets.changes import brief
 from inbox.tickets.due_times import clock_columns, load, starting_clocks
 from inbox.tickets.desk import Desk, TicketFacts
+from inbox.tickets.entitlement import AWAITING, NOT_DESIGNATED, held_clocks, is_designated
 from inbox.tickets.escalation import request_escalation
 
-NOT_DESIGNATED = "not-designated-contact"
-
-
-def is_designated(desk: Desk, customer: CustomerSettings | None, address: str) -> bool:
-    """May this sender open tickets? Always, unless the plan limits support to the customer's listed contacts."""
-    if customer is None:
-        return True
-    plan = desk.settings.plans.get(customer.plan)
-    return plan is None or plan.designated_contacts is None or address.lower() in customer.contacts
+__all__ = ["NOT_DESIGNATED", "customer_view", "is_designated", "open_ticket"]
 
 
 def customer_view(settings: Settings, customer: CustomerSettings | None, plan: str | None) -> CustomerView:
@@ -60,19 +55,21 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     settings, parsed, at = desk.settings, mail.parsed, mail.at
     verdict = classify(parsed, customer_view(settings, customer, plan), settings.rule_set, settings.severities)
     customer_id = customer.id if customer else None
-    picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id)
     designated = is_designated(desk, customer, parsed.from_addr)
+    # Held: nobody is dispatched (nor a turn of the team used up) until someone entitled vouches for it.
+    picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id) if designated else None
     person = mail.automation is Automation.PERSON
     echo = acknowledging.echo_of(session, desk, parsed, links) if person else None
     number = history.allocate_number(session)
-    clocks = starting_clocks(desk, plan, verdict.severity, at)
+    sla_state = {} if designated else held_clocks(desk, plan)
+    clocks = starting_clocks(desk, plan, verdict.severity, at, sla_state)
     ticket = history.create_ticket(
         session, number=number, tracking=format_tracking(settings.service.tracking_prefix, number), at=at,
         subject=parsed.subject, requester=parsed.from_addr, customer_id=customer_id, plan=plan,
         severity=verdict.severity, category=verdict.category, status=Status.OPEN.value,
         assignee=picked[0] if picked else None,
-        flags=([] if designated else [NOT_DESIGNATED]) + ([ANSWERS_OUR_MAIL] if echo else []),
-        **clock_columns(clocks, at),
+        flags=([] if designated else [NOT_DESIGNATED, AWAITING]) + ([ANSWERS_OUR_MAIL] if echo else []),
+        sla_state=sla_state, **clock_columns(clocks, at),
     )
     keep(session, ticket.id, mail)
     # The customer's people the first mail copies are on its customer list from the start.
@@ -90,7 +87,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
         events.append(_event(ticket, EventKind.ASSIGNED, at, SYSTEM, to=picked[0], team=picked[1], why="assignment rules"))
     if not designated:
         events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=NOT_DESIGNATED,
-                             why=f"{parsed.from_addr} is not a designated contact of {customer_id}"))
+                             why=f"{parsed.from_addr} is not a designated contact of {customer_id}",
+                             held="not dispatched until a designated contact or an account manager writes #confirm, "
+                                  "or a person assigns it", clocks=sla_state.get("clocks", {}).get("off", "from arrival")))
     if echo:
         events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=ANSWERS_OUR_MAIL, answers=echo.tracking,
                              why=f"{parsed.from_addr} opened it, and {echo.why}"))
@@ -124,7 +123,7 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     elif not held:
         notices.tell_customer(session, desk, facts, kind="not_designated", key=f"not-designated:{ticket.id}", at=at,
                               data=notices.context(desk, facts))
-    if asks_to_escalate(parsed.fresh_text):
+    if designated and asks_to_escalate(parsed.fresh_text):  # someone not entitled to support cannot escalate
         request_escalation(session, desk, load(session, ticket.id), by=parsed.from_addr, at=at, key=mail.message_id,
                            words=strip_commands(parsed.fresh_text), wish=None, tell_sender=not held)
     return ticket

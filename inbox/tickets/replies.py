@@ -11,6 +11,13 @@
   a copy of the same mail, replayed later or on another instance, is refused as unauthenticated.
 - Anyone else the ticket admits is the customer: their reply reopens a solved or waiting ticket;
   `#escalate` or "please escalate" is a request to the escalation chain; severity lines are refused.
+  A designated contact's `#confirm` releases a ticket held for a colleague (`confirming`); an
+  account manager's, authenticated, does the same.
+- On a plan with designated contacts, a customer's colleague who is not one (or anyone else on
+  the thread) is heard but has no say: the reply is kept, flagged and appended, and reopens
+  nothing, requests no escalation, and every command line in it (`#confirm` of their own ticket
+  too) is refused with the reason. Nobody is mailed for it, so a chatty colleague causes no
+  backscatter; an engineer reading the thread sees the flag.
 
 Command lines are read only from the new text above the quoted history (`fresh_text`), so a
 keyword quoted lower in the thread never counts. Takes the caller's session; never commits.
@@ -25,7 +32,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
-from inbox.domain.people import SEVERITY_VERBS, Authentication, Role, refusal, severity_target, status_named
+from inbox.domain.people import CONFIRM, SEVERITY_VERBS, Authentication, Role, refusal, severity_target, status_named
 from inbox.domain.ticket import EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers
 from inbox.settings import CustomerSettings, Settings
@@ -36,8 +43,10 @@ from inbox.store.tickets import TicketRow
 from inbox.tickets import audience, notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
+from inbox.tickets.confirming import confirm
 from inbox.tickets.due_times import last_public_activity, load, responded, view
 from inbox.tickets.desk import Desk
+from inbox.tickets.entitlement import NOT_DESIGNATED, is_designated
 from inbox.tickets.escalation import refuse, request_escalation
 
 _REOPENED_BY_CUSTOMER = (Status.SOLVED, Status.WAITING_ON_CUSTOMER)
@@ -62,8 +71,10 @@ def take_reply(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> N
         _from_agent(session, desk, mail, row, commands)
     elif role is Role.ACCOUNT_MANAGER:
         _from_account_manager(session, desk, mail, row, commands)
-    else:
+    elif is_designated(desk, customer, mail.parsed.from_addr):
         _from_customer(session, desk, mail, row, commands)
+    else:
+        _from_undesignated(session, desk, mail, row, commands, customer)
     _link_named(session, desk, mail, row)
 
 
@@ -92,7 +103,8 @@ def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **det
 class CustomerAsks:
     """What a customer's reply asks, as far as a customer may ask it."""
 
-    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate" and "#unsubscribe"
+    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate", "#unsubscribe", "#confirm"
+    confirming: bool  # "#confirm": release a ticket held for a colleague who is not a designated contact
     on_severity: bool  # a refused line is a severity keyword: the account managers hear of it
     escalating: bool  # "#escalate" or words asking to escalate: a request to the escalation chain
     wish: str | None  # what "#escalate" names ("#escalate critical"), passed on as the customer's wish
@@ -101,12 +113,14 @@ class CustomerAsks:
 
 
 def customer_asks(commands: Sequence[Command], fresh_text: str) -> CustomerAsks:
-    """Read a customer's reply: "#escalate" and "#unsubscribe" are the customer's to ask; every
-    other line belongs to someone else and is refused with the reason."""
-    refused = [c for c in commands if c.verb not in ("escalate", "unsubscribe")]
+    """Read a customer's reply: "#escalate", "#unsubscribe" and "#confirm" are the customer's to ask
+    (whether this sender may confirm is the ticket rules' to say); every other line belongs to
+    someone else and is refused with the reason."""
+    refused = [c for c in commands if c.verb not in ("escalate", "unsubscribe", CONFIRM)]
     wish = next((c.argument for c in commands if c.verb == "escalate"), None)
     unsubscribing = any(c.verb == "unsubscribe" for c in commands)
     return CustomerAsks(refused=[{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused],
+                        confirming=any(c.verb == CONFIRM for c in commands),
                         on_severity=any(c.verb in SEVERITY_VERBS for c in refused),
                         escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None,
                         unsubscribing=unsubscribing,
@@ -121,7 +135,7 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     audience.take_reply(session, desk.settings, ticket_id=row.id, customer=desk.settings.customer(row.customer_id),
                         parsed=mail.parsed, at=at, unsubscribing=asks.unsubscribing)
     reopens = Status(row.status) in _REOPENED_BY_CUSTOMER and not asks.only_leaving
-    if not (asks.refused or asks.escalating or reopens):
+    if not (asks.refused or asks.escalating or asks.confirming or reopens):
         history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
@@ -137,6 +151,30 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     if asks.escalating:
         request_escalation(session, desk, ticket, by=sender, at=at, key=mail.message_id,
                            words=strip_commands(mail.parsed.fresh_text), wish=asks.wish)
+    if asks.confirming:  # a designated contact, known by address as customers are (see `entitlement`)
+        why_not = confirm(session, desk, ticket, at, sender, role="designated contact")
+        if why_not is not None:
+            refuse(session, desk, ticket, kind=EventKind.COMMAND_REFUSED, by=sender, at=at, key=mail.message_id,
+                   items=[{"line": c.line, "reason": why_not} for c in commands if c.verb == CONFIRM], tell=False)
+
+
+def _from_undesignated(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command],
+                       customer: CustomerSettings | None) -> None:
+    """Someone the plan does not entitle to support: heard, never obeyed (see the module's docstring)."""
+    sender, at = mail.parsed.from_addr, mail.at
+    whose = customer.name if customer else "this ticket's customer"
+    keep(session, row.id, mail, flag=NOT_DESIGNATED)
+    _appended(session, desk, mail, row, flag=NOT_DESIGNATED)
+    history.set_fields(session, row.id, updated_at=at)
+    if not commands:
+        return
+    reason = (f"{sender} is not a designated contact of {whose}: only a designated contact or an account manager "
+              "may confirm or steer the ticket")
+    on_severity = any(c.verb in SEVERITY_VERBS for c in commands)
+    # Account managers hear of attempts on the severity, as from any customer; the rest is only recorded.
+    refuse(session, desk, load(session, row.id),
+           kind=EventKind.ESCALATION_REFUSED if on_severity else EventKind.COMMAND_REFUSED, by=sender, at=at,
+           key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in commands], tell=on_severity)
 
 
 def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: TicketRow,
@@ -150,7 +188,13 @@ def _from_account_manager(session: Session, desk: Desk, mail: Arrival, row: Tick
     proof = spend_proof(session, mail) if allowed else mail.prove_sender()
     ticket = load(session, row.id)
     items = []
-    for command in commands:
+    # "#confirm" last: the engineer it dispatches is the one the severity the same mail sets picks.
+    for command in sorted(commands, key=lambda c: c.verb == CONFIRM):
+        if command.verb == CONFIRM and proof.passed:
+            why_not = confirm(session, desk, ticket, at, sender, role="account manager", authentication=proof.reason)
+            if why_not is not None:
+                items.append({"line": command.line, "reason": why_not})
+            continue
         target, reason = manager_line(command, proof, ticket.severity, desk.settings.severities)
         if target is not None:
             set_severity(session, desk, ticket, target, at, sender, why=command.line, also_tell=[sender])
@@ -251,6 +295,8 @@ def agent_line(settings: Settings, severity: str, command: Command) -> tuple[str
     None) or (None, reason). The value is the severity, the `Status`, the engineer's address or the
     category name the line names; None for "#workaround" and "#internal", which name nothing."""
     verb, argument = command.verb, command.argument
+    if verb == CONFIRM:
+        return None, refusal(Role.AGENT, verb)
     if verb in SEVERITY_VERBS:
         target, reason = severity_target(verb, argument, severity, settings.severities)
         return (target, None) if target is not None else (None, reason)

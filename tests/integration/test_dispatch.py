@@ -172,7 +172,7 @@ customers:
 
 
 def test_mail_from_a_contact_who_is_not_designated_is_flagged_and_told_not_acknowledged(make_desk) -> None:
-    """designated_contacts 2: carol's mail opens a flagged ticket and gets `not_designated`; alice gets the ack."""
+    """designated_contacts 2: carol's mail opens a flagged ticket, held undispatched, and gets `not_designated`; alice gets the ack."""
     desk = make_desk(config(plan="designated_contacts: 2\n", customers=DESIGNATED))
     carol = mail(sender="carol@acme.com", subject="Badge reader", message_id="<c1@acme.com>")
     assert desk.feed(carol, at=T0) == Outcome.OPENED
@@ -180,7 +180,7 @@ def test_mail_from_a_contact_who_is_not_designated_is_flagged_and_told_not_ackno
     desk.run(T0)
     flagged = desk.ticket(tracking(1))
     assert (flagged.requester, flagged.customer_id) == ("carol@acme.com", "acme")
-    assert flagged.flags == ["not-designated-contact"]
+    assert (flagged.flags, flagged.assignee) == (["not-designated-contact", "awaiting-confirmation"], None)
     [event] = desk.events(tracking(1), kind="flagged")
     assert event.detail["flag"] == "not-designated-contact" and "carol@acme.com" in event.detail["why"]
     assert kinds(desk, tracking(1)) == [(T0, "carol@acme.com", "not_designated")]

@@ -123,7 +123,8 @@ def test_akemona_only_three_designated_contacts_get_support(seed) -> None:
     assert desk.write(utc(2026, 3, 2, 17), analyst, "Cannot download statements", 1) == Outcome.OPENED
     assert desk.write(utc(2026, 3, 2, 18), cfo, "Report export fails", 2) == Outcome.OPENED
     flagged, designated = desk.ticket("AKM-000001"), desk.ticket("AKM-000002")
-    assert (flagged.customer_id, flagged.flags, designated.flags) == ("harbor-ridge", ["not-designated-contact"], [])
+    assert (flagged.customer_id, flagged.flags, designated.flags) == (
+        "harbor-ridge", ["not-designated-contact", "awaiting-confirmation"], [])
     assert [e.detail["flag"] for e in desk.events("AKM-000001", kind="flagged")] == ["not-designated-contact"]
     assert [(m.to, m.kind) for m in mails(desk, "AKM-000001") if m.to == analyst] == [(analyst, "not_designated")]
     note = mails(desk, "AKM-000001", to=analyst)[0]

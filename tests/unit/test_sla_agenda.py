@@ -152,3 +152,19 @@ def test_reminders_replace_updates_while_waiting_and_count_toward_auto_solve() -
     reopened = Facts(created_at=T0, status=Status.OPEN, first_response_at=T0, last_update_sent_at=start)
     assert "reminder" not in agenda(reopened, p, wednesday).sla_state
     assert dues(reopened, p).next_update_due == start + timedelta(hours=24)
+
+
+def test_held_clocks_run_nothing_and_started_clocks_count_from_their_start() -> None:
+    """sla_state clocks {"off"}: no due time, nothing to check; {"from": Wed 4 Mar 16:00 PST}: 4 business
+    hours from then (1 h Wednesday, 3 h Thursday -> Thu 5 Mar 11:00 PST), not from T0 (Mon 13:00 PST)."""
+    p = policy(response="4 business hours", update="1 day")
+    held = agenda(Facts(created_at=T0, status=Status.OPEN, sla_state={"clocks": {"off": "awaiting"}}), p, T0)
+    assert (held.dues, held.actions, held.next_check_at) == (dues(Facts(T0, Status.OPEN, sla_state=held.sla_state), p),
+                                                             (), None)
+    assert held.dues.first_response_due is None and held.dues.next_update_due is None
+    start = datetime(2026, 3, 5, 0, tzinfo=UTC)
+    started = Facts(created_at=T0, status=Status.OPEN, last_update_sent_at=T0,
+                    sla_state={"clocks": {"from": start.isoformat()}})
+    assert dues(started, p).first_response_due == datetime(2026, 3, 5, 19, tzinfo=UTC)
+    # The update cadence runs from the later of the start and the last email: one day after the start.
+    assert dues(started, p).next_update_due == start + timedelta(days=1)

@@ -58,7 +58,8 @@ def test_an_account_manager_may_use_only_the_severity_keywords() -> None:
         assert refusal(Role.ACCOUNT_MANAGER, verb) is None, verb
     for verb in ("status", "solve", "close", "assign", "workaround", "internal", "category"):
         assert refusal(Role.ACCOUNT_MANAGER, verb) == (
-            f"#{verb} is an engineer's command; an account manager may use #escalate, #severity and #deescalate")
+            f"#{verb} is an engineer's command; an account manager may use #escalate, #severity, #deescalate "
+            "and #confirm")
 
 
 def test_a_customer_may_use_no_command() -> None:
