@@ -54,6 +54,7 @@ class EventKind(enum.StrEnum):
     FLAGGED = "flagged"
     CATEGORY_CHANGED = "category_changed"
     RELAYED = "relayed"
+    CLOSED_BY_CUSTOMER = "closed_by_customer"
 
 
 class Direction(enum.StrEnum):

@@ -301,6 +301,9 @@ class PlanSettings(Section):
     # Only a customer's listed contacts may open tickets, and it may list at most this many
     # (Akemona: "Up to three (3) designated customer contacts"). None: anyone at its domains.
     designated_contacts: int | None = Field(default=None, ge=1)
+    # The ticket's own customer may close it by email (Apporetum: "The ticket is not resolved but
+    # is closed by the customer"). Off by default: most contracts leave closing to the engineers.
+    customers_may_close: bool = False
 
 
 class CustomerSettings(Section):

@@ -11,6 +11,8 @@
   a copy of the same mail, replayed later or on another instance, is refused as unauthenticated.
 - Anyone else the ticket admits is the customer: their reply reopens a solved or waiting ticket;
   `#escalate` or "please escalate" is a request to the escalation chain; severity lines are refused.
+  Where the plan says `customers_may_close`, the ticket's own customer closes it with `#close` or
+  "please close this ticket" (`closing`); anyone else's attempt is recorded and changes nothing.
 
 Command lines are read only from the new text above the quoted history (`fresh_text`), so a
 keyword quoted lower in the thread never counts. Takes the caller's session; never commits.
@@ -35,6 +37,7 @@ from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
 from inbox.tickets import notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
+from inbox.tickets.closing import NOT_THEIRS, CloseRight, close_ask, close_for_customer, close_right
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
 from inbox.tickets.due_times import last_public_activity, load, responded, view
 from inbox.tickets.desk import Desk
@@ -92,28 +95,39 @@ def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **det
 class CustomerAsks:
     """What a customer's reply asks, as far as a customer may ask it."""
 
-    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate"
+    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate" (and an allowed "#close")
     on_severity: bool  # a refused line is a severity keyword: the account managers hear of it
     escalating: bool  # "#escalate" or words asking to escalate: a request to the escalation chain
     wish: str | None  # what "#escalate" names ("#escalate critical"), passed on as the customer's wish
+    closing: str | None = None  # the "#close" line or the words that close the ticket, when they may
 
 
-def customer_asks(commands: Sequence[Command], fresh_text: str) -> CustomerAsks:
-    """Read a customer's reply: "#escalate" is the customer's to ask; every other line belongs to
-    someone else and is refused with the reason."""
-    refused = [c for c in commands if c.verb != "escalate"]
+def customer_asks(commands: Sequence[Command], fresh_text: str,
+                  right: CloseRight = CloseRight.NOT_IN_PLAN) -> CustomerAsks:
+    """Read a customer's reply: "#escalate" is the customer's to ask, and "#close" (or asking in
+    words) where `right` allows; every other line belongs to someone else and is refused with the reason."""
+    ask = close_ask(commands, fresh_text, right)
+    plan_allows = right is not CloseRight.NOT_IN_PLAN
+    refused = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in commands
+               if c.verb != "escalate" and not (c.verb == "close" and plan_allows)]
+    if right is CloseRight.NOT_THEIRS and ask.line is not None:
+        refused.append({"line": ask.line, "reason": NOT_THEIRS})
     wish = next((c.argument for c in commands if c.verb == "escalate"), None)
-    return CustomerAsks(refused=[{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused],
-                        on_severity=any(c.verb in SEVERITY_VERBS for c in refused),
-                        escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None)
+    return CustomerAsks(refused=refused,
+                        on_severity=any(c.verb in SEVERITY_VERBS - {"escalate"} for c in commands),
+                        escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None,
+                        closing=ask.line if right is CloseRight.MAY else None)
 
 
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
     sender, at = mail.parsed.from_addr, mail.at
+    # Who may close is read before this mail puts its sender on the thread; most mail never says "close".
+    may_ask = "close" in mail.parsed.fresh_text.casefold()
+    right = close_right(session, desk, row, sender) if may_ask else CloseRight.NOT_IN_PLAN
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
-    asks = customer_asks(commands, mail.parsed.fresh_text)
-    if not (asks.refused or asks.escalating or Status(row.status) in _REOPENED_BY_CUSTOMER):
+    asks = customer_asks(commands, mail.parsed.fresh_text, right)
+    if not (asks.refused or asks.escalating or asks.closing or Status(row.status) in _REOPENED_BY_CUSTOMER):
         history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
@@ -122,6 +136,10 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
         refuse(session, desk, ticket,
                kind=EventKind.ESCALATION_REFUSED if asks.on_severity else EventKind.COMMAND_REFUSED,
                by=sender, at=at, key=mail.message_id, items=asks.refused, tell=asks.on_severity)
+    if asks.closing:
+        # Closing ends the ticket: it is neither reopened nor escalated by the mail that closes it.
+        close_for_customer(session, desk, ticket, by=sender, at=at, line=asks.closing, key=mail.message_id)
+        return
     if Status(ticket.status) in _REOPENED_BY_CUSTOMER:
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:
