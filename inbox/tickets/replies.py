@@ -291,14 +291,22 @@ def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, 
 
 def refuse_outsider(session: Session, desk: Desk, mail: Arrival, rows: Sequence[TicketRow]) -> None:
     """Severity lines in a mail from someone a ticket does not admit (an account manager of another
-    customer, a stranger naming its number): refused on that ticket, its account managers told."""
-    lines = [c for c in parse_commands(mail.parsed.fresh_text) if c.verb in SEVERITY_VERBS]
-    if not lines:
+    customer, a stranger naming its number): refused on that ticket, its account managers told. A
+    stranger's "#close" (or "please close this ticket") is only recorded there: nothing changed."""
+    commands = parse_commands(mail.parsed.fresh_text)
+    lines = [c for c in commands if c.verb in SEVERITY_VERBS]
+    closing = close_ask(commands, mail.parsed.fresh_text, CloseRight.NOT_THEIRS).line
+    if not lines and closing is None:
         return
     sender = mail.parsed.from_addr
     for row in rows:
         customer = desk.settings.customer(row.customer_id)
         whose = customer.name if customer else "this ticket's customer"
         reason = f"{sender} is not an account manager of {whose}, nor on the ticket's thread"
-        refuse(session, desk, load(session, row.id), kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
-               key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
+        ticket = load(session, row.id)
+        if lines:
+            refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
+                   key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
+        if closing is not None:
+            refuse(session, desk, ticket, kind=EventKind.COMMAND_REFUSED, by=sender, at=mail.at, key=mail.message_id,
+                   items=[{"line": closing, "reason": NOT_THEIRS}], tell=False)
