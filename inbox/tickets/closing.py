@@ -22,7 +22,6 @@ from inbox.domain.ticket import EventKind, Status
 from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
-from inbox.store.tickets import TicketRow
 from inbox.tickets import notices
 from inbox.tickets.changes import set_status
 from inbox.tickets.desk import Desk
@@ -48,7 +47,7 @@ class CloseAsk:
         return self.line is not None
 
 
-def close_right(session: Session, desk: Desk, row: TicketRow, address: str) -> CloseRight:
+def close_right(session: Session, desk: Desk, row: Ticket, address: str) -> CloseRight:
     """May `address` close this ticket? Read before the mail is added: being on the thread means
     having been on it already, not being put there by the mail that asks."""
     plan = desk.settings.plans.get(row.plan or "")

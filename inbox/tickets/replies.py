@@ -123,7 +123,7 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
     sender, at = mail.parsed.from_addr, mail.at
     # Who may close is read before this mail puts its sender on the thread; most mail never says "close".
     may_ask = "close" in mail.parsed.fresh_text.casefold()
-    right = close_right(session, desk, row, sender) if may_ask else CloseRight.NOT_IN_PLAN
+    right = close_right(session, desk, load(session, row.id), sender) if may_ask else CloseRight.NOT_IN_PLAN
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
     asks = customer_asks(commands, mail.parsed.fresh_text, right)
