@@ -47,11 +47,16 @@ class CloseAsk:
         return self.line is not None
 
 
+def customers_may_close(desk: Desk, plan_name: str | None) -> bool:
+    """Does the plan let a ticket's customer close it?"""
+    plan = desk.settings.plans.get(plan_name or "")
+    return plan is not None and plan.customers_may_close
+
+
 def close_right(session: Session, desk: Desk, row: Ticket, address: str) -> CloseRight:
     """May `address` close this ticket? Read before the mail is added: being on the thread means
     having been on it already, not being put there by the mail that asks."""
-    plan = desk.settings.plans.get(row.plan or "")
-    if plan is None or not plan.customers_may_close:
+    if not customers_may_close(desk, row.plan):
         return CloseRight.NOT_IN_PLAN
     address = address.lower()
     if address == row.requester.lower():

@@ -37,7 +37,8 @@ from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
 from inbox.tickets import notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
-from inbox.tickets.closing import NOT_THEIRS, CloseRight, close_ask, close_for_customer, close_right
+from inbox.tickets.closing import (NOT_THEIRS, CloseRight, close_ask, close_for_customer, close_right,
+                                   customers_may_close)
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
 from inbox.tickets.due_times import last_public_activity, load, responded, view
 from inbox.tickets.desk import Desk
@@ -291,8 +292,9 @@ def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, 
 
 def refuse_outsider(session: Session, desk: Desk, mail: Arrival, rows: Sequence[TicketRow]) -> None:
     """Severity lines in a mail from someone a ticket does not admit (an account manager of another
-    customer, a stranger naming its number): refused on that ticket, its account managers told. A
-    stranger's "#close" (or "please close this ticket") is only recorded there: nothing changed."""
+    customer, a stranger naming its number): refused on that ticket, its account managers told. Where
+    the plan lets customers close, a stranger's "#close" (or "please close this ticket") is recorded
+    there too, and nobody told: nothing changed."""
     commands = parse_commands(mail.parsed.fresh_text)
     lines = [c for c in commands if c.verb in SEVERITY_VERBS]
     closing = close_ask(commands, mail.parsed.fresh_text, CloseRight.NOT_THEIRS).line
@@ -307,6 +309,6 @@ def refuse_outsider(session: Session, desk: Desk, mail: Arrival, rows: Sequence[
         if lines:
             refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
                    key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
-        if closing is not None:
+        if closing is not None and customers_may_close(desk, ticket.plan):
             refuse(session, desk, ticket, kind=EventKind.COMMAND_REFUSED, by=sender, at=mail.at, key=mail.message_id,
                    items=[{"line": closing, "reason": NOT_THEIRS}], tell=False)
