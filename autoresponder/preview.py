@@ -64,6 +64,8 @@ def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kin
     settings = desk.settings
     if kind == digest.TEMPLATE:
         return _digest(desk, renderer, now, tracking=tracking, customer=customer)
+    if kind == tickets.NO_TICKET_NAMED:
+        return _no_ticket(desk, renderer, now, tracking=tracking, customer=customer)
     chosen = settings.customer(customer) if customer else None
     if customer and chosen is None:
         known = ", ".join(c.id for c in settings.customers) or "none configured"
@@ -114,6 +116,22 @@ def _digest(desk: Desk, renderer: Renderer, now: datetime, *, tracking: str | No
                   message_id=make_digest_message_id(0, settings.own_domain, desk.secret), date=now, tracking="",
                   loop_marker=settings.own_domain)
     return _shown(renderer, digest.TEMPLATE, raw, ticket=None, plan=None, customer=None)
+
+
+def _no_ticket(desk: Desk, renderer: Renderer, now: datetime, *, tracking: str | None,
+               customer: str | None) -> Preview:
+    """What an engineer gets for a new mail that named no ticket: about no ticket and no customer."""
+    if tracking is not None or customer is not None:
+        raise LookupError("no_ticket_named is about a mail that reached no ticket: preview it without a ticket or customer")
+    settings = desk.settings
+    data = sample_context(tickets.NO_TICKET_NAMED)
+    data["service"] = {"name": settings.service.name}
+    data["example"] = f"{settings.service.tracking_prefix}-000123"
+    rendered = renderer.render(tickets.NO_TICKET_NAMED, data)
+    raw = compose(rendered, from_address=settings.outbound.from_address, to=[SAMPLE_STAFF],
+                  message_id=make_digest_message_id(0, settings.own_domain, desk.secret), date=now, tracking="",
+                  loop_marker=settings.own_domain)
+    return _shown(renderer, tickets.NO_TICKET_NAMED, raw, ticket=None, plan=None, customer=None)
 
 
 def _shown(renderer: Renderer, kind: str, raw: bytes, *, ticket: str | None, plan: str | None,

@@ -43,7 +43,7 @@ _BODY_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 KINDS: tuple[str, ...] = (
     "acknowledgement", "status_update", "sla_warning", "breach_alert", "severity_changed", "solved", "closed",
     "reminder", "agent_reply", "assigned", "escalation_refused", "command_refused", "escalation_request",
-    "escalation_received", "not_designated", "digest",
+    "escalation_received", "not_designated", "closed_by_customer", "no_ticket_named", "digest",
 )
 SUBJECT, TEXT, HTML = "subject.txt.j2", "body.txt.j2", "body.html.j2"
 FILES: tuple[str, ...] = (SUBJECT, TEXT, HTML)

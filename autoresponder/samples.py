@@ -19,7 +19,7 @@ from typing import Any
 from autoresponder import digest
 from autoresponder.render import FILES, KINDS, Renderer
 from inbox.domain.ticket import Status
-from inbox.tickets import CUSTOMER_KINDS
+from inbox.tickets import CUSTOMER_KINDS, NO_TICKET_NAMED
 
 SAMPLE_SEVERITIES = ("critical", "high", "medium", "low")
 
@@ -36,6 +36,8 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
         raise ValueError(f"unknown kind of email {kind!r}; expected one of {', '.join(KINDS)}")
     if kind == digest.TEMPLATE:
         return sample_digest(minimal=minimal)
+    if kind == NO_TICKET_NAMED:
+        return sample_no_ticket(minimal=minimal)
     ticket: dict[str, Any] = {
         "tracking": "SUP-000123", "subject": "Checkout fails with error 502 since this morning",
         "severity": "critical", "status": "open", "customer": "Acme Corp", "plan": "standard",
@@ -94,6 +96,8 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
                                           "reason": "not applied: the email is not authenticated"}],
             "relayed": False,
         }
+    elif kind == "closed_by_customer":
+        extra["closing"] = {"by": None if minimal else "alice@acme.com", "line": "Please close this ticket"}
     elif kind in ("escalation_request", "escalation_received"):
         extra["escalation"] = {
             "level": 2, "levels": 3, "by": "alice@acme.com",
@@ -111,6 +115,13 @@ def sample_context(kind: str, *, minimal: bool = False) -> dict[str, Any]:
         "timezone": "America/Los_Angeles",
         **extra,
     }
+
+
+def sample_no_ticket(*, minimal: bool = False) -> dict[str, Any]:
+    """An engineer's new mail that named no ticket in its subject (with `minimal`, none in its text either)."""
+    return {"service": {"name": "Example Support"}, "example": "SUP-000123",
+            "mail": {"subject": "Printer on fire: customer called", "from": "engineer@example.com",
+                     "named": [] if minimal else ["SUP-000123"]}}
 
 
 def sample_digest(kind: str = "breach_alert", *, minimal: bool = False, severity: str | None = None) -> dict[str, Any]:
@@ -145,6 +156,10 @@ def sample_contexts(kind: str, severities: Sequence[str] = SAMPLE_SEVERITIES,
             yield f"a digest of {alerts}, the optional values empty", sample_digest(alerts, minimal=True)
             for severity in severities:
                 yield f"a digest of {alerts}, severity {severity}", sample_digest(alerts, severity=severity)
+        return
+    if kind == NO_TICKET_NAMED:  # about no ticket and no customer: it has no overrides either
+        yield "", sample_no_ticket()
+        yield "the optional values empty", sample_no_ticket(minimal=True)
         return
     yield "", _owned(sample_context(kind), plan, customer)
     yield "the optional values empty", _owned(sample_context(kind, minimal=True), plan, customer)
@@ -228,6 +243,8 @@ def _stamps(directory: Path) -> dict[str, float]:
 
 
 def _owned(context: dict[str, Any], plan: str | None, customer: str | None) -> dict[str, Any]:
+    if "ticket" not in context:
+        return context
     if plan:
         context["ticket"]["plan"] = plan
     if customer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from classifiers.engine import classify
 from classifiers.inputs import AttachmentView, CustomerView, MessageView
-from classifiers.keywords import Command, asks_to_escalate, parse_commands, strip_commands
+from classifiers.keywords import Command, asks_to_close, asks_to_escalate, parse_commands, strip_commands
 from classifiers.lines import is_quoted, normalise_breaks, split_lines
 from classifiers.rules import RuleError, RuleSet, compile_rules
 from classifiers.stated import stated_severity
@@ -27,6 +27,7 @@ __all__ = [
     "RuleHit",
     "RuleSet",
     "StatedSeverity",
+    "asks_to_close",
     "asks_to_escalate",
     "classify",
     "compile_rules",

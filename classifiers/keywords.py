@@ -1,4 +1,5 @@
-"""Command lines in the new text of a reply ("#escalate", "#status solved") and requests to escalate.
+"""Command lines in the new text of a reply ("#escalate", "#status solved"), and requests in plain
+words to escalate ("please escalate") or to close ("please close this ticket").
 
 The caller passes only the new text, already cut above the quoted history. Lines are
 `classifiers.lines`' lines (they end at "\n" only). A command line is blanks (spaces
@@ -41,6 +42,28 @@ _ASK = re.compile(
 _NEGATED = re.compile(
     r"(?<!\w)(?:no|not|never|don't|dont|doesn't|needn't|shouldn't|won't|without)"
     r"(?:\s+(?!please(?!\w))[\w']+){0,3}?\s+(?=escalat)",
+    re.IGNORECASE,
+)
+
+
+# "please close this ticket", "you can close the case", "could you close it?", "feel free to close it", "go ahead and close
+# this", "Close this ticket." (at a sentence's start), "ok to close" (not asked as a question). Only a request about the ticket itself: "close the
+# window" or "we closed the firewall port" names no ticket and asks nothing.
+_TICKET = r"(?:this|the|my|our)\s+(?:ticket|case|request|issue|incident)"
+_ASK_CLOSE = re.compile(
+    r"(?:(?<!\w)please\s+(?:go\s+ahead\s+and\s+)?(?P<a>close)\s+(?:" + _TICKET + r"|it|this)"
+    r"|(?<!\w)(?:(?:you|u)\s+(?:can|may|could)|(?:can|could|would|will)\s+you(?:\s+please)?)\s+(?:now\s+)?(?P<b>close)\s+(?:" + _TICKET + r"|it|this)"
+    r"|(?<!\w)(?:feel\s+free\s+to|go\s+ahead\s+and)\s+(?P<c>close)\s+(?:" + _TICKET + r"|it|this)"
+    r"|(?:^|[.!;]\s)\s*(?P<d>close)\s+" + _TICKET +  # an order, at a sentence's start: not "we will close the case"
+    r"|(?<!\w)(?:ok|okay|fine|safe)\s+to\s+(?P<e>close))(?!\w)",
+    re.IGNORECASE,
+)
+# A negation up to three words before "close": "please don't close this ticket", "do not close",
+# "not yet ok to close" is caught by "not", "no need to close". "please" does not break this chain:
+# "please do not close it" is the commonest way to say the opposite.
+_NEGATED_CLOSE = re.compile(
+    r"(?<!\w)(?:no|not|never|don't|dont|doesn't|needn't|shouldn't|won't|cannot|can't|without|yet)"
+    r"(?:\s+[\w']+){0,3}?\s+(?=(?:ok\s+to\s+|okay\s+to\s+|fine\s+to\s+|safe\s+to\s+)?close)",
     re.IGNORECASE,
 )
 
@@ -93,3 +116,24 @@ def asks_to_escalate(text: str) -> bool:
         if verb_at not in negated:
             return True
     return False
+
+
+def asks_to_close(text: str) -> str | None:
+    """The words that ask to close the ticket ("please close this ticket"), or None: unquoted lines
+    only, never a negated request ("please do not close this ticket"). A "#close" line is a command,
+    read by `parse_commands`, not here."""
+    if "close" not in text.casefold():
+        return None
+    for line in split_lines(text.replace("\u2019", "'")):
+        if is_quoted(line) or _command(line) is not None:
+            continue
+        negated = {found.end() for found in _NEGATED_CLOSE.finditer(line)}
+        for found in _ASK_CLOSE.finditer(line):
+            verb_at = next(found.start(group) for group in "abcde" if found.group(group) is not None)
+            # "ok to close": the negation ends before "ok", the whole match's start.
+            if verb_at in negated or found.start() in negated:
+                continue
+            if found.group("e") is not None and "?" in re.split(r"[.!]", line[found.end():], maxsplit=1)[0]:
+                continue  # "is it ok to close?" asks us, it does not tell us
+            return found.group(0).strip(" .!;")
+    return None

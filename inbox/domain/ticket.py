@@ -57,6 +57,7 @@ class EventKind(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"  # a customer took themselves off the ticket's mail
     RESUBSCRIBED = "resubscribed"  # and wrote to it again
     CONFIRMED = "confirmed"  # a non-designated contact's ticket released: confirmed, or assigned by a person
+    CLOSED_BY_CUSTOMER = "closed_by_customer"
 
 
 class Direction(enum.StrEnum):

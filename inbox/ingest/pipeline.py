@@ -2,7 +2,7 @@
 
 The order, readable in one place: parse -> dedupe -> recognise automation ->
 bounces -> refuse headerless -> thread -> resolve customer -> open, append
-or record. Opening, appending and recording (a bounce of our mail, an auto-reply,
+or record (a staff mail that reaches no ticket opens none). Opening, appending and recording (a bounce of our mail, an auto-reply,
 a mail without a ticket, a person writing) are the ticket rules' (`inbox.tickets`):
 this module decides where a mail belongs, they decide what it changes and write
 the ticket's history. Proving the sender (DKIM, a DNS lookup) happens here, at
@@ -138,6 +138,10 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
     if joined is not None:
         tickets.take_reply(session, ctx.desk, arrival, joined)
         return IngestResult(Outcome.APPENDED, message_id, joined.id, joined.tracking)
+    if not rejected and tickets.is_staff(ctx.settings, parsed.from_addr):
+        # Our own people open no tickets: a staff mail names its ticket in the subject, or is a reply.
+        tickets.refuse_unaddressed(session, ctx.desk, arrival)
+        return IngestResult(Outcome.REFUSED, message_id)
     if rejected:
         tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
     why = "sender is not a participant of the ticket it names" if rejected else "named in the mail"

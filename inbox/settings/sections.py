@@ -303,6 +303,10 @@ class PlanSettings(Section):
     # Only a customer's listed contacts may open tickets, and it may list at most this many
     # (Akemona: "Up to three (3) designated customer contacts"). None: anyone at its domains.
     designated_contacts: int | None = Field(default=None, ge=1)
+    # The ticket's own customer may close it by email (Apporetum: "The ticket is not resolved but
+    # is closed by the customer"). Off by default: most contracts leave closing to the engineers.
+    customers_may_close: bool = False
+
     # The SLA clocks of a ticket opened by someone else at the customer, which waits for a designated
     # contact or an account manager to `#confirm` it (or a person to assign it): from_arrival, as
     # any ticket; from_confirmation, none until then, then as if it arrived at that instant; none,

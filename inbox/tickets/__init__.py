@@ -5,7 +5,8 @@ Everything that changes a ticket or decides who is told about it lives in this p
 `changes` (status, severity, workaround, assignee, category, a staff note), `notices` (the
 outbox rows a change causes), `opening` (a new ticket: classified, dispatched, acknowledged),
 `replies` (a reply and its command lines, by who sent it), `entitlement` and `confirming` (a
-non-designated contact's ticket, held until `#confirm` or a person's assignment), `escalation` (requests and refusals
+non-designated contact's ticket, held until `#confirm` or a person's assignment), `closing` (a
+customer closes their own ticket, where the plan allows), `staff_mail` (a staff mail that names no ticket), `escalation` (requests and refusals
 that change no severity), `assignment` (dispatch by the plan's rules), `sweep` (what the
 scheduler finds due) and `delivery` (what became of a mail, inbound and outbound: bounces,
 auto-replies, mail kept without a ticket, emails sent or failed, digests included, and the
@@ -34,12 +35,14 @@ from inbox.tickets.desk import CurrentDesk, Desk, TicketFacts
 from inbox.tickets.notices import CUSTOMER, CUSTOMER_KINDS, STAFF, context, for_customer, target_context
 from inbox.tickets.opening import NOT_DESIGNATED, open_ticket
 from inbox.tickets.replies import refuse_outsider, role_of, take_reply
+from inbox.tickets.staff_mail import NO_TICKET_NAMED, is_staff, refuse_unaddressed
 from inbox.tickets.sweep import sweep
 
 __all__ = [
     "CUSTOMER",
     "CUSTOMER_KINDS",
     "NOT_DESIGNATED",
+    "NO_TICKET_NAMED",
     "STAFF",
     "Arrival",
     "Contracts",
@@ -50,6 +53,7 @@ __all__ = [
     "context",
     "expect",
     "for_customer",
+    "is_staff",
     "keep_auto_reply",
     "last_public_activity",
     "open_ticket",
@@ -61,6 +65,7 @@ __all__ = [
     "record_skipped",
     "record_unticketed",
     "refuse_outsider",
+    "refuse_unaddressed",
     "role_of",
     "set_assignee",
     "set_severity",

@@ -30,7 +30,7 @@ from inbox.tickets.desk import Desk, TicketFacts
 CUSTOMER, STAFF = "customer", "staff"
 # The kinds of email a customer (or a stranger who wrote to us) receives; severity_changed goes to staff too.
 CUSTOMER_KINDS = frozenset({"acknowledgement", "not_designated", "status_update", "reminder", "severity_changed",
-                            "solved", "closed", "agent_reply", "escalation_received"})
+                            "solved", "closed", "closed_by_customer", "agent_reply", "escalation_received"})
 # A value that is one address, bare or with a display name: "ravi@akemona.com", "Ravi <ravi@akemona.com>".
 _ONE_ADDRESS = re.compile(r"\s*(?:[^<>@]*<)?\s*([^\s<>@,;]+@[^\s<>@,;]+?)\s*>?\s*")
 

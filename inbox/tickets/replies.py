@@ -18,6 +18,8 @@
   nothing, requests no escalation, and every command line in it (`#confirm` of their own ticket
   too) is refused with the reason. Nobody is mailed for it, so a chatty colleague causes no
   backscatter; an engineer reading the thread sees the flag.
+  Where the plan says `customers_may_close`, the ticket's own customer closes it with `#close` or
+  "please close this ticket" (`closing`); anyone else's attempt is recorded and changes nothing.
 
 Command lines are read only from the new text above the quoted history (`fresh_text`), so a
 keyword quoted lower in the thread never counts. Takes the caller's session; never commits.
@@ -42,6 +44,8 @@ from inbox.store.tables import Ticket
 from inbox.store.tickets import TicketRow
 from inbox.tickets import audience, notices
 from inbox.tickets.arrival import Arrival, keep, spend_proof, thread_roles
+from inbox.tickets.closing import (NOT_THEIRS, CloseRight, close_ask, close_for_customer, close_right,
+                                   customers_may_close)
 from inbox.tickets.changes import set_assignee, set_category, set_severity, set_status, set_workaround
 from inbox.tickets.confirming import confirm
 from inbox.tickets.due_times import last_public_activity, load, responded, view
@@ -103,39 +107,49 @@ def _appended(session: Session, desk: Desk, mail: Arrival, row: TicketRow, **det
 class CustomerAsks:
     """What a customer's reply asks, as far as a customer may ask it."""
 
-    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate", "#unsubscribe", "#confirm"
+    refused: list[dict[str, str]]  # {line, reason} of every command line but "#escalate", "#unsubscribe", "#confirm" (and an allowed "#close")
     confirming: bool  # "#confirm": release a ticket held for a colleague who is not a designated contact
     on_severity: bool  # a refused line is a severity keyword: the account managers hear of it
     escalating: bool  # "#escalate" or words asking to escalate: a request to the escalation chain
     wish: str | None  # what "#escalate" names ("#escalate critical"), passed on as the customer's wish
     unsubscribing: bool  # "#unsubscribe": the sender takes themselves off the ticket's mail
     only_leaving: bool  # nothing but "#unsubscribe": not a reply that reopens the ticket
+    closing: str | None = None  # the "#close" line or the words that close the ticket, when they may
 
 
-def customer_asks(commands: Sequence[Command], fresh_text: str) -> CustomerAsks:
+def customer_asks(commands: Sequence[Command], fresh_text: str,
+                  right: CloseRight = CloseRight.NOT_IN_PLAN) -> CustomerAsks:
     """Read a customer's reply: "#escalate", "#unsubscribe" and "#confirm" are the customer's to ask
-    (whether this sender may confirm is the ticket rules' to say); every other line belongs to
-    someone else and is refused with the reason."""
-    refused = [c for c in commands if c.verb not in ("escalate", "unsubscribe", CONFIRM)]
+    (whether this sender may confirm is the ticket rules' to say), and "#close" (or asking in words)
+    where `right` allows; every other line belongs to someone else and is refused with the reason."""
+    ask = close_ask(commands, fresh_text, right)
+    plan_allows = right is not CloseRight.NOT_IN_PLAN
+    refused = [{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in commands
+               if c.verb not in ("escalate", "unsubscribe", CONFIRM) and not (c.verb == "close" and plan_allows)]
+    if right is CloseRight.NOT_THEIRS and ask.line is not None:
+        refused.append({"line": ask.line, "reason": NOT_THEIRS})
     wish = next((c.argument for c in commands if c.verb == "escalate"), None)
     unsubscribing = any(c.verb == "unsubscribe" for c in commands)
-    return CustomerAsks(refused=[{"line": c.line, "reason": refusal(Role.CUSTOMER, c.verb) or ""} for c in refused],
-                        confirming=any(c.verb == CONFIRM for c in commands),
-                        on_severity=any(c.verb in SEVERITY_VERBS for c in refused),
+    return CustomerAsks(refused=refused, confirming=any(c.verb == CONFIRM for c in commands),
+                        on_severity=any(c.verb in SEVERITY_VERBS - {"escalate"} for c in commands),
                         escalating=wish is not None or asks_to_escalate(fresh_text), wish=wish or None,
                         unsubscribing=unsubscribing,
-                        only_leaving=unsubscribing and len(commands) == 1 and not strip_commands(fresh_text).strip())
+                        only_leaving=unsubscribing and len(commands) == 1 and not strip_commands(fresh_text).strip(),
+                        closing=ask.line if right is CloseRight.MAY else None)
 
 
 def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, commands: Sequence[Command]) -> None:
     sender, at = mail.parsed.from_addr, mail.at
+    # Who may close is read before this mail puts its sender on the thread; most mail never says "close".
+    may_ask = "close" in mail.parsed.fresh_text.casefold()
+    right = close_right(session, desk, load(session, row.id), sender) if may_ask else CloseRight.NOT_IN_PLAN
     keep(session, row.id, mail)
     _appended(session, desk, mail, row)
-    asks = customer_asks(commands, mail.parsed.fresh_text)
+    asks = customer_asks(commands, mail.parsed.fresh_text, right)
     audience.take_reply(session, desk.settings, ticket_id=row.id, customer=desk.settings.customer(row.customer_id),
                         parsed=mail.parsed, at=at, unsubscribing=asks.unsubscribing)
     reopens = Status(row.status) in _REOPENED_BY_CUSTOMER and not asks.only_leaving
-    if not (asks.refused or asks.escalating or asks.confirming or reopens):
+    if not (asks.refused or asks.escalating or asks.confirming or asks.closing or reopens):
         history.set_fields(session, row.id, updated_at=at)  # the common reply: one statement, no ticket loaded
         return
     ticket = load(session, row.id)
@@ -144,6 +158,10 @@ def _from_customer(session: Session, desk: Desk, mail: Arrival, row: TicketRow, 
         refuse(session, desk, ticket,
                kind=EventKind.ESCALATION_REFUSED if asks.on_severity else EventKind.COMMAND_REFUSED,
                by=sender, at=at, key=mail.message_id, items=asks.refused, tell=asks.on_severity)
+    if asks.closing:
+        # Closing ends the ticket: it is neither reopened nor escalated by the mail that closes it.
+        close_for_customer(session, desk, ticket, by=sender, at=at, line=asks.closing, key=mail.message_id)
+        return
     if reopens:
         set_status(session, desk, ticket, Status.OPEN, at, sender, why="customer replied")
     else:
@@ -332,14 +350,23 @@ def _tell_engineer(session: Session, desk: Desk, ticket: Ticket, mail: Arrival, 
 
 def refuse_outsider(session: Session, desk: Desk, mail: Arrival, rows: Sequence[TicketRow]) -> None:
     """Severity lines in a mail from someone a ticket does not admit (an account manager of another
-    customer, a stranger naming its number): refused on that ticket, its account managers told."""
-    lines = [c for c in parse_commands(mail.parsed.fresh_text) if c.verb in SEVERITY_VERBS]
-    if not lines:
+    customer, a stranger naming its number): refused on that ticket, its account managers told. Where
+    the plan lets customers close, a stranger's "#close" (or "please close this ticket") is recorded
+    there too, and nobody told: nothing changed."""
+    commands = parse_commands(mail.parsed.fresh_text)
+    lines = [c for c in commands if c.verb in SEVERITY_VERBS]
+    closing = close_ask(commands, mail.parsed.fresh_text, CloseRight.NOT_THEIRS).line
+    if not lines and closing is None:
         return
     sender = mail.parsed.from_addr
     for row in rows:
         customer = desk.settings.customer(row.customer_id)
         whose = customer.name if customer else "this ticket's customer"
         reason = f"{sender} is not an account manager of {whose}, nor on the ticket's thread"
-        refuse(session, desk, load(session, row.id), kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
-               key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
+        ticket = load(session, row.id)
+        if lines:
+            refuse(session, desk, ticket, kind=EventKind.ESCALATION_REFUSED, by=sender, at=mail.at,
+                   key=mail.message_id, items=[{"line": c.line, "reason": reason} for c in lines])
+        if closing is not None and customers_may_close(desk, ticket.plan):
+            refuse(session, desk, ticket, kind=EventKind.COMMAND_REFUSED, by=sender, at=mail.at, key=mail.message_id,
+                   items=[{"line": closing, "reason": NOT_THEIRS}], tell=False)

@@ -1,4 +1,4 @@
-"""Command lines in the new text of a reply, and requests to escalate."""
+"""Command lines in the new text of a reply, and requests to escalate or to close."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
+from classifiers import Command, asks_to_close, asks_to_escalate, parse_commands, strip_commands
 
 
 @pytest.mark.parametrize(
@@ -113,4 +113,44 @@ def test_does_not_ask_to_escalate(text: str) -> None:
 def test_keyword_functions_never_raise(text: str) -> None:
     """Any text is read without error, and stripping leaves no command line behind."""
     asks_to_escalate(text)
+    asks_to_close(text)
     assert parse_commands(strip_commands(text)) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("It works again, thank you. Please close this ticket.", "Please close this ticket"),
+        ("please close the case", "please close the case"),
+        ("You can close it now.", "You can close it"),
+        ("Could you close this ticket?", "Could you close this ticket"),
+        ("Feel free to close this, all good.", "Feel free to close this"),
+        ("Fixed on our side. Close this ticket.", "Close this ticket"),
+        ("Resolved, ok to close.", "ok to close"),
+        ("Thanks!\nPlease go ahead and close the ticket\n", "Please go ahead and close the ticket"),
+    ],
+)
+def test_asks_to_close(text: str, words: str) -> None:
+    """A plain request to close the ticket is found, and the words that ask are given back."""
+    assert asks_to_close(text) == words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please do not close this ticket yet.",
+        "Please don\u2019t close it, it came back.",
+        "No need to close the ticket.",
+        "Not ok to close.",
+        "Is it ok to close?",
+        "We will close the ticket once we have tested.",
+        "Please close the window before rebooting.",
+        "I closed the firewall port.",
+        "> Please close this ticket",
+        "#close",
+        "",
+    ],
+)
+def test_does_not_ask_to_close(text: str) -> None:
+    """Negations, questions, other things closed, quoted lines and the "#close" command are not requests in words."""
+    assert asks_to_close(text) is None

@@ -52,6 +52,8 @@ KEY_WORDS = {
     "escalation_request": ["level 2 of 3", "alice@acme.com", "severity critical", "losing orders", "high"],
     "escalation_received": ["escalate", "next level", "critical", "keeps its severity"],
     "not_designated": ["recorded your message", "designated support contacts", "mistake"],
+    "closed_by_customer": ["As you asked", "now closed", "alice@acme.com", "opens a new ticket"],
+    "no_ticket_named": ["reached no ticket", "Subject: [SUP-000123]", "command lines", "names SUP-000123 in its text"],
     "digest": ["missed an SLA target", "SUP-000131", "Globex", "resolution", "level 2", "1 h 35 min late",
                "due in 5 min", "nobody", "engineer@example.com", "Export to CSV times out"],
 }
@@ -65,6 +67,8 @@ def test_each_kind_renders_from_sample_data(kind: str) -> None:
         assert email.subject == "Re: Checkout fails with error 502 since this morning"
     elif kind == "digest":  # about many tickets: it names none, so a reply to it joins none
         assert email.subject == "[Example Support] SLA breaches on 3 tickets, the first 3 h 05 min late"
+    elif kind == "no_ticket_named":  # about a mail that reached no ticket: it names none either
+        assert email.subject == "[Example Support] Your email reached no ticket: Printer on fire: customer called"
     else:
         assert email.subject.startswith("[SUP-000123] ")
     assert "\n" not in email.subject
@@ -196,8 +200,11 @@ def test_minimal_sample_empties_what_may_be_empty(kind: str) -> None:
     """`minimal=True` empties the optional extras each kind gets, so `check()` proves every guard."""
     full, minimal = sample_context(kind), sample_context(kind, minimal=True)
     assert full.keys() == minimal.keys()
-    assert full["ticket"]["category"] == "payments" and minimal["ticket"]["category"] is None
+    if "ticket" in full:  # no_ticket_named is about a mail that reached no ticket
+        assert full["ticket"]["category"] == "payments" and minimal["ticket"]["category"] is None
     empties = {
+        "closed_by_customer": [("closing", "by")],
+        "no_ticket_named": [("mail", "named")],
         "reminder": [("follow_ups",)],
         "agent_reply": [("reply", "author"), ("reply", "status")],
         "assigned": [("assignment", "team")],

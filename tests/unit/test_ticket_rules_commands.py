@@ -14,6 +14,7 @@ from inbox.domain.message import ParsedMessage
 from inbox.domain.people import Authentication, Role, refusal, severity_target, status_named
 from inbox.domain.ticket import Status
 from inbox.tickets.opening import customer_view
+from inbox.tickets.closing import NOT_THEIRS, CloseRight
 from inbox.tickets.replies import agent_line, customer_asks, is_relayed, manager_line, role_of
 from tests.unit.desk_kit import ENGINEER, OTHER_TAM, TAM, settings
 
@@ -153,6 +154,22 @@ def test_a_customer_asking_in_words_escalates_without_a_wish() -> None:
     bare = customer_asks(parse_commands("#escalate\n"), "#escalate\n")
     assert (bare.escalating, bare.wish) == (True, None)  # a bare #escalate names no wish
     assert customer_asks((), "Thanks, that fixed it.").escalating is False
+
+
+def test_a_customer_closes_only_where_the_plan_lets_them_and_only_their_own_ticket() -> None:
+    """"#close" or "please close this ticket" closes for the ticket's own customer; a stranger's is refused
+    with the reason; where the plan does not allow it "#close" stays an engineer's line and words are words."""
+    text = "#close\n#solve\n"
+    own = customer_asks(parse_commands(text), text, CloseRight.MAY)
+    assert own.closing == "#close"
+    assert own.refused == [{"line": "#solve", "reason": "#solve is an engineer's command"}]  # still not theirs
+    words = "It works again. Please close this ticket."
+    assert customer_asks((), words, CloseRight.MAY).closing == "Please close this ticket"
+    stranger = customer_asks((), words, CloseRight.NOT_THEIRS)
+    assert stranger.closing is None and stranger.refused == [{"line": "Please close this ticket", "reason": NOT_THEIRS}]
+    assert customer_asks((), words, CloseRight.NOT_IN_PLAN) == customer_asks((), words)  # the default: no right
+    assert customer_asks((), words).refused == [] and customer_asks((), words).closing is None
+    assert customer_asks((), "Please do not close this ticket yet.", CloseRight.MAY).closing is None
 
 
 # --- what an engineer's line changes ------------------------------------------------------------
