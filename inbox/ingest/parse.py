@@ -333,12 +333,19 @@ def _readable(plain: list[str], html: str | None, defects: list[str]) -> str:
     """The plain bodies as one text, or the HTML as text when they say nothing or are a stub of it."""
     # CRLF and CR-only mail read the same as LF mail; each part is its own text, CR-only or not.
     text = "\n".join(normalise_breaks(part) for part in plain)
-    stub = stub_reason(text, html, html_text) if text.strip() and html else None
+    converted: list[str] = []  # the HTML converted at most once (up to ~100 ms for 2 MB)
+
+    def to_text(markup: str) -> str:
+        if not converted:
+            converted.append(html_text(markup))
+        return converted[0]
+
+    stub = stub_reason(text, html, to_text) if text.strip() and html else None
     if stub:  # "HTML newsletter could be read here: http://...": the content is the HTML's
         defects.append(f"{USED_HTML_DEFECT} ({stub})")
     if (stub or not text.strip()) and html:
         try:
-            text = normalise_breaks(html_text(html))
+            text = normalise_breaks(to_text(html))
         except Exception as exc:  # lxml refuses some byte soups
             defects.append(f"html not converted: {_describe(exc)}")
     if len(text) > MAX_TEXT_CHARS:

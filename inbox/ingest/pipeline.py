@@ -145,7 +145,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         # Our own people open no tickets: a staff mail names its ticket in the subject, or is a reply.
         tickets.refuse_unaddressed(session, ctx.desk, arrival)
         return IngestResult(Outcome.REFUSED, message_id)
-    if rejected:
+    if rejected and verdict.kind is not Automation.NOTIFICATION:  # a machine's command lines are no one's
         tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
     why = "sender is not a participant of the ticket it names" if rejected else "named in the mail"
     return _open(session, mail, arrival, ctx, links=rejected, why=why)

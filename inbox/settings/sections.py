@@ -355,9 +355,9 @@ class CustomerSettings(Section):
             raise ValueError("needs domains or contacts, or no mail can be matched to it")
         for index, pattern in enumerate(self.machine_senders):
             if not _at_domains(pattern.rpartition("@")[2], self.domains) and pattern not in self.contacts:
-                raise Located([(("machine_senders", index),
-                                f'"{pattern}" is not at one of the customer\'s domains ({", ".join(self.domains) or "none"}): '
-                                "its mail would not be known as the customer's")])
+                domains = ", ".join(self.domains) or "none"
+                raise Located([(("machine_senders", index), f'"{pattern}" is not at one of the customer\'s domains '
+                                f"({domains}): its mail would not be known as the customer's")])
         return self
 
     def is_machine_sender(self, address: str) -> bool:

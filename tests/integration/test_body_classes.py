@@ -4,8 +4,6 @@ customer's machine notification opens or joins a ticket silently, and nothing is
 
 from __future__ import annotations
 
-
-
 import pytest
 from sqlalchemy import select
 
@@ -13,7 +11,17 @@ from inbox.domain.ticket import Outcome
 from inbox.settings import ConfigError, load_settings
 from inbox.store.tables import OutboxRow
 from tests.fakes import mail
-from tests.people_kit import ALICE, ENGINEER, config, inbound, kinds, opened, pst, reply, write
+from tests.people_kit import (
+    ALICE,
+    ENGINEER,
+    config,
+    inbound,
+    kinds,
+    opened,
+    pst,
+    reply,
+    write,
+)
 from tests.sla_kit import T0
 
 MONITOR = "alerts@monitoring.acme.com"

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from classifiers import parse_commands
+from inbox.ingest.automation import detect_automation
 from inbox.ingest.forwards import is_forward_subject, split
+from inbox.ingest.notifications import as_notification
 from inbox.ingest.parse import parse
-from inbox.ingest.stubs import USED_HTML_DEFECT, stub_reason
 from inbox.ingest.quoting import html_text
+from inbox.ingest.stubs import USED_HTML_DEFECT, stub_reason
+from inbox.settings import load_settings
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -133,3 +136,34 @@ def test_stub_rules() -> None:
         raise ValueError("soup")
 
     assert stub_reason("view in browser", "<p>x</p>", broken) is None
+
+
+# -- machine notifications: the verdict ---------------------------------------------------------
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def _verdict(sender: str, headers: str, subject: str = "CRITICAL: db1 down") -> str:
+    settings = load_settings(CONFIG_DIR / "inbox.example.yaml")  # acme lists alerts@monitoring and *@service-now
+    msg = parse(f"From: {sender}\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <n@x>\r\n"
+                f"{headers}\r\nbody\r\n".encode())
+    verdict = detect_automation(msg, is_own_message_id=lambda _mid: False, own_addresses=settings.addresses)
+    return as_notification(msg, verdict, settings).kind.value
+
+
+def test_listed_machine_mail_is_a_notification_whatever_its_shape() -> None:
+    """A listed machine's auto-generated, bulk or plain mail is a notification; its out-of-office is not."""
+    assert _verdict("alerts@monitoring.acme.com", "Auto-Submitted: auto-generated\r\n") == "notification"
+    assert _verdict("x@eu.service-now.acme.com", "Precedence: bulk\r\n") == "notification"
+    assert _verdict("alerts@monitoring.acme.com", "") == "notification"
+    assert _verdict("alerts@monitoring.acme.com", "Auto-Submitted: auto-replied\r\n") == "auto_reply"
+    assert _verdict("alerts@monitoring.acme.com", "", subject="Out of office: back Monday") == "auto_reply"
+
+
+def test_unlisted_and_stranger_machines_keep_their_verdict() -> None:
+    """Auto-generated mail from a customer that accepts no notifications, or from a stranger, stays an auto-reply;
+    a bounce stays a bounce; a person at the customer stays a person."""
+    assert _verdict("cron@acme.com", "Auto-Submitted: auto-generated\r\n") == "auto_reply"
+    assert _verdict("alerts@evil.test", "Auto-Submitted: auto-generated\r\n") == "auto_reply"
+    assert _verdict("MAILER-DAEMON@eu.service-now.acme.com", "") == "bounce"  # matches *@service-now.acme.com
+    assert _verdict("alice@acme.com", "") == "person"
