@@ -18,6 +18,9 @@ class Automation(enum.Enum):
     BOUNCE = "bounce"  # delivery-status notifications, MAILER-DAEMON, empty return path
     LIST = "list"  # mailing-list and bulk mail
     OWN = "own"  # mail this service sent itself, come back round
+    # A customer's machine (monitoring, ServiceNow) the config lets open or join tickets: read,
+    # never answered, never mailed (inbox.ingest.notifications)
+    NOTIFICATION = "notification"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from email.utils import parseaddr
 
 from inbox.domain.message import Automation, ParsedMessage
 
-__all__ = ["AutomationVerdict", "detect_automation"]
+__all__ = ["AutomationVerdict", "auto_submitted", "detect_automation", "is_auto_answer"]
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,19 @@ def _auto_submitted(msg: ParsedMessage) -> str | None:
     value = msg.header("auto-submitted")
     keyword = re.split(r"[;(\s]", value.strip(), maxsplit=1)[0].lower() if value else ""
     return keyword if keyword and keyword != "no" else None
+
+
+auto_submitted = _auto_submitted
+
+
+def is_auto_answer(msg: ParsedMessage) -> bool:
+    """Whether the mail answers another (an out-of-office, a vacation notice, a read receipt), as
+    opposed to a machine's own notification: RFC 3834's auto-replied, or the auto-reply shapes."""
+    if _auto_submitted(msg) == "auto-replied" or _report(msg) in _RECEIPT_TYPES:
+        return True
+    ours = _Ours(lambda _mid: False, frozenset())
+    return any(rule(msg, ours) for rule in (_is_precedence_auto_reply, _has_oof_subject)) or any(
+        msg.header(name) is not None for name in _AUTO_HEADERS if name != "x-auto-response-suppress")
 
 
 def _is_read_receipt(msg: ParsedMessage, _ours: _Ours) -> str | None:

@@ -41,7 +41,9 @@ from inbox.ingest.mime import (
     own_bodies,
     walk,
 )
-from inbox.ingest.quoting import html_text, new_text
+from inbox.ingest.forwards import split
+from inbox.ingest.quoting import html_text
+from inbox.ingest.stubs import USED_HTML_DEFECT, stub_reason
 
 __all__ = ["parse"]
 
@@ -119,12 +121,13 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         references = references[:1] + references[-(MAX_REFERENCES - 1) :]
         defects.append("references trimmed")
 
-    visible, fresh = new_text(text, defects)
+    subject = headers.get("subject", ("",))[0]
+    # A forward keeps what it forwards in view (`forwards`); anything else shows its new text.
+    visible, fresh = split(subject, text, defects)
     if source.unparsed_body:
         fresh = ""  # raw MIME lines (a soft line break, an enclosed mail) are nobody's new text
     elif source.parts.encloses_message:
-        fresh = new_text(_own_text(source.msg), [])[1]
-    subject = headers.get("subject", ("",))[0]
+        fresh = split(subject, _own_text(source.msg), [])[1]
     if len(subject) > MAX_SUBJECT_CHARS:
         subject = subject[:MAX_SUBJECT_CHARS]
         defects.append("subject cut")
@@ -327,12 +330,22 @@ def _own_text(msg: Message) -> str:
 
 
 def _readable(plain: list[str], html: str | None, defects: list[str]) -> str:
-    """The plain bodies as one text, or the HTML as text when they say nothing."""
+    """The plain bodies as one text, or the HTML as text when they say nothing or are a stub of it."""
     # CRLF and CR-only mail read the same as LF mail; each part is its own text, CR-only or not.
     text = "\n".join(normalise_breaks(part) for part in plain)
-    if not text.strip() and html:
+    converted: list[str] = []  # the HTML converted at most once (up to ~100 ms for 2 MB)
+
+    def to_text(markup: str) -> str:
+        if not converted:
+            converted.append(html_text(markup))
+        return converted[0]
+
+    stub = stub_reason(text, html, to_text) if text.strip() and html else None
+    if stub:  # "HTML newsletter could be read here: http://...": the content is the HTML's
+        defects.append(f"{USED_HTML_DEFECT} ({stub})")
+    if (stub or not text.strip()) and html:
         try:
-            text = normalise_breaks(html_text(html))
+            text = normalise_breaks(to_text(html))
         except Exception as exc:  # lxml refuses some byte soups
             defects.append(f"html not converted: {_describe(exc)}")
     if len(text) > MAX_TEXT_CHARS:

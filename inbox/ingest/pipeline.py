@@ -1,7 +1,7 @@
 """One raw message through the whole pipeline, inside the caller's transaction.
 
-The order, readable in one place: parse -> dedupe -> recognise automation ->
-bounces -> refuse headerless -> thread -> resolve customer -> open, append
+The order, readable in one place: parse -> dedupe -> recognise automation (and a
+customer's accepted machine notifications) -> bounces -> refuse headerless -> thread -> resolve customer -> open, append
 or record (a staff mail that reaches no ticket opens none). Opening, appending and recording (a bounce of our mail, an auto-reply,
 a mail without a ticket, a person writing) are the ticket rules' (`inbox.tickets`):
 this module decides where a mail belongs, they decide what it changes and write
@@ -29,6 +29,7 @@ from inbox.domain.tracking import find_tracking_numbers
 from inbox.ingest.authenticate import DnsLookup, authenticate
 from inbox.ingest.dedupe import earlier_copy, identity
 from inbox.ingest.automation import AutomationVerdict, detect_automation
+from inbox.ingest.notifications import as_notification
 from inbox.ingest.parse import parse
 from inbox.ingest.thread import Candidate, ParticipantCheck, candidates
 from inbox.settings import Settings
@@ -110,6 +111,8 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         is_own_message_id=lambda mid: is_own_message_id(mid, ctx.secret),
         own_addresses=ctx.settings.addresses,
     )
+    # A customer's machine the config accepts: opens or joins a ticket, never answered (RFC 3834).
+    verdict = as_notification(parsed, verdict, ctx.settings)
     mail = _Mail(raw, parsed, message_id, verdict)
     # Bounces come first: many arrive From "<>" or a bare MAILER-DAEMON, with no
     # usable sender, and a bounce of our mail must still reach its ticket.
@@ -142,7 +145,7 @@ def ingest_one(session: Session, raw: Claimed, ctx: IngestContext, parsed: Parse
         # Our own people open no tickets: a staff mail names its ticket in the subject, or is a reply.
         tickets.refuse_unaddressed(session, ctx.desk, arrival)
         return IngestResult(Outcome.REFUSED, message_id)
-    if rejected:
+    if rejected and verdict.kind is not Automation.NOTIFICATION:  # a machine's command lines are no one's
         tickets.refuse_outsider(session, ctx.desk, arrival, rejected)
     why = "sender is not a participant of the ticket it names" if rejected else "named in the mail"
     return _open(session, mail, arrival, ctx, links=rejected, why=why)

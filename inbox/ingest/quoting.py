@@ -29,7 +29,7 @@ from mailparser_reply.parser import EmailMessage as ReplyText
 
 from classifiers import is_quoted, split_lines
 
-__all__ = ["html_text", "new_text"]
+__all__ = ["first_quote_header", "html_text", "new_text"]
 
 MAX_REPLY_SCAN_CHARS = 100_000
 MAX_REPLY_SCAN_LINES = 2_000  # a quote header further down stays in the visible text
@@ -129,6 +129,12 @@ def new_text(text: str, defects: list[str]) -> tuple[str, str]:
         defects.append(f"reply not separated: {type(exc).__name__}: {str(exc)[:120]}".replace("\n", " "))
         return text, ""  # where the new text ends is unknown: nothing counts as written above the quote
     return (visible, visible) if visible.strip() else (text, "")
+
+
+def first_quote_header(text: str) -> re.Match[str] | None:
+    """The first quote header (an attribution line, a separator, an Outlook From:/Sent: block) of
+    `text`, a text of stripped lines, within the first lines only; None when there is none."""
+    return _first_at_line_start(_reply_patterns()[0], text)
 
 
 def _below(head: str, first: re.Match[str], headers: re.Pattern[str], signature: re.Pattern[str],

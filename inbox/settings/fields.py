@@ -56,6 +56,23 @@ def _domain(value: Any) -> Any:
     return domain
 
 
+def _machine_sender(value: Any) -> Any:
+    """A customer's machine sender: a bare address, or "*@domain" for every address at that domain
+    and its subdomains."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text.startswith("*@"):
+        try:
+            return "*@" + _domain(text[2:])
+        except ValueError:
+            raise ValueError(f'"{value}" is not "*@" and a domain name (such as "*@alerts.acme.com")') from None
+    try:
+        return _bare_address(text)
+    except ValueError:
+        raise ValueError(f'"{value}" is neither an email address nor "*@" and a domain name') from None
+
+
 def _display_name(value: Any) -> Any:
     # What customers read instead of a staff address: so it must not be an address itself.
     if not isinstance(value, str):
@@ -114,6 +131,7 @@ def _opening_hours(value: Any) -> OpeningHours:
 EmailAddress = Annotated[str, BeforeValidator(_bare_address)]
 DisplayName = Annotated[str, BeforeValidator(_display_name)]
 DomainName = Annotated[str, BeforeValidator(_domain)]
+MachineSender = Annotated[str, BeforeValidator(_machine_sender)]
 EnvName = Annotated[str, BeforeValidator(_env_name)]
 SeverityName = Annotated[str, BeforeValidator(_severity)]
 # RFC 8601 authserv-ids are domain names, compared without regard to case.

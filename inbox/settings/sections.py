@@ -23,7 +23,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from inbox.settings.escalation import BreachEscalation
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
-                                   OpeningHoursValue, Port, Section, SeverityName)
+                                   MachineSender, OpeningHoursValue, Port, Section, SeverityName)
 from inbox.sla.durations import Duration, Unit
 
 # -- service, storage and transports ------------------------------------------------------------
@@ -313,6 +313,10 @@ class PlanSettings(Section):
     # never any (worked outside the contract). Clocks promised to people the contract does not
     # entitle would breach on mail nobody may yet work, hence from_confirmation by default.
     undesignated_clocks: Literal["from_arrival", "from_confirmation", "none"] = "from_confirmation"
+    # Machine notifications from the customers' own systems (monitoring, ServiceNow) that say
+    # `Auto-Submitted: auto-generated` open or join a ticket silently instead of being dropped
+    # (RFC 3834 forbids answering them, not reading them). A customer's own setting wins.
+    accept_notifications: bool = False
 
     @model_validator(mode="after")
     def _undesignated_needs_designated(self) -> PlanSettings:
@@ -330,6 +334,13 @@ class CustomerSettings(Section):
     domains: list[DomainName] = []
     contacts: list[EmailAddress] = []
     account_managers: list[EmailAddress] = []
+    # Addresses of the customer's machines ("alerts@monitoring.acme.com", "*@service-now.acme.com"):
+    # all their mail is a notification (see inbox.ingest.notifications), never answered, never
+    # mailed. Each must lie at one of the customer's domains.
+    machine_senders: list[MachineSender] = []
+    # Notifications (Auto-Submitted: auto-generated) from any address at the customer's domains
+    # open or join tickets silently; None: as its plan says.
+    accept_notifications: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -342,7 +353,24 @@ class CustomerSettings(Section):
     def _reachable(self) -> CustomerSettings:
         if not self.domains and not self.contacts:
             raise ValueError("needs domains or contacts, or no mail can be matched to it")
+        for index, pattern in enumerate(self.machine_senders):
+            if not _at_domains(pattern.rpartition("@")[2], self.domains) and pattern not in self.contacts:
+                domains = ", ".join(self.domains) or "none"
+                raise Located([(("machine_senders", index), f'"{pattern}" is not at one of the customer\'s domains '
+                                f"({domains}): its mail would not be known as the customer's")])
         return self
+
+    def is_machine_sender(self, address: str) -> bool:
+        """Whether `address` is one of the customer's listed machines."""
+        address = address.strip().lower()
+        domain = address.rpartition("@")[2]
+        return any(address == pattern or (pattern.startswith("*@") and _at_domains(domain, [pattern[2:]]))
+                   for pattern in self.machine_senders)
+
+
+def _at_domains(domain: str, domains: Iterable[str]) -> bool:
+    """`domain` is one of `domains` or a subdomain of one."""
+    return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
 class UnknownSenders(Section):

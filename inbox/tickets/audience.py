@@ -6,6 +6,7 @@ The ticket's customer list is kept on its participants (`role`):
 - `customer`: a person of the ticket's customer (an address of one of its domains or a listed
   contact, never one of our staff or support addresses) who wrote to the ticket as the customer
   or was in To or Cc of a mail that did; `unsubscribed` once they wrote `#unsubscribe`.
+- `machine`: a customer's machine whose notification opened the ticket: on the thread, never mailed.
 - anything else (`sender`, `copied`): on the thread, so their replies join the ticket, but mailed
   nothing. Strangers, vendors, our staff copied on the thread stay here.
 
@@ -45,6 +46,9 @@ from inbox.store import history, suppression
 from inbox.store import tickets as store
 
 REQUESTER, REQUESTER_OFF = "requester", "requester-unsubscribed"
+# The customer's machine whose notification opened the ticket (inbox.ingest.notifications): on
+# the thread so its further notifications join it, but never mailed, not even an engineer's reply.
+MACHINE = "machine"
 CUSTOMER, CUSTOMER_OFF = "customer", "unsubscribed"
 _OFF = {REQUESTER: REQUESTER_OFF, CUSTOMER: CUSTOMER_OFF}
 _ON = {off: on for on, off in _OFF.items()}
@@ -120,11 +124,13 @@ def audience(session: Session, settings: Settings, *, ticket_id: int, requester:
              customer: CustomerSettings | None, kind: str, automatic: bool) -> Audience:
     """Who gets email `kind` about the ticket, each on their own, and who on the list does not, and why."""
     requester = requester.lower()
-    if kind not in THREAD_KINDS:
-        return Audience([requester], {})
     roles = store.participant_roles(session, ticket_id)
     left_out: dict[str, str] = {}
     to = [requester]
+    if roles.get(requester) == MACHINE:  # RFC 3834: a machine's mail is never answered, by anything
+        to, left_out[requester] = [], "a machine of the customer (notification): never mailed"
+    if kind not in THREAD_KINDS:
+        return Audience(to, left_out)
     if roles.get(requester) == REQUESTER_OFF and automatic:
         to, left_out[requester] = [], "unsubscribed: no automatic email"
     # Without a customer nobody is copied: only its own person could have put anyone on the list.

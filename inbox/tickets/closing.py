@@ -22,7 +22,7 @@ from inbox.domain.ticket import EventKind, Status
 from inbox.store import history
 from inbox.store import tickets as store
 from inbox.store.tables import Ticket
-from inbox.tickets import notices
+from inbox.tickets import audience, notices
 from inbox.tickets.changes import set_status
 from inbox.tickets.desk import Desk
 from inbox.tickets.due_times import last_public_activity, view
@@ -89,8 +89,10 @@ def close_for_customer(session: Session, desk: Desk, ticket: Ticket, *, by: str,
     set_status(session, desk, ticket, Status.CLOSED, at, by, why=f"closed by the customer: {line}", tell_customer=False)
     facts = view(ticket, last_public_activity(session, ticket))
     in_reply_to, refs = notices.thread_ids(session, ticket.id)
+    roles = store.participant_roles(session, ticket.id)  # a machine requester is never mailed
     notices.enqueue(session, desk, facts, kind="closed_by_customer", key=f"closed-by-customer:{ticket.id}:{key}",
-                    recipients=[ticket.requester, by], audience=notices.CUSTOMER, at=at,
+                    recipients=[a for a in (ticket.requester, by) if roles.get(a.lower()) != audience.MACHINE],
+                    audience=notices.CUSTOMER, at=at,
                     data=notices.context(desk, facts, closing={"by": by, "line": line}),
                     in_reply_to=in_reply_to, references=refs)
     return True

@@ -138,6 +138,8 @@ def enqueue(
     if audience == CUSTOMER:
         data = for_customer(desk.settings, data)
     new = 0
+    if audience == CUSTOMER:  # the last line against a loop: a customer's listed machine is never mailed
+        recipients = [r for r in recipients if not _is_listed_machine(desk.settings, r)]
     for recipient in dict.fromkeys(r.lower() for r in recipients if r):
         new += outbox.enqueue(
             session,
@@ -157,6 +159,11 @@ def enqueue(
             attach_raw_id=attach_raw_id,
         )
     return new
+
+
+def _is_listed_machine(settings: Settings, address: str) -> bool:
+    customer = settings.customer_for(address) if address else None
+    return customer is not None and customer.is_machine_sender(address)
 
 
 def tell_customer(session: Session, desk: Desk, ticket: TicketFacts, *, kind: str, key: str, at: datetime,

@@ -9,7 +9,9 @@ the plan's `undesignated_clocks` say, no escalation request, until it is confirm
 assigns it: `entitlement`), unless
 `acknowledging` holds it back (backscatter, a loop with another desk: the ticket says why). A
 mail that answers one of our acknowledgements without joining its ticket flags the new one.
-Auto-replies and bounces never get here; list mail opens a ticket but is never answered (RFC 3834).
+Auto-replies and bounces never get here; list mail opens a ticket but is never answered (RFC 3834);
+a customer's machine notification (`inbox.ingest.notifications`) opens one flagged `notification`,
+dispatched and clocked as any, never answered, its sender on the thread as `machine` (never mailed).
 Takes the caller's session; never commits.
 """
 
@@ -38,7 +40,9 @@ from inbox.tickets.desk import Desk, TicketFacts
 from inbox.tickets.entitlement import AWAITING, NOT_DESIGNATED, held_clocks, is_designated
 from inbox.tickets.escalation import request_escalation
 
-__all__ = ["NOT_DESIGNATED", "customer_view", "is_designated", "open_ticket"]
+__all__ = ["NOTIFICATION", "NOT_DESIGNATED", "customer_view", "is_designated", "open_ticket"]
+
+NOTIFICATION = "notification"  # the flag of a ticket a customer's machine opened
 
 
 def customer_view(settings: Settings, customer: CustomerSettings | None, plan: str | None) -> CustomerView:
@@ -55,7 +59,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
     settings, parsed, at = desk.settings, mail.parsed, mail.at
     verdict = classify(parsed, customer_view(settings, customer, plan), settings.rule_set, settings.severities)
     customer_id = customer.id if customer else None
-    designated = is_designated(desk, customer, parsed.from_addr)
+    # A customer's machine the config accepts (`inbox.ingest.notifications`) is entitled as the config's own word.
+    machine = mail.automation is Automation.NOTIFICATION
+    designated = machine or is_designated(desk, customer, parsed.from_addr)
     # Held: nobody is dispatched (nor a turn of the team used up) until someone entitled vouches for it.
     picked = next_assignee(session, desk, plan, verdict.severity, verdict.category, customer_id) if designated else None
     person = mail.automation is Automation.PERSON
@@ -68,13 +74,18 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
         subject=parsed.subject, requester=parsed.from_addr, customer_id=customer_id, plan=plan,
         severity=verdict.severity, category=verdict.category, status=Status.OPEN.value,
         assignee=picked[0] if picked else None,
-        flags=([] if designated else [NOT_DESIGNATED, AWAITING]) + ([ANSWERS_OUR_MAIL] if echo else []),
+        flags=([] if designated else [NOT_DESIGNATED, AWAITING]) + ([ANSWERS_OUR_MAIL] if echo else [])
+        + ([NOTIFICATION] if machine else []),
         sla_state=sla_state, **clock_columns(clocks, at),
     )
     keep(session, ticket.id, mail)
     # The customer's people the first mail copies are on its customer list from the start.
-    history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True)
-                             | audience.opened_with(settings, customer, parsed))
+    if machine:  # on the thread so its next alerts join, never mailed; the people it copies are not added either
+        history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True)
+                                 | {parsed.from_addr: audience.MACHINE})
+    else:
+        history.add_participants(session, ticket.id, thread_roles(parsed, settings, requester=True)
+                                 | audience.opened_with(settings, customer, parsed))
     events: list[dict[str, Any]] = [
         _event(ticket, EventKind.OPENED, at, parsed.from_addr, raw_id=mail.raw_id, message_id=mail.message_id,
                customer=customer_id, plan=plan, automation=mail.automation.value,
@@ -90,6 +101,9 @@ def open_ticket(session: Session, desk: Desk, mail: Arrival, *, customer: Custom
                              why=f"{parsed.from_addr} is not a designated contact of {customer_id}",
                              held="not dispatched until a designated contact or an account manager writes #confirm, "
                                   "or a person assigns it", clocks=sla_state.get("clocks", {}).get("off", "from arrival")))
+    if machine:
+        events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=NOTIFICATION, why=mail.automation_reason,
+                             held="never answered and never mailed (RFC 3834); engineers dispatched, clocks as the plan says"))
     if echo:
         events.append(_event(ticket, EventKind.FLAGGED, at, SYSTEM, flag=ANSWERS_OUR_MAIL, answers=echo.tracking,
                              why=f"{parsed.from_addr} opened it, and {echo.why}"))

@@ -34,6 +34,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from classifiers import Command, asks_to_escalate, parse_commands, strip_commands
+from inbox.domain.message import Automation
 from inbox.domain.people import CONFIRM, SEVERITY_VERBS, Authentication, Role, refusal, severity_target, status_named
 from inbox.domain.ticket import EventKind, Status
 from inbox.domain.tracking import find_tracking_numbers
@@ -69,6 +70,9 @@ def role_of(settings: Settings, customer: CustomerSettings | None, address: str)
 def take_reply(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> None:
     """Add a reply to its ticket and carry out what it asks, as far as its sender may."""
     customer = desk.settings.customer(row.customer_id)
+    if mail.automation is Automation.NOTIFICATION:
+        _from_machine(session, desk, mail, row)
+        return
     role = role_of(desk.settings, customer, mail.parsed.from_addr)
     commands = parse_commands(mail.parsed.fresh_text)
     if role is Role.AGENT:
@@ -80,6 +84,14 @@ def take_reply(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> N
     else:
         _from_undesignated(session, desk, mail, row, commands, customer)
     _link_named(session, desk, mail, row)
+
+
+def _from_machine(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> None:
+    """A customer's machine notification on its ticket: kept for the engineers, nothing more. It
+    carries no commands (a machine's "#solve" is no one's), reopens nothing, mails no one."""
+    keep(session, row.id, mail)
+    _appended(session, desk, mail, row)
+    history.set_fields(session, row.id, updated_at=mail.at)
 
 
 def _link_named(session: Session, desk: Desk, mail: Arrival, row: TicketRow) -> None:
