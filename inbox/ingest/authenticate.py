@@ -182,8 +182,9 @@ def _key(kind: str, value: bytes | str) -> str:
 def _from_domain(parsed: ParsedMessage) -> tuple[str, str | None]:
     """The domain to prove, or why there is none. RFC 7489 6.6.1: a message
     with several From fields or several From mailboxes cannot be authenticated
-    (whose domain would it be?). `parsed.from_addr` may come from Sender or
-    Reply-To when From is unusable; only the From header counts here."""
+    (whose domain would it be?). `parsed.from_addr` is the one mailbox the From
+    fields name (`inbox.ingest.mailboxes`), which with two From fields is still
+    an attribution, never a proof: only a single From header counts here."""
     values = parsed.headers.get("from", ())
     if not values:
         return "", "the message has no From header"

@@ -6,7 +6,9 @@ that cannot build the tree only the headers are read. One iterative walk of the
 tree then collects attachments and the parts of a delivery-status report.
 
 Where the sender's new text ends is `inbox.ingest.quoting`'s to say, on lines
-as `classifiers.split_lines` defines them for every reader.
+as `classifiers.split_lines` defines them for every reader. A header block
+broken by a line without a colon is mended first (`inbox.ingest.header_block`),
+and who the From fields name is `inbox.ingest.mailboxes`' to say.
 
 Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
 parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
