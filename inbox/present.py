@@ -70,6 +70,7 @@ def ticket_detail(
             {
                 "direction": m.direction,
                 "from": m.from_addr,
+                "from_name": m.from_name,  # the sender's display name as the mail gave it ("" when none)
                 "to": m.to_addrs,
                 "cc": m.cc_addrs,
                 "subject": m.subject,
@@ -117,7 +118,9 @@ def ticket_text(detail: dict[str, Any]) -> str:
         marks = "" if m["automation"] == "person" else f" [{m['automation']}]"
         marks += " [internal]" if m["internal"] else ""
         marks += f" [flagged: {printable(m['flag'])}]" if m["flag"] else ""
-        lines.append(f"  {m['at']}  {m['direction']:<3} {m['from']}{marks}: {printable(m['subject'])}")
+        # Quoted, so that a name written as an address ("engineer@example.com") reads as the name it is.
+        sender = f"\"{printable(m['from_name'])}\" <{m['from']}>" if m["from_name"] else m["from"]
+        lines.append(f"  {m['at']}  {m['direction']:<3} {sender}{marks}: {printable(m['subject'])}")
         lines.extend(body_lines(m["text"]))
     if detail["outbox"]:
         lines.append("outbox:")

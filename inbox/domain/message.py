@@ -67,8 +67,9 @@ class ParsedMessage:
     report_failed_recipients: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
     has_usable_headers: bool = True
-    # Why the mail has no sender ("From names no mailbox: ..."): its From names no single
-    # mailbox, and nothing else (Sender:, Reply-To:) is taken for it. "" when From names one.
+    # Why the mail has no sender ("From names no mailbox: ...", "From has an address that is not
+    # valid: ..."): its From names no single valid mailbox, and nothing else (Sender:, Reply-To:)
+    # is taken for it. "" when From names one.
     no_sender: str = ""
 
     def header(self, name: str) -> str | None:

@@ -10,9 +10,9 @@ A genuine signature can be replayed with other headers on top: DKIM verifies the
 bottom-most copy of each signed header while the parser reads the topmost (RFC
 6376 8.15). So a mail with two of a header RFC 5322 3.6 allows once proves
 nothing, nor does one whose header block the parser and dkimpy would split
-differently (a bare CR), nor a signature whose h= leaves out From, Subject,
-Message-ID or a threading header the mail has: those are what decide which
-ticket a mail acts on. A pass names its once-keys (`Authentication.once`): what
+differently (a bare CR, a line without a colon), nor a signature whose h= leaves
+out From, Subject, Message-ID or a threading header the mail has: those are what
+decide which ticket a mail acts on. A pass names its once-keys (`Authentication.once`): what
 the ticket rules spend so that one signature, or one Message-ID a trusted host
 vouched for, acts once.
 
@@ -147,6 +147,10 @@ def _read_header_block(raw: bytes, parsed: ParsedMessage) -> _HeaderBlock | str:
         if colon:
             fields.append((name.strip().lower().decode("ascii", "replace"), value))
             counts[fields[-1][0]] += 1
+        elif line and not line.startswith(b"From "):
+            # The parser joins it to the field above (`inbox.ingest.header_block`), dkimpy refuses
+            # the mail, another verifier may skip it: what one reader signs, another reads otherwise.
+            return "the header has a line without a colon (RFC 5322 2.2), which readers join or split differently"
     for name in SINGLE_HEADERS:
         counts[name] = max(counts[name], len(parsed.headers.get(name, ())))
     repeated = [name for name in SINGLE_HEADERS if counts[name] > 1]
@@ -178,8 +182,9 @@ def _key(kind: str, value: bytes | str) -> str:
 def _from_domain(parsed: ParsedMessage) -> tuple[str, str | None]:
     """The domain to prove, or why there is none. RFC 7489 6.6.1: a message
     with several From fields or several From mailboxes cannot be authenticated
-    (whose domain would it be?). `parsed.from_addr` may come from Sender or
-    Reply-To when From is unusable; only the From header counts here."""
+    (whose domain would it be?). `parsed.from_addr` is the one mailbox the From
+    fields name (`inbox.ingest.mailboxes`), which with two From fields is still
+    an attribution, never a proof: only a single From header counts here."""
     values = parsed.headers.get("from", ())
     if not values:
         return "", "the message has no From header"

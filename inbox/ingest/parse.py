@@ -6,7 +6,9 @@ that cannot build the tree only the headers are read. One iterative walk of the
 tree then collects attachments and the parts of a delivery-status report.
 
 Where the sender's new text ends is `inbox.ingest.quoting`'s to say, on lines
-as `classifiers.split_lines` defines them for every reader.
+as `classifiers.split_lines` defines them for every reader. A header block
+broken by a line without a colon is mended first (`inbox.ingest.header_block`),
+and who the From fields name is `inbox.ingest.mailboxes`' to say.
 
 Must never raise, whatever the bytes (empty, binary, 2 MB, thousands of nested
 parts, broken boundaries, unknown charsets, CR-only lines, 210 KB of headers),
@@ -25,12 +27,14 @@ from datetime import datetime, timezone
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 import mailparser
 
 from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
+from inbox.ingest import header_block
+from inbox.ingest.mailboxes import addresses, author, mailboxes, return_path
 from inbox.ingest.mime import (
     QUOTED_MESSAGE_ID,
     MimeParts,
@@ -64,10 +68,6 @@ logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 _BOUNDARY = re.compile(rb"boundary\s*=", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
-_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+|[a-z0-9][a-z0-9._+-]*")
-_ADDRESS_TOKEN = re.compile(r"[^\s<>\"(),;:@]+@[^\s<>\"(),;:@]+\.[^\s<>\"(),;:@]+")
-_TOKEN_BREAKS = re.compile(r"[\s<>\"(),;:]+")
-MAX_ADDRESS_CHARS = 254  # RFC 5321 4.5.3.1.3: a path is 256 octets with its angle brackets
 
 
 def parse(raw: bytes) -> ParsedMessage:
@@ -97,12 +97,17 @@ class _Source:
 
 
 def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
+    # A header folded without its leading space would end the block early (From unread); the
+    # repaired copy is the parser's alone, authentication reads the bytes as they came.
+    raw, repaired = header_block.repair(raw)
+    defects.extend(repaired)
     source = _read(raw, defects)
     raw_headers, headers = _read_headers(source.msg)
 
     own_ids = message_ids(raw_headers.get("message-id", ()))
     message_id = own_ids[0] if own_ids else None
-    from_name, from_addr, no_sender = _author(raw_headers.get("from", ()))
+    from_name, from_addr, no_sender, from_defects = author(raw_headers.get("from", ()))
+    defects.extend(from_defects)
     if no_sender:
         defects.append(no_sender)
 
@@ -112,7 +117,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         # Non-standard bounces (qmail, Exim, many gateways) quote the original
         # in plain text instead of attaching it as RFC 3464 asks.
         report_ids = [i for i in _unique(QUOTED_MESSAGE_ID.findall(text)) if i != message_id]
-    failed = source.parts.failed + [a for _n, a in _mailboxes(raw_headers.get("x-failed-recipients", ()))]
+    failed = source.parts.failed + [a for _n, a in mailboxes(raw_headers.get("x-failed-recipients", ()))]
 
     references = message_ids(raw_headers.get("references", ()))
     if len(references) > MAX_REFERENCES:
@@ -136,12 +141,12 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
         subject=subject,
         from_addr=from_addr,
         from_name=from_name,
-        to=_addresses(raw_headers.get("to", ())),
-        cc=_addresses(raw_headers.get("cc", ())),
-        reply_to=_addresses(raw_headers.get("reply-to", ())),
+        to=addresses(raw_headers.get("to", ())),
+        cc=addresses(raw_headers.get("cc", ())),
+        reply_to=addresses(raw_headers.get("reply-to", ())),
         in_reply_to=tuple(message_ids(raw_headers.get("in-reply-to", ()))),
         references=tuple(references),
-        return_path=_return_path(raw_headers.get("return-path", ())),
+        return_path=return_path(raw_headers.get("return-path", ())),
         date=_date(source.date, raw_headers.get("date", ()), defects),
         content_type=_content_type(source.msg),
         headers=headers,
@@ -242,59 +247,6 @@ def _read_headers(msg: Message) -> tuple[dict[str, list[str]], dict[str, tuple[s
         raw.setdefault(key, []).append(text)
         decoded.setdefault(key, []).append(decode_words(text))
     return raw, {key: tuple(values) for key, values in decoded.items()}
-
-
-def _mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
-    """(display name, bare lower-case address) of every valid mailbox."""
-    result: list[tuple[str, str]] = []
-    for value in values:
-        boxes = [(name, clean(addr).strip().strip("<>").lower()) for name, addr in getaddresses([value])]
-        valid = [(decode_words(name), addr) for name, addr in boxes
-                 if len(addr) <= MAX_ADDRESS_CHARS and _ADDRESS.fullmatch(addr)]
-        # Broken but common: "Big Bug bb@bug.com", "a@x.com b@x.com" (no
-        # quotes, no commas). The addresses are still plain to see. Searched word by word, and
-        # only in words short enough to be an address: one search over a long header is quadratic.
-        result.extend(valid or [("", found.lower()) for word in _TOKEN_BREAKS.split(value)
-                                if "@" in word and len(word) <= MAX_ADDRESS_CHARS
-                                for found in _ADDRESS_TOKEN.findall(word)])
-    return result
-
-
-def _author(values: list[str] | tuple[str, ...]) -> tuple[str, str, str]:
-    """(display name, address, "") of the one mailbox the From field names, or ("", "", why not).
-
-    The mail is someone's only when From names one mailbox. Its group syntax ("undisclosed-
-    recipients:;", RFC 6854), an empty or missing From, and several authors (RFC 5322 3.6.2,
-    or two From fields) name none, and Sender: or Reply-To: never stand in for it: anyone can
-    write them, and taken for the author they let a mail join a ticket as someone its From
-    does not name. Such a mail is refused as a sender; bounces, which often come From "<>",
-    are told apart and routed before that refusal."""
-    if not values:
-        return "", "", "From names no mailbox: there is no From field"
-    boxes: list[tuple[str, str]] = []
-    for value in values:  # a second author settles it: the fields after it need no reading
-        boxes.extend(_mailboxes([value]))
-        addresses = _unique([address for _name, address in boxes])
-        if len(addresses) > 1:
-            break
-    if len(addresses) == 1:
-        return boxes[0][0], addresses[0], ""
-    shown = " ".join(" ".join(value[:200] for value in values[:2]).split())[:100]
-    if not addresses:
-        return "", "", f"From names no mailbox: {shown!r}"
-    return "", "", f"From names {len(addresses)} mailboxes, not one: {shown!r}"
-
-
-def _addresses(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(_unique([addr for _name, addr in _mailboxes(values)]))
-
-
-def _return_path(values: list[str] | tuple[str, ...]) -> str | None:
-    if not values:
-        return None
-    boxes = _mailboxes(values[:1])
-    # RFC 5321 4.5.5: "<>" is the null reverse-path of bounces and auto-replies.
-    return boxes[0][1] if boxes else ""
 
 
 def _date(parsed: datetime | None, values: list[str] | tuple[str, ...], defects: list[str]) -> datetime | None:

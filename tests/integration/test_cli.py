@@ -196,9 +196,27 @@ def test_show_prints_each_message_body(config: str, tmp_path: Path, capsys) -> N
     run(capsys, "--config", config, "ingest", str(tmp_path / "a.eml"))
     code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
     lines = out.splitlines()
-    header = lines.index(next(line for line in lines if "alice@acme.com: Printer on fire" in line))
+    header = lines.index(next(line for line in lines if '"Alice" <alice@acme.com>: Printer on fire' in line))
     assert code == 0
     assert lines[header + 1:header + 3] == ["      Our printer is on fire.", "      The second tray smokes too."]
+
+
+def test_show_gives_each_sender_display_name(config: str, tmp_path: Path, capsys) -> None:
+    """`tickets show` names the sender as the mail did ("Alice Liddell" <alice@acme.com>); --json has it as
+    `from_name` beside `from`, "" for a mail without one, and a control character never reaches the terminal."""
+    (tmp_path / "a.eml").write_bytes(mail(sender="Alice Liddell <alice@acme.com>"))
+    (tmp_path / "b.eml").write_bytes(b"From: bob@acme.com\r\nTo: support@example.com\r\nSubject: Re: [SUP-000001] x\r\n"
+                                     b"Message-ID: <b2@acme.com>\r\n\r\nMe too.\r\n")
+    (tmp_path / "c.eml").write_bytes(b"From: =?utf-8?q?Carol=1B=5B31m?= <carol@acme.com>\r\nTo: support@example.com\r\n"
+                                     b"Subject: Re: [SUP-000001] x\r\nMessage-ID: <c3@acme.com>\r\n\r\nAnd me.\r\n")
+    run(capsys, "--config", config, "ingest", *(str(tmp_path / n) for n in ("a.eml", "b.eml", "c.eml")))
+    shown = json.loads(run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")[1])
+    inbound = [(m["from"], m["from_name"]) for m in shown["messages"] if m["direction"] == "in"]
+    assert inbound == [("alice@acme.com", "Alice Liddell"), ("bob@acme.com", ""), ("carol@acme.com", "Carol\x1b[31m")]
+    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
+    assert code == 0 and ' in  "Alice Liddell" <alice@acme.com>: Printer on fire' in out
+    assert " in  bob@acme.com: Re: [SUP-000001] x" in out and "\x1b" not in out
+    assert ' in  "Carol\N{REPLACEMENT CHARACTER}[31m" <carol@acme.com>' in out
 
 
 def test_show_marks_internal_and_flagged_messages(config: str, tmp_path: Path, capsys) -> None:
@@ -211,7 +229,7 @@ def test_show_marks_internal_and_flagged_messages(config: str, tmp_path: Path, c
     [header] = [line for line in out.splitlines() if "engineer@example.com" in line]
     assert code == 0 and f"[internal] [flagged: {reason}]" in header and "      Looks like the fuser." in out
     assert "  flags               not a designated contact" in out
-    [customer] = [line for line in out.splitlines() if " in  alice@acme.com" in line]
+    [customer] = [line for line in out.splitlines() if ' in  "Alice" <alice@acme.com>' in line]
     assert "[internal]" not in customer and "[flagged" not in customer
     shown = json.loads(run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")[1])
     assert [(m["internal"], m["flag"]) for m in shown["messages"]] == [(False, None), (True, reason)]
