@@ -129,7 +129,8 @@ def codecs_for(label: str | None) -> tuple[str, ...]:
         info = codecs.lookup(name)
     except (LookupError, ValueError):
         return tuple(found)
-    if getattr(info, "_is_text_encoding", True) and info.name not in _NOT_CHARSETS and info.name not in found:
+    if getattr(info, "_is_text_encoding", True) and info.name.replace("-", "_") not in _NOT_CHARSETS \
+            and info.name.replace("-", "_") not in found:
         found.append(info.name)  # the label's own codec: latin-1 reads the 5 bytes cp1252 lacks
     return tuple(found)
 
