@@ -18,17 +18,23 @@ Detection runs only when strict decoding failed, on a bounded sample, so well-la
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
+from contextvars import ContextVar
 from email.message import Message
 
 import mailparser
 from charset_normalizer import from_bytes
 
-__all__ = ["CharsetParser", "WHATWG_LABELS", "codecs_for", "decode", "filename", "header_text", "message_charset"]
+__all__ = ["CharsetParser", "detection_budget", "WHATWG_LABELS", "codecs_for", "decode", "filename", "header_text", "message_charset"]
 
 MAX_SAMPLE = 32 * 1024  # bytes the detector reads: enough to tell, bounded in time
 MAX_DEFECT_WHERE = 40
+# Detections one mail may cost (~3 ms each at most): a mail of a thousand lying headers or
+# parts gets replacement characters past these, not seconds of guessing.
+MAX_DETECTIONS = 32
 
 # The labels of the WHATWG Encoding Standard (https://encoding.spec.whatwg.org/#names-and-labels,
 # section 4.2 "Names and labels") for its legacy single- and multi-byte encodings, each mapped
@@ -107,6 +113,7 @@ _DETECTABLE = (
 # The 8-bit charsets a mailer that declared a 7-bit one most likely wrote instead.
 _KIN = {"iso2022_jp": ("cp932", "euc_jp"), "iso2022_kr": ("cp949",), "hz": ("gb18030",)}
 _TIE = 0.1  # chaos (charset-normalizer's mess ratio) within which candidates count as equal
+_detections_left: ContextVar[list[int] | None] = ContextVar("detections_left", default=None)
 _JIS_ESCAPE = re.compile(rb"(\x1b\$[@B]|\x1b\([BJI])")
 
 
@@ -158,6 +165,16 @@ def decode(data: bytes, declared: str | None, where: str, defects: list[str] | N
         return data.decode(guess, "replace")
     _note(defects, f"charset unknown: replacement characters for {where}")
     return data.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def detection_budget(count: int = MAX_DETECTIONS) -> Iterator[None]:
+    """Within this block (one mail's parse) the detector runs at most `count` times."""
+    token = _detections_left.set([count])
+    try:
+        yield
+    finally:
+        _detections_left.reset(token)
 
 
 def header_text(value: str, where: str, defects: list[str] | None = None, hint: str | None = None) -> str:
@@ -233,10 +250,26 @@ class CharsetParser(mailparser.MailParser):
         super().__init__(message)
 
     def _decode_body_payload(self, part: Message, charset: str, part_index: int) -> str:
+        stored = part._payload  # noqa: SLF001 - as mail-parser reads it: the body as parsed
+        if isinstance(stored, str) and stored.isascii() and "\x1b" not in stored and "\x0e" not in stored \
+                and str(part.get("content-transfer-encoding", "7bit")).strip().lower() in ("7bit", "8bit", "binary") \
+                and _reads_ascii_as_ascii(charset):
+            return stored  # ASCII in an ASCII-compatible charset: nothing to decode (most mail)
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes) or not data:
             return ""
-        return decode(data, part.get_content_charset(), "body", self.charset_defects)
+        # `charset` is the part's, "utf-8" when it declares none (mail-parser's default, and ours)
+        return decode(data, charset, "body", self.charset_defects)
+
+
+_PROBE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_ascii_as_ascii(label: str | None) -> bool:
+    """Whether text without ESC reads as ASCII in this charset (not UTF-7, HZ, UTF-16, EBCDIC)."""
+    codec = (codecs_for(label) or ("ascii",))[0]
+    return _strict(_PROBE, codec) == _PROBE.decode("ascii")
 
 
 def _strict(data: bytes, codec: str) -> str | None:
@@ -289,6 +322,11 @@ def _detect(data: bytes, preferred: tuple[str, ...]) -> str | None:
     """The charset charset-normalizer finds likeliest among `_DETECTABLE`; on a tie, the
     family of what was declared or hinted first (Shift_JIS for a lying ISO-2022-JP), then
     `_DETECTABLE`'s order. None when none reads the sample."""
+    left = _detections_left.get()
+    if left is not None:
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
     sample = data[:MAX_SAMPLE]
     kin = [c for codec in preferred for c in (codec, *_KIN.get(codec, ()))]
     order = [c for c in (*kin, *_DETECTABLE) if c in _DETECTABLE]

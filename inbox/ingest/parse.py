@@ -29,7 +29,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
-from inbox.ingest.charsets import CharsetParser, header_text, message_charset
+from inbox.ingest.charsets import CharsetParser, detection_budget, header_text, message_charset
 from inbox.ingest.mime import (
     QUOTED_MESSAGE_ID,
     MimeParts,
@@ -72,7 +72,8 @@ def parse(raw: bytes) -> ParsedMessage:
     ``has_usable_headers=False`` and the reason in ``defects``."""
     defects: list[str] = []
     try:
-        return _parse(bytes(raw), defects)
+        with detection_budget():
+            return _parse(bytes(raw), defects)
     except Exception as exc:  # the last line of "never raises": a bug or a new kind of hostility
         defects.append(f"unparseable: {_describe(exc)}")
         return ParsedMessage(

@@ -188,3 +188,14 @@ def test_declared_text_reads_back_as_written(written: tuple[str, str, str, str],
     assert parsed.subject == subject
     assert parsed.text.strip() == text
     assert not [d for d in parsed.defects if d.startswith("charset")]
+
+
+def test_a_thousand_lying_headers_cost_a_bounded_number_of_detections() -> None:
+    """Past MAX_DETECTIONS the parser gives replacement characters instead of guessing on."""
+    lines = b"".join(b"X-H%d: " % i + bytes([0x80 + i % 100]) * 40 + b" \xd6\xd0\xce\xc4\r\n" for i in range(1000))
+    raw = cm.single(b"s", b"x", "utf-8").replace(b"Subject:", lines + b"Subject:", 1)
+    start = time.perf_counter()
+    parsed = parse(raw)
+    assert time.perf_counter() - start < 2.0
+    assert parsed.from_addr == "alice@acme.com"
+    assert 0 < sum(d.startswith("charset guessed") for d in parsed.defects) <= charsets.MAX_DETECTIONS
