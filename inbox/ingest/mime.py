@@ -21,6 +21,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from inbox.domain.message import AttachmentInfo
+from inbox.ingest import charsets
 
 __all__ = [
     "QUOTED_MESSAGE_ID",
@@ -140,10 +141,10 @@ def _visit(part: Message, parts: MimeParts, collect_text: bool) -> list[Message]
         return [child for child in payload if isinstance(child, Message)]
     if ctype in _REPORT_TYPES:
         return []
-    filename = _filename(part)
+    filename = _filename(part, parts.defects)
     if ctype in _BODY_TYPES and filename is None and part.get_content_disposition() != "attachment":
         if collect_text:
-            (parts.plain if ctype == "text/plain" else parts.html).append(_part_text(part))
+            (parts.plain if ctype == "text/plain" else parts.html).append(_part_text(part, parts.defects))
         return []
     data = part.get_payload(decode=True)
     parts.attachments.append(_attachment(part, ctype, data if isinstance(data, bytes) else b"", filename))
@@ -182,16 +183,18 @@ def _is_file(part: Message) -> bool:
     return part.get_content_disposition() == "attachment" or _filename(part) is not None
 
 
-def _filename(part: Message) -> str | None:
-    """The decoded file name, "" when one is declared but unreadable, None when none is."""
+def _filename(part: Message, defects: list[str] | None = None) -> str | None:
+    """The decoded file name, "" when one is declared but unreadable, None when none is.
+    Read as `Message.get_filename` finds it, but decoded by `charsets`: RFC 2231's charset
+    through the WHATWG labels, raw 8-bit names as UTF-8, else by detection."""
     try:
-        name = part.get_filename()
-    except Exception:  # RFC 2231 parameters in an unknown charset, and worse
+        name = charsets.filename(part, defects)
+    except Exception:  # parameters no reader can split
         return ""
     if name is None:
         return None
     # Many clients put RFC 2047 words in file names, against RFC 2047 5.
-    return decode_words(desurrogate(str(name)))
+    return decode_words(name, defects, "file name")
 
 
 def _attachment(part: Message, ctype: str, data: bytes, filename: str | None = None) -> AttachmentInfo:
@@ -274,8 +277,9 @@ def _typed_address(value: str) -> str:
     return boxes[0][1].lower() if boxes and boxes[0][1] else address.lower()
 
 
-def decode_words(text: str) -> str:
-    """RFC 2047 encoded words decoded, folding undone, one line."""
+def decode_words(text: str, defects: list[str] | None = None, where: str = "header") -> str:
+    """RFC 2047 encoded words decoded, folding undone, one line; each word's charset read
+    by `charsets` (guesses noted in `defects` as for `where`)."""
     # Unfold first (RFC 5322 2.2.3): decode_header drops a line break that
     # follows an encoded word, and the space with it.
     if "\n" in text or "\r" in text:
@@ -285,18 +289,18 @@ def decode_words(text: str) -> str:
             chunks = decode_header(text)
         except Exception:  # HeaderParseError, binascii.Error: keep the text as sent
             chunks = [(text, None)]
-        text = "".join(_chunk(data, charset) for data, charset in chunks)
+        text = "".join(_chunk(data, charset, defects, where) for data, charset in chunks)
         if "\n" in text or "\r" in text:  # an encoded word may carry a line break
             text = _FOLD.sub(" ", text)
     return clean(text.strip())
 
 
-def _chunk(data: bytes | str, charset: str | None) -> str:
+def _chunk(data: bytes | str, charset: str | None, defects: list[str] | None, where: str) -> str:
     if isinstance(data, str):
         return data
     if charset is None:  # decode_header hands unencoded runs back as raw-unicode-escape
         return data.decode("raw-unicode-escape", "replace")
-    return decode_bytes(data, charset)
+    return clean(charsets.decode(data, charset, where, defects))
 
 
 def message_ids(values: list[str] | tuple[str, ...]) -> list[str]:
@@ -314,38 +318,24 @@ def message_ids(values: list[str] | tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _part_text(part: Message) -> str:
+def _part_text(part: Message, defects: list[str] | None = None) -> str:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
-    return decode_bytes(data, part.get_content_charset())
+    return decode_bytes(data, part.get_content_charset(), defects)
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes in the declared charset; UTF-8 when it is unknown or lies, and
-    cp1252 (what unlabeled 8-bit mail mostly is) when that fails too."""
-    for name in (charset, "utf-8"):
-        if name:
-            try:
-                return clean(data.decode(name))
-            except (LookupError, UnicodeError, ValueError):  # "x-unknown", "undefined", wrong bytes
-                continue
-    return clean(data.decode("cp1252", "replace"))
+def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:
+    """Bytes of a body in its declared charset, as `charsets.decode` reads them."""
+    return clean(charsets.decode(data, charset, "body", defects))
 
 
 def desurrogate(text: str) -> str:
     """compat32 keeps 8-bit header bytes as surrogate escapes: read them as
-    UTF-8, else as cp1252."""
+    UTF-8, else as `charsets` detects them."""
     if text.isascii():
         return text
-    try:
-        data = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return clean(text)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
+    return clean(charsets.header_text(text, "header"))
 
 
 def clean(text: str) -> str:

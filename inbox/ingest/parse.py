@@ -29,11 +29,10 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 
-import mailparser
-
 from classifiers import normalise_breaks
 from inbox.domain.message import ParsedMessage
 from inbox.ingest import header_block
+from inbox.ingest.charsets import CharsetParser, detection_budget, header_text, message_charset
 from inbox.ingest.mailboxes import addresses, author, mailboxes, return_path
 from inbox.ingest.mime import (
     QUOTED_MESSAGE_ID,
@@ -75,7 +74,8 @@ def parse(raw: bytes) -> ParsedMessage:
     ``has_usable_headers=False`` and the reason in ``defects``."""
     defects: list[str] = []
     try:
-        return _parse(bytes(raw), defects)
+        with detection_budget():
+            return _parse(bytes(raw), defects)
     except Exception as exc:  # the last line of "never raises": a bug or a new kind of hostility
         defects.append(f"unparseable: {_describe(exc)}")
         return ParsedMessage(
@@ -102,7 +102,7 @@ def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
     raw, repaired = header_block.repair(raw)
     defects.extend(repaired)
     source = _read(raw, defects)
-    raw_headers, headers = _read_headers(source.msg)
+    raw_headers, headers = _read_headers(source.msg, defects)
 
     own_ids = message_ids(raw_headers.get("message-id", ()))
     message_id = own_ids[0] if own_ids else None
@@ -172,7 +172,7 @@ def _read(raw: bytes, defects: list[str]) -> _Source:
         defects.append(f"MIME body not parsed: {too_complex}")
         return _headers_only(raw)
     try:
-        mp = mailparser.parse_from_bytes(raw)
+        mp = CharsetParser.from_bytes(raw)
     except Exception as exc:  # mail-parser has raised AttributeError on a broken epilogue
         defects.append(f"fallback parser used: {_describe(exc)}")
         return _stdlib(raw, defects)
@@ -181,6 +181,7 @@ def _read(raw: bytes, defects: list[str]) -> _Source:
     parts.plain = list(mp.text_plain)
     parts.html = list(mp.text_html)
     defects.extend(f"mime defect: {name}" for name in sorted(mp.defects_categories))
+    defects.extend(mp.charset_defects)
     return _Source(msg, parts, mp.date)
 
 
@@ -236,16 +237,21 @@ def _content_type(msg: Message) -> str:
 # --- headers ------------------------------------------------------------------
 
 
-def _read_headers(msg: Message) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
+def _read_headers(msg: Message, defects: list[str]) -> tuple[dict[str, list[str]], dict[str, tuple[str, ...]]]:
     """Every header once: as wire text (for addresses and ids, which must be
-    split before RFC 2047 decoding) and decoded (for people)."""
+    split before RFC 2047 decoding) and decoded (for people). Raw 8-bit bytes are
+    read by `charsets`, the body's charset their likeliest."""
     raw: dict[str, list[str]] = {}
     decoded: dict[str, list[str]] = {}
-    for name, value in msg.raw_items():
+    items = list(msg.raw_items())
+    # Only 8-bit headers need the hint: most mail has none, and walks no part for it.
+    hint = message_charset(msg) if any(not str(value).isascii() for _name, value in items) else None
+    for name, value in items:
         key = desurrogate(str(name)).strip().lower()
-        text = desurrogate(value if isinstance(value, str) else str(value))
+        where = key.title()[:40]
+        text = clean(header_text(value if isinstance(value, str) else str(value), where, defects, hint))
         raw.setdefault(key, []).append(text)
-        decoded.setdefault(key, []).append(decode_words(text))
+        decoded.setdefault(key, []).append(decode_words(text, defects, where))
     return raw, {key: tuple(values) for key, values in decoded.items()}
 
 
