@@ -93,6 +93,9 @@ def _forward_start(lines: list[str], *, by_subject: bool) -> int | None:
     A separator line starts it in a forward by subject, and in any mail when nothing but blank lines
     stands above it. In a forward by subject, a quote header (an Outlook From:/Sent: block, "On ...,
     Bob wrote:") starts it too, where no separator stands above."""
+    if not by_subject:  # most mail: only a separator as its first line that is not blank counts
+        first = next((at for at, line in enumerate(lines) if line.strip()), None)
+        return first if first is not None and _SEPARATOR.match(lines[first].strip()) else None
     head = "\n".join(line.strip() for line in lines)
     separator = _SEPARATOR.search(head)
     at_separator = head.count("\n", 0, separator.start()) if separator else None

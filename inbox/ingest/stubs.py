@@ -10,8 +10,9 @@ instead, when the HTML has text and either
 - it is under `STUB_MAX_CHARS` and says one of the "view in your browser" phrases below, whatever
   the HTML's length (but the HTML says more than it).
 
-Cheap by design: the HTML is converted only when the plain part is short (the common mail, a
-plain part as long as its HTML, never converts anything), and `html_text` is bounded by the
+Cheap by design: the HTML is converted only when the plain part is short and under a fifth of
+the HTML's markup, or says a view-in-browser line (the common mail, a plain part as long as its
+HTML's text, never converts anything), and `html_text` is bounded by the
 caller's `MAX_HTML_CHARS`. Never raises out of `stub_reason`: a conversion error means "not a stub".
 Never touches storage, the network or the clock.
 """
@@ -44,7 +45,12 @@ _VIEW_IN_BROWSER = re.compile(
 def stub_reason(plain: str, html: str, to_text: Callable[[str], str]) -> str | None:
     """Why `plain` is a stub of `html` (for the record), or None when it is the mail's text."""
     words = _SPACES.sub(" ", plain).strip()
-    if len(words) >= STUB_MAX_CHARS:
+    if len(words) >= STUB_MAX_CHARS or len(html) <= len(words):
+        return None
+    # The HTML's text, spaces squeezed, is never longer than its markup: a plain part that is not
+    # under 20 % of the markup, and says no view-in-browser line, is the text without converting.
+    browser_line = _VIEW_IN_BROWSER.search(words)
+    if browser_line is None and len(words) >= STUB_SHARE * len(html):
         return None
     try:
         rich = _SPACES.sub(" ", to_text(html)).strip()
@@ -52,7 +58,7 @@ def stub_reason(plain: str, html: str, to_text: Callable[[str], str]) -> str | N
         return None
     if len(rich) <= len(words):
         return None
-    if _VIEW_IN_BROWSER.search(words):
+    if browser_line is not None:
         return f"a view-in-browser line of {len(words)} characters"
     if len(words) < STUB_SHARE * len(rich):
         return f"{len(words)} characters beside {len(rich)} in the HTML"

@@ -7,9 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inbox.ingest import header_block
 from inbox.ingest.authenticate import authenticate
+from inbox.ingest.header_block import _joined, repair
 from inbox.ingest.parse import parse
 from tests.dkim_kit import Key, dns_for, make_key, sign
 
@@ -168,3 +171,15 @@ def test_an_address_with_spaces_among_recipients_is_dropped_not_shortened() -> N
 def test_broken_but_plain_addresses_are_still_read(value: bytes, address: str) -> None:
     raw = b"From: " + value + b"\r\nSubject: s\r\n\r\nhi\r\n"
     assert parse(raw).from_addr == address
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from([b"From: a@b.c", b"Subject: x", b"X-Tracker", b" folded", b"\tfolded", b"From bob",
+                                 b"noColonHere", b"", b"a:b", b"\xff\xfe", b"Date"]), max_size=12),
+       st.lists(st.sampled_from([b"\r\n", b"\n", b"\r"]), min_size=12, max_size=12), st.booleans())
+def test_the_quick_check_rules_out_only_what_the_line_by_line_repair_leaves(lines: list[bytes], breaks: list[bytes],
+                                                                           body: bool) -> None:
+    """`repair` first asks two regular expressions whether the block has a line to join; whatever the
+    lines and breaks (CRLF, LF, a lone CR, mixed), it answers as the line-by-line repair does."""
+    raw = b"".join(line + brk for line, brk in zip(lines, breaks)) + (b"\r\nbody without colon\r\n" if body else b"")
+    assert repair(raw) == _joined(raw)
