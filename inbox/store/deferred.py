@@ -3,15 +3,16 @@
 Ingest writes a batch of mails in one transaction, and each statement is a round trip (on
 PostgreSQL the larger part of a mail's cost). Rows that the same transaction reads back only
 through the store (events, a ticket's messages without attachments, participants, links, raw
-rows marked processed, counters advanced under the lock their first advance took, outbox rows
-queued) wait here,
-and `holding`'s end writes each kind with one executemany, before the caller commits: they still
-land with the rest of the transaction or not at all. The store's readers of a table flush its
+rows marked processed or sent, counters advanced under the lock their first advance took, outbox
+rows queued) wait here, and `holding`'s end writes each kind with one executemany (on PostgreSQL
+all kinds in one round trip), before the caller commits: they still land with the rest of the
+transaction or not at all. The store's readers of a table flush its
 held rows first (`flush`), as the ORM's autoflush would; the rows referred to (tickets, raw rows)
 are never held, so a partial flush breaks no foreign key.
 
-Only a caller that owns the transaction opens `holding` (the ingest worker, per batch); without
-it every write goes straight to the database, as before. Never commits.
+Only a caller that owns the transaction opens `holding` (the ingest worker, per batch; the
+dispatcher, per email it records as sent); without it every write goes straight to the database,
+as before. Never commits.
 """
 
 from __future__ import annotations
