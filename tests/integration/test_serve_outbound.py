@@ -72,7 +72,8 @@ def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: 
             client.sendmail("alice@acme.com", ["support@example.com"], mail())
         assert server.wait_until(lambda: len(sink.received) >= 1, 60), (tmp_path / "serve.log").read_text()[-2000:]
         page = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
-        assert 'inbox_outbox_depth{state="pending"} 0' in page and "inbox_scheduler_failures 0" in page
+        assert 'inbox_outbox_depth{state="pending"} 0.0' in page and "inbox_scheduler_failures_total 0.0" in page
+        assert 'inbox_emails_sent_total{kind="ack"} 1.0' in page, page
         assert server.terminate() == 0
     finally:
         server.kill()
