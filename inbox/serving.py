@@ -86,7 +86,7 @@ class TurnReport:
             metrics.inc("inbox_template_refusals_total")
             log.warning("template %s refused; its last good version is used", name)
         for name in sorted(before - now):
-            log.info("template %s recovered: no longer refused", name)
+            log.warning("template %s recovered: no longer refused", name)  # closes the refusal warning
 
 
 def _refusal(problem: dict[str, Any]) -> str:
