@@ -70,6 +70,7 @@ class Dispatcher:
     renderer: Renderer
     transport: MailTransport
     owner: str | None = None
+    sent_kind: Callable[[str], None] | None = None  # each email the relay accepted, by kind: for /metrics
     # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
     desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
@@ -129,6 +130,8 @@ class Dispatcher:
             for item in sent:
                 with _fields(item):
                     log.info("%s: sent", _about(item))
+                if self.sent_kind is not None:
+                    self.sent_kind(item.kind)
         return done
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],

@@ -10,8 +10,10 @@ Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Con
   from a child   ("wake", role)  a role elsewhere has work (ingest queued emails: wake send)
                  ("processed", source, outcome)  one message ingested, for /metrics
                  ("ready",)      every part of the child runs: the parent's listener may take mail
-                 ("turned", failed, refused)     one scheduler turn and the templates refused, for
+                 ("turned", failed, refused, done)  one scheduler turn, the templates refused and
+                                                 what it sent by kind, gave up or skipped, for
                                                  /metrics and /healthz
+                 ("ingested", outcome, seconds)  one message's time from raw store to ticket
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
 at most a tick and never a mail. A child whose pipe reaches its end (the parent died, even by
 SIGKILL) stops as on SIGTERM. A child that dies is started again after a back-off; what it had
@@ -59,22 +61,24 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     its own (`inbox.roles.layout`)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from inbox.app import parser_processes
-    from inbox.ingest.background import outcome_counter
+    from inbox.ingest.background import latency_recorder, outcome_counter
     from inbox.metrics import Metrics
     from inbox.receive.smtp import ListenerError
-    from inbox.serving import Elsewhere, build_service
+    from inbox.serving import Elsewhere, TurnReport, build_service
 
     cores = os.cpu_count() or 1
     here, groups = layout(roles, cores=cores, split=split)
     metrics, children, elsewhere, refused = Metrics(), None, Elsewhere(), None
     if groups:
+        report = TurnReport(metrics)  # the sending child's turns, counted here where /metrics is read
         children = Children(lambda: app.desk().settings, app.clock, groups, processed=outcome_counter(metrics),
+                            turned=report.count, ingested=latency_recorder(metrics),
                             parse_processes=parser_processes(cores - len(groups)))
-        refused = (lambda: children.turns.refused) if Role.SEND not in here else None
+        refused = (lambda: report.refused) if Role.SEND not in here else None
         elsewhere = Elsewhere(wake_ingest=partial(children.wake, Role.INGEST),
                               wake_send=partial(children.wake, Role.SEND))
     service, reload_here = build_service(app, roles=here, elsewhere=elsewhere, children=children,
-                                         turns=children.turns if children else None, metrics=metrics,
+                                         metrics=metrics,
                                          refused=refused)
 
     def reload() -> None:
@@ -125,21 +129,6 @@ class Link:
 
 
 @dataclass
-class RemoteTurns:
-    """The sending child's scheduler turns and its renderer's refused templates, as /metrics and
-    /healthz show them."""
-
-    turns: int = 0
-    failures: int = 0
-    refused: list[dict[str, Any]] = field(default_factory=list)
-
-    def count(self, failed: bool, refused: list[dict[str, Any]]) -> None:
-        self.turns += 1
-        self.failures += bool(failed)
-        self.refused = refused
-
-
-@dataclass
 class _Child:
     roles: frozenset[Role]
     process: subprocess.Popen[bytes] | None = None
@@ -159,7 +148,8 @@ class Children:
     clock: Clock
     groups: list[frozenset[Role]]
     processed: Callable[[str, Outcome], None]
-    turns: RemoteTurns = field(default_factory=RemoteTurns)
+    turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]
+    ingested: Callable[[Outcome, float], None]
     parse_processes: int = 0
     _children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -234,9 +224,10 @@ class Children:
                     self.processed(source, Outcome(outcome))
                 case ("ready",):
                     ready.set()
-                case ("turned", failed, refused):
-                    with self._lock:
-                        self.turns.count(bool(failed), list(refused))
+                case ("turned", failed, refused, done):
+                    self.turned(bool(failed), list(refused), dict(done))
+                case ("ingested", outcome, seconds):
+                    self.ingested(Outcome(outcome), float(seconds))
                 case _:
                     log.warning("a child sent what no one asked for: %r", message[:1])
 
@@ -291,7 +282,8 @@ def run_child(conn: Connection) -> None:
         wake_ingest=lambda: link.send("wake", Role.INGEST.value),
         wake_send=lambda: link.send("wake", Role.SEND.value),
         processed=lambda source, outcome: link.send("processed", source, outcome.value),
-        turned=lambda failed, refused: link.send("turned", failed, refused),
+        turned=lambda failed, refused, done: link.send("turned", failed, refused, done),
+        ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
     service.on_ready = lambda: link.send("ready")

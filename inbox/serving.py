@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlalchemy import text
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from inbox.web.admin import AdminPages
 
 HEALTH_TIMEOUT = 5.0
+SENT_PREFIX = "sent:"  # a turn's count of the emails of one kind the relay accepted
 RECENT_TICKETS = 50  # the preview page's ticket chooser
 log = logging.getLogger(__name__)
 
@@ -49,31 +52,61 @@ class Elsewhere:
     wake_ingest: Callable[[], None] = _nothing
     wake_send: Callable[[], None] = _nothing
     processed: Callable[[str, Outcome], None] | None = None  # each ingested message, for /metrics
-    # Each scheduler turn (True: it failed) and the templates refused after it, for /metrics and /healthz.
-    turned: Callable[[bool, list[dict[str, Any]]], None] | None = None
+    # Each scheduler turn (True: it failed), the templates refused after it and what it did
+    # ({"sent:<kind>": n, "dead": n, "skipped": n}), for /metrics and /healthz.
+    turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None] | None = None
+    # Seconds from a message's commit to the raw store to its ticket's, for /metrics.
+    ingested: Callable[[Outcome, float], None] | None = None
 
 
-class Turns(Protocol):
-    """What /metrics reads of the scheduler, wherever it runs."""
+class TurnReport:
+    """What /metrics and /healthz learn of the scheduler, wherever it runs: each turn (and whether
+    it failed), the emails it sent by kind, gave up on or skipped, and the templates refused after
+    it. A newly refused template is counted and logged; one no longer refused is logged as recovered."""
 
-    turns: int
-    failures: int
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self.refused: list[dict[str, Any]] = []
+
+    def count(self, failed: bool, refused: list[dict[str, Any]], done: dict[str, int]) -> None:
+        metrics = self._metrics
+        metrics.inc("inbox_scheduler_turns_total")
+        if failed:
+            metrics.inc("inbox_scheduler_failures_total")
+        for key, n in done.items():
+            if key.startswith(SENT_PREFIX):
+                metrics.inc("inbox_emails_sent_total", n, kind=key.removeprefix(SENT_PREFIX))
+        metrics.inc("inbox_emails_dead_total", done.get(outbox.DEAD, 0))
+        metrics.inc("inbox_emails_suppressed_total", done.get(outbox.SKIPPED, 0))
+        with self._lock:
+            before, self.refused = {_refusal(r) for r in self.refused}, list(refused)
+        now = {_refusal(r) for r in refused}
+        for name in sorted(now - before):
+            metrics.inc("inbox_template_refusals_total")
+            log.warning("template %s refused; its last good version is used", name)
+        for name in sorted(before - now):
+            log.warning("template %s recovered: no longer refused", name)  # closes the refusal warning
+
+
+def _refusal(problem: dict[str, Any]) -> str:
+    return str(problem.get("file"))
 
 
 def build_service(app: App, transport: MailTransport | None = None, *, roles: frozenset[Role] = ALL_ROLES,
                   elsewhere: Elsewhere = Elsewhere(), http: bool = True, children: Children | None = None,
-                  turns: Turns | None = None, parse_processes: int | None = None,
+                  parse_processes: int | None = None,
                   metrics: Metrics | None = None, refused: Callable[[], list[dict[str, Any]]] | None = None,
                   ) -> tuple[Service, Callable[[], object]]:
     """The parts of `roles`, wired to one raw store and one metrics registry, and the SIGHUP
     reload that sets the current desk they all read. Each committed ingest batch wakes the sender
     (here or elsewhere), so an acknowledgement leaves without waiting for the tick. Sends through
     `transport` (default: the configured one). `children` runs the other roles' processes;
-    `turns` and `refused` are where /metrics and /healthz read the sending child's turns and
-    refused templates; `metrics` is the registry /metrics shows."""
+    `refused` is where /healthz reads the sending child's refused templates; `metrics` is the
+    registry /metrics shows (the parent's counts what its children report)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
-    from inbox.ingest.background import IngestRunner, outcome_counter
+    from inbox.ingest.background import IngestRunner, latency_recorder, outcome_counter
     from inbox.metrics import Metrics
     from inbox.service import Service
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
@@ -82,12 +115,14 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     scheduler = runner = None
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
-        scheduler = JobScheduler(_turn(app, transport, elsewhere.turned), settings.outbound.interval_seconds)
+        turned = elsewhere.turned or TurnReport(metrics).count
+        scheduler = JobScheduler(_turn(app, transport, turned), settings.outbound.interval_seconds)
     wake_send = scheduler.wake if scheduler is not None else elsewhere.wake_send
     if Role.INGEST in roles:
         processes = parser_processes(os.cpu_count()) if parse_processes is None else parse_processes
         worker = app.worker(parse_processes=processes, on_result=elsewhere.processed or outcome_counter(metrics),
-                            on_committed=_wake_on_news(wake_send))
+                            on_committed=_wake_on_news(wake_send),
+                            on_latency=elsewhere.ingested or latency_recorder(metrics))
         runner = IngestRunner(worker)
     wake_ingest = runner.wake if runner is not None else elsewhere.wake_ingest
     listener, pollers = _front_doors(app, metrics, wake_ingest) if Role.RECEIVE in roles else (None, [])
@@ -102,7 +137,7 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler,
                       signals=signals, children=children)
     if http:
-        service.http = _operations(app, metrics, service, turns or scheduler,
+        service.http = _operations(app, metrics, service,
                                    refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
@@ -151,40 +186,39 @@ def _wake_on_news(wake: Callable[[], None]) -> Callable[[Sequence[tuple[int, Out
     return committed
 
 
-def _turn(app: App, transport: MailTransport | None = None,
-          turned: Callable[[bool], None] | None = None) -> Callable[[], None]:
+def _turn(app: App, transport: MailTransport | None,
+          turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]) -> Callable[[], None]:
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox; `turned`
     hears how each went (a child's scheduler reports to the process that shows /metrics)."""
-    outbound, watch = app.outbound(transport), app.template_watch()
+    kinds: Counter[str] = Counter()
+    outbound, watch = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind])), app.template_watch()
 
     def turn() -> None:
+        kinds.clear()
         try:
             watch.scan()  # an edited template is checked (and refused or adopted) before an email needs it
         except Exception:  # noqa: BLE001 - an unreadable template folder must not stop the emails
             log.exception("checking the templates failed; sending with the versions known")
         try:
-            outbound.run_once(app.clock.now())
+            done = outbound.run_once(app.clock.now())
         except Exception:
-            report(failed=True)
+            report(True, {})
             raise
-        report(failed=False)
+        report(False, {key: done[key] for key in (outbox.DEAD, outbox.SKIPPED) if done[key]})
 
-    def report(failed: bool) -> None:
-        if turned is not None:
-            turned(failed, [r.as_dict() for r in app.renderer().problems()])
+    def report(failed: bool, done: dict[str, int]) -> None:
+        turned(failed, [r.as_dict() for r in app.renderer().problems()], {**done, **kinds})
 
     return turn
 
 
-def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | None,
+def _operations(app: App, metrics: Metrics, service: Service,
                 refused_now: Callable[[], list[dict[str, Any]]]) -> HttpEndpoint:
     """/healthz, /metrics and the admin pages, reading the running parts."""
     from inbox.web import HttpEndpoint
 
-    metrics.describe("inbox_outbox_depth", "Outgoing emails not yet sent, by state.")
-    metrics.describe("inbox_scheduler_turns", "Turns of the SLA sweep and outbox sender since start.")
-    metrics.describe("inbox_scheduler_failures", "Turns that failed (logged; the next turn retries).")
     pollers = service.pollers
+    metrics.read_at_scrape(lambda: _queues(app))
 
     async def health() -> tuple[bool, dict[str, Any]]:
         try:
@@ -198,28 +232,54 @@ def _operations(app: App, metrics: Metrics, service: Service, turns: Turns | Non
         receiving = service.listener is None or service.listening
         ok = database == "ok" and receiving
         # A refused template does not make the service unhealthy (its last good version is used, or
-        # the emails wait): it is shown here for the admin, and /healthz stays 200.
+        # the emails wait): /healthz stays 200 and says "degraded", with the reason, for the admin.
         refused = refused_now()
         smtp = "off" if service.listener is None else "up" if service.listening else "down"
-        return ok, {"database": database, "smtp": smtp, "imap_last_success": imap,
+        status = "down" if not ok else "degraded" if refused else "ok"
+        detail: dict[str, Any] = {"status": status}
+        if refused:
+            detail["reason"] = "; ".join(_reason(r) for r in refused)
+        return ok, {**detail, "database": database, "smtp": smtp, "imap_last_success": imap,
                     "templates": {"ok": not refused, "problems": refused}}
 
     async def render() -> str:
-        try:
-            depth = await asyncio.wait_for(asyncio.to_thread(_depth, app), HEALTH_TIMEOUT)
-        except Exception:  # noqa: BLE001 - the page still shows the counters
-            depth = {}
-        for state in (rawqueue.RECEIVED, rawqueue.PROCESSING, rawqueue.FAILED, rawqueue.QUARANTINED):
-            metrics.set("inbox_queue_depth", depth.get(state, 0), state=state)
-        for state in (outbox.PENDING, outbox.SENDING, outbox.RETRY, outbox.DEAD, outbox.SKIPPED):
-            metrics.set("inbox_outbox_depth", depth.get(f"outbox:{state}", 0), state=state)
-        if turns is not None:
-            metrics.set("inbox_scheduler_turns", turns.turns)
-            metrics.set("inbox_scheduler_failures", turns.failures)
-        return metrics.render()
+        # The depth queries run off the loop, in prometheus-client's collect.
+        return await asyncio.to_thread(metrics.render)
 
     http = app.settings.http
-    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app))
+    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app),
+                        signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
+
+
+def _reason(problem: dict[str, Any]) -> str:
+    line = f" line {problem['line']}" if problem.get("line") else ""
+    return f"template {problem.get('file')}{line} refused: {problem.get('reason')}"
+
+
+def _queues(app: App) -> list[Any]:
+    """Queue and outbox depth by state and the age of the oldest waiting item, read at each scrape."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    raw = GaugeMetricFamily("inbox_queue_depth", "Raw messages by state.", labels=["state"])
+    out = GaugeMetricFamily("inbox_outbox_depth", "Outgoing emails not yet sent, by state.", labels=["state"])
+    age = GaugeMetricFamily("inbox_oldest_waiting_seconds", "Age of the oldest message not yet ingested (queue) "
+                                                            "and of the oldest email not yet sent (outbox).",
+                            labels=["queue"])
+    try:
+        with app.sessions() as session:
+            depth = {**rawqueue.depth(session), **{f"outbox:{k}": v for k, v in outbox.depth(session).items()}}
+            oldest = {"queue": rawqueue.oldest_waiting(session), "outbox": outbox.oldest_waiting(session)}
+    except Exception:  # noqa: BLE001 - the page still shows the counters
+        log.warning("/metrics could not read the queue depths", exc_info=True)
+        return []
+    for state in (rawqueue.RECEIVED, rawqueue.PROCESSING, rawqueue.FAILED, rawqueue.QUARANTINED):
+        raw.add_metric([state], depth.get(state, 0))
+    for state in (outbox.PENDING, outbox.SENDING, outbox.RETRY, outbox.DEAD, outbox.SKIPPED):
+        out.add_metric([state], depth.get(f"outbox:{state}", 0))
+    now = app.clock.now()
+    for name, since in oldest.items():
+        age.add_metric([name], max(0.0, (now - since).total_seconds()) if since is not None else 0.0)
+    return [raw, out, age]
 
 
 def admin_pages(app: App) -> AdminPages | None:
@@ -253,11 +313,6 @@ def admin_pages(app: App) -> AdminPages | None:
 def _ping(app: App) -> None:
     with app.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-
-
-def _depth(app: App) -> dict[str, int]:
-    with app.sessions() as session:
-        return {**rawqueue.depth(session), **{f"outbox:{k}": v for k, v in outbox.depth(session).items()}}
 
 
 def _iso(timestamp: float) -> str | None:

@@ -76,6 +76,15 @@ def outcome_counter(metrics: Metrics) -> Callable[[str, Outcome], None]:
     return count
 
 
+def latency_recorder(metrics: Metrics) -> Callable[[Outcome, float], None]:
+    """What the worker calls with each message's seconds from raw store to ticket (`on_latency`)."""
+
+    def record(outcome: Outcome, seconds: float) -> None:
+        metrics.observe("inbox_ingest_latency_seconds", seconds, outcome=outcome.value)
+
+    return record
+
+
 def source_label(source: str) -> str:
     """A bounded label: "smtp", "imap:<mailbox>", or the kind of file ("file", "mbox", "maildir")
     without its path, which would make a new time series for every file ever ingested."""

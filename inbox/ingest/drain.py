@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
 from sqlalchemy.exc import DBAPIError
@@ -65,8 +65,10 @@ class IngestWorker:
         on_result: Callable[[str, Outcome], None] | None = None,
         dns: DnsLookup | None = None,
         on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
+        on_latency: Callable[[Outcome, float], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._on_latency = on_latency  # seconds from each raw row's commit to its ticket's, for /metrics
         self._on_result = on_result or (lambda source, outcome: None)
         self._on_committed = on_committed or (lambda results: None)
         self._process = process
@@ -143,8 +145,12 @@ class IngestWorker:
 
     def _run(self, batch: _Batch) -> list[tuple[int, Outcome]]:
         results = self._run_batch(batch)
+        committed = self._clock.now()
         for raw, (_, outcome) in zip(batch.claimed, results):
             self._on_result(raw.source, outcome)
+            if self._on_latency is not None and outcome is not Outcome.FAILED:
+                stored = raw.received_at if raw.received_at.tzinfo else raw.received_at.replace(tzinfo=timezone.utc)
+                self._on_latency(outcome, max(0.0, (committed - stored).total_seconds()))
         self._on_committed(results)
         return results
 

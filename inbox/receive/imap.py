@@ -116,9 +116,6 @@ class ImapPoller:
         self._problems: list[str] = []  # this round's; the commit thread appends too (GIL-atomic)
         self._pulled = False  # the last round marked mail: look again before waiting
         self._stop = threading.Event()  # run()'s stop: a long round ends early, at a commit
-        metrics.describe(ACCEPTED, "Messages stored as raw rows, by source.")
-        metrics.describe(LAST_SUCCESS, "Unix time of each IMAP mailbox's last completed poll.")
-        metrics.describe(ERRORS, "IMAP poller problems, by mailbox and stage.")
 
     @property
     def name(self) -> str:

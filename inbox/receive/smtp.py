@@ -119,8 +119,6 @@ class SmtpListener:
         self._sessions: weakref.WeakSet[SmtpSession] = weakref.WeakSet()
         self._session_ended = asyncio.Event()
         self._stopping = False
-        metrics.describe(ACCEPTED, "Messages committed to the raw store, by source.")
-        metrics.describe(REFUSED, "Messages or connections refused, by source and reason.")
 
     @property
     def port(self) -> int:

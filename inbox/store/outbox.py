@@ -365,6 +365,13 @@ def depth(session: Session) -> dict[str, int]:
     return {state: n for state, n in session.execute(stmt)}
 
 
+def oldest_waiting(session: Session) -> datetime | None:
+    """When the oldest email not yet sent nor given up on (pending, sending, retry) was queued."""
+    _written(session)
+    stmt = select(func.min(OutboxRow.created_at)).where(OutboxRow.state.in_([PENDING, SENDING, RETRY]))
+    return session.execute(stmt).scalar_one_or_none()
+
+
 def rows_of(session: Session, ticket_id: int) -> list[OutboxRow]:
     _written(session)
     return list(session.execute(select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)).scalars())

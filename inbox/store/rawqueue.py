@@ -193,6 +193,12 @@ def depth(session: Session) -> dict[str, int]:
     return {state: int(n) for state, n in session.execute(stmt)}
 
 
+def oldest_waiting(session: Session) -> datetime | None:
+    """When the oldest message not yet ingested (received or processing) was stored: the queue's age."""
+    stmt = select(func.min(RawMessage.received_at)).where(RawMessage.state.in_([RECEIVED, PROCESSING]))
+    return session.execute(stmt).scalar_one_or_none()
+
+
 def data_of(session: Session, raw_id: int) -> bytes | None:
     """The exact bytes of a stored message (a relayed reply carries its attachments)."""
     return session.execute(select(RawData.data).where(RawData.raw_id == raw_id)).scalar_one_or_none()

@@ -5,7 +5,7 @@ no framework. This module reads requests, routes them, checks the admin token an
 responses, with the admin pages' security headers; `inbox.web.admin` builds those pages. It
 never changes anything, never blocks the loop (the health check and the pages reach the
 database in threads), never shows an admin page without the token, and never writes the token
-into a page or a log.
+into a page or a log: the access log line of each request names its path, never its query.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable
@@ -24,6 +25,7 @@ from inbox.web import pages
 from inbox.web.admin import ADMIN, AdminPages
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("inbox.web.access")
 
 Health = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 MAX_REQUEST_BYTES = 8192  # request line and headers; we take no bodies
@@ -70,8 +72,9 @@ class Response:
 
 class HttpEndpoint:
     def __init__(self, host: str, port: int, health: Health, metrics: Callable[[], Awaitable[str]],
-                 admin: AdminPages | None = None) -> None:
+                 admin: AdminPages | None = None, signin_failed: Callable[[], None] = lambda: None) -> None:
         self._host = host
+        self._signin_failed = signin_failed  # each admin request with a wrong or missing token
         self._port = port
         self._health = health
         self._metrics = metrics
@@ -101,6 +104,7 @@ class HttpEndpoint:
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             writer.close()
             return
+        started = time.monotonic()
         request = _parse(head)
         if request is None:
             await _send(writer, Response(400, TEXT, b"bad request\n"), with_body=True)
@@ -113,6 +117,9 @@ class HttpEndpoint:
         if _is_admin(request.path):
             response.headers.extend(ADMIN_HEADERS)
         await _send(writer, response, with_body=request.method != "HEAD")
+        # The path only: a query may hold ?token=, and headers a bearer token or the cookie.
+        access.info("%s %s %d %.1f ms", request.method, request.path, response.status,
+                    (time.monotonic() - started) * 1000)
 
     async def _respond(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -133,13 +140,21 @@ class HttpEndpoint:
         offered = request.param("token")
         if offered is not None:
             if not _is_token(offered, admin.token):
-                return _refused(request.path)
+                return self._refused(request.path, "a wrong token in the address")
             return _signed_in(request, admin.token)
         presented = [*_bearer(request), *_cookies(request)]
+        if not presented:
+            return _refused(request.path)  # the sign-in page: not yet a failed sign-in
         if not any(_is_token(value, admin.token) for value in presented):
-            return _refused(request.path)
+            return self._refused(request.path, "a wrong token")
         status, document = await admin.page(request.path, dict(request.query))
         return _html(status, document)
+
+
+    def _refused(self, path: str, why: str) -> Response:
+        log.warning("admin sign-in failed on %s: %s", path, why)  # never the token offered
+        self._signin_failed()
+        return _refused(path)
 
 
 def _parse(head: bytes) -> Request | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import http.client
+import logging
 import shutil
 import socket
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import pytest
@@ -63,7 +64,7 @@ def build_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @contextmanager
-def running(admin: AdminPages | None) -> Iterator[int]:
+def running(admin: AdminPages | None, signin_failed: Callable[[], None] = lambda: None) -> Iterator[int]:
     """An endpoint serving `admin` on a free loopback port, on its own loop in a thread: the port."""
 
     async def health() -> tuple[bool, dict[str, Any]]:
@@ -75,7 +76,7 @@ def running(admin: AdminPages | None) -> Iterator[int]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    endpoint = HttpEndpoint("127.0.0.1", 0, health, metrics, admin=admin)
+    endpoint = HttpEndpoint("127.0.0.1", 0, health, metrics, admin=admin, signin_failed=signin_failed)
     asyncio.run_coroutine_threadsafe(endpoint.start(), loop).result(10)
     try:
         yield endpoint.port
@@ -157,6 +158,25 @@ def test_admin_pages_need_the_token(site: Site) -> None:
         assert wrong.status == 401 and wrong.headers["Set-Cookie"] is None
         assert fetch(port, PREVIEW).status == 401
         assert signed(port, "/admin/templates").status == 200
+
+
+def test_a_wrong_token_is_logged_and_counted_and_no_log_line_holds_a_token(
+        site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong token is a failed sign-in, logged and counted; each request has an access log line
+    (method, path, status, time) that never holds the token offered nor the real one."""
+    failures = []
+    caplog.set_level(logging.INFO)
+    with running(admin_pages(site.app), signin_failed=lambda: failures.append(1)) as port:
+        wrong = "w" * 20
+        assert fetch(port, f"/admin/preview?token={wrong}").status == 401
+        assert fetch(port, "/admin/preview", headers={"Authorization": f"Bearer {wrong}"}).status == 401
+        assert fetch(port, "/admin/preview").status == 401  # the sign-in page: not a failure
+        assert fetch(port, f"/admin/preview?token={quote(TOKEN)}").status == 303
+    assert len(failures) == 2
+    assert caplog.text.count("admin sign-in failed on /admin/preview") == 2
+    access = [r.getMessage() for r in caplog.records if r.name == "inbox.web.access"]
+    assert access[0].startswith("GET /admin/preview 401 ") and access[0].endswith(" ms") and len(access) == 4
+    assert wrong not in caplog.text and TOKEN not in caplog.text and quote(TOKEN) not in caplog.text
 
 
 def test_the_token_in_the_address_becomes_a_cookie(site: Site) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.durability.serve import ROOT, ServeProcess, free_port
 from tests.fakes import mail, write_config
@@ -71,8 +72,17 @@ def test_serve_acknowledges_a_new_mail_through_the_relay(db_url: str, tmp_path: 
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
             client.sendmail("alice@acme.com", ["support@example.com"], mail())
         assert server.wait_until(lambda: len(sink.received) >= 1, 60), (tmp_path / "serve.log").read_text()[-2000:]
-        page = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
-        assert 'inbox_outbox_depth{state="pending"} 0' in page and "inbox_scheduler_failures 0" in page
+        def page() -> str:
+            return urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10).read().decode()
+
+        # The relay has the email a moment before the turn that sent it reports.
+        assert server.wait_until(lambda: "inbox_emails_sent_total{kind=" in page(), 30), page()
+        families = {f.name: f for f in text_string_to_metric_families(page())}
+        assert all(f.documentation for f in families.values())
+        assert families["inbox_scheduler_failures"].type == "counter"
+        assert [(s.labels, s.value) for s in families["inbox_emails_sent"].samples] == [({"kind": "acknowledgement"}, 1)]
+        assert families["inbox_ingest_latency_seconds"].type == "histogram"
+        assert {s.labels["state"]: s.value for s in families["inbox_outbox_depth"].samples}["pending"] == 0
         assert server.terminate() == 0
     finally:
         server.kill()

@@ -53,13 +53,15 @@ def test_a_broken_edit_is_refused_and_shown_and_the_fix_applies_without_restart(
         _edit(subject, "Received: {% if ticket.subject %}{{ ticket.subject }}\n")  # no endif
         assert server.wait_until(lambda: health()[1]["templates"]["problems"] != [], 60)
         status, detail = health()
-        assert status == 200 and detail["ok"] is True
+        assert status == 200 and detail["ok"] is True and detail["status"] == "degraded"
+        assert "templates/acknowledgement/subject.txt.j2 line 1 refused" in detail["reason"]
         [problem] = detail["templates"]["problems"]
         assert detail["templates"]["ok"] is False and "'endif'" in problem.pop("reason")
         assert problem == {"file": "templates/acknowledgement/subject.txt.j2", "line": 1, "keeping_last_good": True}
         assert acknowledged(2, "Scanner on fire") == "[SUP-000002] Received: Scanner on fire"
         _edit(subject, "We have it: {{ ticket.subject }}")
         assert server.wait_until(lambda: health()[1]["templates"] == {"ok": True, "problems": []}, 60)
+        assert health()[1]["status"] == "ok" and "reason" not in health()[1]
         assert acknowledged(3, "Fax on fire") == "[SUP-000003] We have it: Fax on fire"
         assert server.terminate() == 0
     finally:
@@ -67,3 +69,4 @@ def test_a_broken_edit_is_refused_and_shown_and_the_fix_applies_without_restart(
         relay.stop()
     log = (tmp_path / "serve.log").read_text()
     assert "templates/acknowledgement/subject.txt.j2:1:" in log
+    assert "template templates/acknowledgement/subject.txt.j2 recovered" in log
