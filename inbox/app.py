@@ -22,11 +22,11 @@ from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.rawstore import RawStore
 from inbox.settings import ConfigError, Settings, read_secret
-from inbox.store import outbox, service_state
 from inbox.store.db import make_engine, make_sessionmaker
-from inbox.tickets import Contracts, CurrentDesk, Desk
 
 if TYPE_CHECKING:
+    # The ticket rules load at the first desk: `inbox tickets list` builds an App and needs none.
+    from inbox.tickets import CurrentDesk, Desk
     # Loaded where used: a process that only receives or only sends never loads the parser, DKIM or DNS.
     from inbox.ingest.authenticate import DnsLookup
     from inbox.ingest.drain import IngestWorker
@@ -58,6 +58,8 @@ class App:
     def current_desk(self) -> CurrentDesk:
         """Where every part reads the desk in effect, made at first use; a config reload sets it.
         One per process: one Contracts, whose calendars cache their holidays."""
+        from inbox.tickets import Contracts, CurrentDesk, Desk
+
         if self._current is None:
             self._current = CurrentDesk(Desk(self.settings, Contracts(self.settings), self.secret()))
         return self._current
@@ -86,6 +88,7 @@ class App:
         one); `sent_kind` hears the kind of each email the relay accepted."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
+        from inbox.store import outbox
 
         current, claimant = self.current_desk(), self.claimant
         dispatcher = Dispatcher(self.sessions, current, self.renderer(), transport or self.transport(),
@@ -121,6 +124,8 @@ class App:
 
     def secret(self) -> str:
         """The key that signs our Message-IDs: from the environment, else generated once and kept."""
+        from inbox.store import service_state
+
         env = self.settings.service.secret_env
         if env:
             value = read_secret(env)

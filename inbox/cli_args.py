@@ -70,6 +70,7 @@ def grammar() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print one JSON document on stdout (errors too)")
     parser = _Parser(prog="inbox", parents=[common], description="A support inbox.")
+    parser.add_argument("--version", action=_Version, help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     db = commands.add_parser("db", parents=[common], help="database schema").add_subparsers(dest="action", required=True)
@@ -128,11 +129,35 @@ def grammar() -> argparse.ArgumentParser:
     return parser
 
 
+class _Version(argparse.Action):
+    """`--version`: the version of the installed package, read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> NoReturn:
+        print(f"inbox {installed_version()}")
+        parser.exit()
+
+
+def installed_version() -> str:
+    """The version in the installed package's metadata ("unknown" when run from a tree never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("inbox")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _instant(text: str) -> Any:
+    # One line a person can act on; Python's own words ("Invalid isoformat string") say nothing more.
     try:
         return parse_instant(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant with an offset ({exc})") from exc
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 instant with an offset, such as 2026-03-04T17:00:00Z") from None
 
 
 def _roles(text: str) -> frozenset[Role]:

@@ -40,6 +40,14 @@ def dump_json(value: object) -> str:
         return json.dumps(value)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for PostgreSQL and for an in-memory SQLite database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def make_engine(url: str, *, durable: bool = True) -> Engine:
     """An engine; `durable=False` gives commits that may be lost on a power cut (SQLite's
     synchronous=NORMAL) or a database server crash (PostgreSQL's synchronous_commit=off): only
