@@ -314,25 +314,21 @@ class Dispatcher:
         Its rows and events are held to the end and written together (`inbox.store.deferred`): on
         PostgreSQL three statements an email in one round trip."""
         with deferred.holding(session):
-            return self._record(session, results, now)
-
-    def _record(self, session: Session, results: list[tuple[Ready, SendError | None]],
-                now: datetime) -> tuple[list[Outgoing], Counter[str]]:
-        done: Counter[str] = Counter()
-        sent = [one.item for one, error in results if error is None]
-        outbox.mark_sent(session, [item.id for item in sent], now)
-        for one, error in results:
-            with _fields(one.item):
-                if error is not None:
-                    done[self._failed(session, one.item, now, str(error),
-                                      permanent=isinstance(error, PermanentSendError))] += 1
-                    continue
-                # Subject and text to keep on the ticket: from this render, or read back from the stored bytes of a retry.
-                rendered = one.rendered
-                subject, text = (rendered.subject, rendered.text) if rendered is not None else _read_back(one.body)
-                tickets.record_sent(session, self.desk, one.item, subject, text, now)
-        done[outbox.SENT] += len(sent)
-        return sent, done
+            done: Counter[str] = Counter()
+            sent = [one.item for one, error in results if error is None]
+            outbox.mark_sent(session, [item.id for item in sent], now)
+            for one, error in results:
+                with _fields(one.item):
+                    if error is not None:
+                        done[self._failed(session, one.item, now, str(error),
+                                          permanent=isinstance(error, PermanentSendError))] += 1
+                        continue
+                    # Subject and text to keep: from this render, or read back from a retry's stored bytes.
+                    rendered = one.rendered
+                    subject, text = (rendered.subject, rendered.text) if rendered is not None else _read_back(one.body)
+                    tickets.record_sent(session, self.desk, one.item, subject, text, now)
+            done[outbox.SENT] += len(sent)
+            return sent, done
 
     def _context(self, session: Session | None, item: Outgoing, now: datetime) -> dict[str, object]:
         """The template data: as queued (a customer's as a customer may see it, also when it was queued
