@@ -25,6 +25,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from inbox.store import deferred
 from inbox.store.write_lock import WriteLock
 
 BUSY_TIMEOUT_MS = 30_000
@@ -52,6 +53,14 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
     """An engine; `durable=False` gives commits that may be lost on a power cut (SQLite's
     synchronous=NORMAL) or a database server crash (PostgreSQL's synchronous_commit=off): only
     for work that is redone from a durable row."""
+    engine = _make_engine(url, durable)
+    # A transaction that holds its writes (`deferred`) has the held tickets and messages written
+    # before any statement that may read them or refer to them.
+    event.listen(engine, "before_execute", deferred.guard)
+    return engine
+
+
+def _make_engine(url: str, durable: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, synchronous="FULL" if durable else "NORMAL")

@@ -2,13 +2,25 @@
 
 Ingest writes a batch of mails in one transaction, and each statement is a round trip (on
 PostgreSQL the larger part of a mail's cost). Rows that the same transaction reads back only
-through the store (events, a ticket's messages without attachments, participants, links, raw
+through the store (tickets and their messages on PostgreSQL, events, participants, links, raw
 rows marked processed or sent, counters advanced under the lock their first advance took, outbox
 rows queued) wait here, and `holding`'s end writes each kind with one executemany (on PostgreSQL
 all kinds in one round trip), before the caller commits: they still land with the rest of the
-transaction or not at all. The store's readers of a table flush its
-held rows first (`flush`), as the ORM's autoflush would; the rows referred to (tickets, raw rows)
-are never held, so a partial flush breaks no foreign key.
+transaction or not at all.
+
+The protocol, for a transaction that holds:
+- Rows are written parents first (tickets, then their messages, then attachments, then the rest),
+  so no foreign key ever waits for a row still held; a partial write (`flush`) takes the parents
+  along.
+- A held ticket or message has its id already: on PostgreSQL, `next_id` takes ids from the table's
+  own sequence, a block at a time, so a new ticket costs no round trip of its own. (Ids a rolled
+  back batch took are skipped, as a sequence always skips them; tracking numbers are a counter of
+  their own and have no gaps.)
+- The store's readers of held rows either add what is held to what they read (`pending`; their
+  statements say so with the `held_aware` execution option), or write it first (`flush`), as the
+  ORM's autoflush would. Every other statement of the transaction, whoever runs it (the ORM, a
+  module that knows nothing of this one), first writes the held parents (`guard`, an engine
+  event): nothing can find a ticket missing, or update one that is not there yet.
 
 Only a caller that owns the transaction opens `holding` (the ingest worker, per batch; the
 dispatcher, per email it records as sent); without it every write goes straight to the database,
@@ -21,20 +33,31 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, Insert
+from sqlalchemy import Connection, Insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import Executable
 
 _KEY = "inbox.store.deferred"
+# Written first, in this order: every other held row may refer to them.
+PARENTS: tuple[str, ...] = ("tickets", "ticket_messages", "attachments")
+_RANK = {name: rank for rank, name in enumerate(PARENTS)}
+AWARE = {"held_aware": True}  # execution options of a statement that needs no held row written first
+ID_BLOCK = 100
 
 
 class Held:
     """What one transaction holds back: rows per statement (a later row with the same key
     replaces an earlier one), and notes the store keeps for the transaction's readers."""
 
-    def __init__(self) -> None:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
         self._rows: dict[Any, dict[Any, dict[str, Any]]] = {}
+        self._ids: dict[str, list[int]] = {}
+        self._writing = False
         self.notes: dict[str, Any] = {}
+        # Only a server round trip is worth saving: SQLite inserts a ticket in microseconds.
+        self.takes_ids = connection.dialect.name == "postgresql"
 
     def add(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         pending = self._rows.setdefault(stmt, {})
@@ -44,6 +67,14 @@ class Held:
     def put(self, stmt: Any, key: Any, row: dict[str, Any]) -> None:
         self._rows.setdefault(stmt, {})[key] = row
 
+    def row(self, stmt: Any, key: Any) -> dict[str, Any] | None:
+        """The held row put under `key` (None once written, or never held)."""
+        return self._rows.get(stmt, {}).get(key)
+
+    def pending(self, table: str) -> list[dict[str, Any]]:
+        """The rows held for `table`, in the order they were added."""
+        return [row for stmt, rows in self._rows.items() if stmt.table.name == table for row in rows.values()]
+
     def note(self, name: str, factory: type = dict) -> Any:
         """The transaction's scratch of `name` (made on first use): what the store remembers for it."""
         found = self.notes.get(name)
@@ -51,20 +82,51 @@ class Held:
             found = self.notes[name] = factory()
         return found
 
-    def write(self, session: Session, tables: Collection[str] = ()) -> None:
-        """Write the held rows (of `tables` only, when named), each statement's in one executemany,
-        and on PostgreSQL all of them in one round trip (`_one_trip`)."""
-        writes = [(stmt, list(self._rows.pop(stmt).values()))
-                  for stmt in [s for s in self._rows if not tables or s.table.name in tables]]
-        writes = [(stmt, rows) for stmt, rows in writes if rows]
+    def next_id(self, table: str) -> int:
+        """A new row's id from the table's own sequence (PostgreSQL only: see `takes_ids`)."""
+        block = self._ids.setdefault(table, [])
+        if not block:
+            taken = self._connection.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+                .execution_options(**AWARE), {"t": table, "n": ID_BLOCK})
+            block.extend(sorted((int(i) for i, in taken), reverse=True))
+        return block.pop()
+
+    @property
+    def writing(self) -> bool:
+        return self._writing
+
+    def parents_held(self) -> bool:
+        return any(rows and stmt.table.name in _RANK for stmt, rows in self._rows.items())
+
+    def write(self, tables: Collection[str] = ()) -> None:
+        """Write the held rows (of `tables` and the parents, when named), parents first, each
+        statement's rows of one shape in one executemany, and on PostgreSQL all in one round trip
+        (`_one_trip`)."""
+        wanted = {*tables, *PARENTS} if tables else None
+        chosen = [s for s in self._rows if wanted is None or s.table.name in wanted]
+        chosen.sort(key=lambda s: _RANK.get(s.table.name, len(_RANK)))
+        writes = [(stmt, rows) for stmt in chosen for rows in _shapes(list(self._rows.pop(stmt).values()))]
         if not writes:
             return
-        connection = session.connection()
-        with _one_trip(connection) if len(writes) > 1 else nullcontext():
-            for stmt, rows in writes:
-                # inline(): a one-row INSERT would otherwise fetch its new id (implicit RETURNING),
-                # which nothing held needs and which a pipeline cannot answer before its end.
-                connection.execute(stmt.inline() if isinstance(stmt, Insert) else stmt, rows)
+        connection, self._writing = self._connection, True
+        try:
+            with _one_trip(connection) if len(writes) > 1 else nullcontext():
+                for stmt, rows in writes:
+                    # inline(): a one-row INSERT would otherwise fetch its new id (implicit RETURNING),
+                    # which nothing held needs and which a pipeline cannot answer before its end.
+                    connection.execute(stmt.inline() if isinstance(stmt, Insert) else stmt, rows)
+        finally:
+            self._writing = False
+
+
+def _shapes(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the columns they set, in first-seen order: one executemany takes the
+    columns of its first row, so a row with more (a ticket opened with an assignee) goes apart."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    return list(groups.values())
 
 
 @contextmanager
@@ -99,18 +161,31 @@ def held(session: Session) -> Held | None:
 def holding(session: Session) -> Iterator[Held]:
     """Hold the store's deferrable writes until the block ends well, then write them; on an
     exception they are dropped with the transaction the caller rolls back."""
-    found = Held()
-    session.info[_KEY] = found
+    connection = session.connection()
+    found = Held(connection)
+    session.info[_KEY] = connection.info[_KEY] = found
     try:
         yield found
-        found.write(session)
+        found.write()
     finally:
         session.info.pop(_KEY, None)
+        connection.info.pop(_KEY, None)  # the pooled connection outlives this transaction
 
 
 def flush(session: Session, *tables: str) -> None:
-    """Write what is held for `tables` now (everything, when none is named): a reader of held
-    rows calls this before it reads them."""
+    """Write what is held for `tables` (and the parents) now (everything, when none is named):
+    a reader of held rows that cannot add them to what it reads calls this first."""
     found = held(session)
     if found is not None:
-        found.write(session, tables)
+        found.write(tables)
+
+
+def guard(conn: Connection, clauseelement: Any, *_: Any) -> None:
+    """Engine event `before_execute`: a statement of a holding transaction that does not say it
+    is aware of held rows has the held parents written first (see the module's protocol)."""
+    found: Held | None = conn.info.get(_KEY)
+    if found is None or found.writing or not found.parents_held():
+        return
+    if isinstance(clauseelement, Executable) and clauseelement.get_execution_options().get("held_aware"):
+        return
+    found.write(PARENTS)

@@ -28,10 +28,14 @@ _ADDR = 320
 _ID = 998
 
 # Built once: constructing and coercing a statement per call costs more than running it.
-_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id)
-_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+# A new ticket refers to no held row; add_message writes the held messages before its own
+# (`deferred.AWARE`: the held rows need not be written before these).
+_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.__table__.c.id).execution_options(**deferred.AWARE)
+_INSERT_TICKET_HELD = insert(Ticket.__table__)  # held with the id it was given (`deferred.Held.next_id`)
+_INSERT_MESSAGE = (insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id)
+                   .execution_options(**deferred.AWARE))
 _INSERT_MESSAGE_HELD = insert(TicketMessage.__table__)  # a held row's id is never asked for
-_INSERT_ATTACHMENT = insert(Attachment.__table__)
+_INSERT_ATTACHMENT = insert(Attachment.__table__).execution_options(**deferred.AWARE)
 _INSERT_EVENT = insert(Event.__table__)
 _NEXT_NUMBER = (
     update(Counter.__table__)
@@ -39,12 +43,18 @@ _NEXT_NUMBER = (
     .values(value=Counter.__table__.c.value + 1)
     .returning(Counter.__table__.c.value)
 )
+# Aware of held rows (`deferred.AWARE`): set_participant_roles changes the held ones where they wait.
 _SET_ROLE = (
     update(Participant.__table__)
     .where(Participant.__table__.c.ticket_id == bindparam("ticket_id_"),
            Participant.__table__.c.address == bindparam("address_"))
     .values(role=bindparam("role"))
+    .execution_options(**deferred.AWARE)
 )
+_ADDRESSES_THERE = (select(Participant.__table__.c.address)
+                    .where(Participant.__table__.c.ticket_id == bindparam("ticket_id"),
+                           Participant.__table__.c.address.in_(bindparam("addresses", expanding=True)))
+                    .execution_options(**deferred.AWARE))
 _SET_COUNTER = (
     update(Counter.__table__).where(Counter.__table__.c.name == bindparam("counter")).values(value=bindparam("to"))
 )
@@ -100,20 +110,30 @@ def set_participant_roles(session: Session, ticket_id: int, roles: Mapping[str, 
     """Give addresses on a ticket's thread these roles, adding the ones not on it yet."""
     if not roles:
         return
-    deferred.flush(session, "participants")  # the rows this updates may be held back still
+    wanted = {a[:_ADDR]: r for a, r in roles.items() if a}
+    found = deferred.held(session)
+    waiting = [row for row in found.pending("participants") if row["ticket_id"] == ticket_id] if found else []
+    for row in waiting:  # rows held back still take the role where they wait
+        if row["address"] in wanted:
+            row["role"] = wanted[row["address"]]
     table = Participant.__table__
     conn = _conn(session)
-    held = {a for a, in conn.execute(select(table.c.address).where(
-        table.c.ticket_id == ticket_id, table.c.address.in_([a[:_ADDR] for a in roles])))}
-    changed = [{"ticket_id_": ticket_id, "address_": a[:_ADDR], "role": r} for a, r in roles.items() if a[:_ADDR] in held]
+    there = {a for a, in conn.execute(_ADDRESSES_THERE, {"ticket_id": ticket_id, "addresses": list(wanted)})}
+    changed = [{"ticket_id_": ticket_id, "address_": a, "role": r} for a, r in wanted.items() if a in there]
     if changed:
         conn.execute(_SET_ROLE, changed)
-    add_participants(session, ticket_id, {a: r for a, r in roles.items() if a[:_ADDR] not in held})
+    there.update(row["address"] for row in waiting)
+    add_participants(session, ticket_id, {a: r for a, r in wanted.items() if a not in there})
 
 
 def create_ticket(session: Session, *, number: int, tracking: str, at: datetime, **fields: Any) -> TicketRow:
     values = {"number": number, "tracking": tracking, "created_at": at, "updated_at": at, **fields}
-    ticket_id = _conn(session).execute(_INSERT_TICKET, values).scalar_one()
+    held = deferred.held(session)
+    if held is not None and held.takes_ids:
+        ticket_id = values["id"] = held.next_id("tickets")
+        held.put(_INSERT_TICKET_HELD, ticket_id, values)  # set_fields finds it here while held
+    else:
+        ticket_id = _conn(session).execute(_INSERT_TICKET, values).scalar_one()
     return TicketRow(ticket_id, number, tracking, values["status"], values.get("customer_id"))
 
 
@@ -126,8 +146,15 @@ def set_fields(session: Session, ticket_id: int, **values: Any) -> None:
     stmt = _SET_FIELDS.get(names)
     if stmt is None:
         table = Ticket.__table__
+        # Aware of held rows: a held ticket is changed where it waits, below.
         stmt = _SET_FIELDS[names] = (update(table).where(table.c.id == bindparam("ticket_id_"))
-                                     .values({name: bindparam(name) for name in names}))
+                                     .values({name: bindparam(name) for name in names})
+                                     .execution_options(**deferred.AWARE))
+    held = deferred.held(session)
+    waiting = held.row(_INSERT_TICKET_HELD, ticket_id) if held is not None else None
+    if waiting is not None:
+        waiting.update(values)  # a ticket opened in this transaction, not written yet: its row is here
+        return
     _conn(session).execute(stmt, {"ticket_id_": ticket_id, **values})
 
 
@@ -145,7 +172,8 @@ def add_message(
     flag: str | None = None,
 ) -> int | None:
     """Keep a mail on a ticket; its row's id, or None when the row is held to the end of the
-    transaction (`inbox.store.deferred`: a mail without attachments, whose id nothing needs)."""
+    transaction without one (`inbox.store.deferred`: on SQLite, a mail without attachments,
+    whose id nothing needs; on PostgreSQL every held row has its id)."""
     values = {
         "ticket_id": ticket_id,
         "raw_id": raw_id,
@@ -166,21 +194,24 @@ def add_message(
         "flag": flag[:2000] if flag else None,
     }
     held = deferred.held(session)
+    if held is not None and held.takes_ids:
+        row_id = values["id"] = held.next_id("ticket_messages")
+        held.add(_INSERT_MESSAGE_HELD, [values])
+        held.add(_INSERT_ATTACHMENT, _attachment_rows(row_id, message))
+        return row_id
     if held is not None and not message.attachments:
         held.add(_INSERT_MESSAGE_HELD, [values])
         return None
     deferred.flush(session, "ticket_messages")  # the held ones first: a ticket's messages are read in id order
     row_id = _conn(session).execute(_INSERT_MESSAGE, values).scalar_one()
     if message.attachments:
-        _conn(session).execute(
-            _INSERT_ATTACHMENT,
-            [
-                {"message_id": row_id, "filename": a.filename[:255], "content_type": a.content_type[:255],
-                 "size": a.size, "sha256": a.sha256}
-                for a in message.attachments
-            ],
-        )
+        _conn(session).execute(_INSERT_ATTACHMENT, _attachment_rows(row_id, message))
     return int(row_id)
+
+
+def _attachment_rows(message_row: int, message: ParsedMessage) -> list[dict[str, Any]]:
+    return [{"message_id": message_row, "filename": a.filename[:255], "content_type": a.content_type[:255],
+             "size": a.size, "sha256": a.sha256} for a in message.attachments]
 
 
 def add_events(session: Session, *events: dict[str, Any]) -> None:

@@ -303,7 +303,8 @@ _KINDS_OF = (select(OutboxRow.message_id, OutboxRow.kind, OutboxRow.automatic, O
 _LAST_SENT_ABOUT = (select(OutboxRow.kind, OutboxRow.automatic)
                     .where(OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.audience == bindparam("audience"),
                            OutboxRow.sent_at.is_not(None))
-                    .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1))
+                    .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1)
+                    .execution_options(**deferred.AWARE))  # sent rows only: none of them is held
 
 
 def has_mailed(session: Session, recipient: str, audience: str) -> bool:

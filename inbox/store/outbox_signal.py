@@ -42,7 +42,8 @@ def notify(session: Session, channel: str = CHANNEL) -> None:
     transaction = session.get_transaction()
     if transaction is None or channel in _NOTIFIED.get(transaction, ()):
         return
-    session.execute(text(f"NOTIFY {channel}"))
+    # Reads nothing: held rows need not be written before it (`inbox.store.deferred`)
+    session.execute(text(f"NOTIFY {channel}").execution_options(held_aware=True))
     _NOTIFIED.setdefault(transaction, set()).add(channel)
 
 

@@ -33,12 +33,18 @@ class TicketRow:
 _ROW = (Ticket.id, Ticket.number, Ticket.tracking, Ticket.status, Ticket.customer_id)
 
 # Built once: constructing and coercing a statement per call costs more than running it.
+# Each adds what this transaction holds back (`deferred.Held.pending`) to what it reads, so none
+# makes the held rows be written first (`deferred.AWARE`).
 _TICKETS_OF_IDS = select(TicketMessage.message_id, TicketMessage.ticket_id).where(
     TicketMessage.message_id.in_(bindparam("ids", expanding=True))
-)
-_ROWS_BY_ID = select(*_ROW).where(Ticket.id.in_(bindparam("ids", expanding=True)))
-_ROWS_BY_NUMBER = select(*_ROW).where(Ticket.number.in_(bindparam("numbers", expanding=True)))
-_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket_id"))
+).execution_options(**deferred.AWARE)
+_ROWS_BY_ID = select(*_ROW).where(Ticket.id.in_(bindparam("ids", expanding=True))).execution_options(**deferred.AWARE)
+_ROWS_BY_NUMBER = (select(*_ROW).where(Ticket.number.in_(bindparam("numbers", expanding=True)))
+                   .execution_options(**deferred.AWARE))
+_PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket_id")).execution_options(
+    **deferred.AWARE)
+_ROLES = (select(Participant.address, Participant.role).where(Participant.ticket_id == bindparam("ticket_id"))
+          .execution_options(**deferred.AWARE))
 _RAW_BY_MESSAGE_ID = select(RawMessage.id, RawMessage.state, RawMessage.ticket_id).where(RawMessage.message_id == bindparam("message_id")).limit(20)
 
 
@@ -46,21 +52,38 @@ def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dic
     """Which ticket each known Message-ID (in or out) belongs to."""
     if not message_ids:
         return {}
-    deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
-    rows = _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})
-    return {mid: tid for mid, tid in rows}
+    found = {mid: tid for mid, tid in _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})}
+    wanted = set(message_ids)
+    found.update((row["message_id"], row["ticket_id"]) for row in _held(session, "ticket_messages")
+                 if row["message_id"] in wanted)
+    return found
 
 
 def rows_by_id(session: Session, ids: Sequence[int]) -> dict[int, TicketRow]:
     if not ids:
         return {}
-    return {r.id: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": list(ids)})}
+    found = {r.id: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": list(ids)})}
+    found.update((row.id, row) for row in _held_tickets(session) if row.id in ids)
+    return found
 
 
 def rows_by_number(session: Session, numbers: Sequence[int]) -> dict[int, TicketRow]:
     if not numbers:
         return {}
-    return {r.number: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)})}
+    found = {r.number: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)})}
+    found.update((row.number, row) for row in _held_tickets(session) if row.number in numbers)
+    return found
+
+
+def _held(session: Session, table: str) -> list[dict]:
+    found = deferred.held(session)
+    return found.pending(table) if found is not None else []
+
+
+def _held_tickets(session: Session) -> list[TicketRow]:
+    """Tickets opened in this transaction and not written yet, as the rows `_ROW` reads."""
+    return [TicketRow(row["id"], row["number"], row["tracking"], row["status"], row.get("customer_id"))
+            for row in _held(session, "tickets")]
 
 
 def row_by_tracking(session: Session, tracking: str) -> TicketRow | None:
@@ -81,15 +104,18 @@ def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:
 
 
 def participants(session: Session, ticket_id: int) -> set[str]:
-    deferred.flush(session, "participants")  # what this transaction holds back is read too
-    return set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
+    found = set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
+    found.update(row["address"] for row in _held(session, "participants") if row["ticket_id"] == ticket_id)
+    return found
 
 
 def participant_roles(session: Session, ticket_id: int) -> dict[str, str]:
     """Each address on the ticket's thread with its role, in the order they joined."""
-    deferred.flush(session, "participants")  # what this transaction holds back is read too
-    stmt = select(Participant.address, Participant.role).where(Participant.ticket_id == ticket_id)
-    return {address: role for address, role in _conn(session).execute(stmt)}
+    found = {address: role for address, role in _conn(session).execute(_ROLES, {"ticket_id": ticket_id})}
+    for row in _held(session, "participants"):  # held as INSERT ... ON CONFLICT DO NOTHING: the first role stays
+        if row["ticket_id"] == ticket_id:
+            found.setdefault(row["address"], row["role"])
+    return found
 
 
 def linked_trackings(session: Session, ticket_id: int) -> list[str]:

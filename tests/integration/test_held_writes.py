@@ -172,3 +172,41 @@ def test_a_held_write_that_fails_raises_as_the_database_error_it_is(db_url: str,
             assert session.execute(text("SELECT value FROM counters WHERE name = 'held-test'")).scalar_one() == 1
     finally:
         app.close()
+
+
+def test_a_ticket_opened_while_holding_is_there_for_whoever_reads_or_refers_to_it(db_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL a new ticket and its message wait with their ids (no round trip each). The
+    store's readers add them to what they read without writing them; any other statement, the ORM's
+    or raw SQL, a row that refers to the ticket, an update, finds them written first."""
+    from inbox.store import history
+    from inbox.store import tickets as store
+    from inbox.store.tables import Ticket
+
+    app = make_app(make_settings(tmp_path, db_url))
+    try:
+        ctx = IngestContext(app.current_desk().get())
+        [raw_id] = [app.rawstore.put(MAILS[0], "test").id]
+        with app.sessions() as session, session.begin(), deferred.holding(session) as held:
+            [raw] = rawqueue.claim(session, T0, 1, [raw_id])
+            result = ingest_one(session, raw, ctx)
+            ticket_id = result.ticket_id
+            assert ticket_id is not None
+            assert held.parents_held()  # its message waits (and on PostgreSQL the ticket too)
+            assert bool(held.pending("tickets")) == db_url.startswith("postgresql")  # SQLite writes it at once
+            assert store.tickets_for_message_ids(session, ["a1@acme.com"]) == {"a1@acme.com": ticket_id}
+            assert {"alice@acme.com", "carol@acme.com"} <= store.participants(session, ticket_id)
+            assert store.rows_by_number(session, [1])[1].id == ticket_id
+            history.set_fields(session, ticket_id, assignee="x@example.com")
+            assert held.parents_held()  # answered from what waits: nothing written yet
+            # Whoever else asks finds it written: the ORM, raw SQL, a row that refers to it.
+            assert session.get(Ticket, ticket_id).assignee == "x@example.com"
+            assert session.execute(text("SELECT count(*) FROM ticket_messages WHERE ticket_id = :t"),
+                                   {"t": ticket_id}).scalar_one() == 1
+            session.execute(text("INSERT INTO ticket_links (ticket_id, linked_ticket_id, reason) "
+                                 "VALUES (:t, :t, 'self, for the test')"), {"t": ticket_id})
+            assert not held.parents_held()
+        with app.engine.connect() as conn:
+            assert conn.execute(text("SELECT assignee FROM tickets WHERE id = :t"), {"t": ticket_id}).scalar_one() \
+                == "x@example.com"
+    finally:
+        app.close()
