@@ -7,7 +7,6 @@ tests/unit/test_docker_files.py checks what an operator asks of them (pins, hash
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -29,7 +29,7 @@ from tests.unit.docker_kit import COMPOSE, DOCKERFILE, ROOT, dockerfile, dockeri
 LOCK, BUILD_LOCK = ROOT / "requirements.lock", ROOT / "requirements-build.lock"
 # name:full.version[-variant]@sha256:<64 hex>: the tag says which release, the digest fixes its bytes.
 PINNED = re.compile(r"[a-z0-9./_-]+:v?\d+\.\d+(\.\d+)?[a-z0-9.-]*@sha256:[0-9a-f]{64}")
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.I)
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
 REQUIRED = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):\?[^}]+\}")
 
 
