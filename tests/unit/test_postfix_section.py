@@ -184,6 +184,9 @@ def test_the_parsers_refuse_what_broke_postfix() -> None:
 def test_main_cf_reads_as_postfix_reads_it_and_its_numbers_parse(main: dict[str, str], example: Settings) -> None:
     """Every line is `name = value`, a continuation or a comment of its own; the size is a number
     safely below inbox's, so Postfix refuses at its door what inbox would refuse after it."""
+    for name, value in main.items():
+        if value[:1].isdigit():  # a number, or a time such as 300s: nothing may follow it
+            assert re.fullmatch(r"\d+[smhdw]?", value), f"{name} = {value!r} does not parse as a number"
     limit = main["message_size_limit"]
     assert re.fullmatch(r"\d+", limit), f"message_size_limit = {limit!r} is not a number"
     ceiling = int(example.smtp.max_message_bytes * SIZE_SHARE) - HEADER_ROOM
