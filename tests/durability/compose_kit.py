@@ -5,6 +5,8 @@ running its own words: each service's `command` and `environment` as written, an
 (config/docker.yaml) with only the network addresses moved to loopback ports and a real SMTP
 sink. Everything else (secrets by variable, the desk, the rules) stays as the container has it.
 It never edits the compose file or the config folder; it writes its translations elsewhere.
+The compose file takes its secrets from the deployer's environment (`${VAR:?...}`, no default):
+`compose_service` interpolates them as compose does, from DEPLOYER_ENV unless given others.
 Used by tests/durability/test_two_instances.py; a check that the compose file and config stay
 in step (tests/unit/test_deploy.py) can reuse `compose_service` and `loopback_config`.
 """
@@ -12,6 +14,7 @@ in step (tests/unit/test_deploy.py) can reuse `compose_service` and `loopback_co
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -27,6 +30,14 @@ from tests.integration.test_serve_outbound import Sink
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 VENV_BIN = ROOT / ".venv" / "bin"
+# The .env a deployer writes beside the compose file (README, "In Docker"): test values only.
+DEPLOYER_ENV: Mapping[str, str] = {
+    "POSTGRES_PASSWORD": "9f2c4e6a8b0d1f3e5a7c9b2d4f6e8a0c",
+    "INBOX_SECRET": "3b" * 32,
+    "INBOX_ADMIN_TOKEN": "c0ffee" * 6,
+}
+# Compose's interpolation: $$, ${VAR}, ${VAR:?message}, ${VAR?message}, ${VAR:-default}, ${VAR-default}, $VAR.
+_VARIABLE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[?-])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 @dataclass(frozen=True)
@@ -71,17 +82,39 @@ def loopback_instance(name: str, target_dir: Path, where: Loopback, *, database_
     return Instance(argv=service.argv, environment=env, config=config, where=where)
 
 
-def compose_service(name: str, compose_file: Path = COMPOSE_FILE) -> ComposeService:
-    """Service `name` of the compose file, its `x-inbox` anchor merged in by YAML's `<<`."""
+def compose_service(name: str, compose_file: Path = COMPOSE_FILE,
+                    variables: Mapping[str, str] = DEPLOYER_ENV) -> ComposeService:
+    """Service `name` of the compose file, its `x-inbox` anchor merged in by YAML's `<<`, its
+    environment interpolated from `variables` as compose does from the deployer's."""
     document = yaml.safe_load(compose_file.read_text(encoding="utf-8"))
     service = document["services"][name]
     command = service["command"]
     # The exec form only: a string command would be split by compose's own shell-like rules.
     if not (isinstance(command, list) and all(isinstance(part, str) for part in command)):
         raise ValueError(f"{compose_file}: services.{name}.command: expected a list of strings, got {command!r}")
-    environment = {str(k): str(v) for k, v in service["environment"].items()}
+    environment = {str(k): interpolate(str(v), variables) for k, v in service["environment"].items()}
     return ComposeService(name=name, argv=tuple(command), environment=environment,
                           config=_host_path(compose_file, service, environment["INBOX_CONFIG"]))
+
+
+def interpolate(value: str, variables: Mapping[str, str]) -> str:
+    """`value` with its variables replaced as compose replaces them; a required one that is unset
+    (or empty, for `:?`) is refused with its message, as compose refuses to start."""
+
+    def one(match: re.Match[str]) -> str:
+        dollar, braced, operator, argument, bare = match.groups()
+        if dollar:
+            return "$"
+        name = braced or bare
+        found = variables.get(name)
+        unset = found is None or (found == "" and operator is not None and operator.startswith(":"))
+        if operator in ("?", ":?") and unset:
+            raise ValueError(f"required variable {name} is missing a value: {argument}")
+        if operator in ("-", ":-") and unset:
+            return argument
+        return found or ""
+
+    return _VARIABLE.sub(one, value)
 
 
 def _host_path(compose_file: Path, service: Mapping[str, Any], container_path: str) -> Path:

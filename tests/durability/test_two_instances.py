@@ -2,8 +2,10 @@
 
 Docker does not run here, so this test runs the compose file's own words (tests/durability/
 compose_kit.py): services inbox-1 and inbox-2 with their `command` and `environment`, on
-config/docker.yaml with only the addresses moved to loopback, both started at the same moment
-on one empty database (so both run `inbox db upgrade` at once). 1,000 mails arrive through both
+config/docker.yaml with only the addresses moved to loopback and the secrets from compose_kit's
+DEPLOYER_ENV. As compose does, the one-shot `migrate` service runs first on an empty database
+(`inbox db upgrade`), then both instances start at the same moment (two instances migrating at
+once are tests/integration/test_startup.py's). 1,000 mails arrive through both
 SMTP listeners and one IMAP mailbox both poll; both schedulers send; then `inbox jobs run-once`
 runs on both at once a week later, so SLA emails fall due and both race to send them.
 
@@ -66,7 +68,8 @@ def test_two_compose_instances_make_each_ticket_once_and_send_each_email_once(em
         servers, envs = _instances(tmp_path, empty_pg, dovecot, relay_port, start_at)
         engine = make_engine(empty_pg)
         try:
-            for server in servers:  # at the same moment: both migrate the empty database at once
+            _migrate(tmp_path, empty_pg)  # compose starts the instances once `migrate` exited 0
+            for server in servers:  # at the same moment, on the migrated database
                 server.launch()
             for server in servers:
                 server.wait_listening(DEADLINE_SECONDS)
@@ -159,6 +162,15 @@ def test_two_compose_instances_make_each_ticket_once_and_send_each_email_once(em
                 str(row.claimed_by)] += 1
     over = {key: dict(by) for key, by in per_hour.items() if sum(by.values()) > limit}
     assert over == {}, f"more than {limit} automatic emails in an hour, by sending process: {over}"
+
+
+def _migrate(tmp_path: Path, db_url: str) -> None:
+    """The compose file's `migrate` service, run to its end as compose runs it before the others."""
+    where = Loopback(smtp_port=free_port(), http_port=free_port(), relay_host="127.0.0.1", relay_port=free_port())
+    migrate = loopback_instance("migrate", tmp_path / "migrate", where, database_url=db_url)
+    done = subprocess.run(migrate.argv, env=migrate.environment, cwd=ROOT, check=False, capture_output=True, text=True,
+                          timeout=DEADLINE_SECONDS)
+    assert done.returncode == 0, f"migrate exited {done.returncode}: {done.stderr}"
 
 
 def _instances(tmp_path: Path, db_url: str, dovecot: Dovecot, relay_port: int, start_at: datetime

@@ -1,13 +1,12 @@
 """The Dockerfile and docker-compose.yml say what the code does: Docker does not run here, so
 both files are read and checked against the config schema (config/docker.yaml loads, every
 variable it names is set, the ports are the ones it listens on) and against the CLI (every
-command parses, migrations run before serving)."""
+command parses, the one-shot migrate service runs before the instances serve).
+tests/unit/test_docker_files.py checks what an operator asks of them (pins, hashes, secrets)."""
 
 from __future__ import annotations
 
-import json
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,54 +17,17 @@ from inbox.app import MIN_TOKEN
 from inbox.cli_args import grammar
 from inbox.service import JOIN_SECONDS
 from inbox.settings import Settings, load_settings
-from tests.durability.compose_kit import compose_service
+from tests.durability.compose_kit import DEPLOYER_ENV, compose_service, interpolate
+from tests.unit.docker_kit import COMPOSE, ROOT, dockerfile, exec_form, final_stage
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "Dockerfile"
-COMPOSE = ROOT / "docker-compose.yml"
 INSTANCES = ("inbox-1", "inbox-2")
 MAILPIT_SMTP = 1025  # the port Mailpit takes mail on
 
 
-def dockerfile(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
-    """The instructions, continuation lines joined and comments dropped: [("FROM", "python:... AS build"), ...]."""
-    steps: list[tuple[str, str]] = []
-    pending = ""
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        word, _, rest = (pending + line).strip().partition(" ")
-        steps.append((word.upper(), rest.strip()))
-        pending = ""
-    return steps
-
-
-def final_stage(steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    last = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
-    return steps[last:]
-
-
-def exec_form(value: str) -> list[str]:
-    """A JSON-array CMD or HEALTHCHECK CMD: the shell form would not receive SIGTERM."""
-    parsed = json.loads(value)
-    assert isinstance(parsed, list) and all(isinstance(part, str) for part in parsed), value
-    return parsed
-
-
-def inbox_commands(argv: list[str]) -> list[list[str]]:
-    """`sh -c "inbox db upgrade && exec inbox serve"` as the inbox command lines it runs, in order."""
-    assert argv[:2] == ["sh", "-c"] and len(argv) == 3, argv
-    commands = []
-    for part in argv[2].split("&&"):
-        words = shlex.split(part)
-        if words and words[0] == "exec":
-            words = words[1:]
-        assert words[0] == "inbox", f"{part!r} does not run inbox"
-        commands.append(words[1:])
-    return commands
+def inbox_command(argv: list[str]) -> list[str]:
+    """An exec-form command that runs `inbox`, as its arguments: no shell between docker and it."""
+    assert argv and argv[0] == "inbox", f"{argv} does not run inbox"
+    return argv[1:]
 
 
 def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
@@ -117,12 +79,16 @@ def test_a_multi_stage_image_that_runs_as_a_user_of_its_own(image: list[tuple[st
                 assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
 
 
-def test_it_migrates_then_serves(image: list[tuple[str, str]]) -> None:
+def test_it_serves_and_migrate_runs_first(image: list[tuple[str, str]], compose: dict[str, Any]) -> None:
+    """The image serves, in exec form; migrating is the one-shot `migrate` service's job, which
+    the compose file runs once and the instances wait for."""
     (cmd,) = [rest for word, rest in image if word == "CMD"]
-    commands = inbox_commands(exec_form(cmd))
-    parsed = [grammar().parse_args(words) for words in commands]
-    assert [(a.command, getattr(a, "action", None)) for a in parsed] == [("db", "upgrade"), ("serve", None)]
-    assert "exec inbox serve" in exec_form(cmd)[2]  # serve is PID 1's child no more: it gets the SIGTERM
+    assert exec_form(cmd) == ["inbox", "serve"]
+    assert grammar().parse_args(inbox_command(exec_form(cmd))).command == "serve"
+    migrate = compose_service("migrate", COMPOSE)
+    parsed = grammar().parse_args(inbox_command(list(migrate.argv)))
+    assert (parsed.command, parsed.action) == ("db", "upgrade")
+    assert compose["services"]["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
 def test_health_ports_and_volumes_match_the_config(image: list[tuple[str, str]], settings: Settings) -> None:
@@ -136,10 +102,9 @@ def test_health_ports_and_volumes_match_the_config(image: list[tuple[str, str]],
     exposed = {int(port) for word, rest in image if word == "EXPOSE" for port in rest.split()}
     assert exposed == {settings.smtp.port, settings.http.port}
     assert settings.smtp.host == settings.http.host == "0.0.0.0"  # reachable through the published ports
-    (volumes,) = [exec_form(rest) for word, rest in image if word == "VOLUME"]
-    assert {"/app/config", "/app/templates", "/app/var"} <= set(volumes)
     assert [rest for word, rest in image if word == "WORKDIR"][-1] == "/app"
-    assert "/app/" + str(settings.templates.dir) in volumes
+    copied = {shlex.split(rest)[-1] for word, rest in image if word == "COPY" and not rest.startswith("--from")}
+    assert str(settings.templates.dir) in copied, "the image has the templates its config names"
     assert settings.database.url_env, "the image gets its database URL from the environment"
 
 
@@ -153,8 +118,7 @@ def test_compose_runs_two_instances_on_one_postgresql(compose: dict[str, Any], i
     for name in INSTANCES:
         service, process = services[name], compose_service(name, COMPOSE)
         assert list(process.argv) == exec_form(cmd), f"{name}: the same command as the image"
-        for words in inbox_commands(list(process.argv)):
-            grammar().parse_args(words)
+        grammar().parse_args(inbox_command(list(process.argv)))
         env = process.environment
         assert env["INBOX_CONFIG"] == env_of(image)["INBOX_CONFIG"]
         missing = named_variables(settings) - set(env)
@@ -162,13 +126,13 @@ def test_compose_runs_two_instances_on_one_postgresql(compose: dict[str, Any], i
         assert process.config == ROOT / "config" / "docker.yaml"
         url = make_url(env[settings.database.url_env])
         assert url.drivername == "postgresql+psycopg" and url.host == "postgres"
+        server = {key: interpolate(str(value), DEPLOYER_ENV) for key, value in postgres["environment"].items()}
         assert (url.username, url.password, url.database) == (
-            postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_PASSWORD"],
-            postgres["environment"]["POSTGRES_DB"])
+            server["POSTGRES_USER"], server["POSTGRES_PASSWORD"], server["POSTGRES_DB"])
         assert len(env[settings.http.admin_token_env]) >= MIN_TOKEN, "a shorter token leaves the pages off"
         urls.add(str(url))
         secrets.add(env[settings.service.secret_env])
-        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         ports = [str(p).split(":") for p in service["ports"]]
         # The admin pages and a listener anyone could forge Authentication-Results to: loopback only.
         assert all(len(p) == 3 and p[0] == "127.0.0.1" for p in ports), f"{name} publishes {ports}"
