@@ -101,7 +101,7 @@ class Guard:
         if name is None:
             self._failed(SIGN_IN, "a wrong token in the sign-in form")
             return self._sign_in_page(wanted, wrong=True)
-        log.info("admin %s signed in", name)
+        log.info("%s signed in to the admin pages", name)
         response = see_other(wanted)
         response.set_cookie(COOKIE, self._admins.open(name), httponly=True, samesite="Strict", path=ADMIN,
                             secure=_is_https(request), max_age=int(LIFETIME.total_seconds()))
@@ -111,7 +111,7 @@ class Guard:
         cookie = request.cookies.get(COOKIE)
         if cookie:
             self._admins.close(cookie)
-        log.info("admin %s signed out", request[ADMIN_NAME])
+        log.info("%s signed out of the admin pages", request[ADMIN_NAME])
         response = see_other(SIGN_IN)
         response.del_cookie(COOKIE, path=ADMIN)
         return response
