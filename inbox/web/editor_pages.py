@@ -19,6 +19,7 @@ from inbox.domain.template_versions import TemplateEntry, TemplateProblem, Templ
 from inbox.web.pages import Choices, Preview, document, file_address, signed_in
 
 SCRIPT = "/admin/static/editor.js"
+SHOWN_HEADERS = ("From", "To", "Subject")  # beside the editor; the kind's preview page shows them all
 STYLE = """
 .editor { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
 .editor form { display: block; margin: 0; }
@@ -37,7 +38,7 @@ ol.refusals { color: #b3261e; margin: .4rem 0; } ol.refusals code { color: #1d1d
 .diff { background: #fff; border: 1px solid #c9c9c4; padding: .5rem; white-space: pre-wrap; }
 .diff .add { color: #1e7d32; } .diff .del { color: #b3261e; } .diff .hunk { color: #6a1b9a; }
 .version { background: #fff; border: 1px solid #d6d6d2; padding: .6rem .9rem; margin: .6rem 0; }
-.version form { display: inline; margin: 0 0 0 1rem; }
+.version form { display: inline; margin: 0 0 0 1rem; } .version strong { margin-left: 1rem; color: #1e7d32; }
 """
 # The editor's page runs the package's own script; everything else stays as the server's policy.
 EDITOR_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
@@ -161,7 +162,8 @@ def _preview_pane(view: EditorView) -> str:
     tickets = "".join(_option(t, f"{t} {s}".strip(), choices.ticket) for t, s in choices.tickets)
     customers = "".join(_option(i, f"{n} ({i})" if n != i else i, choices.customer) for i, n in choices.customers)
     shown = view.preview
-    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in (shown.headers if shown else []))
+    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in (shown.headers if shown else [])
+                   if n in SHOWN_HEADERS)
     return (
         '<h2>Preview</h2>\n<div class="row">'
         f'<label>Ticket <select id="pv-ticket">{_option("", "sample data", choices.ticket)}{tickets}</select></label>'

@@ -17,6 +17,7 @@
   const csrf = form.querySelector("input[name=csrf]").value;
   const marks = new Set((gutter.dataset.marks || "").split(",").filter(Boolean).map(Number));
   const WAIT_MS = 300; // a pause in the typing, not every key
+  const SHOWN = ["From", "To", "Subject"]; // as editor_pages.SHOWN_HEADERS
   let timer = null;
   let asked = 0;
 
@@ -46,6 +47,7 @@
     error.hidden = true;
     headers.textContent = "";
     for (const [name, value] of answer.headers) {
+      if (!SHOWN.includes(name)) continue;
       const row = headers.insertRow();
       const th = document.createElement("th");
       th.textContent = name;
