@@ -330,6 +330,8 @@ def admins_of(settings: Settings) -> list[Admin]:
     for name, env in named:
         token = read_secret(env)
         if not token:
+            if name != "admin":  # http.admin_token_env unset is how the pages stay off; a named admin is meant
+                log.warning("admin %s is off: the environment variable %s is not set", name, env)
             continue
         if len(token) < MIN_TOKEN:
             log.warning("admin %s is off: %s holds %d characters, fewer than %d", name, env, len(token), MIN_TOKEN)
