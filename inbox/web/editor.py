@@ -40,7 +40,7 @@ class Editor:
 
     def install(self, app: web.Application) -> None:
         root = self._root
-        app.router.add_get(editor_pages.SCRIPT, _script)
+        app.router.add_get(pages.SCRIPT, _script)
         app.router.add_get(root + "/files/{path:.+}", self._page)
         app.router.add_post(root + "/files/{path:.+}", self._save)
         app.router.add_post(root + "/preview/{path:.+}", self._candidate)

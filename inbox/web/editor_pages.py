@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from html import escape
 
 from inbox.domain.template_versions import TemplateEntry, TemplateProblem, TemplateVersion
-from inbox.web.pages import Choices, Preview, document, file_address, signed_in
+from inbox.web.pages import SCRIPT, Choices, Preview, document, file_address, signed_in
 
-SCRIPT = "/admin/static/editor.js"
 SHOWN_HEADERS = ("From", "To", "Subject")  # beside the editor; the kind's preview page shows them all
 STYLE = """
 .editor { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 ADMIN = "/admin"
 SIGN_IN = f"{ADMIN}/sign-in"
 SIGN_OUT = pages.SIGN_OUT
-STATIC = f"{ADMIN}/static/"
+# Open to anyone: the form to sign in, and the editor's script (no secret in it).
+PUBLIC = frozenset({SIGN_IN, pages.SCRIPT})
 COOKIE = "inbox_admin"
 # What the guard tells the page it lets through: who is signed in, and the CSRF token of their forms.
 ADMIN_NAME = web.RequestKey("admin", str)
@@ -50,7 +51,7 @@ class Guard:
     @web.middleware
     async def _checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
-        if not (path == ADMIN or path.startswith(ADMIN + "/")) or path.startswith(STATIC) or path == SIGN_IN:
+        if not (path == ADMIN or path.startswith(ADMIN + "/")) or path in PUBLIC:
             return await handler(request)
         if "token" in request.query:
             self._failed(path, "a token in the address (refused: the sign-in form takes it)")
@@ -72,20 +73,25 @@ class Guard:
             if cookie:
                 log.info("admin session refused on %s: stale, signed out or not ours", path)
             return self._sign_in_page(request.path_qs)
-        refusal = _other_origin(request)
-        if refusal is None and (session is None or cookie is None):
-            refusal = "no session (signed out, expired or forged)"
-        if refusal is None and cookie is not None:
-            form = await request.post()
-            offered = form.get("csrf")
-            if not isinstance(offered, str) or not self._admins.is_csrf(cookie, offered):
-                refusal = "a missing or wrong CSRF token"
+        refusal = await self._post_refusal(request, cookie)
         if refusal is not None or session is None or cookie is None:
             log.warning("admin POST refused on %s: %s", path, refusal)
             return _html(403, pages.message("Refused", f"this form was refused: {refusal}. Open the page again "
                                                        "and send it from there.", self._home))
         _let_in(request, session.admin, self._admins.csrf(cookie))
         return await handler(request)
+
+    async def _post_refusal(self, request: web.Request, cookie: str | None) -> str | None:
+        """Why this POST may not go on, or None: another site, no live session, no CSRF token of it."""
+        refusal = _other_origin(request)
+        if refusal is not None:
+            return refusal
+        if cookie is None or self._admins.session(cookie) is None:
+            return "no session (signed out, expired or forged)"
+        offered = (await request.post()).get("csrf")
+        if not isinstance(offered, str) or not self._admins.is_csrf(cookie, offered):
+            return "a missing or wrong CSRF token"
+        return None
 
     async def form(self, request: web.Request) -> web.Response:
         return self._sign_in_page(_next(request.query.get("next")) or self._home, status=200)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from inbox.domain.template_versions import TemplateEntry, TemplateProblem
 
 SIGN_OUT = "/admin/sign-out"
+SCRIPT = "/admin/static/editor.js"  # the editor's preview, the one script of these pages
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.25rem 1.5rem; color: #1d1d1f; background: #f6f6f4; }

@@ -168,3 +168,40 @@ def test_no_token_cookie_or_csrf_token_in_any_log_line_of_a_run(
     for line in lines:
         for secret in secrets:
             assert secret not in line, line
+
+
+@pytest.mark.parametrize("path, fields", [
+    (SAVE, {"text": GOOD}),
+    (f"/admin/templates/preview/{BODY}", {"text": GOOD}),
+    (f"/admin/templates/rollback/{BODY}", {"version": "1"}),
+    (f"/admin/templates/reset/{BODY}", {}),
+    ("/admin/sign-out", {}),
+], ids=["save", "preview", "rollback", "reset", "sign-out"])
+def test_every_post_needs_the_csrf_token_and_our_origin(site: EditorSite, path: str, fields: dict[str, str]) -> None:
+    """Each POST of the admin pages, with a good session: refused without the CSRF token and from
+    another origin; with both, it does its work."""
+    with running(site.admin) as port:
+        browser = Client(port)
+        browser.sign_in(TOKEN)
+        assert browser.post(SAVE, {"text": GOOD + "1\n"}).status == 303  # a version 1 to roll back to
+        assert browser.post(SAVE, {"text": GOOD + "2\n"}).status == 303
+        assert browser.post(path, fields, csrf=False).status == 403
+        browser.origin = "http://evil.example"
+        assert browser.post(path, fields).status == 403
+        assert saved(site) == [2, 1] and browser.get("/admin/templates").status == 200  # still signed in
+        browser.origin = None
+        assert browser.post(path, fields).status in (200, 303)
+
+
+def test_only_the_sign_in_form_and_the_editors_script_are_open(site: EditorSite) -> None:
+    """Without a session: the form and the script answer; every other /admin path, one dressed up
+    as a static file among them, asks to sign in and shows nothing."""
+    with running(site.admin) as port:
+        assert fetch(port, "/admin/sign-in").status == 200
+        assert fetch(port, "/admin/static/editor.js").status == 200
+        for path in ("/admin", "/admin/templates", SAVE, f"/admin/templates/history/{BODY}", "/admin/static/other.js",
+                     "/admin/static/%2e%2e/templates", "/admin/static/editor.js/../../templates",
+                     "/admin/sign-in/../templates"):
+            reply = fetch(port, path)
+            assert reply.status in (401, 404), path
+            assert "Thank you for contacting" not in reply.body and "textarea" not in reply.body, path
