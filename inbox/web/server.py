@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from inbox.metrics import CONTENT_TYPE as METRICS_TYPE
 from inbox.web import pages
 from inbox.web.admin import ADMIN, AdminPages
 
@@ -110,7 +111,7 @@ class HttpEndpoint:
     async def _metrics_page(self, request: web.Request) -> web.Response:
         # prometheus-client's exposition (generate_latest on the service's registry, inbox/metrics.py).
         return web.Response(status=200, body=(await self._metrics()).encode("utf-8"),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+                            headers={"Content-Type": METRICS_TYPE})
 
 
 def _finish(request: web.Request, response: web.StreamResponse, started: float) -> None:

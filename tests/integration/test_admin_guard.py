@@ -205,3 +205,23 @@ def test_only_the_sign_in_form_and_the_editors_script_are_open(site: EditorSite)
             reply = fetch(port, path)
             assert reply.status in (401, 404), path
             assert "Thank you for contacting" not in reply.body and "textarea" not in reply.body, path
+
+
+def test_a_session_opened_on_one_instance_works_on_another(site: EditorSite) -> None:
+    """Two endpoints built apart from the same config (two instances behind one proxy): the cookie
+    and CSRF token that one hands out are taken by the other."""
+    import dataclasses
+
+    from inbox.serving import admin_pages
+
+    second = admin_pages(site.app, versions=site.versions)
+    assert second is not None and second.admins is not site.admin.admins
+    second = dataclasses.replace(second, preview=site.admin.preview)
+    with running(site.admin) as one, running(second) as two:
+        first = Client(one)
+        first.sign_in(ANNA)
+        csrf = first.get("/admin/templates").csrf()
+        other = Client(two, cookie=first.cookie)
+        assert other.get("/admin/templates").status == 200
+        assert other.post(SAVE, {"text": GOOD, "message": "from two"}, csrf=csrf).status == 303
+    assert site.versions.history(BODY)[0].author == "anna"
