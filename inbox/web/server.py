@@ -31,6 +31,7 @@ Health = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 MAX_BODY_BYTES = 256 * 1024  # a template file and its message; aiohttp answers 413 beyond
 MAX_HEAD_LINE = 8190  # request line and each header field (aiohttp's own bound, stated here)
 MAX_HEADERS = 64
+STOP_SECONDS = 5.0  # at stop, how long a page still being answered may finish (aiohttp waits 60 s by default)
 HTML = "text/html; charset=utf-8"
 
 # The email HTML shown in a srcdoc iframe inherits this policy (Chromium, Firefox): its inline
@@ -78,7 +79,8 @@ class HttpEndpoint:
 
     async def start(self) -> None:
         refusals.addFilter(_without_bytes)
-        self._runner = web.AppRunner(self.application(), handle_signals=False, access_log=None, logger=refusals,
+        self._runner = web.AppRunner(self.application(), handle_signals=False, shutdown_timeout=STOP_SECONDS,
+                                     access_log=None, logger=refusals,
                                      max_line_size=MAX_HEAD_LINE, max_field_size=MAX_HEAD_LINE,
                                      max_headers=MAX_HEADERS)
         await self._runner.setup()
