@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from classifiers import RuleError, RuleSet, compile_rules
 from inbox.settings.fields import DisplayName, EmailAddress, Located, Section, SeverityName
-from inbox.settings.sections import (AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
+from inbox.settings.sections import (AdminSettings, AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
                                      DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
                                      ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
 
@@ -35,6 +35,7 @@ class Settings(Section):
     outbound: OutboundSettings
     authentication: AuthenticationSettings = AuthenticationSettings()
     http: HttpSettings = HttpSettings()
+    admins: list[AdminSettings] = []  # named admins of the web pages, beside http.admin_token_env's "admin"
     templates: TemplateSettings = TemplateSettings()
     backup: BackupSettings = BackupSettings()
     addresses: list[EmailAddress] = Field(min_length=1)
@@ -192,6 +193,13 @@ def _cross_references(settings: Settings) -> list[tuple[tuple[str | int, ...], s
         return f'unknown {kind} "{name}" (known: {", ".join(names) or "none"})'
 
     customer_ids = {customer.id for customer in settings.customers}
+    # History and the audit log name the admin: one name, one person.
+    named: set[str] = {"admin"} if settings.http.admin_token_env else set()
+    for index, admin in enumerate(settings.admins):
+        if admin.name in named:
+            problems.append((("admins", index, "name"), f'admin name "{admin.name}" is taken '
+                                                        '(by another admin, or by http.admin_token_env\'s "admin")'))
+        named.add(admin.name)
     for plan_name, plan in settings.plans.items():
         where = ("plans", plan_name)
         if plan.calendar not in settings.calendars:

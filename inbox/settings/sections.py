@@ -171,7 +171,15 @@ class AuthenticationSettings(Section):
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: Port = 8025
-    admin_token_env: EnvName | None = None
+    admin_token_env: EnvName | None = None  # the shared admin token, whose holder is named "admin"
+
+
+class AdminSettings(Section):
+    """A named admin of the web pages: the history and audit log name this person. The token is in
+    the environment variable `token_env`, never in the file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,63}$")
+    token_env: EnvName
 
 
 class TemplateSettings(Section):

@@ -15,11 +15,17 @@ from html import escape
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from inbox.domain.template_versions import TemplateEntry, TemplateProblem
+
+SIGN_OUT = "/admin/sign-out"
+SCRIPT = "/admin/static/editor.js"  # the editor's preview, the one script of these pages
+
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 1.25rem 1.5rem; color: #1d1d1f; background: #f6f6f4; }
 h1 { font-size: 1.4rem; margin: .2rem 0 .8rem; } h2 { font-size: 1.05rem; margin: 0 0 .3rem; }
 a { color: #0b57d0; } code, pre { font: 13px/1.45 ui-monospace, Menlo, Consolas, monospace; }
 nav { margin-bottom: .5rem; }
+.signout { float: right; margin: 0; }
 form { display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; align-items: end; margin: .5rem 0 1rem; }
 label { display: flex; flex-direction: column; font-weight: 600; gap: .2rem; }
 select, button { font: inherit; padding: .25rem .4rem; }
@@ -27,6 +33,7 @@ table { border-collapse: collapse; background: #fff; }
 th, td { border: 1px solid #d6d6d2; padding: .25rem .6rem; text-align: left; vertical-align: top; }
 th { background: #ecece8; font-weight: 600; white-space: nowrap; }
 td { overflow-wrap: anywhere; }
+.bad { color: #b3261e; }
 .facts { color: #444; margin: 0 0 .6rem; }
 .headers { width: 100%; margin-bottom: .4rem; } .headers th { width: 11rem; }
 .parts { display: grid; grid-template-columns: 1fr 1fr; gap: .4rem 1rem; }
@@ -70,6 +77,7 @@ class Choices:
     customers: Sequence[tuple[str, str]]  # (id, name)
     ticket: str | None  # None: sample data
     customer: str | None  # None: no customer's overrides
+    csrf: str = ""  # the session's, for the sign-out button; "" (a script's Bearer read): no button
 
     def address(self) -> str:
         return f"{self.root}/{quote(self.kind, safe='')}"
@@ -86,27 +94,80 @@ def message(title: str, text: str, back: str | None = None) -> str:
     return document(title, f"<h1>{escape(title)}</h1>\n<p>{escape(text)}</p>\n{link}")
 
 
-def sign_in(path: str) -> str:
-    example = f"{path}?token=YOUR-ADMIN-TOKEN"
-    return document("Sign-in needed", (
-        "<h1>Sign-in needed</h1>\n"
-        "<p>These pages need the admin token: the value of the environment variable that the "
-        "config's <code>http.admin_token_env</code> names.</p>\n"
-        f"<p>In a browser, open <code>{escape(example)}</code> once: the token is kept in a cookie "
-        "for these pages and taken out of the address.</p>\n"
-        "<p>From a script, send <code>Authorization: Bearer YOUR-ADMIN-TOKEN</code>.</p>"))
+def sign_in(action: str, wanted: str, *, wrong: bool = False) -> str:
+    """The sign-in form: the token goes in a POST body, never in an address."""
+    said = '<p class="problem" role="alert">That token is not an admin\'s.</p>\n' if wrong else ""
+    return document("Sign in", (
+        "<h1>Sign in</h1>\n" + said +
+        "<p>These pages need an admin token: the value of the environment variable that the "
+        "config's <code>http.admin_token_env</code> or an <code>admins:</code> entry names.</p>\n"
+        f'<form method="post" action="{escape(action)}">\n'
+        f'<input type="hidden" name="next" value="{escape(wanted)}">\n'
+        '<label>Admin token <input type="password" name="token" autocomplete="current-password" '
+        'required autofocus></label>\n<button type="submit">Sign in</button>\n</form>\n'
+        "<p>You stay signed in for 12 hours on this browser, or until you sign out.</p>\n"
+        "<p>From a script, read a page with <code>Authorization: Bearer YOUR-ADMIN-TOKEN</code>.</p>"))
 
 
-def moved(location: str) -> str:
-    return document("Signed in", f'<p>Signed in: <a href="{escape(location)}">continue</a>.</p>')
+def token_in_address(action: str) -> str:
+    return document("Token refused", (
+        "<h1>A token in an address is refused</h1>\n"
+        "<p>An address is kept in the browser's history and in proxies' logs, so a token in one "
+        "is not taken. If it was a real token, consider changing it.</p>\n"
+        f'<p><a href="{escape(action)}">Sign in with the form</a>.</p>'))
 
 
-def listing(root: str, kinds: Sequence[str], refused: Sequence[Mapping[str, Any]]) -> str:
+def sign_out(action: str, csrf: str) -> str:
+    """The sign-out button, for a page's navigation: a POST, so it carries the CSRF token."""
+    return (f'<form class="signout" method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            '<button type="submit">Sign out</button></form>')
+
+
+def listing(root: str, kinds: Sequence[str], refused: Sequence[Mapping[str, Any]], csrf: str = "",
+            entries: Sequence[TemplateEntry] | None = None) -> str:
     items = "\n".join(f'<li><a href="{escape(root)}/{escape(quote(kind, safe=""))}">{escape(kind)}</a></li>'
                       for kind in kinds)
-    body = ("<h1>Email templates</h1>\n<p>Preview the email each template sends, with a ticket's data "
-            f"or with sample data, and with a customer's overrides.</p>\n<ul>\n{items}\n</ul>\n")
+    body = (signed_in(csrf) + "<h1>Email templates</h1>\n<p>Preview the email each template sends, with a ticket's "
+            f"data or with sample data, and with a customer's overrides.</p>\n<ul>\n{items}\n</ul>\n")
+    if entries is not None:
+        body += _files(root, entries)
     return document("Email templates", body + _refusals(refused, "Templates refused now"))
+
+
+def _files(root: str, entries: Sequence[TemplateEntry]) -> str:
+    rows = []
+    for entry in entries:
+        problem = f"{_where_problem(entry.problem)}" if entry.problem else ""
+        changed = (f"{escape(entry.author or '')}, {escape(entry.at.strftime('%Y-%m-%d %H:%M UTC'))}"
+                   if entry.at else "never (the shipped file)")
+        rows.append(
+            f'<tr><td><a href="{escape(file_address(root, entry.path))}">{escape(entry.path)}</a></td>'
+            f"<td>{escape(entry.kind)}</td><td>{escape(entry.scope)}</td>"
+            f"<td>{'customised' if entry.customised else 'default'}</td>"
+            f"<td>{entry.current if entry.current is not None else ''}</td><td>{changed}</td>"
+            f'<td class="{"bad" if entry.problem else ""}">{escape(problem)}</td></tr>')
+    return ("<h2>Edit a template file</h2>\n<table class=\"files\"><tr><th>File</th><th>Kind</th><th>Scope</th>"
+            "<th>Text</th><th>Version</th><th>Last changed</th><th>Problem</th></tr>\n"
+            + "\n".join(rows) + "\n</table>\n")
+
+
+def file_address(root: str, path: str) -> str:
+    return f"{root}/files/{quote(path)}"
+
+
+def _where_problem(problem: TemplateProblem) -> str:
+    line = f":{problem.line}" if problem.line else ""
+    return f"{problem.file}{line}: {problem.reason}"
+
+
+def signed_in(csrf: str) -> str:
+    return sign_out(SIGN_OUT, csrf) if csrf else ""
+
+
+def said(exc: LookupError) -> str:
+    # str(KeyError("x")) is "'x'": the message itself reads better.
+    return str(exc.args[0]) if len(exc.args) == 1 else str(exc)
 
 
 def preview(choices: Choices, shown: Preview, stale: Sequence[Mapping[str, Any]] = ()) -> str:
@@ -150,6 +211,7 @@ def _form(choices: Choices) -> str:
     customer_options = _option("", "none", choices.customer) + "".join(
         _option(id_, f"{name} ({id_})" if name != id_ else id_, choices.customer) for id_, name in choices.customers)
     return (
+        signed_in(choices.csrf) +
         f'<nav><a href="{escape(choices.root)}">All templates</a></nav>\n'
         f"<h1>{escape(choices.kind)}</h1>\n"
         f'<form method="get" action="{escape(choices.address())}">\n'

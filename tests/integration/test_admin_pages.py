@@ -7,20 +7,15 @@ the shipped templates that a test may break or override.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import http.client
 import logging
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -29,14 +24,18 @@ from autoresponder import render
 from autoresponder.render import KINDS
 from inbox.app import App
 from inbox.serving import admin_pages
-from inbox.web import AdminPages, HttpEndpoint
+from inbox.web import AdminPages
 from tests.fakes import make_app, make_settings, mail
+from tests.web_kit import Client, fetch, running
+
+__all__ = ["running"]  # the browser test starts its endpoint from here
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret token; with, odd=chars"  # must survive the cookie's encoding
 TOKEN_ENV = "INBOX_TEST_ADMIN_TOKEN"
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-src 'self'; "
        "frame-ancestors 'none'; form-action 'self'")
+SIGN_IN = "/admin/sign-in"
 PREVIEW = "/admin/templates/acknowledgement"
 
 
@@ -63,48 +62,7 @@ def build_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     return Site(make_app(make_settings(tmp_path, db_url, extra=extra)), templates)
 
 
-@contextmanager
-def running(admin: AdminPages | None, signin_failed: Callable[[], None] = lambda: None) -> Iterator[int]:
-    """An endpoint serving `admin` on a free loopback port, on its own loop in a thread: the port."""
-
-    async def health() -> tuple[bool, dict[str, Any]]:
-        return True, {"database": "ok"}
-
-    async def metrics() -> str:
-        return ""
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    endpoint = HttpEndpoint("127.0.0.1", 0, health, metrics, admin=admin, signin_failed=signin_failed)
-    asyncio.run_coroutine_threadsafe(endpoint.start(), loop).result(10)
-    try:
-        yield endpoint.port
-    finally:
-        asyncio.run_coroutine_threadsafe(endpoint.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: str
-
-
-def fetch(port: int, path: str, *, method: str = "GET", headers: dict[str, str] | None = None) -> Reply:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request(method, path, headers=headers or {})
-        response = conn.getresponse()
-        return Reply(response.status, response.headers, response.read().decode("utf-8"))
-    finally:
-        conn.close()
-
-
-def signed(port: int, path: str) -> Reply:
+def signed(port: int, path: str) -> Any:
     return fetch(port, path, headers={"Authorization": f"Bearer {TOKEN}"})
 
 
@@ -146,16 +104,20 @@ def site(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_admin_pages_need_the_token(site: Site) -> None:
-    """No token, or a wrong one by header, cookie or address: 401 with how to sign in; the right Bearer: 200."""
+    """No token, or a wrong one by header or cookie: 401 with the sign-in form (a POST, never an
+    address); a token in the address: 400 pointing at the form; the right Bearer: 200."""
     with running(site.admin()) as port:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": "inbox_admin=wrong"},
-                        {"Authorization": f"Basic {TOKEN}"}):
+                        {"Cookie": f"inbox_admin={quote(TOKEN, safe='')}"}, {"Authorization": f"Basic {TOKEN}"}):
             reply = fetch(port, "/admin/templates", headers=headers)
             assert reply.status == 401, headers
-            assert reply.headers["WWW-Authenticate"] == "Bearer" and "?token=" in reply.body
+            assert reply.headers["WWW-Authenticate"] == "Bearer"
+            assert f'<form method="post" action="{SIGN_IN}">' in reply.body and "?token=" not in reply.body
             assert TOKEN not in reply.body
         wrong = fetch(port, "/admin/templates?token=wrong")
-        assert wrong.status == 401 and wrong.headers["Set-Cookie"] is None
+        assert wrong.status == 400 and wrong.headers["Set-Cookie"] is None and f'href="{SIGN_IN}"' in wrong.body
+        right = fetch(port, f"/admin/templates?token={quote(TOKEN)}")
+        assert right.status == 400 and right.headers["Set-Cookie"] is None
         assert fetch(port, PREVIEW).status == 401
         assert signed(port, "/admin/templates").status == 200
 
@@ -165,32 +127,42 @@ def test_a_wrong_token_is_logged_and_counted_and_no_log_line_holds_a_token(
     """A wrong token is a failed sign-in, logged and counted; each request has an access log line
     (method, path, status, time) that never holds the token offered nor the real one."""
     failures = []
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     with running(admin_pages(site.app), signin_failed=lambda: failures.append(1)) as port:
         wrong = "w" * 20
-        assert fetch(port, f"/admin/preview?token={wrong}").status == 401
+        assert fetch(port, f"/admin/preview?token={wrong}").status == 400
         assert fetch(port, "/admin/preview", headers={"Authorization": f"Bearer {wrong}"}).status == 401
         assert fetch(port, "/admin/preview").status == 401  # the sign-in page: not a failure
-        assert fetch(port, f"/admin/preview?token={quote(TOKEN)}").status == 303
-    assert len(failures) == 2
+        assert Client(port).sign_in(wrong).status == 401
+        browser = Client(port)
+        assert browser.sign_in(TOKEN, "/admin/preview").status == 303
+        assert browser.get("/admin/templates").status == 200
+    assert len(failures) == 3
     assert caplog.text.count("admin sign-in failed on /admin/preview") == 2
+    assert caplog.text.count("admin sign-in failed on /admin/sign-in") == 1
     access = [r.getMessage() for r in caplog.records if r.name == "inbox.web.access"]
-    assert access[0].startswith("GET /admin/preview 401 ") and access[0].endswith(" ms") and len(access) == 4
-    assert wrong not in caplog.text and TOKEN not in caplog.text and quote(TOKEN) not in caplog.text
+    assert access[0].startswith("GET /admin/preview 400 ") and access[0].endswith(" ms") and len(access) == 6
+    cookie = browser.cookie
+    assert cookie and cookie not in caplog.text
+    for secret in (wrong, TOKEN, quote(TOKEN), quote(TOKEN, safe="")):
+        assert secret not in caplog.text
 
 
-def test_the_token_in_the_address_becomes_a_cookie(site: Site) -> None:
-    """?token= answers 303 to the same address without it and sets an HttpOnly, SameSite=Strict cookie that works."""
+def test_the_sign_in_form_sets_a_session_cookie(site: Site) -> None:
+    """The form's POST answers 303 to the page asked for and sets an HttpOnly, SameSite=Strict
+    session cookie for /admin that holds no token; it works, alone, for the pages."""
     with running(site.admin()) as port:
-        reply = fetch(port, "/admin/templates?token=s3cret%20token%3B%20with%2C%20odd%3Dchars")
-        assert reply.status == 303 and reply.headers["Location"] == "/admin/templates"
+        browser = Client(port)
+        reply = browser.sign_in(TOKEN, f"{PREVIEW}?customer=acme")
+        assert reply.status == 303 and reply.headers["Location"] == f"{PREVIEW}?customer=acme"
         cookie = reply.headers["Set-Cookie"]
-        assert cookie.startswith("inbox_admin=") and "; with" not in cookie
-        assert {"HttpOnly", "SameSite=Strict", "Path=/admin"} <= {part.strip() for part in cookie.split(";")}
-        pair = cookie.split(";")[0]
-        assert fetch(port, "/admin/templates", headers={"Cookie": f"other=1; {pair}"}).status == 200
-        moved = fetch(port, f"{PREVIEW}?customer=acme&token=s3cret+token%3B+with%2C+odd%3Dchars")
-        assert moved.status == 303 and moved.headers["Location"] == f"{PREVIEW}?customer=acme"
+        parts = {part.strip() for part in cookie.split(";")}
+        assert cookie.startswith("inbox_admin=") and {"HttpOnly", "SameSite=Strict", "Path=/admin"} <= parts
+        assert "Secure" not in parts  # plain HTTP here; see the guard's test of X-Forwarded-Proto
+        assert TOKEN not in cookie and quote(TOKEN, safe="") not in cookie
+        assert browser.get("/admin/templates").status == 200
+        away = Client(port).sign_in(TOKEN, "//evil.example/admin/x")
+        assert away.status == 303 and away.headers["Location"] == "/admin/templates"  # never another site
 
 
 def test_pages_are_off_without_an_admin_token(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,7 +171,7 @@ def test_pages_are_off_without_an_admin_token(site: Site, monkeypatch: pytest.Mo
     assert site.admin() is None
     with running(None) as port:
         reply = signed(port, "/admin/templates")
-        assert reply.status == 404 and "the preview pages are off: set http.admin_token_env" in reply.body
+        assert reply.status == 404 and "the admin pages are off: set http.admin_token_env" in reply.body
         assert fetch(port, "/healthz").status == 200
 
 
@@ -208,7 +180,7 @@ def test_a_short_token_leaves_the_pages_off(site: Site, monkeypatch: pytest.Monk
     """A token of fewer than 16 characters protects nothing: the pages stay off, and the log says why."""
     monkeypatch.setenv(TOKEN_ENV, "x" * 15)
     assert site.admin() is None
-    assert f"{TOKEN_ENV} holds 15 characters, fewer than 16" in caplog.text
+    assert f"admin admin is off: {TOKEN_ENV} holds 15 characters, fewer than 16" in caplog.text
     monkeypatch.setenv(TOKEN_ENV, "x" * 16)
     assert site.admin() is not None
 
@@ -293,7 +265,7 @@ def test_only_the_renderers_template_error_is_shown_as_a_broken_template(
     """A preview raising autoresponder's TemplateError is the page's content (200, as file:line: reason);
     any other exception, a namesake class included, is a server error (500) that shows nothing of it."""
 
-    def preview(kind: str, tracking: str | None, customer: str | None) -> Any:
+    def preview(kind: str, tracking: str | None, customer: str | None, changes: Any) -> Any:
         raise error
 
     admin = site.admin()
@@ -320,12 +292,15 @@ def test_unknown_template_ticket_or_customer_is_404(site: Site) -> None:
     assert other.status == 404
 
 
-def test_only_get_and_head(site: Site) -> None:
-    """POST answers 405 naming the allowed methods; HEAD answers GET's status and headers without a body."""
+def test_read_only_pages_take_get_and_head(site: Site) -> None:
+    """A POST to a read-only page, signed in and with the CSRF token, answers 405 naming GET and HEAD;
+    HEAD answers GET's status and headers without a body."""
     with running(site.admin()) as port:
-        posted = fetch(port, "/admin/templates", method="POST", headers={"Authorization": f"Bearer {TOKEN}"})
+        browser = Client(port)
+        browser.sign_in(TOKEN)
+        posted = browser.post("/admin/templates", {})
         head = fetch(port, PREVIEW, method="HEAD", headers={"Authorization": f"Bearer {TOKEN}"})
-    assert posted.status == 405 and posted.headers["Allow"] == "GET, HEAD"
+    assert posted.status == 405 and posted.headers["Allow"] == "GET,HEAD"
     assert head.status == 200 and head.body == "" and int(head.headers["Content-Length"]) > 1000
 
 
@@ -338,17 +313,17 @@ def test_admin_answers_carry_the_security_headers(site: Site) -> None:
     for reply in replies:
         assert reply.headers["Content-Security-Policy"] == CSP
         assert reply.headers["X-Content-Type-Options"] == "nosniff"
-        assert reply.headers["Referrer-Policy"] == "no-referrer"
+        assert reply.headers["Referrer-Policy"] == "same-origin"  # a form POST then sends its Origin
         assert reply.headers["Cache-Control"] == "no-store"
     assert ops.headers["Content-Security-Policy"] is None and ops.body == '{"ok": true, "database": "ok"}'
 
 
 def test_an_oversized_or_malformed_request_is_refused() -> None:
-    """A request head over the size limit answers 431, a malformed one 400; the server keeps serving."""
+    """A request head over the size limit, or a malformed one, answers 400; the server keeps serving."""
     with running(None) as port:
         big = fetch(port, "/healthz", headers={"X-Padding": "a" * 10_000})
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nBroken Header: x\r\n\r\n")
             bad = int(sock.makefile("rb").readline().split()[1])
-        assert (big.status, bad) == (431, 400)
+        assert (big.status, bad) == (400, 400)
         assert fetch(port, "/healthz").status == 200

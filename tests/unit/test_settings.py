@@ -486,3 +486,20 @@ def test_the_scheduler_interval_is_at_least_one_second(tmp_path: Path, interval:
     assert loaded(tmp_path, lambda d: d["outbound"].update(interval_seconds=60)).outbound.interval_seconds == 60
     path = write_config(tmp_path, lambda d: d["outbound"].update(interval_seconds=interval))
     assert problems_of(path) == [f"{path}: outbound.interval_seconds: must be at least 1"]
+
+
+def test_named_admins_load_and_one_name_is_one_person(tmp_path: Path) -> None:
+    """admins: names people with a token variable each; a name taken twice, or "admin" beside
+    http.admin_token_env, is refused; a pasted token where the variable belongs too."""
+    settings = loaded(tmp_path, lambda d: d.update(admins=[{"name": "Anna Smith", "token_env": "INBOX_TOKEN_ANNA"}]))
+    assert [(a.name, a.token_env) for a in settings.admins] == [("Anna Smith", "INBOX_TOKEN_ANNA")]
+    twice = write_config(tmp_path, lambda d: d.update(admins=[{"name": "anna", "token_env": "A"},
+                                                              {"name": "anna", "token_env": "B"}]))
+    assert problems_of(twice) == [f'{twice}: admins.1.name: admin name "anna" is taken '
+                                  '(by another admin, or by http.admin_token_env\'s "admin")']
+    shared = write_config(tmp_path, lambda d: d.update(admins=[{"name": "admin", "token_env": "A"}]))
+    assert 'admins.0.name: admin name "admin" is taken' in problems_of(shared)[0]
+    pasted = write_config(tmp_path, lambda d: d.update(admins=[{"name": "anna", "token_env": "hunter2!"}]))
+    assert "admins.0.token_env: must be the name of an environment variable" in problems_of(pasted)[0]
+    odd = write_config(tmp_path, lambda d: d.update(admins=[{"name": "<b>x</b>", "token_env": "A"}]))
+    assert "admins.0.name" in problems_of(odd)[0]
