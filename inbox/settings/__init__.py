@@ -15,6 +15,7 @@ from inbox.settings.document import Settings
 from inbox.settings.escalation import BreachEscalation, EscalationLevel, EscalationRule, EscalationWhen
 from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
 from inbox.settings.loading import ConfigError, load_settings
+from inbox.settings.oauth import OAuthSettings
 from inbox.settings.secrets import read_secret
 from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
                                      CustomerSettings, DatabaseSettings, HolidaySettings, HttpSettings, ImapMailbox,
@@ -44,6 +45,7 @@ __all__ = [
     "HttpSettings",
     "ImapMailbox",
     "LifecycleSettings",
+    "OAuthSettings",
     "OpeningHours",
     "OutboundSettings",
     "PlanSettings",
