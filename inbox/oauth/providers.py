@@ -94,6 +94,7 @@ class MicrosoftGrant:
 
     def fetch(self) -> Issued:
         import msal
+        from jwt.exceptions import PyJWTError  # PyJWT: MSAL's own dependency, which signs its assertions
 
         auth = self._auth
         authority = f"{(auth.authority or MICROSOFT_AUTHORITY).rstrip('/')}/{auth.tenant}"
@@ -114,10 +115,14 @@ class MicrosoftGrant:
                     app = msal.ConfidentialClientApplication(auth.client_id, client_credential=credential, **options)
             except ValueError as exc:  # the authority's metadata could not be had: a wrong tenant
                 raise TokenError("invalid_tenant", str(exc).splitlines()[0]) from None
-            if refresh is not None:
-                result = app.acquire_token_by_refresh_token(refresh, scopes=auth.scopes)
-            else:
-                result = app.acquire_token_for_client(scopes=auth.scopes)
+            try:
+                if refresh is not None:
+                    result = app.acquire_token_by_refresh_token(refresh, scopes=auth.scopes)
+                else:
+                    result = app.acquire_token_for_client(scopes=auth.scopes)
+            except (ValueError, PyJWTError) as exc:  # a certificate key MSAL cannot sign with
+                raise TokenError("bad_certificate", f"{type(exc).__name__}: the certificate key cannot sign "
+                                                    "a client assertion") from None
         if "access_token" not in result:
             description = str(result.get("error_description", "")).splitlines()
             raise TokenError(str(result.get("error", "bad_response")), description[0] if description else "")
