@@ -99,6 +99,11 @@ class TokenServer:
         with self._lock:
             return [d.user_code for d in self._devices.values() if d.username is None]
 
+    def refresh_tokens(self) -> list[str]:
+        """Every refresh token it ever issued (for the tests' search for leaks)."""
+        with self._lock:
+            return list(self._refresh)
+
     @property
     def token_requests(self) -> int:
         return sum(self.requests.values())
