@@ -110,7 +110,9 @@ class TokenSource:
         try:
             issued = self._grant.fetch()
         except TokenError as exc:
-            raise TokenError(exc.code, scrub(exc.description, self._grant.secrets())) from None
+            failure = TokenError(exc.code, scrub(exc.description, self._grant.secrets()))
+            log.warning("%s: no %s access token: %s", self.label, self.provider, failure)
+            raise failure from None
         lifetime = issued.expires_in if issued.expires_in > 0 else DEFAULT_LIFETIME
         self._current = AccessToken(issued.access_token, self._clock.now() + timedelta(seconds=lifetime))
         log.info("%s: new %s access token, valid until %s", self.label, self.provider,
