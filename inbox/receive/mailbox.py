@@ -127,6 +127,15 @@ class ImapMailboxClient:
     def login_due_at(self) -> datetime | None:
         return self._due_at
 
+    def survey(self, folder: str) -> tuple[list[str], int]:
+        """Every folder's name, and how many messages `folder` holds, opened read-only (EXAMINE:
+        RFC 3501 6.3.2), so nothing is flagged or moved: for `inbox mailbox check`."""
+        with _translated("list folders"):
+            folders = sorted(str(name) for _flags, _delimiter, name in self._imap.list_folders())
+        with _translated(f"examine {folder}"):
+            info = self._imap.select_folder(folder, readonly=True)
+        return folders, int(info.get(b"EXISTS", 0))
+
     def select(self, folder: str) -> int:
         self._sizes = {}
         with _translated(f"select {folder}"):
