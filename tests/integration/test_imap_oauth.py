@@ -176,3 +176,31 @@ def test_an_oauth_mailbox_pulls_renews_survives_revocation_and_resumes_after_rel
     for secret in secrets:
         encoded = base64.b64encode(f"user={USER}\x01auth=Bearer {secret}\x01\x01".encode()).decode()
         assert secret not in text and encoded not in text
+
+
+def test_a_token_the_server_refuses_is_renewed_once_before_the_login_fails(
+        token_server: RunningTokenServer, oauth_dovecot: Dovecot, oauth_clock: FixedClock) -> None:
+    """The token in memory is still valid by our clock but revoked at the server: the XOAUTH2 login
+    is refused, a new token is asked for once, and the second login succeeds; when the provider
+    will not give one either, the login fails as MailboxUnavailable naming the provider's code."""
+    from inbox.oauth import token_source
+    from inbox.receive.mailbox import ImapMailboxClient, MailboxUnavailable
+    from inbox.settings import ImapMailbox
+    from tests.oauth_kit import CLIENT_ID, generic
+
+    token_server.state.app_users[CLIENT_ID] = USER
+    auth = generic(token_server)
+    mailbox = ImapMailbox(name="main", host=oauth_dovecot.host, port=oauth_dovecot.port, tls=False, username=USER,
+                          auth=auth)
+    tokens = token_source(auth, oauth_clock, login=USER, label="mailbox main")
+    token_server.state.revoke(tokens.token().value)
+    client = ImapMailboxClient(mailbox, tokens=tokens, timeout=10)
+    try:
+        assert client.survey("INBOX")[1] == 0
+    finally:
+        client.close()
+    assert token_server.state.requests["client_credentials"] == 2
+    token_server.state.revoke(tokens.token().value)
+    token_server.state.failure = "invalid_client"
+    with pytest.raises(MailboxUnavailable, match="oauth2 generic: no access token: invalid_client"):
+        ImapMailboxClient(mailbox, tokens=tokens, timeout=10)
