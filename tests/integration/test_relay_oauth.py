@@ -25,6 +25,8 @@ from tests.oauth_kit import CLIENT_ID, CLIENT_SECRET
 from tests.oauth_server import RunningTokenServer
 
 SENDER = "support@example.com"
+# The relay is on loopback: AUTH without TLS is what this test wants, not a risk.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 
 @dataclass
