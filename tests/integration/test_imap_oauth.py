@@ -6,7 +6,7 @@ One run walks the life of such a mailbox: 200 mails pulled with one token; the t
 during IDLE is renewed and the pull goes on; the refresh token revoked: nothing lost or moved,
 /healthz failing with the reason and since when, the password mailbox beside it unharmed; a new
 refresh token and SIGHUP's reload: the pull resumes. Then every log line and /healthz body of the
-run is searched for the secrets and tokens."""
+run, and the mailbox's recorded error, is searched for the secrets and tokens."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from inbox.app import App, build_app
 from inbox.clock import FixedClock
 from inbox.roles import Role
 from inbox.serving import build_service
+from inbox.store import mailboxes
 from inbox.store.tables import RawMessage
 from tests.dovecot import PASSWORD, Dovecot, free_port, running_dovecot
 from tests.fakes import mail, make_settings
@@ -155,6 +156,10 @@ def test_an_oauth_mailbox_pulls_renews_survives_revocation_and_resumes_after_rel
             assert "mailbox main failing since" in health["reason"] and "other" not in health["imap_failing"]
             assert "round failed" in caplog.text and "mailbox main" in caplog.text
             assert stored(app) == 210
+            with app.sessions() as session:
+                last_error = mailboxes.load_state(session, "main").last_error  # type: ignore[union-attr]
+            assert last_error is not None and "invalid_grant" in last_error
+            bodies.append(last_error)  # what the database (and so a backup) holds is searched too
             inbox = oauth_dovecot.uids(user=USER)
             assert len(inbox) == 5 and not any(SEEN in flags for flags in inbox.values())
             oauth_dovecot.append(mails(3, "o"), user=OTHER)  # the other mailbox goes on
