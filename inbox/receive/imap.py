@@ -6,7 +6,10 @@ one done, fetch their bytes in batches (BODY.PEEK[]), commit them to the raw sto
 move or flag them on the server and record how far it got. A message that cannot be fetched,
 stored or marked is reported (log, metrics, last_error), skipped this round and tried again
 the next: the recorded last UID never passes it, so a restart tries it again too. Network
-errors and server restarts end the round; `run` reconnects with exponential backoff.
+errors and server restarts end the round; `run` reconnects with exponential backoff (cut short by
+`retry_now`, which a SIGHUP calls), and `failing` says since when rounds fail and why (/healthz).
+A login made with an OAuth access token is made again before the token runs out, also out of
+a long IDLE, for a server may end the session then.
 
 It never parses mail or touches tickets (the ingest worker does, woken by `on_stored`), never
 marks a message done before its raw row is committed, and never polls a mailbox whose lease
@@ -18,10 +21,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -389,12 +392,11 @@ class ImapPoller:
         if client is None or not self._mailbox.idle:
             stop.wait(self._mailbox.poll_seconds)
             return
-        due = client.login_due_at()
         try:
             if client.supports_idle():
                 # Leaves IDLE when the login's token falls due, so the next round logs in again.
                 client.idle_wait(min(self._mailbox.poll_seconds, IDLE_MAX_SECONDS),
-                                 cancelled=lambda: stop.is_set() or (due is not None and self._clock.now() >= due))
+                                 cancelled=lambda: stop.is_set() or self._is_login_due(client))
             else:
                 stop.wait(self._mailbox.poll_seconds)
         except Exception as exc:  # noqa: BLE001 - the next round reconnects (with backoff if it must)

@@ -1,7 +1,8 @@
 """The narrow seam to an IMAP server: select a folder, list new UIDs, fetch bytes, mark done, wait.
 
 `MailboxClient` is all the poller knows of IMAP; `ImapMailboxClient` implements it on
-imapclient. Errors come out as two kinds only: `MailboxUnavailable` (connection lost, refused
+imapclient, logging in with a password or with SASL XOAUTH2 and a token from `inbox.oauth`
+(a refused token is renewed once before the login counts as failed). Errors come out as two kinds only: `MailboxUnavailable` (connection lost, refused
 or timed out, login failed: reconnect) and `MailboxRefused` (the server said NO or BAD to one
 command: the connection is fine, that message or that step is not).
 
