@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inbox.oauth.credentials import client_secret, write_private
+from inbox.oauth.credentials import SecretMissing, client_secret, write_private
+from inbox.oauth.providers import TIMEOUT, network_errors
 from inbox.oauth.tokens import TokenError
 from inbox.settings import OAuthSettings
 from inbox.settings.oauth import MICROSOFT_AUTHORITY
@@ -43,7 +44,11 @@ def authorize(auth: OAuthSettings, show: Callable[[DeviceCode], None]) -> Path:
         raise TokenError("unsupported", "Google does not offer the device flow for https://mail.google.com/: "
                                         "use a service account with domain-wide delegation, or make the refresh "
                                         "token with Google's installed-app flow")
-    refresh = _microsoft(auth, show) if auth.provider == "microsoft" else _generic(auth, show)
+    try:
+        with network_errors():
+            refresh = _microsoft(auth, show) if auth.provider == "microsoft" else _generic(auth, show)
+    except SecretMissing as exc:
+        raise TokenError("missing_secret", str(exc)) from None
     write_private(auth.refresh_token_file, refresh + "\n")
     return auth.refresh_token_file
 
@@ -81,8 +86,9 @@ def _generic(auth: OAuthSettings, show: Callable[[DeviceCode], None]) -> str:
     secret = secret_place.read() if secret_place is not None else None
     with OAuth2Session(auth.client_id, secret, scope=auth.scope,
                        token_endpoint_auth_method="client_secret_post" if secret else "none") as session:
-        answer = session.post(auth.device_authorization_url,
-                              data={"client_id": auth.client_id, **({"scope": auth.scope} if auth.scope else {})})
+        with network_errors():  # withhold_token: no access token yet, this asks for the right to one
+            answer = session.post(auth.device_authorization_url, withhold_token=True, timeout=TIMEOUT,
+                                  data={"client_id": auth.client_id, **({"scope": auth.scope} if auth.scope else {})})
         grant = answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else {}
         if "device_code" not in grant:
             raise TokenError(str(grant.get("error", f"http_{answer.status_code}")), str(grant.get("error_description", "")))
@@ -92,7 +98,9 @@ def _generic(auth: OAuthSettings, show: Callable[[DeviceCode], None]) -> str:
         deadline = time.monotonic() + min(float(grant.get("expires_in", MAX_WAIT)), MAX_WAIT)
         while time.monotonic() < deadline:
             try:
-                token = session.fetch_token(auth.token_url, grant_type=DEVICE_GRANT, device_code=grant["device_code"])
+                with network_errors():
+                    token = session.fetch_token(auth.token_url, grant_type=DEVICE_GRANT,
+                                                device_code=grant["device_code"], timeout=TIMEOUT)
             except OAuthError as exc:
                 if exc.error == "authorization_pending":
                     time.sleep(interval)  # a person is signing in: RFC 8628 3.5 says how long to wait

@@ -71,7 +71,8 @@ def _write_back(place: SecretPlace | None, old: str | None, new: str | None, lab
 
 
 @contextmanager
-def _network_errors() -> Iterator[None]:
+def network_errors() -> Iterator[None]:
+    """requests' failures as TokenError: the endpoint answered 5xx, or could not be reached."""
     import requests
 
     try:
@@ -105,7 +106,7 @@ class MicrosoftGrant:
             options.update(instance_discovery=False, validate_authority=False)
         credential = self._credential()
         refresh = self._secrets.read(self._refresh)
-        with _network_errors():
+        with network_errors():
             try:
                 # Made for each request (cheap next to the request): a fresh MSAL cache means a
                 # renewal after a refused token really asks Entra ID, and a replaced secret is used.
@@ -228,7 +229,7 @@ class GenericGrant:
         refresh = self._secrets.read(self._refresh)
         session = OAuth2Session(auth.client_id, secret, scope=auth.scope,
                                 token_endpoint_auth_method="client_secret_post" if secret else "none")
-        with session, _network_errors():
+        with session, network_errors():
             try:
                 if refresh is not None:
                     token = session.refresh_token(auth.token_url, refresh_token=refresh, timeout=TIMEOUT)

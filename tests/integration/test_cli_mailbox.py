@@ -133,3 +133,56 @@ def test_a_missing_secret_stops_the_service_at_start_naming_the_key(
         f"{settings.source_path}: imap.0.auth.client_secret_env: environment variable TEST_UNSET_SECRET is not set",
         f"{settings.source_path}: imap.1.auth.refresh_token_file: cannot read {tmp_path}/absent.refresh: "
         "No such file or directory"]
+
+
+def test_check_a_google_service_account_mailbox(
+        tmp_path: Path, token_server: RunningTokenServer, oauth_dovecot: Dovecot,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Domain-wide delegation through google-auth: the token impersonates the mailbox and Dovecot
+    takes it over XOAUTH2."""
+    from tests.oauth_kit import service_account_key
+
+    key = service_account_key(tmp_path, token_server)
+    oauth_dovecot.append([mail(message_id="<g1@acme.com>")], user=USER)
+    extra = f"""
+    imap:
+      - {{name: google, host: 127.0.0.1, port: {oauth_dovecot.port}, tls: false, username: {USER},
+         auth: {{method: oauth2, provider: google, service_account_file: "{key}",
+                token_url: "{token_server.http}/token"}}}}
+    """
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/never-made.db", extra=extra)
+    assert main(["mailbox", "check", "google", "--config", str(config), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["auth"], document["messages"]) == ("oauth2 google", 1)
+
+
+def test_authorize_a_generic_provider_and_refuse_google(
+        tmp_path: Path, token_server: RunningTokenServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """The device flow through Authlib at device_authorization_url; Google, which offers no device
+    flow for mail, gets a clear refusal (exit 1, kind oauth) and no file."""
+    refresh = tmp_path / "generic.refresh"
+    extra = f"""
+    imap:
+      - {{name: idp, host: 127.0.0.1, username: {USER},
+         auth: {{method: oauth2, provider: generic, client_id: {PUBLIC_CLIENT}, refresh_token_file: "{refresh}",
+                token_url: "{token_server.http}/token", device_authorization_url: "{token_server.http}/device"}}}}
+      - {{name: google, host: 127.0.0.1, username: {USER},
+         auth: {{method: oauth2, provider: google, client_id: c, client_secret_env: TEST_OAUTH_CLIENT_SECRET,
+                refresh_token_file: "{tmp_path}/google.refresh"}}}}
+    """
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/never-made.db", extra=extra)
+    status: list[int] = []
+    command = threading.Thread(target=lambda: status.append(main(["mailbox", "authorize", "idp", "--config",
+                                                                  str(config), "--json"])))
+    command.start()
+    wait_until(lambda: bool(token_server.state.pending_user_codes()), "a device code asked for")
+    token_server.state.approve(token_server.state.pending_user_codes()[0], USER)
+    command.join(30)
+    captured = capsys.readouterr()
+    assert status == [0] and json.loads(captured.out) == {"name": "idp", "stored": str(refresh)}
+    assert refresh.read_text().strip() in token_server.state.refresh_tokens()
+    assert stat.S_IMODE(refresh.stat().st_mode) == 0o600
+    assert main(["mailbox", "authorize", "google", "--config", str(config), "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["kind"] == "oauth" and "Google does not offer the device flow" in error["message"]
+    assert not (tmp_path / "google.refresh").exists()
