@@ -105,7 +105,7 @@ def test_check_of_a_revoked_login_fails_naming_the_providers_error(
 
 
 def test_a_missing_secret_stops_the_service_at_start_naming_the_key(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """An unset client secret variable and an unreadable refresh token file: ConfigError lines with
     the key path, before anything runs."""
     monkeypatch.delenv("TEST_UNSET_SECRET", raising=False)
@@ -129,10 +129,14 @@ def test_a_missing_secret_stops_the_service_at_start_naming_the_key(
             build_service(app)
     finally:
         app.close()
-    assert stopped.value.problems == [
+    expected = [
         f"{settings.source_path}: imap.0.auth.client_secret_env: environment variable TEST_UNSET_SECRET is not set",
         f"{settings.source_path}: imap.1.auth.refresh_token_file: cannot read {tmp_path}/absent.refresh: "
         "No such file or directory"]
+    assert stopped.value.problems == expected
+    # `inbox serve` says the same and exits 2, as for any config error, before anything runs.
+    assert main(["serve", "--config", str(settings.source_path), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["problems"] == expected
 
 
 def test_check_a_google_service_account_mailbox(
