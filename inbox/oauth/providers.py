@@ -42,10 +42,14 @@ def grant_for(auth: OAuthSettings, login: str, label: str) -> Grant:
 
 
 class _Secrets:
-    """The secrets one grant read, kept only so error text can be scrubbed of them."""
+    """The secrets one grant read for its latest request, kept only so error text can be scrubbed
+    of them (`forget` at each request: a long-running service would otherwise keep every one)."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
+
+    def forget(self) -> None:
+        self.seen = []
 
     def read(self, place: SecretPlace | None) -> str | None:
         if place is None:
@@ -96,6 +100,8 @@ class MicrosoftGrant:
     def fetch(self) -> Issued:
         import msal
         from jwt.exceptions import PyJWTError  # PyJWT: MSAL's own dependency, which signs its assertions
+
+        self._secrets.forget()
 
         auth = self._auth
         authority = f"{(auth.authority or MICROSOFT_AUTHORITY).rstrip('/')}/{auth.tenant}"
@@ -150,6 +156,7 @@ class GoogleGrant:
     def fetch(self) -> Issued:
         from google.auth import exceptions
 
+        self._secrets.forget()
         credentials, refresh = self._credentials()
         request = _ExpiresIn()
         try:
@@ -223,6 +230,8 @@ class GenericGrant:
     def fetch(self) -> Issued:
         from authlib.integrations.base_client import OAuthError
         from authlib.integrations.requests_client import OAuth2Session
+
+        self._secrets.forget()
 
         auth = self._auth
         secret = self._secrets.read(client_secret(auth))
