@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from inbox.oauth import AccessToken, TokenError, TokenSource, xoauth2
+
 
 class SendError(Exception):
     """A delivery that did not happen. `recipients` maps each refused address to (code, reply)."""
@@ -93,17 +95,21 @@ class SmtpTransport:
     message, and a second transaction would deliver it twice."""
 
     def __init__(self, host: str, port: int, *, starttls: bool = False, username: str | None = None,
-                 password: str | None = None, timeout: float = 30.0, local_hostname: str | None = None) -> None:
+                 password: str | None = None, timeout: float = 30.0, local_hostname: str | None = None,
+                 tokens: TokenSource | None = None) -> None:
         if not host:
             raise ValueError("SMTP host is empty")
         if not 0 < port < 65536:
             raise ValueError(f"SMTP port {port} is not in 1-65535")
         if timeout <= 0:
             raise ValueError("SMTP timeout must be positive")
-        if (username is None) != (password is None):
+        if tokens is not None and (username is None or password is not None):
+            raise ValueError("SMTP XOAUTH2 needs a username and no password")
+        if tokens is None and (username is None) != (password is None):
             raise ValueError("SMTP username and password go together")
         self.host, self.port, self.starttls, self.timeout = host, port, starttls, timeout
         self.username, self._password, self.local_hostname = username, password, local_hostname
+        self._tokens = tokens
         self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()  # one transaction at a time on the one connection
         self.connections = 0  # opened so far: what reuse saves, for tests and benchmarks
@@ -169,7 +175,9 @@ class SmtpTransport:
                 raise smtplib.SMTPConnectError(code, greeting)
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
-            if self.username is not None:
+            if self._tokens is not None and self.username is not None:
+                _xoauth2_login(smtp, self.username, self._tokens, f"{self.host}:{self.port}")
+            elif self.username is not None:
                 smtp.login(self.username, self._password or "")
             smtp.ehlo_or_helo_if_needed()
         except BaseException:
@@ -237,6 +245,27 @@ class SmtpTransport:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
+
+
+def _xoauth2_login(smtp: smtplib.SMTP, user: str, tokens: TokenSource, where: str) -> None:
+    """AUTH XOAUTH2 with the initial response; when the relay refuses the token, once more with a
+    new one. A token the provider will not give is a temporary failure: the emails wait."""
+    # EHLO first (again after STARTTLS): without it smtplib takes the relay's 503 for success.
+    smtp.ehlo_or_helo_if_needed()
+    token: AccessToken | None = None
+    for attempt in range(2):
+        try:
+            token = tokens.token() if token is None else tokens.renew(token)
+        except TokenError as exc:
+            raise TemporarySendError(f"{where}: oauth2 {tokens.provider}: no access token: {exc}") from None
+        response = xoauth2(user, token)
+        try:
+            # After a refusal the relay sends a 334 with its reason (base64 JSON): an empty line ends it.
+            smtp.auth("XOAUTH2", lambda challenge=None: response if challenge is None else "")
+            return
+        except smtplib.SMTPAuthenticationError:
+            if attempt:
+                raise
 
 
 def _reply(exc: Exception) -> str:

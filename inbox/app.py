@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from autoresponder.render import Renderer
     from autoresponder.samples import TemplateWatch
     from autoresponder.transport import MailTransport
+    from inbox.oauth import TokenSource
+    from inbox.settings import OAuthSettings
 
 SECRET_KEY = "message_id_secret"
 MIN_TOKEN = 16  # an admin token guessable in an afternoon protects nothing
@@ -106,7 +108,23 @@ class App:
         if out.transport == "maildir":
             return MaildirTransport(out.maildir)
         password = read_secret(out.password_env) if out.password_env else None
-        return SmtpTransport(out.host, out.port, starttls=out.starttls, username=out.username, password=password)
+        tokens = self.token_source(out.auth, login=out.username or "", label="outbound relay") if out.auth else None
+        return SmtpTransport(out.host, out.port, starttls=out.starttls, username=out.username, password=password,
+                             tokens=tokens)
+
+    def token_source(self, auth: OAuthSettings, *, login: str, label: str) -> TokenSource:
+        """The access tokens of one OAuth login (a mailbox, the relay), cached in memory by this clock."""
+        from inbox.oauth import token_source
+
+        return token_source(auth, self.clock, login=login, label=label)
+
+    def check_secrets(self) -> None:
+        """Stop at start, naming the key, when an OAuth secret the config names is not there."""
+        from inbox.oauth import missing_secrets
+
+        problems = missing_secrets(self.settings)
+        if problems:
+            raise ConfigError(problems)
 
     def check_templates(self) -> list[str]:
         """Every template rendered against sample tickets of every severity and status: one line per problem."""

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from inbox import logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
@@ -98,7 +98,8 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         raise _config_failure(exc) from exc
     try:
         # backup must work on an old schema (before an upgrade), restore on an empty database.
-        if args.command not in ("db", "backup", "restore") and not migrate.is_current(app.engine):
+        # mailbox commands speak only to the mail server and the identity provider.
+        if args.command not in ("db", "backup", "restore", "mailbox") and not migrate.is_current(app.engine):
             key = "database.url_env" if settings.database.url_env else "database.url"
             line = f"{config}: {key}: the schema is not up to date: run `inbox db upgrade`"
             raise Failure(ErrorKind.DATABASE, line, 2, lines=[line])
@@ -346,6 +347,70 @@ def _restore(app: App, args: argparse.Namespace) -> int:
 
 
 # Commands that only read: on a SQLite file that does not exist they stop rather than create it.
+def _oauth_of(app: App, name: str) -> tuple[str, Any, str]:
+    """The login named `name`: (user, its auth: settings or None, label); UsageError when unknown."""
+    for mailbox in app.settings.imap:
+        if mailbox.name == name:
+            return mailbox.username, mailbox.auth, f"mailbox {name}"
+    out = app.settings.outbound
+    if name == "outbound" and out.transport == "smtp":
+        return out.username or "", out.auth, "outbound relay"
+    raise UsageError(f'no mailbox "{name}" in the config (mailboxes: {", ".join(m.name for m in app.settings.imap)})')
+
+
+def _mailbox_authorize(app: App, args: argparse.Namespace) -> int:
+    from inbox.oauth import TokenError
+    from inbox.oauth.device import DeviceCode, authorize
+
+    _, auth, label = _oauth_of(app, args.name)
+    if auth is None:
+        raise UsageError(f"{label} logs in with a password: authorize is for auth: {{method: oauth2}}")
+
+    def show(code: DeviceCode) -> None:
+        # Shown at once: a person has to act on it while this command waits.
+        print(code.message or f"Open {code.verification_uri} and enter the code {code.user_code}",
+              file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    try:
+        path = authorize(auth, show)
+    except TokenError as exc:
+        raise Failure(ErrorKind.OAUTH, f"{label}: not authorized: {exc}", 1) from exc
+    document = {"name": args.name, "stored": str(path)}
+    print(json.dumps(document) if args.json else f"{label}: the refresh token is in {path} (mode 0600)")
+    return 0
+
+
+def _mailbox_check(app: App, args: argparse.Namespace) -> int:
+    from inbox.receive.mailbox import ImapMailboxClient, MailboxUnavailable, MailboxRefused
+
+    mailbox = next((m for m in app.settings.imap if m.name == args.name), None)
+    if mailbox is None:
+        _oauth_of(app, args.name)  # raises the usage error naming the mailboxes
+        raise UsageError(f'"{args.name}" is not a mailbox')
+    tokens = app.token_source(mailbox.auth, login=mailbox.username, label=f"mailbox {mailbox.name}") \
+        if mailbox.auth else None
+    try:
+        client = ImapMailboxClient(mailbox, tokens=tokens)
+        try:
+            folders, messages = client.survey(mailbox.folder)
+        finally:
+            client.close()
+    except (MailboxUnavailable, MailboxRefused) as exc:
+        raise Failure(ErrorKind.MAILBOX, f"mailbox {mailbox.name}: {exc}", 1) from exc
+    due = client.login_due_at()
+    document = {"name": mailbox.name, "host": mailbox.host, "port": mailbox.port, "username": mailbox.username,
+                "auth": f"oauth2 {mailbox.auth.provider}" if mailbox.auth else "password",
+                "folder": mailbox.folder, "messages": messages, "folders": folders,
+                "token_expires_at": tokens.token().expires_at.isoformat() if tokens else None,
+                "login_renewed_after": due.isoformat() if due else None}
+    if args.json:
+        print(json.dumps(document))
+    else:
+        for key, value in document.items():
+            print(f"{key:<20} {', '.join(value) if isinstance(value, list) else value}")
+    return 0
+
+
 READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview")})
 
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
@@ -361,4 +426,6 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]
     ("templates", "preview"): _templates_preview,
     ("backup", None): _backup,
     ("restore", None): _restore,
+    ("mailbox", "authorize"): _mailbox_authorize,
+    ("mailbox", "check"): _mailbox_check,
 }

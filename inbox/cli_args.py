@@ -31,6 +31,8 @@ class ErrorKind(enum.StrEnum):
     DATABASE = "database"  # unreachable, or a schema older than this code
     TEMPLATES = "templates"  # `templates check` found problems (exit 1)
     SERVE = "serve"  # `serve` could not start; the reason is on stderr (exit 1)
+    MAILBOX = "mailbox"  # `mailbox check` could not log in or open the folder (exit 1)
+    OAUTH = "oauth"  # `mailbox authorize`: the provider refused, or nobody signed in (exit 1)
     INTERNAL = "internal"  # a bug: the traceback is on stderr (exit 1)
 
 
@@ -120,6 +122,15 @@ def grammar() -> argparse.ArgumentParser:
     preview.add_argument("name")
     preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
     preview.add_argument("--customer", help="a customer id whose overrides (and plan's) to use")
+
+    boxes = commands.add_parser("mailbox", parents=[common], help="IMAP mailboxes (and the relay's OAuth login)"
+                                ).add_subparsers(dest="action", required=True)
+    authorize = boxes.add_parser("authorize", parents=[common],
+                                 help="consent once (OAuth device code): store the refresh token the config names")
+    authorize.add_argument("name", help="a mailbox's name, or outbound for the relay")
+    check = boxes.add_parser("check", parents=[common],
+                             help="log in, open the folder read-only, report folders, messages and token expiry")
+    check.add_argument("name", help="a mailbox's name")
 
     backup = commands.add_parser("backup", parents=[common], help="write a consistent backup, then apply retention")
     backup.add_argument("--to", required=True, type=Path, metavar="DIR", help="the backup directory (made if missing)")

@@ -116,6 +116,7 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
 
     settings, metrics = app.settings, metrics or Metrics()
+    app.check_secrets()
     scheduler = runner = None
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
@@ -145,7 +146,20 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
                                    refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
-    return service, (reload or (lambda: None))
+    return service, _and_retry(reload, pollers)
+
+
+def _and_retry(reload: ConfigReload | None, pollers: Sequence[Any]) -> Callable[[], object]:
+    """SIGHUP: reload the config, and have every poller that is backing off try again at once
+    (an operator who has just put a new refresh token in place wants to see it work now)."""
+
+    def on_hangup() -> object:
+        done = reload() if reload is not None else None
+        for poller in pollers:
+            poller.retry_now()
+        return done
+
+    return on_hangup
 
 
 def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) -> tuple[Any, list[Any]]:
@@ -153,6 +167,7 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
     from inbox.receive.imap import ImapPoller
     from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
+    from inbox.settings import ImapMailbox
 
     listener = SmtpListener(
         app.settings.smtp,
@@ -162,10 +177,16 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
         on_stored=wake_ingest,
         clock=app.clock,
     )
+    def connect(mailbox: ImapMailbox) -> Callable[[], ImapMailboxClient]:
+        tokens = None
+        if mailbox.auth is not None:  # one source per mailbox: its token lives across rounds
+            tokens = app.token_source(mailbox.auth, login=mailbox.username, label=f"mailbox {mailbox.name}")
+        return lambda: ImapMailboxClient(mailbox, tokens=tokens)
+
     pollers = [
         ImapPoller(
             mailbox,
-            client_factory=lambda m=mailbox: ImapMailboxClient(m),
+            client_factory=connect(mailbox),
             store=app.rawstore,
             sessions=app.sessions,
             metrics=metrics,
@@ -233,18 +254,24 @@ def _operations(app: App, metrics: Metrics, service: Service,
         imap = {
             p.name: _iso(metrics.value("inbox_imap_last_success_timestamp", mailbox=p.name)) for p in pollers
         }
+        # A mailbox whose rounds fail (a revoked token, a server down) fails the check: mail
+        # waits there unseen, and a team should hear of it before its customers do.
+        failing = {p.name: {"reason": f.reason, "since": f.since.isoformat()} for p in pollers
+                   if (f := p.failing) is not None}
         receiving = service.listener is None or service.listening
-        ok = database == "ok" and receiving
+        ok = database == "ok" and receiving and not failing
         # A refused template does not make the service unhealthy (its last good version is used, or
         # the emails wait): /healthz stays 200 and says "degraded", with the reason, for the admin.
         refused = refused_now()
         smtp = "off" if service.listener is None else "up" if service.listening else "down"
         status = "down" if not ok else "degraded" if refused else "ok"
         detail: dict[str, Any] = {"status": status}
-        if refused:
-            detail["reason"] = "; ".join(_reason(r) for r in refused)
+        reasons = [f"mailbox {name} failing since {f['since']}: {f['reason']}" for name, f in failing.items()]
+        reasons += [_reason(r) for r in refused]
+        if reasons:
+            detail["reason"] = "; ".join(reasons)
         return ok, {**detail, "database": database, "smtp": smtp, "imap_last_success": imap,
-                    "templates": {"ok": not refused, "problems": refused}}
+                    "imap_failing": failing, "templates": {"ok": not refused, "problems": refused}}
 
     async def render() -> str:
         # The depth queries run off the loop, in prometheus-client's collect.

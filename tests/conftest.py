@@ -26,7 +26,7 @@ from tests.instants import DEFAULT, INSTANTS, instant
 # conftest; a kit is a plain module, never a test module. seed_kit comes before people_kit, which
 # imports it, so that both are loaded as plugins (with assertion rewriting). A module's own fixture
 # of the same name (several modules have their own `desk`) overrides a kit's.
-pytest_plugins = ["tests.seed_kit", "tests.people_kit", "tests.staff_kit"]
+pytest_plugins = ["tests.seed_kit", "tests.people_kit", "tests.staff_kit", "tests.oauth_kit"]
 
 PG_ADMIN = os.environ.get("INBOX_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"

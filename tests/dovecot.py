@@ -40,7 +40,7 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain
+auth_mechanisms = {mechanisms}
 mail_location = maildir:{dir}/mail/%u/Maildir
 mail_uid = nobody
 mail_gid = nogroup
@@ -50,8 +50,8 @@ first_valid_gid = 1
 passdb {{
   driver = static
   args = password={password}
-}}
-userdb {{
+{static_mechanisms}}}
+{oauth2}userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={dir}/mail/%u
 }}
@@ -76,6 +76,32 @@ FULL_CAPABILITIES = (
 )
 
 
+# With `oauth2=`: logins by XOAUTH2/OAUTHBEARER are checked by RFC 7662 introspection at the
+# test's token server (the real SASL exchange), while PLAIN (the tests' own client) keeps the
+# static password. No auth cache: a revoked token is refused at the next login.
+OAUTH2_PASSDB = """\
+auth_cache_size = 0
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {dir}/dovecot-oauth2.conf.ext
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
+
 def is_available() -> bool:
     return shutil.which("dovecot") is not None and os.geteuid() == 0
 
@@ -91,7 +117,7 @@ def require() -> None:
 class Dovecot:
     """One Dovecot instance in its own directory. Use `running_dovecot()` to get one."""
 
-    def __init__(self, root: Path, *, without: tuple[str, ...] = ()) -> None:
+    def __init__(self, root: Path, *, without: tuple[str, ...] = (), oauth2: str | None = None) -> None:
         self.root = root
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -102,9 +128,14 @@ class Dovecot:
             kept = [c for c in FULL_CAPABILITIES.split() if c not in without]
             capability = "imap_capability = " + " ".join(kept)
         self.config = root / "dovecot.conf"
+        extra = {"mechanisms": "plain", "static_mechanisms": "", "oauth2": ""}
+        if oauth2 is not None:  # the introspection URL of the token server
+            (root / "dovecot-oauth2.conf.ext").write_text(OAUTH2_CONF.format(url=oauth2))
+            extra = {"mechanisms": "plain xoauth2 oauthbearer", "static_mechanisms": "  mechanisms = plain\n",
+                     "oauth2": OAUTH2_PASSDB.format(dir=root)}
         self.config.write_text(
             CONFIG.format(dir=root, port=self.port, password=PASSWORD, capability=capability,
-                          instance=f"inbox-test-{uuid.uuid4().hex[:8]}")
+                          instance=f"inbox-test-{uuid.uuid4().hex[:8]}", **extra)
         )
         # The mail processes run as nobody: they must traverse the directory and own the mail.
         root.chmod(0o755)
@@ -183,12 +214,13 @@ class Dovecot:
 
 
 @contextmanager
-def running_dovecot(*, without: tuple[str, ...] = ()) -> Iterator[Dovecot]:
-    """A started Dovecot in a fresh directory, stopped and removed afterwards."""
+def running_dovecot(*, without: tuple[str, ...] = (), oauth2: str | None = None) -> Iterator[Dovecot]:
+    """A started Dovecot in a fresh directory, stopped and removed afterwards; with `oauth2` (an
+    RFC 7662 introspection URL), XOAUTH2 logins are checked there."""
     require()
     # Not pytest's tmp_path: its parents are 0700, and the mail user must traverse them.
     root = Path(tempfile.mkdtemp(prefix="inbox-dovecot-"))
-    server = Dovecot(root, without=without)
+    server = Dovecot(root, without=without, oauth2=oauth2)
     try:
         server.start()
         yield server

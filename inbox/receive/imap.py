@@ -6,7 +6,10 @@ one done, fetch their bytes in batches (BODY.PEEK[]), commit them to the raw sto
 move or flag them on the server and record how far it got. A message that cannot be fetched,
 stored or marked is reported (log, metrics, last_error), skipped this round and tried again
 the next: the recorded last UID never passes it, so a restart tries it again too. Network
-errors and server restarts end the round; `run` reconnects with exponential backoff.
+errors and server restarts end the round; `run` reconnects with exponential backoff (cut short by
+`retry_now`, which a SIGHUP calls), and `failing` says since when rounds fail and why (/healthz).
+A login made with an OAuth access token is made again before the token runs out, also out of
+a long IDLE, for a server may end the session then.
 
 It never parses mail or touches tickets (the ingest worker does, woken by `on_stored`), never
 marks a message done before its raw row is committed, and never polls a mailbox whose lease
@@ -18,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,6 +56,7 @@ IDLE_MAX_SECONDS = 25 * 60
 ACCEPTED = "inbox_messages_accepted_total"
 LAST_SUCCESS = "inbox_imap_last_success_timestamp"
 ERRORS = "inbox_imap_errors_total"
+PAUSE_SLICE = 0.25  # seconds between looks at `stop` while backing off
 
 
 @dataclass
@@ -63,6 +68,14 @@ class _Progress:
     last_uid: int
     created: int = 0
     marked: int = 0  # moved or flagged this round: commands after its search
+
+
+@dataclass(frozen=True)
+class Failing:
+    """A mailbox whose rounds fail: the latest reason, and when the first of them failed."""
+
+    reason: str
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -116,10 +129,21 @@ class ImapPoller:
         self._problems: list[str] = []  # this round's; the commit thread appends too (GIL-atomic)
         self._pulled = False  # the last round marked mail: look again before waiting
         self._stop = threading.Event()  # run()'s stop: a long round ends early, at a commit
+        self._retry = threading.Event()  # cuts the back-off short (a config reload, a new token)
+        self._failing: Failing | None = None  # since the first of the failed rounds in a row
 
     @property
     def name(self) -> str:
         return self._mailbox.name
+
+    @property
+    def failing(self) -> Failing | None:
+        """Why the rounds fail and since when; None while they succeed (for /healthz)."""
+        return self._failing
+
+    def retry_now(self) -> None:
+        """Try again at once instead of waiting out the back-off (after a new token is supplied)."""
+        self._retry.set()
 
     def poll_once(self) -> int:
         """One round over every new message; returns how many new raw rows it stored.
@@ -132,6 +156,10 @@ class ImapPoller:
             log.debug("mailbox %s: another instance holds the lease", self.name)
             self._disconnect()
             return 0
+        if self._client is not None and self._is_login_due(self._client):
+            # Before the token runs out: a server may end the session then (Exchange Online does).
+            log.info("mailbox %s: the login's access token is due for renewal; logging in again", self.name)
+            self._disconnect()
         client = self._client or self._open()
         uidvalidity = client.select(self._mailbox.folder)
         last_uid = self._last_uid(uidvalidity)
@@ -145,6 +173,10 @@ class ImapPoller:
             self._disconnect()
             return progress.created
         self._pulled = progress.marked > 0
+        if self._failing is not None:
+            log.warning("mailbox %s: recovered; rounds had failed since %s", self.name,
+                        self._failing.since.isoformat(timespec="seconds"))
+            self._failing = None
         self._metrics.set(LAST_SUCCESS, self._clock.now().timestamp(), mailbox=self.name)
         return progress.created
 
@@ -160,7 +192,7 @@ class ImapPoller:
                 except Exception as exc:  # noqa: BLE001 - network, server restart, database down: retry
                     delay = self._backoff.after(delay)
                     self._round_failed(exc, delay)
-                    stop.wait(delay)
+                    self._pause(stop, delay)
                     continue
                 delay = 0.0
                 if self._pulled:
@@ -172,6 +204,17 @@ class ImapPoller:
                 self._wait_for_mail(stop)
         finally:
             self.close()
+
+    def _pause(self, stop: threading.Event, delay: float) -> None:
+        """Wait `delay` seconds, less when stopped or told to retry now."""
+        deadline = time.monotonic() + delay
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._retry.wait(min(remaining, PAUSE_SLICE)):
+                self._retry.clear()
+                return
 
     def close(self) -> None:
         """Disconnect and give the lease up, so another instance can take over at once."""
@@ -351,7 +394,9 @@ class ImapPoller:
             return
         try:
             if client.supports_idle():
-                client.idle_wait(min(self._mailbox.poll_seconds, IDLE_MAX_SECONDS), cancelled=stop.is_set)
+                # Leaves IDLE when the login's token falls due, so the next round logs in again.
+                client.idle_wait(min(self._mailbox.poll_seconds, IDLE_MAX_SECONDS),
+                                 cancelled=lambda: stop.is_set() or self._is_login_due(client))
             else:
                 stop.wait(self._mailbox.poll_seconds)
         except Exception as exc:  # noqa: BLE001 - the next round reconnects (with backoff if it must)
@@ -368,8 +413,16 @@ class ImapPoller:
         self._metrics.inc(ERRORS, mailbox=self.name, stage=stage)
         self._problems.append(f"uid {uid}: {stage}: {reason}")
 
+    def _is_login_due(self, client: MailboxClient) -> bool:
+        due = client.login_due_at()
+        return due is not None and self._clock.now() >= due
+
     def _round_failed(self, exc: Exception, delay: float) -> None:
         reason = f"{type(exc).__name__}: {exc}"
+        if self._failing is None:
+            self._failing = Failing(reason, self._clock.now())
+        elif self._failing.reason != reason:
+            self._failing = Failing(reason, self._failing.since)
         log.warning("mailbox %s: round failed, reconnecting in %.1f s: %s", self.name, delay, reason)
         self._metrics.inc(ERRORS, mailbox=self.name, stage="round")
         self._disconnect()

@@ -1,7 +1,8 @@
 """The narrow seam to an IMAP server: select a folder, list new UIDs, fetch bytes, mark done, wait.
 
 `MailboxClient` is all the poller knows of IMAP; `ImapMailboxClient` implements it on
-imapclient. Errors come out as two kinds only: `MailboxUnavailable` (connection lost, refused
+imapclient, logging in with a password or with SASL XOAUTH2 and a token from `inbox.oauth`
+(a refused token is renewed once before the login counts as failed). Errors come out as two kinds only: `MailboxUnavailable` (connection lost, refused
 or timed out, login failed: reconnect) and `MailboxRefused` (the server said NO or BAD to one
 command: the connection is fine, that message or that step is not).
 
@@ -13,17 +14,22 @@ fetched with BODY.PEEK[] (RFC 3501 6.4.5), so a message is flagged only by `mark
 from __future__ import annotations
 
 import imaplib
+import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Protocol
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import DELETED, SEEN, SocketTimeout
 
+from inbox.oauth import AccessToken, TokenError, TokenSource
 from inbox.settings import ImapMailbox, read_secret
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 30.0  # seconds to connect; also the limit on any one command's silence
 FETCH_BYTES = 32 * 1024 * 1024  # the most message bytes asked for in one FETCH
@@ -63,6 +69,11 @@ class MailboxClient(Protocol):
         `cancelled()` turns true (False)."""
         ...
 
+    def login_due_at(self) -> datetime | None:
+        """When this connection's login should be made again (its access token is due for
+        renewal: Exchange Online drops a session whose token ran out); None: never."""
+        ...
+
     def close(self) -> None:
         """Log out; never raises."""
         ...
@@ -76,10 +87,14 @@ class ImapMailboxClient:
     Not thread-safe: one poller uses it."""
 
     def __init__(self, mailbox: ImapMailbox, *, timeout: float = CONNECT_TIMEOUT,
-                 ssl_context: ssl.SSLContext | None = None, fetch_bytes: int = FETCH_BYTES) -> None:
-        """Connect (implicit TLS when `mailbox.tls`) and log in with the password from its env variable."""
-        password = read_secret(mailbox.password_env)
-        if password is None:
+                 ssl_context: ssl.SSLContext | None = None, fetch_bytes: int = FETCH_BYTES,
+                 tokens: TokenSource | None = None) -> None:
+        """Connect (implicit TLS when `mailbox.tls`) and log in: with the password from its env
+        variable, or, for `auth: oauth2`, with SASL XOAUTH2 and an access token from `tokens`."""
+        if (mailbox.auth is None) != (tokens is None):
+            raise ValueError(f"mailbox {mailbox.name}: an OAuth mailbox needs a token source, a password one none")
+        password = read_secret(mailbox.password_env) if mailbox.auth is None else None
+        if mailbox.auth is None and password is None:
             raise MailboxUnavailable(f"environment variable {mailbox.password_env} holding the password is not set")
         with _translated(f"connect to {mailbox.host}:{mailbox.port}"):
             imap = IMAPClient(
@@ -89,9 +104,15 @@ class ImapMailboxClient:
                 ssl_context=ssl_context or (ssl.create_default_context() if mailbox.tls else None),
                 timeout=SocketTimeout(connect=timeout, read=timeout),
             )
+        # Before the login: at imapclient's debug level imaplib would log what it sends.
+        _quiet_imaplib(imap)
+        self._due_at: datetime | None = None
         try:
             with _translated(f"log in as {mailbox.username}"):
-                imap.login(mailbox.username, password)
+                if tokens is None:
+                    imap.login(mailbox.username, password)
+                else:
+                    self._due_at = _oauth2_login(imap, mailbox.username, tokens)
         except MailboxRefused as exc:
             # A refused login does not heal within this connection: reconnect later.
             _quietly_shut(imap)
@@ -99,11 +120,22 @@ class ImapMailboxClient:
         except MailboxUnavailable:
             _quietly_shut(imap)
             raise
-        _quiet_imaplib(imap)
         self._imap = imap
         self._folders_seen: set[str] = set()
         self._sizes: dict[int, int] = {}  # RFC822.SIZE of the UIDs new_uids last listed
         self._fetch_bytes = fetch_bytes
+
+    def login_due_at(self) -> datetime | None:
+        return self._due_at
+
+    def survey(self, folder: str) -> tuple[list[str], int]:
+        """Every folder's name, and how many messages `folder` holds, opened read-only (EXAMINE:
+        RFC 3501 6.3.2), so nothing is flagged or moved: for `inbox mailbox check`."""
+        with _translated("list folders"):
+            folders = sorted(str(name) for _flags, _delimiter, name in self._imap.list_folders())
+        with _translated(f"examine {folder}"):
+            info = self._imap.select_folder(folder, readonly=True)
+        return folders, int(info.get(b"EXISTS", 0))
 
     def select(self, folder: str) -> int:
         self._sizes = {}
@@ -223,6 +255,27 @@ class ImapMailboxClient:
                     if not self._imap.folder_exists(folder):
                         raise
         self._folders_seen.add(folder)
+
+
+def _oauth2_login(imap: IMAPClient, user: str, tokens: TokenSource) -> datetime:
+    """SASL XOAUTH2 with the token in memory; when the server refuses it (revoked, or the
+    server's clock is ahead of ours), once more with a new one before the login counts as failed.
+    Returns when the token is due for renewal."""
+    token = _token(tokens, tokens.token)
+    try:
+        imap.oauth2_login(user, token.value)
+    except LoginError:
+        log.info("%s: the server refused the %s access token; asking for a new one", tokens.label, tokens.provider)
+        token = _token(tokens, lambda: tokens.renew(token))
+        imap.oauth2_login(user, token.value)
+    return tokens.due_at(token)
+
+
+def _token(tokens: TokenSource, get: Callable[[], AccessToken]) -> AccessToken:
+    try:
+        return get()
+    except TokenError as exc:
+        raise MailboxUnavailable(f"oauth2 {tokens.provider}: no access token: {exc}") from None
 
 
 @contextmanager

@@ -2,12 +2,13 @@
 
 Every key is checked at load, and every problem becomes one line naming the file, the key
 path and what is wrong, so a typo stops the service at start instead of at the first email.
-It never holds a secret (only the names of the environment variables that do), never
+It never holds a secret (only the names of the environment variables and files that do), never
 writes anything, and never reaches into a database, a mailbox or the network.
 
 This package's public surface: import from `inbox.settings`, never from its modules, which
 are free to move. `fields` holds the value types, `sections` one model per section,
-`document` the whole file, `loading` the YAML and the problem lines, `secrets` read_secret;
+`document` the whole file, `loading` the YAML and the problem lines, `secrets` read_secret,
+`oauth` the `auth:` of a mailbox or the relay;
 the opening-hours grammar lives in `inbox.sla.hours`.
 """
 
@@ -15,6 +16,7 @@ from inbox.settings.document import Settings
 from inbox.settings.escalation import BreachEscalation, EscalationLevel, EscalationRule, EscalationWhen
 from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
 from inbox.settings.loading import ConfigError, load_settings
+from inbox.settings.oauth import OAuthSettings
 from inbox.settings.secrets import read_secret
 from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
                                      CustomerSettings, DatabaseSettings, HolidaySettings, HttpSettings, ImapMailbox,
@@ -44,6 +46,7 @@ __all__ = [
     "HttpSettings",
     "ImapMailbox",
     "LifecycleSettings",
+    "OAuthSettings",
     "OpeningHours",
     "OutboundSettings",
     "PlanSettings",

@@ -24,6 +24,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from inbox.settings.escalation import BreachEscalation
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
                                    MachineSender, OpeningHoursValue, Port, Section, SeverityName)
+from inbox.settings.oauth import OAuthSettings
 from inbox.sla.durations import Duration, Unit
 
 # -- service, storage and transports ------------------------------------------------------------
@@ -95,7 +96,8 @@ class ImapMailbox(Section):
     port: Port = 993
     tls: bool = True
     username: str = Field(min_length=1)
-    password_env: EnvName
+    password_env: EnvName | None = None
+    auth: OAuthSettings | None = None  # OAuth 2.0 (XOAUTH2) instead of the password
     folder: str = "INBOX"
     processed_folder: str | None = None
     idle: bool = True
@@ -106,6 +108,12 @@ class ImapMailbox(Section):
         # Moving a message into the folder it came from would fetch it again, for ever.
         if self.processed_folder is not None and self.processed_folder == self.folder:
             raise Located([(("processed_folder",), f'must differ from folder "{self.folder}"')])
+        return self
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ImapMailbox:
+        if (self.password_env is None) == (self.auth is None):
+            raise Located([(("password_env",), "give password_env or auth (method: oauth2), exactly one")])
         return self
 
 
@@ -133,6 +141,7 @@ class OutboundSettings(Section):
     starttls: bool = False
     username: str | None = None
     password_env: EnvName | None = None
+    auth: OAuthSettings | None = None  # OAuth 2.0 (XOAUTH2) to the relay instead of the password
     maildir: Path = Path("var/sent")
     from_address: str
     max_auto_per_hour: int = Field(default=5, ge=1)
@@ -156,6 +165,14 @@ class OutboundSettings(Section):
         if header.defects or len(header.addresses) != 1 or not header.addresses[0].domain:
             raise ValueError(f'"{value}" is not one RFC 5322 address such as "Example Support <support@example.com>"')
         return value
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> OutboundSettings:
+        if self.auth is not None and self.password_env is not None:
+            raise Located([(("auth",), "give password_env or auth (method: oauth2), not both")])
+        if self.auth is not None and self.username is None:
+            raise Located([(("username",), "is required with auth: the XOAUTH2 login names the mailbox")])
+        return self
 
     @cached_property
     def from_email(self) -> str:

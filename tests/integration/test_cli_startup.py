@@ -18,7 +18,7 @@ from tests.fakes import write_config
 ROOT = Path(__file__).resolve().parents[2]
 # What `import inbox.cli` must not load: each is a command's own work, not the command line's.
 HEAVY = ("alembic", "dkim", "jinja2", "mailparser", "inbox.ingest.pipeline", "inbox.store.backup",
-         "autoresponder", "sqlalchemy")
+         "autoresponder", "sqlalchemy", "msal", "google.auth", "authlib", "inbox.oauth")
 
 
 def inbox(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -155,6 +155,9 @@ class MemoryMailbox:
     def idle_wait(self, timeout: float, cancelled: Callable[[], bool] = lambda: False) -> bool:
         return False
 
+    def login_due_at(self) -> None:
+        return None
+
     def close(self) -> None:
         pass
 
