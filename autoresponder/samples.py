@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from autoresponder import digest
-from autoresponder.render import FILES, KINDS, Renderer
+from autoresponder.render import FILES, KINDS, Renderer, TemplateError
 from autoresponder.template_source import FileSource
 from inbox.domain.ticket import Status
 from inbox.tickets import CUSTOMER_KINDS, NO_TICKET_NAMED
@@ -176,12 +176,12 @@ def sample_contexts(kind: str, severities: Sequence[str] = SAMPLE_SEVERITIES,
 
 
 def template_files(names: Iterable[str], label: str = "templates"
-                   ) -> tuple[list[tuple[str, str, str | None, str | None]], list[str]]:
+                   ) -> tuple[list[tuple[str, str, str | None, str | None]], list[TemplateError]]:
     """Every file the service reads as (name, kind, plan, customer), from the defaults and the
     override files `names` (a source's `names()`), and one problem line per file or folder in an
     override tree that the service would never read (a misspelt kind or file name)."""
     files = [(f"{kind}/{file}", kind, None, None) for kind in KINDS for file in FILES]
-    problems: list[str] = []
+    problems: list[TemplateError] = []
     named: set[str] = set()
     for name in sorted(names):
         parts = name.split("/")
@@ -192,16 +192,17 @@ def template_files(names: Iterable[str], label: str = "templates"
         if folder not in KINDS:
             if where not in named:
                 named.add(where)
-                problems.append(f"{where}: not a kind of email (expected one of {', '.join(KINDS)})")
+                problems.append(TemplateError(where, None, f"not a kind of email (expected one of {', '.join(KINDS)})"))
             continue
         if folder == digest.TEMPLATE:
             if where not in named:
                 named.add(where)
-                problems.append(f"{where}: a digest lists tickets of many customers and plans, so only "
-                                f"{label}/{digest.TEMPLATE}/ is used")
+                problems.append(TemplateError(where, None, "a digest lists tickets of many customers and plans, so "
+                                              f"only {label}/{digest.TEMPLATE}/ is used"))
             continue
         if rest not in FILES:
-            problems.append(f"{where}/{rest}: not a file this service reads (expected {', '.join(FILES)})")
+            problems.append(TemplateError(f"{where}/{rest}", None,
+                                          f"not a file this service reads (expected {', '.join(FILES)})"))
             continue
         plan, customer = (owner, None) if group == "plans" else (None, owner)
         files.append((name, folder, plan, customer))
@@ -216,12 +217,17 @@ def check(directory: Path, severities: Sequence[str] = SAMPLE_SEVERITIES, render
     renderer = renderer or Renderer(directory)
     if isinstance(renderer.source, FileSource) and not renderer.directory.is_dir():
         return [f"{renderer.label}: not a directory"]
+    return [str(error) for error in findings(renderer, severities, adopt=adopt)]
+
+
+def findings(renderer: Renderer, severities: Sequence[str], *, adopt: bool) -> list[TemplateError]:
+    """`check`'s problems as errors, with their file, line and reason apart."""
     files, problems = template_files(renderer.source.names(), renderer.label)
     attempt = renderer.verify if adopt else renderer.trial
     for name, kind, plan, customer in files:
         error = attempt(name, _samples(kind, tuple(severities), plan, customer))
         if error is not None:
-            problems.append(str(error))
+            problems.append(error)
     return problems
 
 

@@ -4,8 +4,8 @@ Protocol: a version is appended, never updated or deleted (a rollback or a reset
 history is never rewritten). A path's current version is its highest `version`; the caller
 checks a text before it appends it, so a refused text is never stored. `latest_id` is the cheap
 question every instance asks once a scheduler turn ("anything new since id N?"); `current` with
-`since` then reads only the paths that changed. Two saves of one path at once: the unique
-(path, version) refuses the second insert, and `append` numbers it again and retries.
+`since` then reads only the paths that changed. Appends are serialised (see `append`), so two
+saves of one path at once get versions n and n+1, and ids commit in order.
 
 It never: checks or renders a template (autoresponder.versions does), commits (the caller's
 session does), or reads the disk.
@@ -16,14 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from inbox.store.tables import TemplateVersionRow
 
 T = TemplateVersionRow.__table__
-RETRIES = 5  # concurrent saves of one path: each retry numbers after the one that won
 
 
 @dataclass(frozen=True)
@@ -69,33 +67,23 @@ def one(session: Session, path: str, version: int) -> StoredVersion | None:
     return _version(row) if row is not None else None
 
 
-def append(session: Session, path: str, text: str | None, *, author: str, message: str, at: datetime,
+def append(session: Session, path: str, body: str | None, *, author: str, message: str, at: datetime,
            origin: str) -> StoredVersion:
-    """Store `text` as the next version of `path` (flushed, not committed)."""
-    for attempt in range(RETRIES):
-        number = (session.execute(select(func.max(T.c.version)).where(T.c.path == path)).scalar_one() or 0) + 1
-        values = dict(path=path, version=number, text=text, author=author, message=message, at=at, origin=origin)
-        try:
-            with session.begin_nested():
-                new_id = session.execute(insert(TemplateVersionRow).values(**values)
-                                         .returning(T.c.id)).scalar_one()
-        except IntegrityError:
-            if attempt == RETRIES - 1:
-                raise
-            continue  # another instance saved this path at this moment: number after it
-        return StoredVersion(id=int(new_id), **values)  # type: ignore[arg-type]
-    raise AssertionError("unreachable")
+    """Store `text` as the next version of `path` (flushed; the caller's transaction commits).
+
+    On PostgreSQL the table is locked against other writers (readers go on) until the commit: ids
+    are then committed in the order they were given, so an instance that has read up to id N has
+    missed nothing below it (a sequence hands out 10 and 11, and 11 could commit first).
+    SQLite has one writer at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE template_versions IN EXCLUSIVE MODE"))
+    number = (session.execute(select(func.max(T.c.version)).where(T.c.path == path)).scalar_one() or 0) + 1
+    values = dict(path=path, version=number, text=body, author=author, message=message, at=at, origin=origin)
+    new_id = session.execute(insert(TemplateVersionRow).values(**values).returning(T.c.id)).scalar_one()
+    return StoredVersion(id=int(new_id), **values)  # type: ignore[arg-type]
 
 
 def _version(row: object) -> StoredVersion:
     m = row._mapping  # type: ignore[attr-defined]
-    at = m["at"]
     return StoredVersion(id=int(m["id"]), path=m["path"], version=int(m["version"]), text=m["text"],
-                         author=m["author"], message=m["message"], at=_aware(at), origin=m["origin"])
-
-
-def _aware(at: datetime) -> datetime:
-    """Core rows skip the ORM type's reading on a joined select on some backends: make sure of UTC."""
-    from datetime import timezone
-
-    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+                         author=m["author"], message=m["message"], at=m["at"], origin=m["origin"])
