@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
 
 from autoresponder.budget import CHECK_SECONDS, MAX_VALUE, RENDER_SECONDS, RenderBudget, spending
@@ -161,6 +161,18 @@ class Renderer:
                 return template, TemplateError(error.path, error.line,
                                                f"{error.reason} (with {label})" if label else error.reason)
         return template, None
+
+    def stands_alone(self, name: str) -> bool:
+        """The file's text includes, imports or extends no other file: how it renders depends on its
+        own text only (a checker may then remember its result for that text)."""
+        found = self.source.get(name)
+        if found is None:
+            return False
+        try:
+            tree = self._env.parse(found.text)
+        except Exception:  # noqa: BLE001 - a text that does not parse: its error comes from _load
+            return True
+        return next(tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)), None) is None
 
     def source_of(self, kind: str, file: str, *, plan: str | None = None, customer: str | None = None) -> str:
         """The file `render` would use for one part, as errors name it."""

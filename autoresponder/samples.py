@@ -12,8 +12,7 @@ never sends, never reads the database or the config.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from inbox.domain.ticket import Status
 from inbox.tickets import CUSTOMER_KINDS, NO_TICKET_NAMED
 
 SAMPLE_SEVERITIES = ("critical", "high", "medium", "low")
+MEMO_SIZE = 10_000  # results a checker remembers (files x texts): a few hundred in practice
 
 _TARGETS = {
     "acknowledgement": {"name": "response", "duration": "4 business hours", "due": "Tue 3 Mar 2026, 12:30 PST"},
@@ -220,23 +220,45 @@ def check(directory: Path, severities: Sequence[str] = SAMPLE_SEVERITIES, render
     return [str(error) for error in findings(renderer, severities, adopt=adopt)]
 
 
-def findings(renderer: Renderer, severities: Sequence[str], *, adopt: bool) -> list[TemplateError]:
-    """`check`'s problems as errors, with their file, line and reason apart."""
+def findings(renderer: Renderer, severities: Sequence[str], *, adopt: bool,
+             samples: Callable[[str, str | None, str | None], Iterable[tuple[str, Mapping[str, Any]]]] | None = None,
+             memo: dict[Hashable, TemplateError | None] | None = None) -> list[TemplateError]:
+    """`check`'s problems as errors, with their file, line and reason apart. `samples(kind, plan,
+    customer)` gives each file's samples (default: made afresh; `SampleCache` keeps them). With
+    `memo` (a checker's own, kept between checks), a file that stands alone (no include, import or
+    extends) and whose text has the same stamp as at an earlier check is not rendered again: a
+    save's check then renders the changed files, and reports every file's problems all the same."""
     files, problems = template_files(renderer.source.names(), renderer.label)
     attempt = renderer.verify if adopt else renderer.trial
+    made = samples or (lambda kind, plan, customer: sample_contexts(kind, severities, plan, customer))
     for name, kind, plan, customer in files:
-        error = attempt(name, _samples(kind, tuple(severities), plan, customer))
+        key = (name, renderer.source.stamp(name), kind, plan, customer)
+        if memo is not None and not adopt and key in memo:
+            error = memo[key]  # this very text rendered with these samples before: the same result
+        else:
+            error = attempt(name, made(kind, plan, customer))
+            if memo is not None and not adopt and renderer.stands_alone(name):
+                if len(memo) > MEMO_SIZE:
+                    memo.clear()
+                memo[key] = error
         if error is not None:
             problems.append(error)
     return problems
 
 
-@functools.lru_cache(maxsize=512)
-def _samples(kind: str, severities: tuple[str, ...], plan: str | None, customer: str | None
-             ) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The samples of one file, made once: a save's check renders every file with them again.
-    Shared read-only: rendering never changes a context (the sandbox is immutable)."""
-    return tuple(sample_contexts(kind, severities, plan, customer))
+class SampleCache:
+    """Each file's samples made once, for a checker that checks every file at each save. Shared
+    read-only: rendering never changes a context (the sandbox is immutable)."""
+
+    def __init__(self, severities: Sequence[str]) -> None:
+        self.severities = tuple(severities)
+        self._made: dict[tuple[str, str | None, str | None], tuple[tuple[str, dict[str, Any]], ...]] = {}
+
+    def __call__(self, kind: str, plan: str | None, customer: str | None) -> tuple[tuple[str, dict[str, Any]], ...]:
+        key = (kind, plan, customer)
+        if key not in self._made:
+            self._made[key] = tuple(sample_contexts(kind, self.severities, plan, customer))
+        return self._made[key]
 
 
 class TemplateWatch:

@@ -45,9 +45,16 @@ class StoredSource:
 
     def version(self, name: str) -> StoredVersion | None:
         """The current stored version of `name` (its text None: removed); None: never saved."""
-        self._first()
-        with self._lock:
-            return self._current.get(name)
+        if self._seen is None:
+            self.refresh()
+        # No lock: asked for each file of each email, and a dict's get is atomic; refresh replaces
+        # whole entries, so a reader sees the old version or the new one, never half of one.
+        return self._current.get(name)
+
+    @property
+    def seen(self) -> int:
+        """The newest version id read (0: none)."""
+        return self._seen or 0
 
     def get(self, name: str) -> Found | None:
         stored = self.version(name)
@@ -62,16 +69,10 @@ class StoredSource:
         return None if stored.text is None else ("version", stored.id)
 
     def names(self) -> list[str]:
-        self._first()
+        if self._seen is None:
+            self.refresh()
         with self._lock:
             stored = dict(self._current)
         present = {n for n in self.fallback.names() if n not in stored}
         present |= {n for n, v in stored.items() if v.text is not None and n.startswith(("plans/", "customers/"))}
         return sorted(present)
-
-    def _first(self) -> None:
-        """The first question reads everything: a renderer never renders from an unread database."""
-        with self._lock:
-            read = self._seen is not None
-        if not read:
-            self.refresh()

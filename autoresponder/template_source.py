@@ -14,7 +14,9 @@ absolute path is no file at all).
 
 from __future__ import annotations
 
+import hashlib
 import os
+from stat import S_ISREG
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,9 @@ from typing import Protocol
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound
 from jinja2.loaders import split_template_path
+
+_UNKNOWN = object()
+MAX_NAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,24 +48,27 @@ class FileSource:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(os.path.abspath(directory))
+        self._paths: dict[str, str | None] = {}
 
     def get(self, name: str) -> Found | None:
         path = self._path(name)
         if path is None:
             return None
         try:
-            stat = path.stat()
-            return Found(path.read_text(encoding="utf-8"), (stat.st_mtime_ns, stat.st_size))
-        except FileNotFoundError:
+            stat = os.stat(path)
+            with open(path, encoding="utf-8") as file:
+                return Found(file.read(), (stat.st_mtime_ns, stat.st_size)) if S_ISREG(stat.st_mode) else None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
     def stamp(self, name: str) -> Hashable | None:
+        """One stat: asked for each file of each email (Jinja's auto-reload)."""
         path = self._path(name)
         try:
-            stat = path.stat() if path is not None else None
+            stat = os.stat(path) if path is not None else None
         except OSError:
             return None
-        return (stat.st_mtime_ns, stat.st_size) if stat is not None and path is not None and path.is_file() else None
+        return (stat.st_mtime_ns, stat.st_size) if stat is not None and S_ISREG(stat.st_mode) else None
 
     def names(self) -> list[str]:
         found = []
@@ -74,35 +82,53 @@ class FileSource:
                     found.append(relative.as_posix())
         return found
 
-    def _path(self, name: str) -> Path | None:
+    def _path(self, name: str) -> str | None:
+        """The file's path as a string, worked out once a name; None for a name outside the folder."""
+        known = self._paths.get(name, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
         try:
             pieces = split_template_path(name)  # refuses ".." as Jinja's own file loader does
         except TemplateNotFound:
-            return None
-        return self.directory.joinpath(*pieces) if pieces and "\0" not in name else None
+            pieces = []
+        path = os.path.join(self.directory, *pieces) if pieces and "\0" not in name else None
+        if len(self._paths) < MAX_NAMES:  # names come from the renderer's own picks: a few hundred
+            self._paths[name] = path
+        return path
 
 
 class Overlay:
-    """`changes` (path -> text; None: the file removed) in place of `base`'s texts; nothing stored."""
+    """`changes` (path -> text; None: the file removed) in place of `base`'s texts; nothing stored.
+    A candidate's stamp is its text's digest: the same text is the same stamp, at any later check."""
 
     def __init__(self, base: TemplateSource, changes: Mapping[str, str | None] | None = None) -> None:
-        self.base, self.changes = base, dict(changes or {})
+        self.base = base
+        self.changes = changes or {}
+
+    @property
+    def changes(self) -> dict[str, str | None]:
+        return self._changes
+
+    @changes.setter
+    def changes(self, changes: Mapping[str, str | None]) -> None:
+        self._changes = dict(changes)
+        self._stamps = {name: ("candidate", hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+                        for name, text in self._changes.items() if text is not None}
 
     def get(self, name: str) -> Found | None:
-        if name in self.changes:
-            text = self.changes[name]
-            return None if text is None else Found(text, ("candidate", text))
+        if name in self._changes:
+            text = self._changes[name]
+            return None if text is None else Found(text, self._stamps[name])
         return self.base.get(name)
 
     def stamp(self, name: str) -> Hashable | None:
-        if name in self.changes:
-            text = self.changes[name]
-            return None if text is None else ("candidate", text)
+        if name in self._changes:
+            return self._stamps.get(name)
         return self.base.stamp(name)
 
     def names(self) -> list[str]:
-        named = set(self.base.names()) | {n for n, t in self.changes.items() if t is not None}
-        return sorted(named - {n for n, t in self.changes.items() if t is None})
+        named = set(self.base.names()) | {n for n, t in self._changes.items() if t is not None}
+        return sorted(named - {n for n, t in self._changes.items() if t is None})
 
 
 class SourceLoader(BaseLoader):

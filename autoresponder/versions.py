@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from autoresponder.render import FILES, KINDS, Renderer, TemplateError
-from autoresponder.samples import findings
+from autoresponder.samples import SampleCache, findings
 from autoresponder.stored_templates import StoredSource
 from autoresponder.template_paths import TemplatePath, general, parse_path
 from autoresponder.template_source import Overlay
@@ -66,6 +66,8 @@ class StoredVersions:
         # One checking renderer, kept: a check compiles only the texts that changed since the last.
         self._candidates = Overlay(source)
         self._checker = Renderer(directory, source=self._candidates)
+        self._samples = SampleCache(severities)
+        self._memo: dict[Hashable, TemplateError | None] = {}  # a file's result, by its text's stamp
         self.label = self._checker.label
         self._lock = threading.Lock()
         self._baseline: tuple[Hashable, tuple[TemplateProblem, ...]] | None = None
@@ -189,10 +191,15 @@ class StoredVersions:
             blocking = tuple(p for p in found if p.file in changed or p not in before)
             if blocking:
                 return Applied(problems=blocking)
+            seen = self.source.seen
             with self.sessions() as session, session.begin():
                 stored = [store.append(session, path, text, author=author.strip(), message=message.strip(),
                                        at=self._now(), origin=origin) for path, text in sorted(candidate.items())]
             self.source.refresh()
+            if set(range(seen + 1, self.source.seen + 1)) == {v.id for v in stored}:
+                # Nothing but this change was stored since the check: its problems are the new
+                # current ones, and the next save need not check the current texts again.
+                self._baseline = (self._token(), found)
         return Applied(versions=tuple(_domain(v) for v in stored))
 
     # --- the parts ---------------------------------------------------------------------------------
@@ -217,7 +224,8 @@ class StoredVersions:
     def _check_locked(self, changes: Mapping[str, str | None]) -> tuple[TemplateProblem, ...]:
         self._candidates.changes = dict(changes)
         try:
-            return tuple(_problem(e) for e in findings(self._checker, self.severities, adopt=False))
+            return tuple(_problem(e) for e in findings(self._checker, self.severities, adopt=False,
+                                                       samples=self._samples, memo=self._memo))
         finally:
             self._candidates.changes = {}
 

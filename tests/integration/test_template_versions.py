@@ -218,3 +218,16 @@ def test_concurrent_saves_of_one_path_get_consecutive_versions(tmp_path: Path, d
 def test_the_shipped_manifest_is_the_templates_folder() -> None:
     """`python -m autoresponder.shipped` after editing templates/: the defaults a reset returns to."""
     assert shipped_texts() == folder_texts(ROOT / "templates"), f"run python -m autoresponder.shipped ({MANIFEST})"
+
+
+def test_a_save_that_breaks_a_file_importing_it_is_refused(app: App) -> None:
+    """Only a file that stands alone is not rendered again at a save: one that imports the saved
+    file is, so a change that breaks it is refused, with the importing file named."""
+    versions = app.template_versions()
+    assert versions.save("solved/body.txt.j2", "{% macro sign() %}The team{% endmacro %}Solved.",
+                         author="ada", message="").saved
+    assert versions.save("closed/body.txt.j2", "{% from 'solved/body.txt.j2' import sign %}Closed. {{ sign() }}",
+                         author="ada", message="").saved
+    refused = versions.save("solved/body.txt.j2", "Solved, no macro.", author="ada", message="")
+    assert not refused.saved and [p.file for p in refused.problems] == ["templates/closed/body.txt.j2"]
+    assert "sign" in refused.problems[0].reason
