@@ -266,18 +266,19 @@ class TemplateWatch:
     `refresh`, a version saved on any instance), so a broken edit is refused (and shown in /healthz)
     before an email needs it, and a good one is adopted."""
 
-    def __init__(self, renderer: Renderer, severities: Sequence[str], refresh: Callable[[], bool] | None = None
+    def __init__(self, renderer: Renderer, severities: Sequence[str], refresh: Callable[[], int] | None = None
                  ) -> None:
         self.renderer, self.severities = renderer, list(severities)
-        self._refresh = refresh  # reads new versions into the renderer's source; True when there were any
-        self._seen: dict[str, float] | None = None
+        # Reads new versions into the renderer's source and says the newest version id it holds (a
+        # save on this instance is read at once, so the id, not "anything new", says what changed).
+        self._refresh = refresh
+        self._seen: tuple[dict[str, float], int] | None = None
         self.problems: list[str] = []
 
     def scan(self) -> bool:
         """Check every file when any was added, changed or removed since the last scan; True if it did."""
-        saved = self._refresh() if self._refresh is not None else False
-        now = _stamps(self.renderer.directory)
-        if now == self._seen and not saved:
+        now = (_stamps(self.renderer.directory), self._refresh() if self._refresh is not None else 0)
+        if now == self._seen:
             return False
         self._seen = now
         self.problems = check(self.renderer.directory, self.severities, self.renderer)

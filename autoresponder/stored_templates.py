@@ -51,6 +51,11 @@ class StoredSource:
         # whole entries, so a reader sees the old version or the new one, never half of one.
         return self._current.get(name)
 
+    def newest(self) -> int:
+        """`refresh`, then the newest version id read: what a scheduler turn asks (TemplateWatch)."""
+        self.refresh()
+        return self.seen
+
     @property
     def seen(self) -> int:
         """The newest version id read (0: none)."""

@@ -76,6 +76,7 @@ class StoredVersions:
 
     def entries(self) -> list[TemplateEntry]:
         """Every default file, then every override there is, each with its current version and problem."""
+        self.source.refresh()  # a process that runs no scheduler (the web's) reads others' saves here
         problems = {p.file: p for p in reversed(self._current_problems())}
         paths = [f"{kind}/{file}" for kind in KINDS for file in FILES]
         paths += [n for n in self.source.names() if self.valid_path(n) is not None]
@@ -95,6 +96,7 @@ class StoredVersions:
         """The version in effect. A path never saved is version 0, the file; an override with no
         text of its own (never saved, or removed) reads the text that applies in its place."""
         where = self._lookup(path)
+        self.source.refresh()
         stored = self.source.version(path)
         if stored is not None and stored.text is not None:
             return _domain(stored)

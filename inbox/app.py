@@ -115,7 +115,7 @@ class App:
             import_once(self.sessions, self.template_versions(), self.settings.templates.dir)
         except Exception:  # noqa: BLE001 - the folder's files keep being read for paths never saved
             log.exception("importing the templates edited on disk failed: run `inbox templates import-from-disk`")
-        return TemplateWatch(self.renderer(), self.settings.severities, refresh=self.template_source().refresh)
+        return TemplateWatch(self.renderer(), self.settings.severities, refresh=self.template_source().newest)
 
     def outbound(self, transport: MailTransport | None = None,
                  sent_kind: Callable[[str], None] | None = None) -> Outbound:

@@ -231,3 +231,36 @@ def test_a_save_that_breaks_a_file_importing_it_is_refused(app: App) -> None:
     refused = versions.save("solved/body.txt.j2", "Solved, no macro.", author="ada", message="")
     assert not refused.saved and [p.file for p in refused.problems] == ["templates/closed/body.txt.j2"]
     assert "sign" in refused.problems[0].reason
+
+
+def test_every_hostile_template_is_refused_by_save_and_by_render_from_the_database(app: App) -> None:
+    """test_render's sandbox escapes and bombs, as saved versions: save refuses each with file and
+    line; forced into the table, the renderer (which reads the table) raises a TemplateError naming
+    the file and line, and nothing of Python's internals comes out."""
+    from autoresponder.render import TemplateError
+    from inbox.store import template_versions as store
+    from tests.unit.test_render import HOSTILE
+
+    versions, path = app.template_versions(), "acknowledgement/body.txt.j2"
+    for number, source in enumerate(HOSTILE, 1):
+        outcome = versions.save(path, "Hello\n" + source + "\n", author="mallory", message="")
+        assert not outcome.saved, source
+        assert (outcome.problems[0].file, outcome.problems[0].line) == (f"templates/{path}", 2), source
+        with app.sessions() as session, session.begin():
+            store.append(session, path, "Hello\n" + source + "\n", author="mallory", message="", at=T0, origin="save")
+        assert app.template_source().refresh()
+        with pytest.raises(TemplateError) as caught:
+            app.renderer().render("acknowledgement", sample_context("acknowledgement"))
+        assert str(caught.value).startswith(f"templates/{path}:2: "), source
+
+
+def test_a_save_on_this_instance_clears_the_refusal_at_the_next_turn(app: App, templates: Path) -> None:
+    """A file broken on disk is refused (shown in /healthz); a good version saved through this same
+    instance is checked at the next turn, and the refusal goes."""
+    (templates / "closed" / "body.txt.j2").write_text("{{ ticket.nope }}")
+    watch = app.template_watch()
+    assert watch.scan() is True
+    assert [r.error.path for r in app.renderer().problems()] == ["templates/closed/body.txt.j2"]
+    assert app.template_versions().save("closed/body.txt.j2", "Closed.", author="ada", message="fix").saved
+    assert watch.scan() is True
+    assert app.renderer().problems() == [] and watch.problems == []
