@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from stat import S_ISREG
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +42,7 @@ from inbox.store.template_versions import StoredVersion
 
 MAX_TEXT = 100_000  # characters of one template's text
 MAX_AUTHOR, MAX_MESSAGE = 200, 1000
-DEFAULT_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)  # "version 0", the file: it has no time of its own
+DEFAULT_AT = datetime(1970, 1, 1, tzinfo=UTC)  # "version 0", the file: it has no time of its own
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,6 @@ class StoredVersions:
         """Check `changes` (path -> text; None removes an override) together and store them all as new
         versions, or none of them with the problems that refused them."""
         problems = _who(author, message)
-        for path, text in changes.items():
-            if text is not None and not isinstance(text, str):
-                problems += (TemplateProblem(f"{self.label}/{path}", None, "the text is not a string"),)
-            elif text is not None and len(text) > MAX_TEXT:
-                problems += (TemplateProblem(f"{self.label}/{path}", None,
-                                             f"the text is longer than {MAX_TEXT} characters"),)
         wrong, candidate = self._candidate({p: _lf(t) if t is not None else None for p, t in changes.items()})
         if problems or wrong or not candidate:
             return Applied(problems=problems + wrong or (TemplateProblem(self.label, None, "nothing to change"),))
@@ -217,8 +211,11 @@ class StoredVersions:
                 wrong.append(TemplateProblem(f"{self.label}/{path}" if isinstance(path, str) else self.label, None,
                                              str(exc)))
                 continue
+            reason = _unstorable(text) if text is not None else None
             if text is None and not where.is_override:
-                wrong.append(TemplateProblem(f"{self.label}/{path}", None, "a default file cannot be removed"))
+                reason = "a default file cannot be removed"
+            if reason is not None:
+                wrong.append(TemplateProblem(f"{self.label}/{path}", None, reason))
                 continue
             valid[path] = text
         return tuple(wrong), valid
@@ -282,6 +279,21 @@ def _who(author: str, message: str) -> tuple[TemplateProblem, ...]:
     if not isinstance(message, str) or len(message) > MAX_MESSAGE:
         return (TemplateProblem("templates", None, f"the message is longer than {MAX_MESSAGE} characters"),)
     return ()
+
+
+def _unstorable(text: object) -> str | None:
+    """Why a text cannot be a template version, if it cannot: checked before any render or store."""
+    if not isinstance(text, str):
+        return "the text is not a string"
+    if len(text) > MAX_TEXT:
+        return f"the text is longer than {MAX_TEXT} characters"
+    if "\0" in text:
+        return "the text holds a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the text is not valid Unicode (a lone surrogate)"
+    return None
 
 
 def _lf(text: str) -> str:

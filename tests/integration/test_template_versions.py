@@ -4,16 +4,14 @@ read by every renderer on the database within one refresh; on SQLite and Postgre
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from autoresponder.samples import sample_context
 from autoresponder.shipped import MANIFEST, folder_texts, shipped_texts
 from inbox.app import App
-from inbox.clock import FixedClock
 from inbox.domain.template_versions import TemplateVersions
 from inbox.store.tables import TemplateVersionRow
 from tests.fakes import T0, make_app, make_settings
@@ -264,3 +262,15 @@ def test_a_save_on_this_instance_clears_the_refusal_at_the_next_turn(app: App, t
     assert app.template_versions().save("closed/body.txt.j2", "Closed.", author="ada", message="fix").saved
     assert watch.scan() is True
     assert app.renderer().problems() == [] and watch.problems == []
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("x" * 100_001, "longer than 100000"), ("Hello\0", "NUL"), ("Hello \ud800", "surrogate"), (None, "cannot be removed"),
+    (b"bytes", "not a string"),
+])
+def test_a_text_that_cannot_be_stored_is_refused_before_any_render(app: App, bad: object, reason: str) -> None:
+    versions = app.template_versions()
+    outcome = versions.save(SUBJECT, bad, author="ada", message="")  # type: ignore[arg-type]
+    assert not outcome.saved and reason in outcome.problems[0].reason
+    assert reason in versions.check({SUBJECT: bad})[0].reason  # type: ignore[dict-item]
+    assert not versions.save(SUBJECT, "Fine", author=" ", message="").saved  # an author is needed
