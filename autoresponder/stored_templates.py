@@ -68,7 +68,10 @@ class StoredSource:
         return None if stored.text is None else Found(stored.text, ("version", stored.id))
 
     def stamp(self, name: str) -> Hashable | None:
-        stored = self.version(name)
+        """Asked for each file of each email: `version` inlined."""
+        if self._seen is None:
+            self.refresh()
+        stored = self._current.get(name)
         if stored is None:
             return self.fallback.stamp(name)
         return None if stored.text is None else ("version", stored.id)
