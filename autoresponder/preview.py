@@ -3,12 +3,15 @@
 With a ticket, the template data is the ticket's, as a notice about it would carry, over the
 sample data for what only an event supplies (a reply's text, a refusal's reason); without one,
 the sample data. With a customer, that customer's overrides (and its plan's) are the ones used.
-Serves `inbox templates preview` and the admin's preview page. Reads only; never queues or sends.
+With `changes` (path -> text), those texts are rendered in place of the current ones, as the
+editor's text before it is saved. Serves `inbox templates preview` and the admin's pages. Reads
+only; never stores a text, never queues or sends.
 """
 
 from __future__ import annotations
 
 import email
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -21,6 +24,7 @@ from autoresponder import digest
 from autoresponder.compose import compose
 from autoresponder.render import FILES, KINDS, Renderer
 from autoresponder.samples import sample_context, sample_digest
+from autoresponder.template_source import Overlay
 from inbox import tickets
 from inbox.domain.msgid import make_digest_message_id, make_message_id
 from inbox.store import tickets as store
@@ -56,11 +60,14 @@ class Preview:
 
 
 def preview(sessions: sessionmaker[Session], desk: Desk, renderer: Renderer, kind: str, now: datetime, *,
-            tracking: str | None = None, customer: str | None = None) -> Preview:
+            tracking: str | None = None, customer: str | None = None,
+            changes: Mapping[str, str] | None = None) -> Preview:
     """The email `kind` would send; LookupError for an unknown kind, ticket or customer,
     `autoresponder.render.TemplateError` when the template does not render."""
     if kind not in KINDS:
         raise LookupError(f"no template {kind!r} (known: {', '.join(KINDS)})")
+    if changes:  # a renderer of its own: the candidate never becomes anyone's last good version
+        renderer = Renderer(renderer.directory, source=Overlay(renderer.source, changes))
     settings = desk.settings
     if kind == digest.TEMPLATE:
         return _digest(desk, renderer, now, tracking=tracking, customer=customer)

@@ -3,12 +3,14 @@
 Its job: find the template file for a kind of email (customer override, then plan override,
 then the default), render it in the sandbox (`autoresponder.sandbox`) with `StrictUndefined`,
 and turn every way that can fail into one `TemplateError` that names the file and line, so an
-admin's typo reads like a compiler message. Files are re-read when they change: an admin's edit
-applies to the next email, with no restart. A file that no longer renders is refused: the last
+admin's typo reads like a compiler message. Texts come from a source
+(`autoresponder.template_source`: the folder's files by default; in the service, the database's
+current versions over the shipped files) and are read again when their stamp changes: a new
+version applies to the next email, with no restart. A file that no longer renders is refused: the last
 version that rendered is kept and used, and the refusal is logged and listed by `problems()`
 (shown in /healthz) until the file is fixed. An email is rendered whole or not at all.
 
-It never: sends, composes headers, reads the database or the config, or lets any exception
+It never: sends, composes headers, queries the database itself or reads the config, or lets any exception
 other than `TemplateError` escape `render()`.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, Template, TemplateNotFound, TemplateSyntaxError
+from jinja2 import Template, TemplateNotFound, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
 
 from autoresponder.budget import CHECK_SECONDS, MAX_VALUE, RENDER_SECONDS, RenderBudget, spending
@@ -36,6 +38,7 @@ from autoresponder.sandbox import (
     named_values,
     one_header_line,
 )
+from autoresponder.template_source import FileSource, SourceLoader, TemplateSource
 
 log = logging.getLogger(__name__)
 _BODY_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -85,15 +88,18 @@ class Refusal:
 
 
 class Renderer:
-    """Renders the templates under one directory; safe to share between threads."""
+    """Renders the templates of one source (default: the files under `directory`, which also names
+    them in errors); safe to share between threads."""
 
-    def __init__(self, directory: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, directory: Path, clock: Callable[[], float] = time.monotonic,
+                 source: TemplateSource | None = None) -> None:
         self.directory = Path(os.path.abspath(directory))
+        self.source: TemplateSource = source or FileSource(self.directory)
         self._clock = clock  # for the render deadline only: seconds, on any steady scale
         self._label = self.directory.name  # errors read "templates/acknowledgement/body.txt.j2:3: ..."
         self._env = Sandbox(
-            loader=FileSystemLoader(str(self.directory)),
-            auto_reload=True,  # each render checks the file's mtime: edits apply without a restart
+            loader=SourceLoader(self.source, str(self.directory)),
+            auto_reload=True,  # each render compares the text's stamp: a new version applies without a restart
             undefined=NamedUndefined,
             autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".htm.j2")),
             trim_blocks=True,
@@ -122,11 +128,25 @@ class Renderer:
         all render, refused (the last good version kept) at the first error, which is returned with
         " (with LABEL)" after its reason. A subject must render to one line: line breaks and control
         characters are errors here."""
+        template, error = self._trial(name, samples)
+        if error is not None:
+            self._refuse(name, template, error)
+            return error
+        assert template is not None
+        self._adopt(name, template)
+        return None
+
+    def trial(self, name: str, samples: Iterable[tuple[str, Mapping[str, Any]]]) -> TemplateError | None:
+        """`verify` for a candidate text: the same renders and errors, but nothing adopted, refused or
+        logged (what is being sent does not change)."""
+        return self._trial(name, samples)[1]
+
+    def _trial(self, name: str, samples: Iterable[tuple[str, Mapping[str, Any]]]
+               ) -> tuple[Template | None, TemplateError | None]:
         try:
             template = self._load(name)
         except TemplateError as error:
-            self._refuse(name, None, error)
-            return error
+            return None, error
         # One deadline for all the samples: checking one file takes CHECK_SECONDS at most, however
         # many samples there are; each sample still gets a budget of its own for memory and steps.
         deadline = self._clock() + CHECK_SECONDS
@@ -138,11 +158,21 @@ class Renderer:
                 else:
                     self._generate(template, name, named_values(context), deadline)
             except TemplateError as error:
-                found = TemplateError(error.path, error.line, f"{error.reason} (with {label})" if label else error.reason)
-                self._refuse(name, template, found)
-                return found
-        self._adopt(name, template)
-        return None
+                return template, TemplateError(error.path, error.line,
+                                               f"{error.reason} (with {label})" if label else error.reason)
+        return template, None
+
+    def stands_alone(self, name: str) -> bool:
+        """The file's text includes, imports or extends no other file: how it renders depends on its
+        own text only (a checker may then remember its result for that text)."""
+        found = self.source.get(name)
+        if found is None:
+            return False
+        try:
+            tree = self._env.parse(found.text)
+        except Exception:  # noqa: BLE001 - a text that does not parse: its error comes from _load
+            return True
+        return next(tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)), None) is None
 
     def source_of(self, kind: str, file: str, *, plan: str | None = None, customer: str | None = None) -> str:
         """The file `render` would use for one part, as errors name it."""
@@ -154,7 +184,7 @@ class Renderer:
             refused = dict(self._refused)
             good = dict(self._good)
         return [Refusal(error, good.get(name) not in (None, version)) for name, (version, error) in sorted(refused.items())
-                if name.count("/") == 1 or (self.directory / name).is_file()]
+                if name.count("/") == 1 or self.source.stamp(name) is not None]
 
     @property
     def label(self) -> str:
@@ -167,7 +197,7 @@ class Renderer:
             names.append(f"customers/{customer}/{kind}/{file}")
         if _is_segment(plan):
             names.append(f"plans/{plan}/{kind}/{file}")
-        return next((n for n in names if (self.directory / n).is_file()), f"{kind}/{file}")
+        return next((n for n in names if self.source.stamp(n) is not None), f"{kind}/{file}")
 
     def _render_live(self, name: str, values: Mapping[str, Any]) -> str:
         """The file as it is now, or, when it no longer renders, the last version that did."""
@@ -238,8 +268,8 @@ class Renderer:
         """A subject whose own text (not a value: the sandbox checks those) spans lines is refused."""
         found = control_characters(output.strip())
         if found:
-            source = template.filename and Path(template.filename).read_text(encoding="utf-8", errors="replace")
-            lines = [i for i, text in enumerate((source or "").splitlines(), 1) if text.strip()]
+            found_text = self.source.get(name)
+            lines = [i for i, text in enumerate((found_text.text if found_text else "").splitlines(), 1) if text.strip()]
             raise TemplateError(self._where(name), lines[1] if len(lines) > 1 else None,
                                 f"the subject is not one line ({', '.join(found)}): a line break or control"
                                 " character in a header could start a new header")

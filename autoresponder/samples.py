@@ -6,22 +6,24 @@ customer receives gets the customer's view (`inbox.tickets.for_customer`: our pe
 never by address, but `ticket.assignee_address`). `check()`
 renders every default and override file with the sample data, with the optional values empty,
 and as a ticket of every severity in every status, and returns one `path[:line]: problem` line
-each; `TemplateWatch` runs it again in the service whenever a file changes. It never sends, never
-reads the database or the config.
+each; `TemplateWatch` runs it again in the service whenever a file or a saved version changes. It
+never sends, never reads the database or the config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from autoresponder import digest
-from autoresponder.render import FILES, KINDS, Renderer
+from autoresponder.render import FILES, KINDS, Renderer, TemplateError
+from autoresponder.template_source import FileSource
 from inbox.domain.ticket import Status
 from inbox.tickets import CUSTOMER_KINDS, NO_TICKET_NAMED
 
 SAMPLE_SEVERITIES = ("critical", "high", "medium", "low")
+MEMO_SIZE = 10_000  # results a checker remembers (files x texts): a few hundred in practice
 
 _TARGETS = {
     "acknowledgement": {"name": "response", "duration": "4 business hours", "due": "Tue 3 Mar 2026, 12:30 PST"},
@@ -173,61 +175,109 @@ def sample_contexts(kind: str, severities: Sequence[str] = SAMPLE_SEVERITIES,
         yield f"severity {severity}, the optional values empty", context
 
 
-def template_files(directory: Path) -> tuple[list[tuple[str, str, str | None, str | None]], list[str]]:
-    """Every file the service reads as (name, kind, plan, customer), and one problem line per file or
-    folder in an override tree that the service would never read (a misspelt kind or file name)."""
-    label = directory.name
+def template_files(names: Iterable[str], label: str = "templates"
+                   ) -> tuple[list[tuple[str, str, str | None, str | None]], list[TemplateError]]:
+    """Every file the service reads as (name, kind, plan, customer), from the defaults and the
+    override files `names` (a source's `names()`), and one problem line per file or folder in an
+    override tree that the service would never read (a misspelt kind or file name)."""
     files = [(f"{kind}/{file}", kind, None, None) for kind in KINDS for file in FILES]
-    problems: list[str] = []
-    for group in ("plans", "customers"):
-        for owner in _subdirs(directory / group):
-            for folder in _subdirs(owner):
-                where = f"{label}/{group}/{owner.name}/{folder.name}"
-                if folder.name not in KINDS:
-                    problems.append(f"{where}: not a kind of email (expected one of {', '.join(KINDS)})")
-                    continue
-                if folder.name == digest.TEMPLATE:
-                    problems.append(f"{where}: a digest lists tickets of many customers and plans, so only "
-                                    f"{label}/{digest.TEMPLATE}/ is used")
-                    continue
-                for file in sorted(folder.iterdir()):
-                    if file.name.startswith(".") or file.name.endswith("~"):
-                        continue  # editor swap and backup files
-                    if file.name not in FILES:
-                        problems.append(f"{where}/{file.name}: not a file this service reads"
-                                        f" (expected {', '.join(FILES)})")
-                        continue
-                    plan, customer = (owner.name, None) if group == "plans" else (None, owner.name)
-                    files.append((f"{group}/{owner.name}/{folder.name}/{file.name}", folder.name, plan, customer))
+    problems: list[TemplateError] = []
+    named: set[str] = set()
+    for name in sorted(names):
+        parts = name.split("/")
+        if len(parts) < 4 or parts[0] not in ("plans", "customers"):
+            continue  # a file beside the kinds' folders: never read, as before versions
+        group, owner, folder, rest = parts[0], parts[1], parts[2], "/".join(parts[3:])
+        where = f"{label}/{group}/{owner}/{folder}"
+        if folder not in KINDS:
+            if where not in named:
+                named.add(where)
+                problems.append(TemplateError(where, None, f"not a kind of email (expected one of {', '.join(KINDS)})"))
+            continue
+        if folder == digest.TEMPLATE:
+            if where not in named:
+                named.add(where)
+                problems.append(TemplateError(where, None, "a digest lists tickets of many customers and plans, so "
+                                              f"only {label}/{digest.TEMPLATE}/ is used"))
+            continue
+        if rest not in FILES:
+            problems.append(TemplateError(f"{where}/{rest}", None,
+                                          f"not a file this service reads (expected {', '.join(FILES)})"))
+            continue
+        plan, customer = (owner, None) if group == "plans" else (None, owner)
+        files.append((name, folder, plan, customer))
     return files, problems
 
 
-def check(directory: Path, severities: Sequence[str] = SAMPLE_SEVERITIES, renderer: Renderer | None = None) -> list[str]:
+def check(directory: Path, severities: Sequence[str] = SAMPLE_SEVERITIES, renderer: Renderer | None = None,
+          *, adopt: bool = True) -> list[str]:
     """One `path[:line]: problem` line per template that fails against the sample data; [] when all render.
-    With the service's `renderer`, each file that renders becomes its last good version."""
+    With the service's `renderer`, each file that renders becomes its last good version; without
+    `adopt`, nothing is adopted or refused: a check of candidate texts (`Renderer.trial`)."""
     renderer = renderer or Renderer(directory)
-    if not renderer.directory.is_dir():
+    if isinstance(renderer.source, FileSource) and not renderer.directory.is_dir():
         return [f"{renderer.label}: not a directory"]
-    files, problems = template_files(renderer.directory)
+    return [str(error) for error in findings(renderer, severities, adopt=adopt)]
+
+
+def findings(renderer: Renderer, severities: Sequence[str], *, adopt: bool,
+             samples: Callable[[str, str | None, str | None], Iterable[tuple[str, Mapping[str, Any]]]] | None = None,
+             memo: dict[Hashable, TemplateError | None] | None = None) -> list[TemplateError]:
+    """`check`'s problems as errors, with their file, line and reason apart. `samples(kind, plan,
+    customer)` gives each file's samples (default: made afresh; `SampleCache` keeps them). With
+    `memo` (a checker's own, kept between checks), a file that stands alone (no include, import or
+    extends) and whose text has the same stamp as at an earlier check is not rendered again: a
+    save's check then renders the changed files, and reports every file's problems all the same."""
+    files, problems = template_files(renderer.source.names(), renderer.label)
+    attempt = renderer.verify if adopt else renderer.trial
+    made = samples or (lambda kind, plan, customer: sample_contexts(kind, severities, plan, customer))
     for name, kind, plan, customer in files:
-        error = renderer.verify(name, sample_contexts(kind, severities, plan, customer))
+        key = (name, renderer.source.stamp(name), kind, plan, customer)
+        if memo is not None and not adopt and key in memo:
+            error = memo[key]  # this very text rendered with these samples before: the same result
+        else:
+            error = attempt(name, made(kind, plan, customer))
+            if memo is not None and not adopt and renderer.stands_alone(name):
+                if len(memo) > MEMO_SIZE:
+                    memo.clear()
+                memo[key] = error
         if error is not None:
-            problems.append(str(error))
+            problems.append(error)
     return problems
 
 
-class TemplateWatch:
-    """Checks the service's templates again whenever a file under the folder changes, so a broken
-    edit is refused (and shown in /healthz) before an email needs it, and a good one is adopted."""
+class SampleCache:
+    """Each file's samples made once, for a checker that checks every file at each save. Shared
+    read-only: rendering never changes a context (the sandbox is immutable)."""
 
-    def __init__(self, renderer: Renderer, severities: Sequence[str]) -> None:
+    def __init__(self, severities: Sequence[str]) -> None:
+        self.severities = tuple(severities)
+        self._made: dict[tuple[str, str | None, str | None], tuple[tuple[str, dict[str, Any]], ...]] = {}
+
+    def __call__(self, kind: str, plan: str | None, customer: str | None) -> tuple[tuple[str, dict[str, Any]], ...]:
+        key = (kind, plan, customer)
+        if key not in self._made:
+            self._made[key] = tuple(sample_contexts(kind, self.severities, plan, customer))
+        return self._made[key]
+
+
+class TemplateWatch:
+    """Checks the service's templates again whenever one changes (a file under the folder, or, with
+    `refresh`, a version saved on any instance), so a broken edit is refused (and shown in /healthz)
+    before an email needs it, and a good one is adopted."""
+
+    def __init__(self, renderer: Renderer, severities: Sequence[str], refresh: Callable[[], int] | None = None
+                 ) -> None:
         self.renderer, self.severities = renderer, list(severities)
-        self._seen: dict[str, float] | None = None
+        # Reads new versions into the renderer's source and says the newest version id it holds (a
+        # save on this instance is read at once, so the id, not "anything new", says what changed).
+        self._refresh = refresh
+        self._seen: tuple[dict[str, float], int] | None = None
         self.problems: list[str] = []
 
     def scan(self) -> bool:
         """Check every file when any was added, changed or removed since the last scan; True if it did."""
-        now = _stamps(self.renderer.directory)
+        now = (_stamps(self.renderer.directory), self._refresh() if self._refresh is not None else 0)
         if now == self._seen:
             return False
         self._seen = now
@@ -250,7 +300,3 @@ def _owned(context: dict[str, Any], plan: str | None, customer: str | None) -> d
     if customer:
         context["ticket"]["customer"] = customer
     return context
-
-
-def _subdirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")) if path.is_dir() else []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,9 +34,11 @@ if TYPE_CHECKING:
     from autoresponder.preview import Preview
     from autoresponder.render import Renderer
     from autoresponder.samples import TemplateWatch
+    from autoresponder.stored_templates import StoredSource
     from autoresponder.transport import MailTransport
     from inbox.oauth import TokenSource
     from inbox.settings import OAuthSettings
+    from autoresponder.versions import StoredVersions
 
 SECRET_KEY = "message_id_secret"
 MIN_TOKEN = 16  # an admin token guessable in an afternoon protects nothing
@@ -56,6 +58,8 @@ class App:
     claimant: Claimant = field(default_factory=Claimant.of_this_process)
     _current: CurrentDesk | None = field(default=None, repr=False)
     _renderer: Renderer | None = field(default=None, repr=False)
+    _templates: StoredSource | None = field(default=None, repr=False)
+    _versions: StoredVersions | None = field(default=None, repr=False)
 
     def current_desk(self) -> CurrentDesk:
         """Where every part reads the desk in effect, made at first use; a config reload sets it.
@@ -70,19 +74,50 @@ class App:
         """The config, its contracts and the secret in effect: what changing tickets and telling people need."""
         return self.current_desk().get()
 
+    def template_source(self) -> StoredSource:
+        """The templates this process sends: the database's current versions over the files of the
+        config's templates folder (the defaults). One per process; refreshed each scheduler turn."""
+        from autoresponder.stored_templates import StoredSource
+        from autoresponder.template_source import FileSource
+
+        if self._templates is None:
+            self._templates = StoredSource(self.sessions, FileSource(self.settings.templates.dir))
+        return self._templates
+
     def renderer(self) -> Renderer:
         """The one template renderer of this process: it remembers each file's last good version."""
         from autoresponder.render import Renderer
 
         if self._renderer is None:
-            self._renderer = Renderer(self.settings.templates.dir)
+            self._renderer = Renderer(self.settings.templates.dir, source=self.template_source())
         return self._renderer
 
-    def template_watch(self) -> TemplateWatch:
-        """Checks the templates again whenever one changes (the scheduler runs it before each turn)."""
-        from autoresponder.samples import TemplateWatch
+    def template_versions(self) -> StoredVersions:
+        """The templates' versions (inbox.domain.template_versions.TemplateVersions): what the
+        editor pages and `inbox templates` save, roll back and reset through. One per process."""
+        from autoresponder.shipped import shipped_texts
+        from autoresponder.versions import StoredVersions
 
-        return TemplateWatch(self.renderer(), self.settings.severities)
+        if self._versions is None:
+            settings = self.settings
+            self._versions = StoredVersions(
+                self.sessions, self.template_source(), settings.templates.dir, plans=list(settings.plans),
+                customers={c.id: c.plan for c in settings.customers}, severities=settings.severities,
+                shipped=shipped_texts(), now=self.clock.now)
+        return self._versions
+
+    def template_watch(self) -> TemplateWatch:
+        """Checks the templates again whenever one changes, on disk or saved on any instance (the
+        scheduler runs it before each turn). Made once per scheduler: on the first start after the
+        upgrade (migration 0011's mark), the templates edited on disk are imported as versions first."""
+        from autoresponder.samples import TemplateWatch
+        from autoresponder.template_disk import import_once
+
+        try:
+            import_once(self.sessions, self.template_versions(), self.settings.templates.dir)
+        except Exception:  # noqa: BLE001 - the folder's files keep being read for paths never saved
+            log.exception("importing the templates edited on disk failed: run `inbox templates import-from-disk`")
+        return TemplateWatch(self.renderer(), self.settings.severities, refresh=self.template_source().newest)
 
     def outbound(self, transport: MailTransport | None = None,
                  sent_kind: Callable[[str], None] | None = None) -> Outbound:
@@ -127,18 +162,26 @@ class App:
             raise ConfigError(problems)
 
     def check_templates(self) -> list[str]:
-        """Every template rendered against sample tickets of every severity and status: one line per problem."""
+        """Every template as it is sent now (current versions, else the files) rendered against sample
+        tickets of every severity and status: one line per problem."""
+        from autoresponder.render import Renderer
         from autoresponder.samples import check
 
-        return check(self.settings.templates.dir, self.settings.severities)
+        source = self.template_source()
+        source.refresh()
+        return check(self.settings.templates.dir, self.settings.severities,
+                     Renderer(self.settings.templates.dir, source=source), adopt=False)
 
-    def preview(self, kind: str, tracking: str | None = None, customer: str | None = None) -> Preview:
-        """The email `kind` would send, for a ticket or for sample data, with `customer`'s overrides;
-        LookupError if the kind, ticket or customer is unknown, TemplateError if it does not render."""
+    def preview(self, kind: str, tracking: str | None = None, customer: str | None = None,
+                changes: Mapping[str, str] | None = None) -> Preview:
+        """The email `kind` would send, for a ticket or for sample data, with `customer`'s overrides and
+        the candidate texts `changes` (path -> text, not stored) in place; LookupError if the kind,
+        ticket or customer is unknown, TemplateError if it does not render."""
         from autoresponder.preview import preview
 
+        self.template_source().refresh()  # a save on another instance shows here at once
         return preview(self.sessions, self.desk(), self.renderer(), kind, self.clock.now(),
-                       tracking=tracking, customer=customer)
+                       tracking=tracking, customer=customer, changes=changes)
 
     def secret(self) -> str:
         """The key that signs our Message-IDs: from the environment, else generated once and kept."""

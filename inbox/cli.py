@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from inbox import logs
+from inbox import cli_templates, logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
 from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 
@@ -346,7 +346,6 @@ def _restore(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-# Commands that only read: on a SQLite file that does not exist they stop rather than create it.
 def _oauth_of(app: App, name: str) -> tuple[str, Any, str]:
     """The login named `name`: (user, its auth: settings or None, label); UsageError when unknown."""
     for mailbox in app.settings.imap:
@@ -411,7 +410,9 @@ def _mailbox_check(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview")})
+# Commands that only read: on a SQLite file that does not exist they stop rather than create it.
+READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview"),
+                       ("templates", "export"), ("templates", "history")})
 
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
@@ -424,6 +425,11 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]
     ("report", "sla"): _report_sla,
     ("templates", "check"): _templates_check,
     ("templates", "preview"): _templates_preview,
+    ("templates", "export"): cli_templates.export,
+    ("templates", "import"): cli_templates.import_,
+    ("templates", "history"): cli_templates.history,
+    ("templates", "rollback"): cli_templates.rollback,
+    ("templates", "import-from-disk"): cli_templates.import_from_disk,
     ("backup", None): _backup,
     ("restore", None): _restore,
     ("mailbox", "authorize"): _mailbox_authorize,

@@ -122,6 +122,21 @@ def grammar() -> argparse.ArgumentParser:
     preview.add_argument("name")
     preview.add_argument("--ticket", help="a tracking number whose data to use instead of the sample")
     preview.add_argument("--customer", help="a customer id whose overrides (and plan's) to use")
+    export = templates.add_parser("export", parents=[common], help="write the current versions as template files")
+    export.add_argument("dir", type=Path, metavar="DIR")
+    load = templates.add_parser("import", parents=[common],
+                                help="check a folder of template files, then store all of them as versions, or none")
+    load.add_argument("dir", type=Path, metavar="DIR")
+    load.add_argument("--message", required=True, help="why: shown in the history")
+    load.add_argument("--author", default="cli")
+    history = templates.add_parser("history", parents=[common], help="every save, rollback, reset and import")
+    history.add_argument("kind", nargs="?", metavar="KIND", help="only this kind's files")
+    rollback = templates.add_parser("rollback", parents=[common], help="make an old version current again")
+    rollback.add_argument("path", metavar="PATH", help="e.g. acknowledgement/subject.txt.j2")
+    rollback.add_argument("version", type=int, metavar="VERSION")
+    rollback.add_argument("--author", default="cli")
+    templates.add_parser("import-from-disk", parents=[common],
+                         help="store the template files edited on disk (unlike the shipped ones) as versions")
 
     boxes = commands.add_parser("mailbox", parents=[common], help="IMAP mailboxes (and the relay's OAuth login)"
                                 ).add_subparsers(dest="action", required=True)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
@@ -233,6 +234,23 @@ class KeyValue(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class TemplateVersionRow(Base):
+    """One version of one template file (see autoresponder.versions); the highest `version` of a
+    path is its current one; `text` None: an override removed by a reset."""
+
+    __tablename__ = "template_versions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    origin: Mapped[str] = mapped_column(String(20))
+
+    __table_args__ = (UniqueConstraint("path", "version", name="uq_template_versions_path_version"),)
+
+
 __all__ = [
     "Attachment",
     "Base",
@@ -243,6 +261,7 @@ __all__ = [
     "Participant",
     "RawMessage",
     "Suppression",
+    "TemplateVersionRow",
     "Ticket",
     "TicketLink",
     "TicketMessage",
