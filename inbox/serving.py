@@ -13,10 +13,9 @@ import asyncio
 import logging
 import os
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from collections import Counter
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlalchemy import text
@@ -29,7 +28,6 @@ from inbox.settings import Settings, read_secret
 from inbox.store import outbox, rawqueue
 
 if TYPE_CHECKING:
-    from autoresponder.preview import Preview
     from autoresponder.transport import MailTransport
     from inbox.domain.template_versions import TemplateVersions
     from inbox.metrics import Metrics
@@ -278,7 +276,7 @@ def _operations(app: App, metrics: Metrics, service: Service,
         return await asyncio.to_thread(metrics.render)
 
     http = app.settings.http
-    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app),
+    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, app.template_versions()),
                         signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
 
 
@@ -329,15 +327,10 @@ def admin_pages(app: App, versions: TemplateVersions | None = None) -> AdminPage
         with app.sessions() as session:
             return recent_tickets(session, RECENT_TICKETS)
 
-    def preview(kind: str, tracking: str | None, customer: str | None, changes: Mapping[str, str]) -> Preview:
-        # Until the renderer takes candidate texts (issue 25's other half), the preview shows the
-        # saved ones: wire app.preview itself once it accepts `changes`.
-        return app.preview(kind, tracking, customer)
-
     return AdminPages(
         admins=Admins(admins, app.clock.now),
         kinds=list(KINDS),
-        preview=preview,
+        preview=app.preview,
         template_error=TemplateError,
         tickets=tickets,
         customers=[(c.id, c.name) for c in app.settings.customers],

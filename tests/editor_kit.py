@@ -1,10 +1,9 @@
 """The template editor's test site: a real App on a copy of the templates, its admin pages with a
 `TemplateVersions`, two admins ("admin" by http.admin_token_env, and "anna" by admins:).
 
-`versions_for` and `preview_for` are the two seams to the template store: today the in-memory
-twin (tests/template_versions_twin.py); at merge, the real store in autoresponder and the App's
-preview that takes candidate texts. Every editor test, the browser's among them, builds its site
-here, so pointing them at the real implementation is a change of these two functions.
+`versions_for` and `preview_for` are the two seams to the template store: the real store in
+autoresponder (`App.template_versions`) and the App's preview that takes candidate texts, as
+`inbox serve` wires them. Every editor test, the browser's among them, builds its site here.
 """
 
 from __future__ import annotations
@@ -21,8 +20,7 @@ from inbox.app import App
 from inbox.domain.template_versions import TemplateVersions
 from inbox.serving import admin_pages
 from inbox.web import AdminPages
-from tests.fakes import make_app, make_settings, mail
-from tests.template_versions_twin import TemplateVersionsTwin
+from tests.fakes import mail, make_app, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret token; with, odd=chars"  # "admin", the holder of http.admin_token_env
@@ -35,14 +33,13 @@ ACME_SUBJECT = "customers/acme/acknowledgement/subject.txt.j2"
 
 
 def versions_for(app: App, templates: Path) -> TemplateVersions:
-    """The template store under test. At merge: the real one on `app`'s database."""
-    return TemplateVersionsTwin(templates, app.clock.now, list(app.settings.severities))
+    """The template store under test: the real one, on `app`'s database."""
+    return app.template_versions()
 
 
 def preview_for(app: App, versions: TemplateVersions) -> Callable[..., Any]:
-    """The preview that takes candidate texts. At merge: `app.preview` (or the wiring of inbox.serving)."""
-    assert isinstance(versions, TemplateVersionsTwin)
-    return versions.preview(app)
+    """The preview that takes candidate texts: the App's own, as `inbox serve` wires it."""
+    return app.preview
 
 
 @dataclass
@@ -72,3 +69,8 @@ def build_editor_site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPat
     pages = admin_pages(app, versions=versions)
     assert pages is not None and pages.admins.names == ["admin", "anna"]
     return EditorSite(app, templates, versions, dataclasses.replace(pages, preview=preview_for(app, versions)))
+
+
+def saved_versions(site: EditorSite, path: str) -> list[Any]:
+    """A file's saved versions, newest first: its history without version 0, the shipped file."""
+    return [v for v in site.versions.history(path) if v.version]

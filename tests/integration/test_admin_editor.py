@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.editor_kit import ACME_SUBJECT, BODY, ROOT, SUBJECT, TOKEN, EditorSite, build_editor_site
+from tests.editor_kit import (
+    ACME_SUBJECT,
+    BODY,
+    ROOT,
+    SUBJECT,
+    TOKEN,
+    EditorSite,
+    build_editor_site,
+    saved_versions,
+)
 from tests.web_kit import Client, running
 
 PAGE = f"/admin/templates/files/{BODY}"
@@ -85,7 +94,7 @@ def test_the_preview_follows_a_candidate_text(site: EditorSite, browser: Client)
     subject = json.loads(browser.post(f"/admin/templates/preview/{ACME_SUBJECT}",
                                       {"text": "Acme! {{ ticket.subject }}", "customer": "acme"}).body)
     assert dict(subject["headers"])["Subject"].startswith("[SUP-000123] Acme! ")
-    assert site.versions.history(BODY) == [] and site.versions.history(ACME_SUBJECT) == []
+    assert saved_versions(site, BODY) == [] and saved_versions(site, ACME_SUBJECT) == []
 
 
 def test_a_save_that_does_not_render_is_refused_next_to_its_line(site: EditorSite, browser: Client) -> None:
@@ -99,7 +108,7 @@ def test_a_save_that_does_not_render_is_refused_next_to_its_line(site: EditorSit
     assert f"<b>&#9654;{line}</b>" in reply.body  # the gutter's marker beside the line
     assert re.search(rf'<li data-line="{line}"><code>templates/{re.escape(BODY)}:{line}</code> line {line}: ', reply.body)
     assert 'value="oops"' in reply.body
-    assert site.versions.history(BODY) == [] and site.versions.current(BODY).text == SHIPPED
+    assert saved_versions(site, BODY) == [] and site.versions.current(BODY).text == SHIPPED
 
 
 def test_save_history_rollback_and_reset(site: EditorSite, browser: Client) -> None:
@@ -118,13 +127,13 @@ def test_save_history_rollback_and_reset(site: EditorSite, browser: Client) -> N
 
     rolled = browser.post(f"/admin/templates/rollback/{BODY}", {"version": "1"})
     assert rolled.status == 303 and rolled.headers["Location"] == f"{HISTORY}?done=rolled-back"
-    newest = site.versions.history(BODY)[0]
+    newest = saved_versions(site, BODY)[0]
     assert (newest.version, newest.origin, newest.text, newest.author) == (3, "rollback", GOOD, "admin")
     assert browser.post(f"/admin/templates/rollback/{BODY}", {"version": "x"}).status == 400
 
     reset = browser.post(f"/admin/templates/reset/{BODY}", {})
     assert reset.status == 303 and reset.headers["Location"] == f"{PAGE}?done=reset"
-    assert [(v.version, v.origin) for v in site.versions.history(BODY)] == [
+    assert [(v.version, v.origin) for v in saved_versions(site, BODY)] == [
         (4, "reset"), (3, "rollback"), (2, "save"), (1, "save")]
     assert site.versions.current(BODY).text == SHIPPED
     assert textarea(browser.get(PAGE).body) == SHIPPED
@@ -133,7 +142,7 @@ def test_save_history_rollback_and_reset(site: EditorSite, browser: Client) -> N
 def test_other_files_are_untouched_by_one_files_save(site: EditorSite, browser: Client) -> None:
     """A save of the body leaves the subject's history empty; its page still shows the shipped text."""
     assert browser.post(PAGE, {"text": GOOD}).status == 303
-    assert site.versions.history(SUBJECT) == []
+    assert saved_versions(site, SUBJECT) == []
     assert textarea(browser.get(f"/admin/templates/files/{SUBJECT}").body) == site.versions.current(SUBJECT).text
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.editor_kit import BODY, TOKEN, EditorSite, build_editor_site
+from tests.editor_kit import BODY, TOKEN, EditorSite, build_editor_site, saved_versions
 from tests.integration.test_admin_browser import WAIT, driver, sign_in
 from tests.web_kit import running
 
@@ -81,7 +81,7 @@ def test_an_admin_edits_a_template_in_chromium(site: EditorSite, driver: Any) ->
         # Typing: the preview follows, without a save.
         replace_text(driver, TYPED)
         wait.until(shown.text_to_be_present_in_element((By.ID, "pv-text"), "Typed in the browser for SUP-000123."))
-        assert site.versions.history(BODY) == []
+        assert saved_versions(site, BODY) == []
         editor_png = shot(driver, "template-editor.png")
 
         # A broken text: refused, shown beside its line, kept in the editor; the version in use unchanged.
@@ -99,7 +99,7 @@ def test_an_admin_edits_a_template_in_chromium(site: EditorSite, driver: Any) ->
         assert area.get_attribute("value") == BROKEN
         # The marker sits on the same row as the refused line of the textarea (one line height each).
         assert abs(marked[0].rect["y"] - (area.rect["y"] + 8 + 18 * (line - 1))) <= 4
-        assert site.versions.history(BODY) == [] and site.versions.current(BODY).text == shipped
+        assert saved_versions(site, BODY) == [] and site.versions.current(BODY).text == shipped
 
         # Two good saves.
         for text, message in ((GOOD, "shorter"), (BETTER, "sign-off")):
@@ -109,7 +109,7 @@ def test_an_admin_edits_a_template_in_chromium(site: EditorSite, driver: Any) ->
             driver.find_element(By.ID, "save").click()
             wait.until(shown.url_to_be(f"{page}?done=saved"))
             assert "Saved" in driver.find_element(By.CSS_SELECTOR, ".saved").text
-        assert [v.version for v in site.versions.history(BODY)] == [2, 1]
+        assert [v.version for v in saved_versions(site, BODY)] == [2, 1]
 
         # History: newest first, the diff of version 2 against version 1.
         driver.find_element(By.LINK_TEXT, "History").click()

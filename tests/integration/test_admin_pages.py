@@ -25,7 +25,7 @@ from autoresponder.render import KINDS
 from inbox.app import App
 from inbox.serving import admin_pages
 from inbox.web import AdminPages
-from tests.fakes import make_app, make_settings, mail
+from tests.fakes import mail, make_app, make_settings
 from tests.web_kit import Client, fetch, running
 
 __all__ = ["running"]  # the browser test starts its endpoint from here
