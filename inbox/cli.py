@@ -15,11 +15,18 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from inbox import cli_templates, logs
+from inbox import cli_mailbox, cli_templates, logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
-from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
+from inbox.clock import (
+    TEST_CLOCK_ENV,
+    Clock,
+    FixedClock,
+    RunningClock,
+    SystemClock,
+    parse_instant,
+)
 
 if TYPE_CHECKING:
     from inbox.app import App
@@ -346,70 +353,6 @@ def _restore(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _oauth_of(app: App, name: str) -> tuple[str, Any, str]:
-    """The login named `name`: (user, its auth: settings or None, label); UsageError when unknown."""
-    for mailbox in app.settings.imap:
-        if mailbox.name == name:
-            return mailbox.username, mailbox.auth, f"mailbox {name}"
-    out = app.settings.outbound
-    if name == "outbound" and out.transport == "smtp":
-        return out.username or "", out.auth, "outbound relay"
-    raise UsageError(f'no mailbox "{name}" in the config (mailboxes: {", ".join(m.name for m in app.settings.imap)})')
-
-
-def _mailbox_authorize(app: App, args: argparse.Namespace) -> int:
-    from inbox.oauth import TokenError
-    from inbox.oauth.device import DeviceCode, authorize
-
-    _, auth, label = _oauth_of(app, args.name)
-    if auth is None:
-        raise UsageError(f"{label} logs in with a password: authorize is for auth: {{method: oauth2}}")
-
-    def show(code: DeviceCode) -> None:
-        # Shown at once: a person has to act on it while this command waits.
-        print(code.message or f"Open {code.verification_uri} and enter the code {code.user_code}",
-              file=sys.stderr if args.json else sys.stdout, flush=True)
-
-    try:
-        path = authorize(auth, show)
-    except TokenError as exc:
-        raise Failure(ErrorKind.OAUTH, f"{label}: not authorized: {exc}", 1) from exc
-    document = {"name": args.name, "stored": str(path)}
-    print(json.dumps(document) if args.json else f"{label}: the refresh token is in {path} (mode 0600)")
-    return 0
-
-
-def _mailbox_check(app: App, args: argparse.Namespace) -> int:
-    from inbox.receive.mailbox import ImapMailboxClient, MailboxUnavailable, MailboxRefused
-
-    mailbox = next((m for m in app.settings.imap if m.name == args.name), None)
-    if mailbox is None:
-        _oauth_of(app, args.name)  # raises the usage error naming the mailboxes
-        raise UsageError(f'"{args.name}" is not a mailbox')
-    tokens = app.token_source(mailbox.auth, login=mailbox.username, label=f"mailbox {mailbox.name}") \
-        if mailbox.auth else None
-    try:
-        client = ImapMailboxClient(mailbox, tokens=tokens)
-        try:
-            folders, messages = client.survey(mailbox.folder)
-        finally:
-            client.close()
-    except (MailboxUnavailable, MailboxRefused) as exc:
-        raise Failure(ErrorKind.MAILBOX, f"mailbox {mailbox.name}: {exc}", 1) from exc
-    due = client.login_due_at()
-    document = {"name": mailbox.name, "host": mailbox.host, "port": mailbox.port, "username": mailbox.username,
-                "auth": f"oauth2 {mailbox.auth.provider}" if mailbox.auth else "password",
-                "folder": mailbox.folder, "messages": messages, "folders": folders,
-                "token_expires_at": tokens.token().expires_at.isoformat() if tokens else None,
-                "login_renewed_after": due.isoformat() if due else None}
-    if args.json:
-        print(json.dumps(document))
-    else:
-        for key, value in document.items():
-            print(f"{key:<20} {', '.join(value) if isinstance(value, list) else value}")
-    return 0
-
-
 # Commands that only read: on a SQLite file that does not exist they stop rather than create it.
 READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview"),
                        ("templates", "export"), ("templates", "history")})
@@ -432,6 +375,6 @@ _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]
     ("templates", "import-from-disk"): cli_templates.import_from_disk,
     ("backup", None): _backup,
     ("restore", None): _restore,
-    ("mailbox", "authorize"): _mailbox_authorize,
-    ("mailbox", "check"): _mailbox_check,
+    ("mailbox", "authorize"): cli_mailbox.authorize,
+    ("mailbox", "check"): cli_mailbox.check,
 }
