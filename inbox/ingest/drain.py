@@ -159,7 +159,7 @@ class IngestWorker:
         ctx = IngestContext(self._desk.get(), self._dns)  # one config for the whole batch, its retries too
         parsed = batch.parsed()
         try:
-            with self._sessions() as session, session.begin(), deferred.holding(session):
+            with self._sessions() as session, session.begin(), deferred.holding(session, ids=True):
                 look_ahead(session, {raw.id: identity(msg, raw.sha256) for raw, msg in zip(batch.claimed, parsed)})
                 tickets.expect(session, parsed)
                 return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
@@ -193,7 +193,7 @@ class IngestWorker:
             while True:
                 attempt += 1
                 try:
-                    with session.begin(), deferred.holding(session):
+                    with session.begin(), deferred.holding(session):  # one mail: ids ahead would cost a trip
                         if not rawqueue.is_claimed(session, raw.id):
                             return raw.id, Outcome.DUPLICATE  # another worker finished it meanwhile
                         return self._process_one(session, raw, parsed, ctx, now)

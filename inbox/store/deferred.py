@@ -12,15 +12,17 @@ The protocol, for a transaction that holds:
 - Rows are written parents first (tickets, then their messages, then attachments, then the rest),
   so no foreign key ever waits for a row still held; a partial write (`flush`) takes the parents
   along.
-- A held ticket or message has its id already: on PostgreSQL, `next_id` takes ids from the table's
-  own sequence, a block at a time, so a new ticket costs no round trip of its own. (Ids a rolled
+- A held ticket or message has its id already: on PostgreSQL, when the holder asks for it (the
+  ingest worker's batches), `next_id` takes ids from the table's own sequence, a block at a time,
+  so a new ticket costs no round trip of its own. Without ids, tickets are written at once and a
+  held message has no id anyone could refer to. (Ids a rolled
   back batch took are skipped, as a sequence always skips them; tracking numbers are a counter of
   their own and have no gaps.)
 - The store's readers of held rows either add what is held to what they read (`pending`; their
   statements say so with the `held_aware` execution option), or write it first (`flush`), as the
-  ORM's autoflush would. Every other statement of the transaction, whoever runs it (the ORM, a
-  module that knows nothing of this one), first writes the held parents (`guard`, an engine
-  event): nothing can find a ticket missing, or update one that is not there yet.
+  ORM's autoflush would. Where rows wait with ids, every other statement of the transaction,
+  whoever runs it (the ORM, a module that knows nothing of this one), first writes the held parents
+  (`guard`, an engine event): nothing can find a ticket missing, or update one that is not there yet.
 
 Only a caller that owns the transaction opens `holding` (the ingest worker, per batch; the
 dispatcher, per email it records as sent); without it every write goes straight to the database,
@@ -50,14 +52,15 @@ class Held:
     """What one transaction holds back: rows per statement (a later row with the same key
     replaces an earlier one), and notes the store keeps for the transaction's readers."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, ids: bool = False) -> None:
         self._connection = connection
         self._rows: dict[Any, dict[Any, dict[str, Any]]] = {}
         self._ids: dict[str, list[int]] = {}
         self._writing = False
         self.notes: dict[str, Any] = {}
-        # Only a server round trip is worth saving: SQLite inserts a ticket in microseconds.
-        self.takes_ids = connection.dialect.name == "postgresql"
+        # Only a server round trip is worth saving (SQLite inserts a ticket in microseconds), and
+        # only over a batch: a block of ids for one row would cost the trip it saves.
+        self.takes_ids = ids and connection.dialect.name == "postgresql"
 
     def add(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         pending = self._rows.setdefault(stmt, {})
@@ -97,7 +100,8 @@ class Held:
         return self._writing
 
     def parents_held(self) -> bool:
-        return any(rows and stmt.table.name in _RANK for stmt, rows in self._rows.items())
+        """Whether rows others may refer to wait here: only rows given ids can be referred to."""
+        return self.takes_ids and any(rows and stmt.table.name in _RANK for stmt, rows in self._rows.items())
 
     def write(self, tables: Collection[str] = ()) -> None:
         """Write the held rows (of `tables` and the parents, when named), parents first, each
@@ -158,11 +162,12 @@ def held(session: Session) -> Held | None:
 
 
 @contextmanager
-def holding(session: Session) -> Iterator[Held]:
+def holding(session: Session, *, ids: bool = False) -> Iterator[Held]:
     """Hold the store's deferrable writes until the block ends well, then write them; on an
-    exception they are dropped with the transaction the caller rolls back."""
+    exception they are dropped with the transaction the caller rolls back. With `ids` (a batch of
+    mails), new tickets and messages wait too, with ids taken ahead (`Held.next_id`)."""
     connection = session.connection()
-    found = Held(connection)
+    found = Held(connection, ids=ids)
     session.info[_KEY] = connection.info[_KEY] = found
     try:
         yield found
