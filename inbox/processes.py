@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.roles import ALL_ROLES, ORDER, Role, layout
+from inbox.spawning import ignore_sigint, sigint_held
 
 if TYPE_CHECKING:
     from inbox.app import App
@@ -204,8 +205,9 @@ class Children:
         # A plain subprocess, not multiprocessing's spawn: no resource-tracker process beside it, and
         # `ps` names its roles. The pipe's far end is handed down as a file descriptor.
         ours, theirs = multiprocessing.Pipe(duplex=True)
-        process = subprocess.Popen([sys.executable, "-m", "inbox.child", _names(child), str(theirs.fileno())],
-                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        with sigint_held():  # Ctrl-C is the parent's: the child never sees it, even while it imports
+            process = subprocess.Popen([sys.executable, "-m", "inbox.child", _names(child), str(theirs.fileno())],
+                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()  # ours alone now: its end of file tells the reader the child is gone
         link = Link(ours)
         link.send(_portable(self.settings()), child.roles, self.clock, self.parse_processes)
@@ -266,7 +268,7 @@ def run_child(conn: Connection) -> None:
     settings in effect, never the file again: it may have changed since, even to something that
     does not load; its roles, clock and parser processes), serve its roles, stop on SIGTERM, a
     ("stop",) or the pipe's end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()  # and so do the parser processes it starts
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads and hands the result on
     settings, roles, clock, parse_processes = conn.recv()
     from inbox import logs
