@@ -23,7 +23,7 @@ from sqlalchemy import text
 from inbox.app import MIN_TOKEN, App, parser_processes
 from inbox.domain.ticket import Outcome
 from inbox.reload import ConfigReload
-from inbox.roles import ALL_ROLES, Role
+from inbox.roles import ALL_ROLES, Role, ordered
 from inbox.settings import read_secret
 from inbox.store import outbox, rawqueue
 
@@ -139,6 +139,7 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     if http:
         service.http = _operations(app, metrics, service,
                                    refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
+    service.listeners = lambda: listeners(app, service, roles, children)
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
     return service, (reload or (lambda: None))
@@ -251,6 +252,35 @@ def _operations(app: App, metrics: Metrics, service: Service,
                         signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
 
 
+def listeners(app: App, service: Service, roles: frozenset[Role], children: Children | None) -> str:
+    """Where this process can be reached and what it runs, for the ready line: the SMTP address,
+    the HTTP URL with its /admin page (or why it is off), each IMAP mailbox by name and server
+    (never its username or password), and the roles here and in child processes."""
+    settings, parts = app.settings, []
+    if service.listener is not None:
+        parts.append(f"SMTP on {_address(settings.smtp.host, service.listener.port)}")
+    if service.http is not None:
+        base = f"http://{_address(settings.http.host, getattr(service.http, 'port', settings.http.port))}"
+        off = admin_off(app)
+        admin = f"admin pages off: {off}" if off else f"admin at {base}/admin"
+        parts.append(f"HTTP on {base} (/healthz, /metrics; {admin})")
+    if service.pollers:
+        boxes = {m.name: m for m in settings.imap}
+        parts.append("IMAP " + ", ".join(
+            f"{p.name} ({boxes[p.name].host}:{boxes[p.name].port} {boxes[p.name].folder})" if p.name in boxes
+            else p.name for p in service.pollers))
+    here = [role.value for role in ordered(roles)]
+    parts.append("roles here: " + (", ".join(here) or "none"))
+    if children is not None:
+        parts.append("in child processes: " + ", ".join(
+            "+".join(role.value for role in ordered(group)) for group in children.groups))
+    return "; ".join(parts)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in brackets (RFC 3986)
+
+
 def _reason(problem: dict[str, Any]) -> str:
     line = f" line {problem['line']}" if problem.get("line") else ""
     return f"template {problem.get('file')}{line} refused: {problem.get('reason')}"
@@ -286,10 +316,9 @@ def admin_pages(app: App) -> AdminPages | None:
     """The template preview pages, on when the config names an admin token that is set."""
     env = app.settings.http.admin_token_env
     token = read_secret(env) if env else None
-    if not token:
-        return None
-    if len(token) < MIN_TOKEN:
-        log.warning("the preview pages are off: %s holds %d characters, fewer than %d", env, len(token), MIN_TOKEN)
+    if admin_off(app) is not None or token is None:
+        if token:
+            log.warning("the preview pages are off: %s holds %d characters, fewer than %d", env, len(token), MIN_TOKEN)
         return None
     from autoresponder.render import KINDS, TemplateError
     from inbox.store.tickets import recent_tickets
@@ -308,6 +337,19 @@ def admin_pages(app: App) -> AdminPages | None:
         customers=[(c.id, c.name) for c in app.settings.customers],
         problems=lambda: [r.as_dict() for r in app.renderer().problems()],
     )
+
+
+def admin_off(app: App) -> str | None:
+    """Why the admin pages are off, in words for an operator; None when they are on."""
+    env = app.settings.http.admin_token_env
+    if not env:
+        return "no http.admin_token_env in the config"
+    token = read_secret(env)
+    if not token:
+        return f"${env} is not set"
+    if len(token) < MIN_TOKEN:
+        return f"${env} holds fewer than {MIN_TOKEN} characters"
+    return None
 
 
 def _ping(app: App) -> None:
