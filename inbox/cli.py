@@ -149,10 +149,11 @@ def _clock(instant: datetime | None, given: Clock | None) -> Clock:
 def _db_upgrade(app: App, args: argparse.Namespace) -> int:
     from inbox.store import migrate
 
-    migrate.upgrade(app.durable_engine)
-    print("schema is up to date", file=sys.stderr)
+    done = migrate.upgrade(app.durable_engine)
+    print(done, file=sys.stderr)
     if args.json:
-        print(json.dumps({"schema": "up to date", "revision": _head_revision()}))
+        what = {"current": "up to date"}.get(done.what, done.what)
+        print(json.dumps({"schema": what, "from": done.before, "revision": done.after or _head_revision()}))
     return 0
 
 
