@@ -14,6 +14,8 @@ Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Con
                                                  what it sent by kind, gave up or skipped, for
                                                  /metrics and /healthz
                  ("ingested", outcome, seconds)  one message's time from raw store to ticket
+                 ("quarantined", source)  one message set aside, for /metrics
+                 ("acknowledged", seconds)  one acknowledgement's time from the 250 to its send
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
 at most a tick and never a mail. A child whose pipe reaches its end (the parent died, even by
 SIGKILL) stops as on SIGTERM. A child that dies is started again after a back-off; what it had
@@ -62,7 +64,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     its own (`inbox.roles.layout`)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from inbox.app import parser_processes
-    from inbox.ingest.background import latency_recorder, outcome_counter
+    from inbox.ingest.background import acknowledgement_recorder, latency_recorder, outcome_counter, quarantine_counter
     from inbox.metrics import Metrics
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service
@@ -74,6 +76,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
         report = TurnReport(metrics)  # the sending child's turns, counted here where /metrics is read
         children = Children(lambda: app.desk().settings, app.clock, groups, processed=outcome_counter(metrics),
                             turned=report.count, ingested=latency_recorder(metrics),
+                            quarantined=quarantine_counter(metrics), acknowledged=acknowledgement_recorder(metrics),
                             parse_processes=parser_processes(cores - len(groups)))
         refused = (lambda: report.refused) if Role.SEND not in here else None
         elsewhere = Elsewhere(wake_ingest=partial(children.wake, Role.INGEST),
@@ -151,6 +154,8 @@ class Children:
     processed: Callable[[str, Outcome], None]
     turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]
     ingested: Callable[[Outcome, float], None]
+    quarantined: Callable[[str], None] = lambda source: None
+    acknowledged: Callable[[float], None] = lambda seconds: None
     parse_processes: int = 0
     _children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -230,6 +235,10 @@ class Children:
                     self.turned(bool(failed), list(refused), dict(done))
                 case ("ingested", outcome, seconds):
                     self.ingested(Outcome(outcome), float(seconds))
+                case ("quarantined", source):
+                    self.quarantined(str(source))
+                case ("acknowledged", seconds):
+                    self.acknowledged(float(seconds))
                 case _:
                     log.warning("a child sent what no one asked for: %r", message[:1])
 
@@ -286,6 +295,8 @@ def run_child(conn: Connection) -> None:
         processed=lambda source, outcome: link.send("processed", source, outcome.value),
         turned=lambda failed, refused, done: link.send("turned", failed, refused, done),
         ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
+        quarantined=lambda source: link.send("quarantined", source),
+        acknowledged=lambda seconds: link.send("acknowledged", seconds),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
     service.on_ready = lambda: link.send("ready")

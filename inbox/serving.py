@@ -57,6 +57,8 @@ class Elsewhere:
     turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None] | None = None
     # Seconds from a message's commit to the raw store to its ticket's, for /metrics.
     ingested: Callable[[Outcome, float], None] | None = None
+    quarantined: Callable[[str], None] | None = None  # each message quarantined, by its source
+    acknowledged: Callable[[float], None] | None = None  # seconds from a ticket's 250 to its acknowledgement sent
 
 
 class TurnReport:
@@ -106,7 +108,8 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     registry /metrics shows (the parent's counts what its children report)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
-    from inbox.ingest.background import IngestRunner, latency_recorder, outcome_counter
+    from inbox.ingest.background import (IngestRunner, acknowledgement_recorder, latency_recorder, outcome_counter,
+                                         quarantine_counter)
     from inbox.metrics import Metrics
     from inbox.service import Service
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
@@ -116,13 +119,15 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
         turned = elsewhere.turned or TurnReport(metrics).count
-        scheduler = JobScheduler(_turn(app, transport, turned), settings.outbound.interval_seconds)
+        acknowledged = elsewhere.acknowledged or acknowledgement_recorder(metrics)
+        scheduler = JobScheduler(_turn(app, transport, turned, acknowledged), settings.outbound.interval_seconds)
     wake_send = scheduler.wake if scheduler is not None else elsewhere.wake_send
     if Role.INGEST in roles:
         processes = parser_processes(os.cpu_count()) if parse_processes is None else parse_processes
         worker = app.worker(parse_processes=processes, on_result=elsewhere.processed or outcome_counter(metrics),
                             on_committed=_wake_on_news(wake_send),
-                            on_latency=elsewhere.ingested or latency_recorder(metrics))
+                            on_latency=elsewhere.ingested or latency_recorder(metrics),
+                            on_quarantined=elsewhere.quarantined or quarantine_counter(metrics))
         runner = IngestRunner(worker)
     wake_ingest = runner.wake if runner is not None else elsewhere.wake_ingest
     listener, pollers = _front_doors(app, metrics, wake_ingest) if Role.RECEIVE in roles else (None, [])
@@ -188,11 +193,13 @@ def _wake_on_news(wake: Callable[[], None]) -> Callable[[Sequence[tuple[int, Out
 
 
 def _turn(app: App, transport: MailTransport | None,
-          turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]) -> Callable[[], None]:
+          turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None],
+          acknowledged: Callable[[float], None]) -> Callable[[], None]:
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox; `turned`
     hears how each went (a child's scheduler reports to the process that shows /metrics)."""
     kinds: Counter[str] = Counter()
-    outbound, watch = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind])), app.template_watch()
+    outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]), acknowledged=acknowledged)
+    watch = app.template_watch()
 
     def turn() -> None:
         kinds.clear()

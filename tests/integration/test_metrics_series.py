@@ -1,0 +1,71 @@
+"""What /metrics counts, read back with prometheus-client's own parser: quarantined messages by
+source (a worker whose message fails for good, on a real database) and the series' types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from inbox.ingest.background import quarantine_counter
+from inbox.ingest.drain import IngestWorker
+from inbox.ingest.pipeline import PermanentError, ingest_one
+from inbox.metrics import SERIES, Metrics
+from tests.fakes import mail, make_app, make_settings
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path):
+    app = make_app(make_settings(tmp_path, db_url))
+    yield app
+    app.close()
+
+
+def _families(metrics: Metrics) -> dict[str, object]:
+    return {family.name: family for family in text_string_to_metric_families(metrics.render())}
+
+
+def test_a_message_quarantined_for_good_is_counted_by_source(app) -> None:
+    """A permanent failure quarantines the message and adds one to
+    inbox_messages_quarantined_total{source}; a temporary failure of another adds nothing."""
+    metrics = Metrics(process=False)
+    poison, flaky = mail(message_id="<poison@acme.com>"), mail(message_id="<flaky@acme.com>", subject="flaky")
+
+    def process(session, raw, ctx, parsed=None):
+        if raw.data == poison:
+            raise PermanentError("cannot")
+        if raw.data == flaky:
+            raise RuntimeError("blip")
+        return ingest_one(session, raw, ctx, parsed)
+
+    app.rawstore.put(poison, "imap:support")
+    app.rawstore.put(flaky, "smtp")
+    worker = IngestWorker(app.sessions, app.current_desk(), app.clock, app.claimant, process=process,
+                          on_quarantined=quarantine_counter(metrics))
+    worker.run_batch()
+    family = _families(metrics)["inbox_messages_quarantined"]
+    assert family.type == "counter"
+    assert {(s.name, tuple(sorted(s.labels.items())), s.value) for s in family.samples} == {
+        ("inbox_messages_quarantined_total", (("source", "imap:support"),), 1.0)}
+
+
+def test_every_series_parses_with_its_type_and_help() -> None:
+    """Each series of the table (counters, gauges, histograms) and the process metrics come out
+    of the exposition with the right type and a HELP line, once touched."""
+    metrics = Metrics()
+    for name, series in SERIES.items():
+        labels = {label: "x" for label in series.labels}
+        kind = series.kind.__name__.lower()
+        if kind == "counter":
+            metrics.inc(name, **labels)
+        elif kind == "gauge":
+            metrics.set(name, 1, **labels)
+        else:
+            metrics.observe(name, 0.2, **labels)
+    families = _families(metrics)
+    for name, series in SERIES.items():
+        family = families[name.removesuffix("_total") if series.kind.__name__ == "Counter" else name]
+        assert family.type == series.kind.__name__.lower() and family.documentation
+    assert families["process_cpu_seconds"].type == "counter"
+    assert families["process_resident_memory_bytes"].type == "gauge"
