@@ -69,3 +69,24 @@ def test_every_series_parses_with_its_type_and_help() -> None:
         assert family.type == series.kind.__name__.lower() and family.documentation
     assert families["process_cpu_seconds"].type == "counter"
     assert families["process_resident_memory_bytes"].type == "gauge"
+
+
+def test_a_template_refused_is_counted_once_and_its_recovery_logged(caplog) -> None:
+    """The scheduler's turns as the parent hears them: a template refused for three turns adds one to
+    inbox_template_refusals_total; once fixed, one WARNING line says it recovered. Sent and dead
+    emails land in their counters."""
+    from inbox.serving import TurnReport
+
+    metrics = Metrics(process=False)
+    report = TurnReport(metrics)
+    problem = {"file": "templates/acknowledgement/subject.txt.j2", "line": 1, "reason": "no endif"}
+    with caplog.at_level("WARNING", logger="inbox.serving"):
+        for _ in range(3):
+            report.count(False, [problem], {"sent:acknowledgement": 1, "dead": 1})
+        report.count(False, [], {})
+    assert metrics.value("inbox_template_refusals_total") == 1
+    assert metrics.value("inbox_emails_sent_total", kind="acknowledgement") == 3
+    assert metrics.value("inbox_emails_dead_total") == 3
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["template templates/acknowledgement/subject.txt.j2 refused; its last good version is used",
+                     "template templates/acknowledgement/subject.txt.j2 recovered: no longer refused"]
