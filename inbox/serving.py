@@ -163,6 +163,7 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
         metrics=metrics,
         on_stored=wake_ingest,
         clock=app.clock,
+        hostname=app.settings.service.hostname,  # None: the machine's fully qualified name
     )
     pollers = [
         ImapPoller(
