@@ -35,7 +35,8 @@ from autoresponder.attachments import Attachment, attachments_of
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
-from autoresponder.transport import MailTransport, PermanentSendError, SendError, TemporarySendError, close_transport
+from autoresponder.transport import (MailTransport, PermanentSendError, RelayCannotCarry, SendError, TemporarySendError,
+                                     close_transport)
 from inbox import logs, tickets
 from inbox.domain.msgid import make_digest_message_id
 from inbox.store import deferred, digests, outbox, rawqueue
@@ -336,8 +337,10 @@ class Dispatcher:
             for one, error in results:
                 with _fields(one.item):
                     if error is not None:
+                        # A relay that cannot carry the email says nothing of the address: no suppression.
                         done[self._failed(session, one.item, now, str(error),
-                                          permanent=isinstance(error, PermanentSendError))] += 1
+                                          permanent=isinstance(error, PermanentSendError),
+                                          bounced=not isinstance(error, RelayCannotCarry))] += 1
                         continue
                     # Subject and text to keep: from this render, or read back from a retry's stored bytes.
                     rendered = one.rendered
