@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
         if as_json:
             print(json.dumps(failure.document()))
         return failure.status
+    except KeyboardInterrupt:
+        # Ctrl-C before `serve` listens for it (or during any other command): one line, not a
+        # traceback. 130 is what a shell reports for a command SIGINT ended (128 + 2).
+        print("interrupted", file=sys.stderr)
+        return 130
     except Exception:
         if as_json:  # still one document on stdout; the traceback follows on stderr
             print(json.dumps(Failure(ErrorKind.INTERNAL, "unexpected error: the traceback is on stderr", 1).document()))

@@ -92,3 +92,21 @@ def test_split_serve_runs_the_children_it_announces(db_url: str, tmp_path: Path)
                                            if b"inbox.child" in Path(f"/proc/{pid}/cmdline").read_bytes())
     finally:
         server.kill()
+
+
+def test_ctrl_c_while_serve_starts_prints_no_traceback(db_url: str, tmp_path: Path) -> None:
+    """SIGINT to the group as soon as the process logs its first line (it is importing and building
+    its parts, before it listens for SIGINT): one line, exit 130 (or 0 if the start had finished),
+    no traceback from any process, nothing left running."""
+    server, _, log = _server(tmp_path, db_url, "--one-process")
+    try:
+        server.launch()
+        assert server.wait_until(lambda: log.exists() and log.stat().st_size > 0, BOUND)
+        assert server.proc is not None
+        os.killpg(server.proc.pid, signal.SIGINT)
+        assert server.proc.wait(BOUND) in (0, 130), log.read_text()[-3000:]
+        assert server.wait_until(lambda: not server.group(), BOUND), "a process outlived Ctrl-C"
+        text = log.read_text()
+        assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-3000:]
+    finally:
+        server.kill()
