@@ -73,8 +73,8 @@ class Dispatcher:
     transport: MailTransport
     owner: str | None = None
     sent_kind: Callable[[str], None] | None = None  # each email the relay accepted, by kind: for /metrics
-    # Seconds from a ticket's first mail stored (its 250) to its acknowledgement sent: for /metrics.
-    acknowledged: Callable[[float], None] | None = None
+    # Each acknowledgement the relay accepted: its ticket and when, for /metrics' time from the 250.
+    acknowledged: Callable[[int, datetime], None] | None = None
     # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
     desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
@@ -137,19 +137,8 @@ class Dispatcher:
                 if self.sent_kind is not None:
                     self.sent_kind(item.kind)
                 if self.acknowledged is not None and item.kind == ACKNOWLEDGEMENT and item.ticket_id is not None:
-                    self._time_acknowledgement(item.ticket_id, now)
+                    self.acknowledged(item.ticket_id, now)
         return done
-
-    def _time_acknowledgement(self, ticket_id: int, sent: datetime) -> None:
-        assert self.acknowledged is not None
-        try:
-            with self.sessions() as session:
-                stored = rawqueue.first_stored_at(session, ticket_id)
-        except Exception:  # noqa: BLE001 - a lost observation must not fail a sent email
-            log.warning("could not read when ticket %s's first mail was stored", ticket_id, exc_info=True)
-            return
-        if stored is not None:
-            self.acknowledged(max(0.0, (sent - stored).total_seconds()))
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],
                   step: Callable[[Session, list[W], datetime], tuple[list[R], Counter[str]]],

@@ -25,6 +25,8 @@ from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     # The ticket rules load at the first desk: `inbox tickets list` builds an App and needs none.
     from inbox.tickets import CurrentDesk, Desk
     # Loaded where used: a process that only receives or only sends never loads the parser, DKIM or DNS.
@@ -84,10 +86,10 @@ class App:
 
     def outbound(self, transport: MailTransport | None = None,
                  sent_kind: Callable[[str], None] | None = None,
-                 acknowledged: Callable[[float], None] | None = None) -> Outbound:
+                 acknowledged: Callable[[int, datetime], None] | None = None) -> Outbound:
         """The SLA sweep and the outbox sender, sending through `transport` (default: the configured
-        one); `sent_kind` hears the kind of each email the relay accepted, `acknowledged` the seconds
-        from each ticket's first mail stored to its acknowledgement sent."""
+        one); `sent_kind` hears the kind of each email the relay accepted, `acknowledged` the ticket
+        of each acknowledgement the relay accepted and when."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
         from inbox.store import outbox

@@ -199,7 +199,8 @@ def _turn(app: App, transport: MailTransport | None,
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox; `turned`
     hears how each went (a child's scheduler reports to the process that shows /metrics)."""
     kinds: Counter[str] = Counter()
-    outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]), acknowledged=acknowledged)
+    outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]),
+                            acknowledged=_since_stored(app, acknowledged))
     watch = app.template_watch()
 
     def turn() -> None:
@@ -219,6 +220,23 @@ def _turn(app: App, transport: MailTransport | None,
         turned(failed, [r.as_dict() for r in app.renderer().problems()], {**done, **kinds})
 
     return turn
+
+
+def _since_stored(app: App, record: Callable[[float], None]) -> Callable[[int, datetime], None]:
+    """What the sender calls for each acknowledgement sent: `record` hears the seconds since its
+    ticket's first mail was stored (the listener's 250, the poller's fetch)."""
+
+    def timed(ticket_id: int, sent: datetime) -> None:
+        try:
+            with app.sessions() as session:
+                stored = rawqueue.first_stored_at(session, ticket_id)
+        except Exception:  # noqa: BLE001 - a lost observation must not fail a sent email
+            log.warning("could not read when ticket %s's first mail was stored", ticket_id, exc_info=True)
+            return
+        if stored is not None:
+            record(max(0.0, (sent - stored).total_seconds()))
+
+    return timed
 
 
 def _operations(app: App, metrics: Metrics, service: Service,

@@ -90,3 +90,25 @@ def test_a_template_refused_is_counted_once_and_its_recovery_logged(caplog) -> N
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["template templates/acknowledgement/subject.txt.j2 refused; its last good version is used",
                      "template templates/acknowledgement/subject.txt.j2 recovered: no longer refused"]
+
+
+def test_acknowledgement_latency_is_from_the_mail_stored_to_the_acknowledgement_sent(db_url: str,
+                                                                                     tmp_path: Path) -> None:
+    """A mail stored at T0 and acknowledged by a turn at T0 + 90 s is one observation of 90 s;
+    the status updates and alerts of later turns add none."""
+    from datetime import timedelta
+
+    from inbox.serving import _since_stored
+    from tests.sla_kit import T0 as DESK_T0, Desk
+
+    desk = Desk(tmp_path, db_url)
+    try:
+        seen: list[float] = []
+        desk.feed(mail())
+        outbound = desk.app.outbound(desk.transport, acknowledged=_since_stored(desk.app, seen.append))
+        assert outbound.run_once(DESK_T0 + timedelta(seconds=90))["sent"] >= 1
+        outbound.run_once(DESK_T0 + timedelta(days=3))
+        assert seen == [90.0]
+        assert [m["Subject"] for m in desk.sent()][0].startswith("[SUP-000001]")
+    finally:
+        desk.close()
