@@ -33,8 +33,9 @@ AIOSMTPD_TOO_MUCH_DATA = "552 Error: Too much mail data"
 AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
 # - Its `data_size_limit` counts DATA as it comes over the wire, dot-stuffing included, where RFC 1870
 #   section 3 counts the message without it (up to a third more for a mail of dot-leading lines): it
-#   is given WIRE_SIZE(limit), SmtpSession advertises and enforces `limit` itself on the message.
-# - EHLO's reply lines reach the handler's handle_EHLO (its 5-argument form) as a list to amend.
+#   is given wire_size(limit), SmtpSession advertises and enforces `limit` itself on the message.
+# - EHLO's reply lines reach the handler's handle_EHLO (its 5-argument form) as a list to amend, and
+#   smtp_HELO and smtp_EHLO (one argument each) push the replies RFC 2034 leaves without enhanced codes.
 # - Its `timeout` restarts at each valid command only, so it would cut a large DATA on a slow link
 #   (RFC 5321 section 4.5.3.2.6 times the gap between chunks): it is set out of reach, and
 #   SmtpSession closes a connection silent for timeout_seconds itself.
@@ -45,7 +46,6 @@ AIOSMTPD_TIMEOUT_OFF = 10 * 365 * 86_400.0  # seconds: ten years
 # by the class of the reply and RFC 3463's codes for syntax and sequence errors.
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
 _ENHANCED_BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4"}
-_VERBATIM = frozenset({"HELO", "EHLO"})
 
 
 def wire_size(limit: int) -> int:
