@@ -4,15 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/inbox.yaml
 
-.PHONY: install run test quick bench clean
+.PHONY: install install-test run test quick bench clean
 
+# The service alone: what `make run` needs, and nothing a test needs.
 $(BIN)/inbox: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(BIN)/inbox
 
+# The test extras (pytest, the tools and clients the suite runs) on top, for test, quick and bench.
+$(VENV)/.test-extras: $(BIN)/inbox
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.test-extras
+
 install: $(BIN)/inbox
+
+install-test: $(VENV)/.test-extras
 
 # Migrate, load the sample mails, then serve on loopback: SMTP on 127.0.0.1:2525, /healthz and
 # /metrics on 127.0.0.1:8025, outgoing mail written under var/sent. Ctrl-C stops it cleanly.
@@ -23,15 +31,15 @@ run: install
 	$(BIN)/inbox --config $(CONFIG) tickets list
 	$(BIN)/inbox --config $(CONFIG) serve
 
-test: install
+test: install-test
 	$(BIN)/pytest -q
 
 # The inner loop (under 2 minutes): the unit tests and the integration tests on SQLite, at one of the
 # fixed instants, without the two that run `inbox serve` as a process (make test runs everything).
-quick: install
+quick: install-test
 	$(BIN)/pytest -q tests/unit tests/integration -k "not postgresql and not test_serve_" --clock-at sunday-23utc
 
-bench: install
+bench: install-test
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/storm.py --duration 60 --rates 20,100 --db sqlite

@@ -13,6 +13,10 @@ had just made cost half of composing. A header that needs the package's judgemen
 a display name, a non-ASCII or long subject, the date) is folded by it, and the few that repeat
 email after email (our From, the batch's Date) are remembered; the bodies are encoded by it too.
 
+An email to or from an address beyond ASCII (`jörg@acme.com`) is written as the email package
+writes it with policy SMTPUTF8: its headers in UTF-8 (RFC 6532). It can travel only through a relay
+that offers SMTPUTF8 (RFC 6531), which the transport checks (`autoresponder.transport.needs_smtputf8`).
+
 It never: sends, renders, reads the database, or lets a CR or LF in a value start a new
 header (values are collapsed to one line). An unusable address, Message-ID or naive date
 raises ValueError; a malformed In-Reply-To or References id (other people's data) is left out.
@@ -20,6 +24,7 @@ raises ValueError; a malformed In-Reply-To or References id (other people's data
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import email.utils
 import functools
@@ -39,6 +44,7 @@ MAX_REFERENCES = 20
 # 7-bit bodies: the heuristic in email.contentmanager then picks quoted-printable or base64
 # for non-ASCII or long lines instead of raw 8-bit, which needs 8BITMIME (RFC 6152).
 _POLICY = email.policy.SMTP.clone(cte_type="7bit")
+_UTF8_POLICY = email.policy.SMTPUTF8.clone(cte_type="7bit")  # an email with an address beyond ASCII
 _CRLF = _POLICY.linesep
 _FOLD_AT = _POLICY.max_line_length
 _LINE_BREAKS = re.compile(r"[\r\n]+")
@@ -70,11 +76,12 @@ def compose(
         raise ValueError("date must be timezone-aware")
     if not to:
         raise ValueError("an email needs at least one recipient")
+    policy = _policy_for((from_address, *to))
     head = [
-        _address_header("From", (from_address,)),
-        _address_header("To", tuple(to)),
-        _unstructured_header("Subject", subject_with_tracking(rendered.subject, tracking)),
-        _folded("Date", email.utils.format_datetime(date)),
+        _address_header("From", (from_address,), policy),
+        _address_header("To", tuple(to), policy),
+        _unstructured_header("Subject", subject_with_tracking(rendered.subject, tracking), policy),
+        _folded("Date", email.utils.format_datetime(date), policy),
         _id_header("Message-ID", [_msg_id(message_id)]),
     ]
     parent = _usable_id(in_reply_to)
@@ -88,12 +95,13 @@ def compose(
         head.append("Auto-Submitted: auto-replied" + _CRLF)
     # Exchange and Outlook honour this instead of RFC 3834: no out-of-office replies to us.
     head.append("X-Auto-Response-Suppress: All" + _CRLF)
-    head.append(_unstructured_header("X-Inbox-Loop", _one_line(loop_marker)))
+    head.append(_unstructured_header("X-Inbox-Loop", _one_line(loop_marker), policy))
     head.append("MIME-Version: 1.0" + _CRLF)  # on the top part only (RFC 2045 section 4)
     body = _multipart("alternative", [_text_part("plain", rendered.text), _text_part("html", rendered.html)])
     if attachments:
-        body = _multipart("mixed", [body, *(_attachment_part(one) for one in attachments)])
-    return "".join(head).encode("ascii", "surrogateescape") + body
+        body = _multipart("mixed", [body, *(_attachment_part(one, policy) for one in attachments)])
+    # UTF-8 writes ASCII as ASCII: only an address beyond ASCII (RFC 6532) makes a byte over 127 here.
+    return "".join(head).encode("utf-8", "surrogateescape") + body
 
 
 def subject_with_tracking(subject: str, tracking: str) -> str:
@@ -130,35 +138,49 @@ def _id_header(name: str, ids: Sequence[str]) -> str:
     return f"{name}: " + f"{_CRLF} ".join(ids) + _CRLF
 
 
-def _unstructured_header(name: str, value: str) -> str:
+def _policy_for(addresses: Sequence[str]) -> email.policy.EmailPolicy:
+    """SMTPUTF8's when an address is beyond ASCII (a display name alone is not: it is encoded), else SMTP's."""
+    return _UTF8_POLICY if any(_is_beyond_ascii(one) for one in addresses) else _POLICY
+
+
+def _is_beyond_ascii(address: str) -> bool:
+    if address.isascii():
+        return False
+    try:
+        return not _address(address).addr_spec.isascii()
+    except ValueError:
+        return False  # refused where its header is written, in the order of the headers
+
+
+def _unstructured_header(name: str, value: str, policy: email.policy.EmailPolicy = _POLICY) -> str:
     """`name: value` folded as the email package folds it. Printable ASCII that fits on the line, with
     no "=?" it would decode as an RFC 2047 word, it writes as given; anything else it judges."""
     if value and value.isascii() and value.isprintable() and "=?" not in value \
             and len(name) + 2 + len(value) <= _FOLD_AT:
         return f"{name}: {value}{_CRLF}"
-    return _folded(name, value)
+    return _folded(name, value, policy)
 
 
-def _address_header(name: str, values: tuple[str, ...]) -> str:
+def _address_header(name: str, values: tuple[str, ...], policy: email.policy.EmailPolicy = _POLICY) -> str:
     """`name:` with these addresses, each exactly one usable address (else ValueError), folded as the
     email package folds it: a plain address is written as given, one with a display name is judged."""
     if len(values) == 1:
         line = _one_line(values[0])
         if _PLAIN_ADDRESS.fullmatch(line) and len(name) + 2 + len(line) <= _FOLD_AT:
             return f"{name}: {line}{_CRLF}"
-    return _folded_addresses(name, values)
+    return _folded_addresses(name, values, policy)
 
 
 @functools.lru_cache(maxsize=256)
-def _folded(name: str, value: str) -> str:
+def _folded(name: str, value: str, policy: email.policy.EmailPolicy = _POLICY) -> str:
     # Remembered: the Date of a batch is the same for each of its emails.
-    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
+    return policy.header_factory(name, value).fold(policy=policy)
 
 
 @functools.lru_cache(maxsize=256)
-def _folded_addresses(name: str, values: tuple[str, ...]) -> str:
+def _folded_addresses(name: str, values: tuple[str, ...], policy: email.policy.EmailPolicy = _POLICY) -> str:
     # Remembered: our From is the same in every email.
-    return _POLICY.header_factory(name, [_address(one) for one in values]).fold(policy=_POLICY)
+    return policy.header_factory(name, [_address(one) for one in values]).fold(policy=policy)
 
 
 # -- bodies ----------------------------------------------------------------------------------------
@@ -175,13 +197,13 @@ def _text_part(subtype: str, text: str) -> bytes:
     return (head + _ANY_LINE_END.sub(_CRLF, payload)).encode("ascii")
 
 
-def _attachment_part(attachment: Attachment) -> bytes:
+def _attachment_part(attachment: Attachment, policy: email.policy.EmailPolicy = _POLICY) -> bytes:
     """A file as the email package writes it (base64, its filename RFC 2231-encoded when it must be)."""
     maintype, _, subtype = attachment.content_type.partition("/")
     if maintype in ("text", "message", "multipart") or not subtype:
         # Sent as bytes, exactly as the engineer's file was: no charset or MIME tree to get wrong.
         maintype, subtype = "application", "octet-stream"
-    part = MIMEPart(policy=_POLICY)
+    part = MIMEPart(policy=policy)
     part.set_content(attachment.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
                      filename=attachment.filename)
     if "Content-Disposition" not in part:
@@ -264,9 +286,9 @@ def _address(value: str) -> Address:
     """Exactly one address from `Name <addr>` or `addr`; CR/LF in a display name become spaces."""
     header = _ADDRESSES("To", _one_line(value))
     found = header.addresses
-    # Any defect means the parser guessed; an address we send to must not be a guess. A non-ASCII
-    # local part would need SMTPUTF8 (RFC 6531), which this service does not speak.
-    if header.defects or len(found) != 1 or not found[0].username or not found[0].domain \
-            or not found[0].addr_spec.isascii():
+    # Any defect means the parser guessed; an address we send to must not be a guess. A local part
+    # beyond ASCII is no guess: it is an SMTPUTF8 address (RFC 6531), written in UTF-8.
+    guessed = [d for d in header.defects if not isinstance(d, email.errors.NonASCIILocalPartDefect)]
+    if guessed or len(found) != 1 or not found[0].username or not found[0].domain:
         raise ValueError(f"not a usable email address: {value!r}")
     return found[0]

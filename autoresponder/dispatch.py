@@ -35,7 +35,8 @@ from autoresponder.attachments import Attachment, attachments_of
 from autoresponder.compose import compose
 from autoresponder.policy import should_send
 from autoresponder.render import RenderedEmail, Renderer, TemplateError
-from autoresponder.transport import MailTransport, PermanentSendError, SendError, TemporarySendError, close_transport
+from autoresponder.transport import (MailTransport, PermanentSendError, RelayCannotCarry, SendError, TemporarySendError,
+                                     close_transport)
 from inbox import logs, tickets
 from inbox.domain.msgid import make_digest_message_id
 from inbox.store import deferred, digests, outbox, rawqueue
@@ -59,6 +60,7 @@ class Ready:
     rendered: RenderedEmail | None
 
 
+ACKNOWLEDGEMENT = "acknowledgement"  # the kind whose time from the 250 /metrics shows
 W = TypeVar("W")
 R = TypeVar("R")
 
@@ -71,6 +73,8 @@ class Dispatcher:
     transport: MailTransport
     owner: str | None = None
     sent_kind: Callable[[str], None] | None = None  # each email the relay accepted, by kind: for /metrics
+    # Each acknowledgement the relay accepted: its ticket and when, for /metrics' time from the 250.
+    acknowledged: Callable[[int, datetime], None] | None = None
     # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
     desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
@@ -132,6 +136,8 @@ class Dispatcher:
                     log.info("%s: sent", _about(item))
                 if self.sent_kind is not None:
                     self.sent_kind(item.kind)
+                if self.acknowledged is not None and item.kind == ACKNOWLEDGEMENT and item.ticket_id is not None:
+                    self.acknowledged(item.ticket_id, now)
         return done
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],
@@ -320,8 +326,10 @@ class Dispatcher:
             for one, error in results:
                 with _fields(one.item):
                     if error is not None:
+                        # A relay that cannot carry the email says nothing of the address: no suppression.
                         done[self._failed(session, one.item, now, str(error),
-                                          permanent=isinstance(error, PermanentSendError))] += 1
+                                          permanent=isinstance(error, PermanentSendError),
+                                          bounced=not isinstance(error, RelayCannotCarry))] += 1
                         continue
                     # Subject and text to keep: from this render, or read back from a retry's stored bytes.
                     rendered = one.rendered

@@ -42,6 +42,18 @@ class PermanentSendError(SendError):
     """5xx: sending the same message again will fail the same way."""
 
 
+class RelayCannotCarry(PermanentSendError):
+    """The relay lacks an extension this message needs (SMTPUTF8): the relay's shortcoming, not the
+    recipient's address; no retry helps until the relay changes."""
+
+
+def needs_smtputf8(message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> bool:
+    """Whether an envelope address or a header is beyond ASCII (an SMTPUTF8 address, RFC 6531):
+    then only a relay that offers SMTPUTF8 may take the message. Our bodies are 7-bit: the head tells."""
+    head, _, _ = message.partition(b"\r\n\r\n")
+    return not (head.isascii() and mail_from.isascii() and all(rcpt.isascii() for rcpt in rcpt_tos))
+
+
 class MailTransport(Protocol):
     def send(self, message: bytes, mail_from: str, rcpt_tos: Sequence[str]) -> None: ...
 
@@ -122,7 +134,7 @@ class SmtpTransport:
         where = f"{self.host}:{self.port}"
         with self._lock:
             try:
-                smtp = self._mail_from(mail_from, len(message))
+                smtp = self._mail_from(mail_from, len(message), needs_smtputf8(message, mail_from, rcpts))
                 refused = self._rest(smtp, rcpts, message)
             # smtplib's errors are OSError subclasses: the specific ones come first.
             except smtplib.SMTPRecipientsRefused as exc:
@@ -149,12 +161,12 @@ class SmtpTransport:
         if smtp is not None:
             _quit(smtp)
 
-    def _mail_from(self, mail_from: str, size: int) -> smtplib.SMTP:
+    def _mail_from(self, mail_from: str, size: int, utf8: bool = False) -> smtplib.SMTP:
         """MAIL FROM on the open connection, or on a new one when that one turns out dead."""
         smtp = self._smtp
         if smtp is not None:
             try:
-                self._mail(smtp, mail_from, size)
+                self._mail(smtp, mail_from, size, utf8)
                 return smtp
             except (smtplib.SMTPServerDisconnected, OSError):
                 pass  # the relay hung up while we were idle: nothing of this email was sent
@@ -163,7 +175,7 @@ class SmtpTransport:
                     raise
             self._drop()
         smtp = self._connect()
-        self._mail(smtp, mail_from, size)
+        self._mail(smtp, mail_from, size, utf8)
         return smtp
 
     def _connect(self) -> smtplib.SMTP:
@@ -186,9 +198,14 @@ class SmtpTransport:
         self._smtp = smtp
         return smtp
 
-    def _mail(self, smtp: smtplib.SMTP, mail_from: str, size: int) -> None:
+    def _mail(self, smtp: smtplib.SMTP, mail_from: str, size: int, utf8: bool = False) -> None:
         # As smtplib's sendmail: declare the size when the relay asks for it (RFC 1870).
         options = [f"size={size}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        if utf8:  # RFC 6531 section 3.4: only to a relay that offers SMTPUTF8, and saying so at MAIL
+            if not (smtp.does_esmtp and smtp.has_extn("smtputf8")):
+                raise RelayCannotCarry(f"{self.host}:{self.port}: the relay does not offer SMTPUTF8, which an "
+                                       "address beyond ASCII needs (RFC 6531): not sent")
+            options += ["SMTPUTF8", *(["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])]
         code, reply = smtp.mail(mail_from, options)
         if code != 250:
             if code == 421:

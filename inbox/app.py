@@ -25,6 +25,8 @@ from inbox.settings import ConfigError, Settings, read_secret
 from inbox.store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     # The ticket rules load at the first desk: `inbox tickets list` builds an App and needs none.
     from inbox.tickets import CurrentDesk, Desk
     # Loaded where used: a process that only receives or only sends never loads the parser, DKIM or DNS.
@@ -120,16 +122,18 @@ class App:
         return TemplateWatch(self.renderer(), self.settings.severities, refresh=self.template_source().newest)
 
     def outbound(self, transport: MailTransport | None = None,
-                 sent_kind: Callable[[str], None] | None = None) -> Outbound:
+                 sent_kind: Callable[[str], None] | None = None,
+                 acknowledged: Callable[[int, datetime], None] | None = None) -> Outbound:
         """The SLA sweep and the outbox sender, sending through `transport` (default: the configured
-        one); `sent_kind` hears the kind of each email the relay accepted."""
+        one); `sent_kind` hears the kind of each email the relay accepted, `acknowledged` the ticket
+        of each acknowledgement the relay accepted and when."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
         from inbox.store import outbox
 
         current, claimant = self.current_desk(), self.claimant
         dispatcher = Dispatcher(self.sessions, current, self.renderer(), transport or self.transport(),
-                                owner=claimant.owner, sent_kind=sent_kind)
+                                owner=claimant.owner, sent_kind=sent_kind, acknowledged=acknowledged)
         with self.sessions() as session, session.begin():
             taken = outbox.release_orphans(session, claimant.host, claimant.is_dead)
         if taken:
@@ -204,6 +208,7 @@ class App:
         on_result: Callable[[str, Outcome], None] | None = None,
         on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
         on_latency: Callable[[Outcome, float], None] | None = None,
+        on_quarantined: Callable[[str], None] | None = None,
     ) -> IngestWorker:
         """An ingest worker; with `parse_processes`, parsing runs in that many worker processes."""
         from inbox.ingest.drain import IngestWorker
@@ -212,7 +217,7 @@ class App:
         parser = PoolParser(parse_processes) if parse_processes > 0 else InProcessParser()
         worker = IngestWorker(self.sessions, self.current_desk(), clock or self.clock, self.claimant,
                               batch_size=batch_size, parser=parser, on_result=on_result, dns=self.dns,
-                              on_committed=on_committed, on_latency=on_latency)
+                              on_committed=on_committed, on_latency=on_latency, on_quarantined=on_quarantined)
         worker.recover()
         return worker
 

@@ -68,6 +68,11 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
         if as_json:
             print(json.dumps(failure.document()))
         return failure.status
+    except KeyboardInterrupt:
+        # Ctrl-C before `serve` listens for it (or during any other command): one line, not a
+        # traceback. 130 is what a shell reports for a command SIGINT ended (128 + 2).
+        print("interrupted", file=sys.stderr)
+        return 130
     except Exception:
         if as_json:  # still one document on stdout; the traceback follows on stderr
             print(json.dumps(Failure(ErrorKind.INTERNAL, "unexpected error: the traceback is on stderr", 1).document()))
@@ -157,10 +162,11 @@ def _clock(instant: datetime | None, given: Clock | None) -> Clock:
 def _db_upgrade(app: App, args: argparse.Namespace) -> int:
     from inbox.store import migrate
 
-    migrate.upgrade(app.durable_engine)
-    print("schema is up to date", file=sys.stderr)
+    done = migrate.upgrade(app.durable_engine)
+    print(done, file=sys.stderr)
     if args.json:
-        print(json.dumps({"schema": "up to date", "revision": _head_revision()}))
+        what = {"current": "up to date"}.get(done.what, done.what)
+        print(json.dumps({"schema": what, "from": done.before, "revision": done.after or _head_revision()}))
     return 0
 
 

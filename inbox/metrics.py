@@ -43,6 +43,9 @@ SERIES: dict[str, Series] = {
                                              ("outcome", "source")),
     "inbox_messages_failed_total": Series(Counter, "Messages whose ingest failed (retried, then quarantined), by source.",
                                           ("source",)),
+    "inbox_messages_quarantined_total": Series(Counter, "Messages set aside after a permanent failure or too many "
+                                                        "(`inbox ingest --retry-failed` tries them again), by source.",
+                                               ("source",)),
     "inbox_emails_sent_total": Series(Counter, "Emails the relay accepted, by kind.", ("kind",)),
     "inbox_emails_dead_total": Series(Counter, "Emails given up on (permanent failure or retries spent).", ()),
     "inbox_emails_suppressed_total": Series(Counter, "Emails not sent: the recipient is suppressed or a rule skipped it.", ()),
@@ -55,6 +58,9 @@ SERIES: dict[str, Series] = {
                                                 ("mailbox",)),
     "inbox_ingest_latency_seconds": Series(Histogram, "From a message's commit to the raw store to its ticket's "
                                                       "commit, by outcome.", ("outcome",)),
+    "inbox_acknowledgement_latency_seconds": Series(Histogram, "From a ticket's first mail committed to the raw store "
+                                                               "(the 250) to its acknowledgement accepted by the relay.",
+                                                    ()),
 }
 
 

@@ -14,6 +14,8 @@ Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Con
                                                  what it sent by kind, gave up or skipped, for
                                                  /metrics and /healthz
                  ("ingested", outcome, seconds)  one message's time from raw store to ticket
+                 ("quarantined", source)  one message set aside, for /metrics
+                 ("acknowledged", seconds)  one acknowledgement's time from the 250 to its send
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
 at most a tick and never a mail. A child whose pipe reaches its end (the parent died, even by
 SIGKILL) stops as on SIGTERM. A child that dies is started again after a back-off; what it had
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.roles import ALL_ROLES, ORDER, Role, layout
+from inbox.spawning import ignore_sigint, sigint_held
 
 if TYPE_CHECKING:
     from inbox.app import App
@@ -61,7 +64,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     its own (`inbox.roles.layout`)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from inbox.app import parser_processes
-    from inbox.ingest.background import latency_recorder, outcome_counter
+    from inbox.ingest.background import acknowledgement_recorder, latency_recorder, outcome_counter, quarantine_counter
     from inbox.metrics import Metrics
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service
@@ -73,6 +76,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
         report = TurnReport(metrics)  # the sending child's turns, counted here where /metrics is read
         children = Children(lambda: app.desk().settings, app.clock, groups, processed=outcome_counter(metrics),
                             turned=report.count, ingested=latency_recorder(metrics),
+                            quarantined=quarantine_counter(metrics), acknowledged=acknowledgement_recorder(metrics),
                             parse_processes=parser_processes(cores - len(groups)))
         refused = (lambda: report.refused) if Role.SEND not in here else None
         elsewhere = Elsewhere(wake_ingest=partial(children.wake, Role.INGEST),
@@ -150,6 +154,8 @@ class Children:
     processed: Callable[[str, Outcome], None]
     turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]
     ingested: Callable[[Outcome, float], None]
+    quarantined: Callable[[str], None] = lambda source: None
+    acknowledged: Callable[[float], None] = lambda seconds: None
     parse_processes: int = 0
     _children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -204,8 +210,9 @@ class Children:
         # A plain subprocess, not multiprocessing's spawn: no resource-tracker process beside it, and
         # `ps` names its roles. The pipe's far end is handed down as a file descriptor.
         ours, theirs = multiprocessing.Pipe(duplex=True)
-        process = subprocess.Popen([sys.executable, "-m", "inbox.child", _names(child), str(theirs.fileno())],
-                                   pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        with sigint_held():  # Ctrl-C is the parent's: the child never sees it, even while it imports
+            process = subprocess.Popen([sys.executable, "-m", "inbox.child", _names(child), str(theirs.fileno())],
+                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()  # ours alone now: its end of file tells the reader the child is gone
         link = Link(ours)
         link.send(_portable(self.settings()), child.roles, self.clock, self.parse_processes)
@@ -228,6 +235,10 @@ class Children:
                     self.turned(bool(failed), list(refused), dict(done))
                 case ("ingested", outcome, seconds):
                     self.ingested(Outcome(outcome), float(seconds))
+                case ("quarantined", source):
+                    self.quarantined(str(source))
+                case ("acknowledged", seconds):
+                    self.acknowledged(float(seconds))
                 case _:
                     log.warning("a child sent what no one asked for: %r", message[:1])
 
@@ -266,7 +277,7 @@ def run_child(conn: Connection) -> None:
     settings in effect, never the file again: it may have changed since, even to something that
     does not load; its roles, clock and parser processes), serve its roles, stop on SIGTERM, a
     ("stop",) or the pipe's end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()  # and so do the parser processes it starts
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads and hands the result on
     settings, roles, clock, parse_processes = conn.recv()
     from inbox import logs
@@ -284,6 +295,8 @@ def run_child(conn: Connection) -> None:
         processed=lambda source, outcome: link.send("processed", source, outcome.value),
         turned=lambda failed, refused, done: link.send("turned", failed, refused, done),
         ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
+        quarantined=lambda source: link.send("quarantined", source),
+        acknowledged=lambda seconds: link.send("acknowledged", seconds),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
     service.on_ready = lambda: link.send("ready")

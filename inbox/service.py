@@ -17,6 +17,7 @@ import threading
 from typing import Callable, Protocol, Sequence
 
 from inbox.ingest.background import IngestRunner
+from inbox.roles import Role
 from inbox.web import HttpEndpoint
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class Scheduler(Protocol):
 class Children(Protocol):
     """The roles this process runs in other processes (`inbox.processes`)."""
 
+    groups: list[frozenset[Role]]  # one set of roles per child process
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -58,6 +61,7 @@ class Service:
         signals: Sequence[Poller] = (),
         children: Children | None = None,
         on_ready: Callable[[], None] | None = None,
+        listeners: Callable[[], str] | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.signals = list(signals)  # what wakes the scheduler from outside (PostgreSQL's LISTEN)
@@ -67,6 +71,8 @@ class Service:
         self.http = http
         self.children = children
         self.on_ready = on_ready  # told once every part runs (a child tells its parent)
+        # Where this process can be reached, read once every part listens (a port may be 0 in the config).
+        self.listeners = listeners
         self.listening = False
         self._poller_stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -93,11 +99,13 @@ class Service:
             if self.listener is not None:
                 await self.listener.start()
                 self.listening = True
-            log.warning("inbox serve: ready")
+            # INFO, as `serve` shows by default: the line that tells an operator where everything is.
+            where = self.listeners() if self.listeners is not None else ""
+            log.info("inbox serve: ready%s", f": {where}" if where else "")
             if self.on_ready is not None:
                 self.on_ready()
             await stop.wait()
-            log.warning("inbox serve: stopping")
+            log.info("inbox serve: stopping")
         finally:
             if self.listener is not None and self.listening:
                 await self.listener.stop()
@@ -113,7 +121,7 @@ class Service:
                 await asyncio.to_thread(self.scheduler.stop)
             if self.http is not None:
                 await self.http.stop()
-            log.warning("inbox serve: stopped")
+            log.info("inbox serve: stopped")
 
 
 def _join(threads: Sequence[threading.Thread]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from inbox.app import MIN_TOKEN, App, parser_processes
 from inbox.domain.ticket import Outcome
 from inbox.reload import ConfigReload
-from inbox.roles import ALL_ROLES, Role
+from inbox.roles import ALL_ROLES, Role, ordered
 from inbox.settings import Settings, read_secret
 from inbox.store import outbox, rawqueue
 
@@ -59,6 +59,8 @@ class Elsewhere:
     turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None] | None = None
     # Seconds from a message's commit to the raw store to its ticket's, for /metrics.
     ingested: Callable[[Outcome, float], None] | None = None
+    quarantined: Callable[[str], None] | None = None  # each message quarantined, by its source
+    acknowledged: Callable[[float], None] | None = None  # seconds from a ticket's 250 to its acknowledgement sent
 
 
 class TurnReport:
@@ -108,7 +110,13 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     registry /metrics shows (the parent's counts what its children report)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from autoresponder.schedule import JobScheduler
-    from inbox.ingest.background import IngestRunner, latency_recorder, outcome_counter
+    from inbox.ingest.background import (
+        IngestRunner,
+        acknowledgement_recorder,
+        latency_recorder,
+        outcome_counter,
+        quarantine_counter,
+    )
     from inbox.metrics import Metrics
     from inbox.service import Service
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
@@ -119,13 +127,15 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
         turned = elsewhere.turned or TurnReport(metrics).count
-        scheduler = JobScheduler(_turn(app, transport, turned), settings.outbound.interval_seconds)
+        acknowledged = elsewhere.acknowledged or acknowledgement_recorder(metrics)
+        scheduler = JobScheduler(_turn(app, transport, turned, acknowledged), settings.outbound.interval_seconds)
     wake_send = scheduler.wake if scheduler is not None else elsewhere.wake_send
     if Role.INGEST in roles:
         processes = parser_processes(os.cpu_count()) if parse_processes is None else parse_processes
         worker = app.worker(parse_processes=processes, on_result=elsewhere.processed or outcome_counter(metrics),
                             on_committed=_wake_on_news(wake_send),
-                            on_latency=elsewhere.ingested or latency_recorder(metrics))
+                            on_latency=elsewhere.ingested or latency_recorder(metrics),
+                            on_quarantined=elsewhere.quarantined or quarantine_counter(metrics))
         runner = IngestRunner(worker)
     wake_ingest = runner.wake if runner is not None else elsewhere.wake_ingest
     listener, pollers = _front_doors(app, metrics, wake_ingest) if Role.RECEIVE in roles else (None, [])
@@ -142,6 +152,7 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     if http:
         service.http = _operations(app, metrics, service,
                                    refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
+    service.listeners = lambda: listeners(app, service, roles, children)
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
     return service, _and_retry(reload, pollers)
@@ -174,6 +185,7 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
         metrics=metrics,
         on_stored=wake_ingest,
         clock=app.clock,
+        hostname=app.settings.service.hostname,  # None: the machine's fully qualified name
     )
     def connect(mailbox: ImapMailbox) -> Callable[[], ImapMailboxClient]:
         tokens = None
@@ -210,11 +222,14 @@ def _wake_on_news(wake: Callable[[], None]) -> Callable[[Sequence[tuple[int, Out
 
 
 def _turn(app: App, transport: MailTransport | None,
-          turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None]) -> Callable[[], None]:
+          turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None],
+          acknowledged: Callable[[float], None]) -> Callable[[], None]:
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox; `turned`
     hears how each went (a child's scheduler reports to the process that shows /metrics)."""
     kinds: Counter[str] = Counter()
-    outbound, watch = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind])), app.template_watch()
+    outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]),
+                            acknowledged=_since_stored(app, acknowledged))
+    watch = app.template_watch()
 
     def turn() -> None:
         kinds.clear()
@@ -233,6 +248,23 @@ def _turn(app: App, transport: MailTransport | None,
         turned(failed, [r.as_dict() for r in app.renderer().problems()], {**done, **kinds})
 
     return turn
+
+
+def _since_stored(app: App, record: Callable[[float], None]) -> Callable[[int, datetime], None]:
+    """What the sender calls for each acknowledgement sent: `record` hears the seconds since its
+    ticket's first mail was stored (the listener's 250, the poller's fetch)."""
+
+    def timed(ticket_id: int, sent: datetime) -> None:
+        try:
+            with app.sessions() as session:
+                stored = rawqueue.first_stored_at(session, ticket_id)
+        except Exception:  # noqa: BLE001 - a lost observation must not fail a sent email
+            log.warning("could not read when ticket %s's first mail was stored", ticket_id, exc_info=True)
+            return
+        if stored is not None:
+            record(max(0.0, (sent - stored).total_seconds()))
+
+    return timed
 
 
 def _operations(app: App, metrics: Metrics, service: Service,
@@ -278,6 +310,35 @@ def _operations(app: App, metrics: Metrics, service: Service,
     http = app.settings.http
     return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, app.template_versions()),
                         signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
+
+
+def listeners(app: App, service: Service, roles: frozenset[Role], children: Children | None) -> str:
+    """Where this process can be reached and what it runs, for the ready line: the SMTP address,
+    the HTTP URL with its /admin page (or why it is off), each IMAP mailbox by name and server
+    (never its username or password), and the roles here and in child processes."""
+    settings, parts = app.settings, []
+    if service.listener is not None:
+        parts.append(f"SMTP on {_address(settings.smtp.host, service.listener.port)}")
+    if service.http is not None:
+        base = f"http://{_address(settings.http.host, getattr(service.http, 'port', settings.http.port))}"
+        off = admin_off(app)
+        admin = f"admin pages off: {off}" if off else f"admin at {base}/admin"
+        parts.append(f"HTTP on {base} (/healthz, /metrics; {admin})")
+    if service.pollers:
+        boxes = {m.name: m for m in settings.imap}
+        parts.append("IMAP " + ", ".join(
+            f"{p.name} ({boxes[p.name].host}:{boxes[p.name].port} {boxes[p.name].folder})" if p.name in boxes
+            else p.name for p in service.pollers))
+    here = [role.value for role in ordered(roles)]
+    parts.append("roles here: " + (", ".join(here) or "none"))
+    if children is not None:
+        parts.append("in child processes: " + ", ".join(
+            "+".join(role.value for role in ordered(group)) for group in children.groups))
+    return "; ".join(parts)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address in brackets (RFC 3986)
 
 
 def _reason(problem: dict[str, Any]) -> str:
@@ -360,6 +421,16 @@ def admins_of(settings: Settings) -> list[Admin]:
         else:
             found.append(Admin(name, token))
     return found
+
+
+def admin_off(app: App) -> str | None:
+    """Why the admin pages are off, in words for an operator; None when they are on."""
+    http = app.settings.http
+    if not http.admin_token_env and not app.settings.admins:
+        return "no admin in the config (http.admin_token_env or admins:)"
+    if admins_of(app.settings):
+        return None
+    return "no admin's token is set (or each is shorter than %d characters)" % MIN_TOKEN
 
 
 def _ping(app: App) -> None:

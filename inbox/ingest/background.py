@@ -76,6 +76,16 @@ def outcome_counter(metrics: Metrics) -> Callable[[str, Outcome], None]:
     return count
 
 
+def quarantine_counter(metrics: Metrics) -> Callable[[str], None]:
+    """What the worker calls for each message it quarantines (`on_quarantined`), per source."""
+    return lambda source: metrics.inc("inbox_messages_quarantined_total", source=source_label(source))
+
+
+def acknowledgement_recorder(metrics: Metrics) -> Callable[[float], None]:
+    """What the sender calls with each acknowledgement's seconds from the 250 to its send."""
+    return lambda seconds: metrics.observe("inbox_acknowledgement_latency_seconds", seconds)
+
+
 def latency_recorder(metrics: Metrics) -> Callable[[Outcome, float], None]:
     """What the worker calls with each message's seconds from raw store to ticket (`on_latency`)."""
 

@@ -66,8 +66,10 @@ class IngestWorker:
         dns: DnsLookup | None = None,
         on_committed: Callable[[Sequence[tuple[int, Outcome]]], None] | None = None,
         on_latency: Callable[[Outcome, float], None] | None = None,
+        on_quarantined: Callable[[str], None] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._on_quarantined = on_quarantined or (lambda source: None)  # each message quarantined, by source
         self._on_latency = on_latency  # seconds from each raw row's commit to its ticket's, for /metrics
         self._on_result = on_result or (lambda source, outcome: None)
         self._on_committed = on_committed or (lambda results: None)
@@ -209,7 +211,10 @@ class IngestWorker:
                 log.warning("Message-ID <%s> (raw %s) failed: %s", parsed.message_id, raw.id,
                             reason.splitlines()[0][:300], exc_info=error)
                 with session.begin():
-                    rawqueue.fail(session, raw.id, error=reason, now=now, permanent=isinstance(error, PermanentError))
+                    quarantined = rawqueue.fail(session, raw.id, error=reason, now=now,
+                                                permanent=isinstance(error, PermanentError))
+                if quarantined:
+                    self._on_quarantined(raw.source)
                 return raw.id, Outcome.FAILED
 
 

@@ -21,6 +21,7 @@ from typing import Callable, Protocol, Sequence
 
 from inbox.domain.message import ParsedMessage
 from inbox.ingest.parse import parse
+from inbox.spawning import ignore_sigint, sigint_held
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,11 @@ class InProcessParser:
         pass
 
 
-def _follow_parent(parent: int, every: float = 1.0) -> None:
-    """In each pool process: exit once the service is gone. A SIGKILLed (or OOM-killed) service
-    cannot stop its pool, and an idle worker waits on its queue for ever, holding its memory."""
+def _as_pool_process(parent: int, every: float = 1.0) -> None:
+    """In each pool process: Ctrl-C is the service's to handle (it shuts the pool down), and exit
+    once the service is gone. A SIGKILLed (or OOM-killed) service cannot stop its pool, and an
+    idle worker waits on its queue for ever, holding its memory."""
+    ignore_sigint()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -80,8 +83,11 @@ class PoolParser:
 
     def _start(self) -> tuple[ProcessPoolExecutor, Future[list[ParsedMessage]]]:
         pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_follow_parent, initargs=(os.getpid(),))
-        return pool, pool.submit(_parse_many, [])  # starts the processes now, not at the first batch
+                                   initializer=_as_pool_process, initargs=(os.getpid(),))
+        # Made outside the hold: creating the pool may start multiprocessing's resource tracker,
+        # which unblocks SIGINT in this thread once it has started (CPython 3.11).
+        with sigint_held():  # any submit may start a pool process
+            return pool, pool.submit(_parse_many, [])  # starts the processes now, not at the first batch
 
     @property
     def started(self) -> bool:
@@ -93,7 +99,8 @@ class PoolParser:
             return InProcessParser().submit(datas)  # parsed here when asked for: no wait on the pool's start
         chunks = [list(datas[i : i + self.CHUNK]) for i in range(0, len(datas), self.CHUNK)]
         try:
-            futures: list[Future[list[ParsedMessage]]] = [self._pool.submit(_parse_many, c) for c in chunks]
+            with sigint_held():  # a submit may start a pool process
+                futures: list[Future[list[ParsedMessage]]] = [self._pool.submit(_parse_many, c) for c in chunks]
         except (BrokenProcessPool, RuntimeError):
             self._restart()
             return InProcessParser().submit(datas)

@@ -32,7 +32,7 @@ from inbox.clock import Clock
 from inbox.metrics import Metrics
 from inbox.rawstore import RawItem
 from inbox.receive.group_commit import BatchLimits, GroupCommitter, RawSink
-from inbox.receive.smtp_session import SHUTTING_DOWN, SmtpSession
+from inbox.receive.smtp_session import SHUTTING_DOWN, TOO_LARGE, SmtpSession
 from inbox.settings import SmtpSettings
 
 SOURCE = "smtp"
@@ -73,6 +73,10 @@ class SmtpHooks(Protocol):
     ) -> str: ...
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str: ...
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]: ...
 
     async def handle_exception(self, error: Exception) -> str: ...
 
@@ -126,6 +130,11 @@ class SmtpListener:
         if self._server is None or not self._server.sockets:
             raise RuntimeError("the SMTP listener is not listening")
         return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def size_limit(self) -> int:
+        """The largest message taken, in octets as RFC 1870 counts them (without dot-stuffing)."""
+        return self._settings.max_message_bytes
 
     @property
     def is_stopping(self) -> bool:  # sessions refuse new transactions once stop() began
@@ -201,7 +210,7 @@ class SmtpListener:
             return _Refuse(self, SHUTTING_DOWN if self._stopping else TOO_MANY_SESSIONS)
         session = SmtpSession(
             self._handler, self, idle_seconds=self._settings.timeout_seconds,
-            data_size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True, hostname=self._hostname,
+            size_limit=self._settings.max_message_bytes, enable_SMTPUTF8=True, hostname=self._hostname,
             ident="inbox ESMTP", tls_context=self._tls, require_starttls=False, loop=asyncio.get_running_loop(),
         )
         self._sessions.add(session)
@@ -218,6 +227,17 @@ class _Handler(SmtpHooks):
         self._committer = committer
         self._accepts = accepts
         self._clock = clock
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO lines, with the limit RFC 1870 counts and the extensions we honour:
+        PIPELINING (RFC 2920: commands are read in order from one buffer, so a client may send a
+        group at once) and ENHANCEDSTATUSCODES (RFC 2034: every reply of ours carries one)."""
+        session.host_name = hostname  # what aiosmtpd does itself when no hook is given
+        limit = self._listener.size_limit
+        lines = [f"250-SIZE {limit}" if line.startswith("250-SIZE") else line for line in responses[:-1]]
+        return [*lines, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -247,8 +267,15 @@ class _Handler(SmtpHooks):
         # No Received: line is prepended (RFC 5321 section 4.4 asks for one): the bytes stay as
         # sent, so a retry after a lost 250 dedupes on their hash; the trace (envelope, time,
         # the client's address, which ingest holds to smtp.trusted_peers) is kept beside them.
+        data = envelope.original_content or b""
+        limit = self._listener.size_limit
+        if len(data) > limit:
+            # RFC 1870 section 3: the size without the dot-stuffing (aiosmtpd's own bound counts it).
+            reply = TOO_LARGE.format(limit=limit)
+            self._listener.refused("too_large", reply, session.peer, envelope.mail_from, envelope.rcpt_tos)
+            return reply
         item = RawItem(
-            data=envelope.original_content or b"",
+            data=data,
             source=SOURCE,
             rcpt_tos=tuple(envelope.rcpt_tos),
             envelope_from=_reverse_path(envelope.mail_from),

@@ -31,10 +31,28 @@ LINE_TOO_LONG = "500 5.5.2 Line too long: RFC 5321 section 4.5.3.1.6 allows 998 
 # - Its own refusals inside DATA reach push() in these words, which SmtpSession says our way:
 AIOSMTPD_TOO_MUCH_DATA = "552 Error: Too much mail data"
 AIOSMTPD_LINE_TOO_LONG = "500 Line too long"
+# - Its `data_size_limit` counts DATA as it comes over the wire, dot-stuffing included, where RFC 1870
+#   section 3 counts the message without it (up to a third more for a mail of dot-leading lines): it
+#   is given wire_size(limit), SmtpSession advertises and enforces `limit` itself on the message.
+# - EHLO's reply lines reach the handler's handle_EHLO (its 5-argument form) as a list to amend, and
+#   smtp_HELO and smtp_EHLO (one argument each) push the replies RFC 2034 leaves without enhanced codes.
 # - Its `timeout` restarts at each valid command only, so it would cut a large DATA on a slow link
 #   (RFC 5321 section 4.5.3.2.6 times the gap between chunks): it is set out of reach, and
 #   SmtpSession closes a connection silent for timeout_seconds itself.
 AIOSMTPD_TIMEOUT_OFF = 10 * 365 * 86_400.0  # seconds: ten years
+
+# RFC 2034 section 3: every reply but the greeting and the answer to HELO or EHLO carries an enhanced
+# code. aiosmtpd's own replies ("250 OK", "503 Error: need RCPT command") have none: given one here,
+# by the class of the reply and RFC 3463's codes for syntax and sequence errors.
+_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}(?:\s|$)")
+_ENHANCED_BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4"}
+
+
+def wire_size(limit: int) -> int:
+    """The most bytes a message of `limit` octets (RFC 1870's count) can take on the wire: each line
+    of at least three octets (a dot, CRLF) gains one stuffed dot, so a third more, rounded up."""
+    return limit + -(-limit // 3)
+
 
 _SIZE_PARAM = re.compile(r"\sSIZE=(\d{1,20})(?=\s|$)", re.IGNORECASE)
 
@@ -55,12 +73,15 @@ class SessionOwner(Protocol):
 class SmtpSession(SMTP):
     """One SMTP connection: aiosmtpd's protocol with our size refusals, shutdown and idle timer."""
 
-    def __init__(self, handler: Any, owner: SessionOwner, *, idle_seconds: float, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, owner: SessionOwner, *, idle_seconds: float, size_limit: int,
+                 **kwargs: Any) -> None:
         self._owner = owner  # set first: aiosmtpd's __init__ inspects every attribute
         self._in_data = False
+        self._verbatim = False  # answering HELO or EHLO: no enhanced codes (RFC 2034 section 3)
         self._idle_seconds = idle_seconds
         self._idle: asyncio.TimerHandle | None = None
-        super().__init__(handler, timeout=AIOSMTPD_TIMEOUT_OFF, **kwargs)
+        self.size_limit = size_limit  # RFC 1870's count, without dot-stuffing: what is advertised and held to
+        super().__init__(handler, timeout=AIOSMTPD_TIMEOUT_OFF, data_size_limit=wire_size(size_limit), **kwargs)
 
     @property
     def is_busy(self) -> bool:
@@ -108,7 +129,7 @@ class SmtpSession(SMTP):
             if self._owner.is_stopping:
                 self.goodbye(SHUTTING_DOWN)
                 return
-            declared, limit = _declared_size(arg), self.data_size_limit or 0
+            declared, limit = _declared_size(arg), self.size_limit
             if declared is not None and declared > limit:
                 # RFC 1870 section 6.1: a declared SIZE over the limit is refused at MAIL with 552.
                 # Not at RCPT: RFC 5321 section 4.5.3.1.10 tells clients to read a 552 there as temporary.
@@ -117,6 +138,20 @@ class SmtpSession(SMTP):
                 await self.push(reply)
                 return
             await super().smtp_MAIL(arg)
+
+    async def smtp_HELO(self, arg: str) -> None:
+        self._verbatim = True
+        try:
+            await super().smtp_HELO(arg)
+        finally:
+            self._verbatim = False
+
+    async def smtp_EHLO(self, arg: str) -> None:
+        self._verbatim = True
+        try:
+            await super().smtp_EHLO(arg)
+        finally:
+            self._verbatim = False
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         with self._transaction_dropped_on_error():
@@ -145,6 +180,8 @@ class SmtpSession(SMTP):
     async def push(self, status: AnyStr) -> None:
         if self._in_data and isinstance(status, str):
             status = self._refusal_in_data(status)  # type: ignore[assignment]
+        if isinstance(status, str) and not self._verbatim:
+            status = with_enhanced_code(status)  # type: ignore[assignment]
         await super().push(status)
 
     def _refusal_in_data(self, status: str) -> str:
@@ -153,13 +190,23 @@ class SmtpSession(SMTP):
         sender, rcpts = (envelope.mail_from, envelope.rcpt_tos) if envelope else (None, [])
         if status.startswith(AIOSMTPD_TOO_MUCH_DATA):
             # Refused only after reading the whole DATA: RFC 5321 section 4.2.5 wants the reply after the final dot.
-            reply = TOO_LARGE.format(limit=self.data_size_limit)
+            reply = TOO_LARGE.format(limit=self.size_limit)
             self._owner.refused("too_large", reply, peer, sender, rcpts)
             return reply
         if status.startswith(AIOSMTPD_LINE_TOO_LONG):
             self._owner.refused("line_too_long", LINE_TOO_LONG, peer, sender, rcpts)
             return LINE_TOO_LONG
         return status
+
+
+def with_enhanced_code(reply: str) -> str:
+    """A final 2yz, 4yz or 5yz reply with an RFC 3463 enhanced code after its basic one, keeping one
+    it has; 220 (the greeting, STARTTLS) and 3yz intermediate replies as they are."""
+    code, sep, text = reply[:3], reply[3:4], reply[4:]
+    if not code.isdigit() or code[0] not in "245" or code == "220" or sep not in (" ", "-", "") or _ENHANCED.match(text):
+        return reply
+    enhanced = _ENHANCED_BY_CODE.get(code, f"{code[0]}.0.0")
+    return f"{code}{sep or ' '}{enhanced} {text}".rstrip()
 
 
 def _declared_size(arg: str | None) -> int | None:

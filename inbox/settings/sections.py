@@ -34,6 +34,10 @@ class ServiceSettings(Section):
     name: str = Field(min_length=1)
     tracking_prefix: str = Field(default="SUP", pattern=r"^[A-Z0-9]{2,10}$")
     secret_env: EnvName | None = None
+    # The name the SMTP listener greets with and answers EHLO with (RFC 5321 section 4.1.1.1): this
+    # host's public name. Unset: the machine's own fully qualified name, which in a container is
+    # often just "localhost".
+    hostname: DomainName | None = None
 
 
 class DatabaseSettings(Section):

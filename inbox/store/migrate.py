@@ -8,10 +8,11 @@ reads tickets never pays for importing Alembic (about a third of its start-up).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -33,7 +34,28 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+@dataclass(frozen=True)
+class Upgraded:
+    """What an upgrade did: the revision before (None: there was no schema) and after."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def what(self) -> str:
+        """"created", "migrated" or "current" (nothing to do)."""
+        return "created" if self.before is None else "current" if self.before == self.after else "migrated"
+
+    def __str__(self) -> str:
+        if self.what == "created":
+            return f"created the schema at revision {self.after}"
+        if self.what == "migrated":
+            return f"migrated the schema from revision {self.before} to {self.after}"
+        return f"nothing to do: the schema is at revision {self.after}"
+
+
+def upgrade(engine: Engine, revision: str = "head") -> Upgraded:
+    """Create or migrate the schema to `revision`, and say which of the two it did (or neither)."""
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
@@ -42,8 +64,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             # Every instance runs `inbox db upgrade` as it starts: the second waits for the first
             # to commit, then finds the schema current, instead of creating the same tables twice.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK})
+        before = _revision(connection)  # read under the lock: what this upgrade found
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        return Upgraded(before, _revision(connection))
+
+
+def _revision(connection: Connection) -> str | None:
+    """The schema's revision (several heads joined by commas), None when there is no schema."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    found = sorted(row[0] for row in connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")))
+    return ",".join(found) or None
 
 
 def is_current(engine: Engine) -> bool:

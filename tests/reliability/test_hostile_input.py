@@ -298,9 +298,6 @@ async def test_a_message_of_exactly_the_limit_is_stored_and_one_byte_more_is_ref
     assert [r.size for r in rows(app)] == [LIMIT, LIMIT]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): aiosmtpd counts the DATA size with the doubled quoting "
-                   "dots, RFC 1870 section 3 without; a message of exactly max_message_bytes with a line "
-                   "starting with '.' is accepted at MAIL SIZE= and then refused 552 after DATA")
 async def test_a_message_of_exactly_the_limit_with_a_leading_dot_line_is_stored(app: App) -> None:
     """RFC 1870: the message size excludes the doubled dots of dot-stuffing, so a 10,000-byte message with
     a line starting with "." is within a 10,000-byte limit, as its SIZE=10000 at MAIL was."""

@@ -2,7 +2,7 @@
 for byte (tests/unit/test_compose_bytes.py).
 
 This is `compose` as it was before it built the header block itself: an `EmailMessage` with
-policy SMTP, every header parsed by `HeaderRegistry` and refolded by the generator. It is slow
+policy SMTP (SMTPUTF8 when an address is beyond ASCII, RFC 6532), every header parsed by `HeaderRegistry` and refolded by the generator. It is slow
 (half its time went to parsing headers we had just validated) but it is the stdlib's own answer,
 so it stays here to hold the fast version to it. The pure-string helpers it shares with
 `autoresponder.compose` (subject, references, ids, line breaks) did not change and are imported.
@@ -10,6 +10,7 @@ so it stays here to hold the fast version to it. The pure-string helpers it shar
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import email.utils
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from autoresponder.compose import _msg_id, _newlines, _one_line, _usable_id, sub
 from autoresponder.render import RenderedEmail
 
 _POLICY = email.policy.SMTP.clone(cte_type="7bit")
+_UTF8_POLICY = email.policy.SMTPUTF8.clone(cte_type="7bit")
 _ADDRESSES = HeaderRegistry()
 
 
@@ -44,9 +46,11 @@ def compose(
         raise ValueError("date must be timezone-aware")
     if not to:
         raise ValueError("an email needs at least one recipient")
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = _address(from_address)
-    msg["To"] = [_address(one) for one in to]
+    sender, recipients = _address(from_address), [_address(one) for one in to]
+    beyond = not all(one.addr_spec.isascii() for one in (sender, *recipients))
+    msg = EmailMessage(policy=_UTF8_POLICY if beyond else _POLICY)
+    msg["From"] = sender
+    msg["To"] = recipients
     msg["Subject"] = subject_with_tracking(rendered.subject, tracking)
     msg["Date"] = email.utils.format_datetime(date)
     msg["Message-ID"] = _IdHeader("Message-ID", [_msg_id(message_id)])
@@ -90,7 +94,7 @@ class _IdHeader(str):
 def _address(value: str) -> Address:
     header = _ADDRESSES("To", _one_line(value))
     found = header.addresses
-    if header.defects or len(found) != 1 or not found[0].username or not found[0].domain \
-            or not found[0].addr_spec.isascii():
+    guessed = [d for d in header.defects if not isinstance(d, email.errors.NonASCIILocalPartDefect)]
+    if guessed or len(found) != 1 or not found[0].username or not found[0].domain:
         raise ValueError(f"not a usable email address: {value!r}")
     return found[0]

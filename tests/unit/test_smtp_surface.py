@@ -55,6 +55,11 @@ def test_the_methods_smtp_session_overrides_or_calls_keep_their_signatures() -> 
             f"aiosmtpd's SMTP.{name} is gone or no longer a coroutine: SmtpSession overrides it ({MODULE})")
         assert list(inspect.signature(method).parameters)[1:] in (["arg"], ["status"]), (
             f"aiosmtpd's SMTP.{name} now takes {inspect.signature(method)}: re-check SmtpSession.{name} ({MODULE})")
+    for name in ("smtp_HELO", "smtp_EHLO"):
+        method = getattr(SMTP, name, None)
+        assert method is not None and inspect.iscoroutinefunction(method) and \
+            len(inspect.signature(method).parameters) == 2, (
+            f"aiosmtpd's SMTP.{name} changed: SmtpSession wraps it to leave its replies without enhanced codes ({MODULE})")
     assert list(inspect.signature(SMTP._create_envelope).parameters) == ["self"], (
         f"aiosmtpd's SMTP._create_envelope changed: SmtpSession drops a failed transaction with it ({MODULE})")
     keywords = {"data_size_limit", "enable_SMTPUTF8", "hostname", "ident", "tls_context", "require_starttls",
