@@ -425,12 +425,15 @@ def admins_of(settings: Settings) -> list[Admin]:
 
 def admin_off(app: App) -> str | None:
     """Why the admin pages are off, in words for an operator; None when they are on."""
-    http = app.settings.http
-    if not http.admin_token_env and not app.settings.admins:
+    settings = app.settings
+    named = [settings.http.admin_token_env] if settings.http.admin_token_env else []
+    named += [admin.token_env for admin in settings.admins]
+    if not named:
         return "no admin in the config (http.admin_token_env or admins:)"
-    if admins_of(app.settings):
+    if admins_of(settings):
         return None
-    return "no admin's token is set (or each is shorter than %d characters)" % MIN_TOKEN
+    return "; ".join(f"${env} is not set" if not read_secret(env) else f"${env} holds fewer than {MIN_TOKEN} characters"
+                     for env in named)
 
 
 def _ping(app: App) -> None:
