@@ -2,7 +2,9 @@
 
 Reads a secret when a token is needed (never caches it: a file replaced before a retry or a
 SIGHUP is read the next time), writes a rotated refresh token back to its file atomically
-(a temporary file beside it, mode 0600, then os.replace), and lists at start every secret that
+(a temporary file beside it, mode 0600, then os.replace), holds a refresh token file's lock
+from reading it to writing its successor (`exclusive`: the mailbox and the relay, in threads or
+processes of their own, may share one), and lists at start every secret that
 is missing as a `file: key.path: why` line, like every other config problem.
 It never logs a secret's value, never puts one into an exception, and never stores one in the
 database.
@@ -10,8 +12,11 @@ database.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +63,25 @@ class SecretPlace:
         """Replace the file's secret with `value`: a reader sees the old one or the new one, whole."""
         assert self.file is not None
         write_private(self.file, value + "\n")
+
+
+@contextmanager
+def exclusive(place: SecretPlace | None) -> Iterator[None]:
+    """Hold `place`'s file to this one user of it, from reading the refresh token to writing the
+    one a rotating provider gives back: two users of one file (an IMAP mailbox and the relay, or
+    two processes of one instance) would otherwise both spend the same token, and the provider,
+    which takes each only once, would refuse the second. An advisory lock on a file beside it
+    (`NAME.lock`, 0600), which every inbox process takes; a variable needs none."""
+    if place is None or place.file is None:
+        yield
+        return
+    lock = place.file.with_name(place.file.name + ".lock")
+    handle = os.open(lock, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, also if this process dies
+        yield
+    finally:
+        os.close(handle)
 
 
 def write_private(path: Path, text: str) -> None:

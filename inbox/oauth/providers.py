@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from inbox.oauth.credentials import SecretMissing, SecretPlace, client_secret, file_secret, refresh_token
+from inbox.oauth.credentials import (SecretMissing, SecretPlace, client_secret, exclusive, file_secret,
+                                     refresh_token)
 from inbox.oauth.tokens import Grant, Issued, TokenError
 from inbox.settings import OAuthSettings
 from inbox.settings.oauth import GOOGLE_TOKEN_URI, MICROSOFT_AUTHORITY
@@ -98,6 +99,10 @@ class MicrosoftGrant:
         return self._secrets.seen
 
     def fetch(self) -> Issued:
+        with exclusive(self._refresh):  # one user of a rotating refresh token at a time
+            return self._fetch()
+
+    def _fetch(self) -> Issued:
         import msal
         from jwt.exceptions import PyJWTError  # PyJWT: MSAL's own dependency, which signs its assertions
 
@@ -154,6 +159,10 @@ class GoogleGrant:
         return self._secrets.seen
 
     def fetch(self) -> Issued:
+        with exclusive(self._refresh):  # one user of a rotating refresh token at a time
+            return self._fetch()
+
+    def _fetch(self) -> Issued:
         from google.auth import exceptions
 
         self._secrets.forget()
@@ -228,6 +237,10 @@ class GenericGrant:
         return self._secrets.seen
 
     def fetch(self) -> Issued:
+        with exclusive(self._refresh):  # one user of a rotating refresh token at a time
+            return self._fetch()
+
+    def _fetch(self) -> Issued:
         from authlib.integrations.base_client import OAuthError
         from authlib.integrations.requests_client import OAuth2Session
 

@@ -62,7 +62,8 @@ def test_microsoft_delegated_refresh_token_rotated_is_written_back_0600(token_se
     written = path.read_text().strip()
     assert written != first and written.startswith("rt-")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [p.name for p in path.parent.iterdir()] == ["main.refresh"]  # no temporary file left
+    # No temporary file left; the lock file beside it stays (`credentials.exclusive`)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["main.refresh", "main.refresh.lock"]
     # The next renewal uses the new one (the old one no longer works at the server).
     token_source(auth, oauth_clock, login="support@contoso.com", label="mailbox main").token()
     assert path.read_text().strip() != written
@@ -128,3 +129,37 @@ def test_generic_client_credentials(token_server, oauth_clock: FixedClock):
     token = token_source(generic(token_server), oauth_clock, login="support@example.com", label="m").token()
     assert introspected(token_server, token.value) == {"active": True, "username": "support@example.com",
                                                        "scope": "mail", "exp": int(token.expires_at.timestamp())}
+
+
+def test_a_rotating_refresh_token_shared_by_the_mailbox_and_the_relay_is_spent_once(token_server, oauth_clock,
+                                                                                     tmp_path: Path):
+    """The mailbox and the relay name one refresh token file, and renew at once, in threads of their
+    own, round after round: each takes the file's lock from reading the token to writing its
+    successor, so neither spends a token the other already spent (the provider refuses that)."""
+    import threading
+
+    token_server.state.rotate = True
+    path = tmp_path / "shared.refresh"
+    path.write_text(token_server.state.refresh_token(PUBLIC_CLIENT, "support@contoso.com") + "\n")
+    auth = microsoft(token_server, client_id=PUBLIC_CLIENT, client_secret_env=None, refresh_token_file=str(path))
+    sources = [token_source(auth, oauth_clock, login="support@contoso.com", label=label)
+               for label in ("mailbox main", "outbound relay")]
+    failures: list[BaseException] = []
+
+    def renew(source) -> None:  # noqa: ANN001
+        for _ in range(6):
+            try:
+                source.renew(None)
+            except BaseException as exc:  # noqa: BLE001 - collected, asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=renew, args=(source,)) for source in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert token_server.state.requests["refresh_token"] == 12
+    # The file holds the one live token: a third user renews with it.
+    token_source(auth, oauth_clock, login="support@contoso.com", label="check").renew(None)
+    assert token_server.state.requests["refresh_token"] == 13
