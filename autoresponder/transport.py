@@ -17,7 +17,7 @@ import mailbox
 import smtplib
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -108,7 +108,7 @@ class SmtpTransport:
 
     def __init__(self, host: str, port: int, *, starttls: bool = False, username: str | None = None,
                  password: str | None = None, timeout: float = 30.0, local_hostname: str | None = None,
-                 tokens: TokenSource | None = None) -> None:
+                 tokens: TokenSource | None = None, on_login: Callable[[str | None], None] | None = None) -> None:
         if not host:
             raise ValueError("SMTP host is empty")
         if not 0 < port < 65536:
@@ -122,6 +122,9 @@ class SmtpTransport:
         self.host, self.port, self.starttls, self.timeout = host, port, starttls, timeout
         self.username, self._password, self.local_hostname = username, password, local_hostname
         self._tokens = tokens
+        # Hears each login to the relay: None when it worked, else why not (never a secret: the token
+        # source's errors are scrubbed, the relay's reply is its own), for /healthz.
+        self._on_login = on_login or _unheard
         self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()  # one transaction at a time on the one connection
         self.connections = 0  # opened so far: what reuse saves, for tests and benchmarks
@@ -187,16 +190,31 @@ class SmtpTransport:
                 raise smtplib.SMTPConnectError(code, greeting)
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
-            if self._tokens is not None and self.username is not None:
-                _xoauth2_login(smtp, self.username, self._tokens, f"{self.host}:{self.port}")
-            elif self.username is not None:
-                smtp.login(self.username, self._password or "")
+            if self.username is not None:
+                self._login(smtp, self.username)
             smtp.ehlo_or_helo_if_needed()
         except BaseException:
             smtp.close()
             raise
         self._smtp = smtp
         return smtp
+
+    def _login(self, smtp: smtplib.SMTP, username: str) -> None:
+        """AUTH with the password or XOAUTH2, telling `on_login` how it went: a relay that takes no
+        login keeps every email waiting, which the operator must hear of before the customers do."""
+        where = f"{self.host}:{self.port}"
+        try:
+            if self._tokens is not None:
+                _xoauth2_login(smtp, username, self._tokens, where)
+            else:
+                smtp.login(username, self._password or "")
+        except TemporarySendError as exc:  # the provider gave no token (its error code, scrubbed)
+            self._on_login(str(exc))
+            raise
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError) as exc:
+            self._on_login(f"{where}: relay refused the login: {_reply(exc)}")
+            raise
+        self._on_login(None)
 
     def _mail(self, smtp: smtplib.SMTP, mail_from: str, size: int, utf8: bool = False) -> None:
         # As smtplib's sendmail: declare the size when the relay asks for it (RFC 1870).
@@ -283,6 +301,10 @@ def _xoauth2_login(smtp: smtplib.SMTP, user: str, tokens: TokenSource, where: st
         except smtplib.SMTPAuthenticationError:
             if attempt:
                 raise
+
+
+def _unheard(reason: str | None) -> None:
+    return None
 
 
 def _reply(exc: Exception) -> str:

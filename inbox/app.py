@@ -123,16 +123,17 @@ class App:
 
     def outbound(self, transport: MailTransport | None = None,
                  sent_kind: Callable[[str], None] | None = None,
-                 acknowledged: Callable[[int, datetime], None] | None = None) -> Outbound:
+                 acknowledged: Callable[[int, datetime], None] | None = None,
+                 on_login: Callable[[str | None], None] | None = None) -> Outbound:
         """The SLA sweep and the outbox sender, sending through `transport` (default: the configured
-        one); `sent_kind` hears the kind of each email the relay accepted, `acknowledged` the ticket
-        of each acknowledgement the relay accepted and when."""
+        one, whose logins to the relay `on_login` hears); `sent_kind` hears the kind of each email the
+        relay accepted, `acknowledged` the ticket of each acknowledgement the relay accepted and when."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
         from inbox.store import outbox
 
         current, claimant = self.current_desk(), self.claimant
-        dispatcher = Dispatcher(self.sessions, current, self.renderer(), transport or self.transport(),
+        dispatcher = Dispatcher(self.sessions, current, self.renderer(), transport or self.transport(on_login),
                                 owner=claimant.owner, sent_kind=sent_kind, acknowledged=acknowledged)
         with self.sessions() as session, session.begin():
             taken = outbox.release_orphans(session, claimant.host, claimant.is_dead)
@@ -140,7 +141,7 @@ class App:
             log.warning("took back %d emails a process that died was sending; each goes again", taken)
         return Outbound(self.sessions, current, dispatcher)
 
-    def transport(self) -> MailTransport:
+    def transport(self, on_login: Callable[[str | None], None] | None = None) -> MailTransport:
         from autoresponder.transport import MaildirTransport, SmtpTransport
 
         out = self.settings.outbound
@@ -149,7 +150,7 @@ class App:
         password = read_secret(out.password_env) if out.password_env else None
         tokens = self.token_source(out.auth, login=out.username or "", label="outbound relay") if out.auth else None
         return SmtpTransport(out.host, out.port, starttls=out.starttls, username=out.username, password=password,
-                             tokens=tokens)
+                             tokens=tokens, on_login=on_login)
 
     def token_source(self, auth: OAuthSettings, *, login: str, label: str) -> TokenSource:
         """The access tokens of one OAuth login (a mailbox, the relay), cached in memory by this clock."""

@@ -16,6 +16,8 @@ Protocol, over one pipe per child (small tuples, pickled by `multiprocessing.Con
                  ("ingested", outcome, seconds)  one message's time from raw store to ticket
                  ("quarantined", source)  one message set aside, for /metrics
                  ("acknowledged", seconds)  one acknowledgement's time from the 250 to its send
+                 ("relay", reason)  one login to the outbound relay: None (it worked) or why
+                                    not, for /healthz
 A wake only says "look": the rows are in the database, already committed, so a lost wake costs
 at most a tick and never a mail. A child whose pipe reaches its end (the parent died, even by
 SIGKILL) stops as on SIGTERM. A child that dies is started again after a back-off; what it had
@@ -65,6 +67,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     # Loaded only when serving: the CLI's other commands need none of the network parts.
     from inbox.app import parser_processes
     from inbox.ingest.background import acknowledgement_recorder, latency_recorder, outcome_counter, quarantine_counter
+    from autoresponder.relay_login import RelayLogin
     from inbox.metrics import Metrics
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service
@@ -72,18 +75,20 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     cores = os.cpu_count() or 1
     here, groups = layout(roles, cores=cores, split=split)
     metrics, children, elsewhere, refused = Metrics(), None, Elsewhere(), None
+    relay = RelayLogin(app.clock)  # the sender's logins to the relay, here or in its child, for /healthz
     if groups:
         report = TurnReport(metrics)  # the sending child's turns, counted here where /metrics is read
         children = Children(lambda: app.desk().settings, app.clock, groups, processed=outcome_counter(metrics),
                             turned=report.count, ingested=latency_recorder(metrics),
                             quarantined=quarantine_counter(metrics), acknowledged=acknowledgement_recorder(metrics),
+                            relay_login=relay.heard,
                             parse_processes=parser_processes(cores - len(groups)))
         refused = (lambda: report.refused) if Role.SEND not in here else None
         elsewhere = Elsewhere(wake_ingest=partial(children.wake, Role.INGEST),
                               wake_send=partial(children.wake, Role.SEND))
     service, reload_here = build_service(app, roles=here, elsewhere=elsewhere, children=children,
                                          metrics=metrics,
-                                         refused=refused)
+                                         refused=refused, relay=relay)
 
     def reload() -> None:
         reload_here()
@@ -156,6 +161,7 @@ class Children:
     ingested: Callable[[Outcome, float], None]
     quarantined: Callable[[str], None] = lambda source: None
     acknowledged: Callable[[float], None] = lambda seconds: None
+    relay_login: Callable[[str | None], None] = lambda reason: None
     parse_processes: int = 0
     _children: list[_Child] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -239,6 +245,8 @@ class Children:
                     self.quarantined(str(source))
                 case ("acknowledged", seconds):
                     self.acknowledged(float(seconds))
+                case ("relay", reason):
+                    self.relay_login(None if reason is None else str(reason))
                 case _:
                     log.warning("a child sent what no one asked for: %r", message[:1])
 
@@ -297,6 +305,7 @@ def run_child(conn: Connection) -> None:
         ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
         quarantined=lambda source: link.send("quarantined", source),
         acknowledged=lambda seconds: link.send("acknowledged", seconds),
+        relay_login=lambda reason: link.send("relay", reason),
     )
     service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
     service.on_ready = lambda: link.send("ready")

@@ -28,6 +28,7 @@ from inbox.settings import Settings, read_secret
 from inbox.store import outbox, rawqueue
 
 if TYPE_CHECKING:
+    from autoresponder.relay_login import RelayLogin
     from autoresponder.transport import MailTransport
     from inbox.domain.template_versions import TemplateVersions
     from inbox.metrics import Metrics
@@ -61,6 +62,8 @@ class Elsewhere:
     ingested: Callable[[Outcome, float], None] | None = None
     quarantined: Callable[[str], None] | None = None  # each message quarantined, by its source
     acknowledged: Callable[[float], None] | None = None  # seconds from a ticket's 250 to its acknowledgement sent
+    # Each login to the outbound relay: None when it worked, else why not, for /healthz.
+    relay_login: Callable[[str | None], None] | None = None
 
 
 class TurnReport:
@@ -101,14 +104,16 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
                   elsewhere: Elsewhere = Elsewhere(), http: bool = True, children: Children | None = None,
                   parse_processes: int | None = None,
                   metrics: Metrics | None = None, refused: Callable[[], list[dict[str, Any]]] | None = None,
-                  ) -> tuple[Service, Callable[[], object]]:
+                  relay: RelayLogin | None = None) -> tuple[Service, Callable[[], object]]:
     """The parts of `roles`, wired to one raw store and one metrics registry, and the SIGHUP
     reload that sets the current desk they all read. Each committed ingest batch wakes the sender
     (here or elsewhere), so an acknowledgement leaves without waiting for the tick. Sends through
     `transport` (default: the configured one). `children` runs the other roles' processes;
     `refused` is where /healthz reads the sending child's refused templates; `metrics` is the
-    registry /metrics shows (the parent's counts what its children report)."""
+    registry /metrics shows (the parent's counts what its children report); `relay` is where
+    /healthz reads the relay's login, which the sender here (or a child) reports to."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
+    from autoresponder.relay_login import RelayLogin
     from autoresponder.schedule import JobScheduler
     from inbox.ingest.background import (
         IngestRunner,
@@ -121,14 +126,15 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     from inbox.service import Service
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
 
-    settings, metrics = app.settings, metrics or Metrics()
+    settings, metrics, relay = app.settings, metrics or Metrics(), relay or RelayLogin(app.clock)
     app.check_secrets()
     scheduler = runner = None
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
         turned = elsewhere.turned or TurnReport(metrics).count
         acknowledged = elsewhere.acknowledged or acknowledgement_recorder(metrics)
-        scheduler = JobScheduler(_turn(app, transport, turned, acknowledged), settings.outbound.interval_seconds)
+        logins = elsewhere.relay_login or relay.heard
+        scheduler = JobScheduler(_turn(app, transport, turned, acknowledged, logins), settings.outbound.interval_seconds)
     wake_send = scheduler.wake if scheduler is not None else elsewhere.wake_send
     if Role.INGEST in roles:
         processes = parser_processes(os.cpu_count()) if parse_processes is None else parse_processes
@@ -151,7 +157,8 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
                       signals=signals, children=children)
     if http:
         service.http = _operations(app, metrics, service,
-                                   refused or (lambda: [r.as_dict() for r in app.renderer().problems()]))
+                                   refused or (lambda: [r.as_dict() for r in app.renderer().problems()]),
+                                   lambda: relay.failing)
     service.listeners = lambda: listeners(app, service, roles, children)
     path = settings.source_path
     reload = ConfigReload(path, app.current_desk()) if path else None
@@ -223,12 +230,13 @@ def _wake_on_news(wake: Callable[[], None]) -> Callable[[Sequence[tuple[int, Out
 
 def _turn(app: App, transport: MailTransport | None,
           turned: Callable[[bool, list[dict[str, Any]], dict[str, int]], None],
-          acknowledged: Callable[[float], None]) -> Callable[[], None]:
+          acknowledged: Callable[[float], None], on_login: Callable[[str | None], None]) -> Callable[[], None]:
     """The scheduler's turn: check edited templates, then the SLA sweep and the outbox; `turned`
-    hears how each went (a child's scheduler reports to the process that shows /metrics)."""
+    hears how each went, `on_login` each login to the relay (a child's scheduler reports to the
+    process that shows /metrics and /healthz)."""
     kinds: Counter[str] = Counter()
     outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]),
-                            acknowledged=_since_stored(app, acknowledged))
+                            acknowledged=_since_stored(app, acknowledged), on_login=on_login)
     watch = app.template_watch()
 
     def turn() -> None:
@@ -268,7 +276,8 @@ def _since_stored(app: App, record: Callable[[float], None]) -> Callable[[int, d
 
 
 def _operations(app: App, metrics: Metrics, service: Service,
-                refused_now: Callable[[], list[dict[str, Any]]]) -> HttpEndpoint:
+                refused_now: Callable[[], list[dict[str, Any]]],
+                relay_failing: Callable[[], dict[str, str] | None]) -> HttpEndpoint:
     """/healthz, /metrics and the admin pages, reading the running parts."""
     from inbox.web import HttpEndpoint
 
@@ -288,8 +297,11 @@ def _operations(app: App, metrics: Metrics, service: Service,
         # waits there unseen, and a team should hear of it before its customers do.
         failing = {p.name: {"reason": f.reason, "since": f.since.isoformat()} for p in pollers
                    if (f := p.failing) is not None}
+        # A relay that takes no login keeps every email waiting (they retry, none is lost): the
+        # same signal, before the customers notice the silence.
+        outbound = relay_failing()
         receiving = service.listener is None or service.listening
-        ok = database == "ok" and receiving and not failing
+        ok = database == "ok" and receiving and not failing and outbound is None
         # A refused template does not make the service unhealthy (its last good version is used, or
         # the emails wait): /healthz stays 200 and says "degraded", with the reason, for the admin.
         refused = refused_now()
@@ -297,11 +309,13 @@ def _operations(app: App, metrics: Metrics, service: Service,
         status = "down" if not ok else "degraded" if refused else "ok"
         detail: dict[str, Any] = {"status": status}
         reasons = [f"mailbox {name} failing since {f['since']}: {f['reason']}" for name, f in failing.items()]
+        if outbound is not None:
+            reasons.append(f"outbound relay failing since {outbound['since']}: {outbound['reason']}")
         reasons += [_reason(r) for r in refused]
         if reasons:
             detail["reason"] = "; ".join(reasons)
         return ok, {**detail, "database": database, "smtp": smtp, "imap_last_success": imap,
-                    "imap_failing": failing, "templates": {"ok": not refused, "problems": refused}}
+                    "imap_failing": failing, "outbound_failing": outbound, "templates": {"ok": not refused, "problems": refused}}
 
     async def render() -> str:
         # The depth queries run off the loop, in prometheus-client's collect.

@@ -6,9 +6,15 @@ failure). No secret or token reaches a log line or the --json output."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import http.client
 import json
+import logging
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +22,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from sqlalchemy import select
 
+from inbox.app import build_app
 from inbox.cli import main
 from inbox.clock import FixedClock
+from inbox.roles import Role
+from inbox.serving import build_service
+from inbox.settings import load_settings
+from inbox.store.tables import OutboxRow
 from tests.dovecot import free_port
 from tests.fakes import mail, write_config
+from tests.integration.test_imap import wait_until
 from tests.oauth_kit import CLIENT_ID, CLIENT_SECRET
 from tests.oauth_server import RunningTokenServer
 
@@ -68,9 +81,10 @@ def relay(token_server: RunningTokenServer) -> Iterator[tuple[XOAuth2Relay, int]
     controller.stop()
 
 
-def config(tmp_path: Path, db_url: str, token_server: RunningTokenServer, port: int) -> str:
-    path = write_config(tmp_path, db_url)
+def config(tmp_path: Path, db_url: str, token_server: RunningTokenServer, port: int, extra: str = "") -> str:
+    path = write_config(tmp_path, db_url, extra=extra)
     outbound = (f'outbound: {{transport: smtp, host: 127.0.0.1, port: {port}, username: {SENDER}, '
+                'interval_seconds: 3600, '  # a turn when woken (the test wakes it), not on a tick
                 f'auth: {{method: oauth2, provider: generic, client_id: {CLIENT_ID}, '
                 f'client_secret_env: TEST_OAUTH_CLIENT_SECRET, token_url: "{token_server.http}/token"}}, '
                 f'from_address: "Example Support <{SENDER}>"}}')
@@ -123,3 +137,106 @@ def test_the_relay_with_xoauth2_sends_the_acknowledgement_renewing_a_refused_tok
     for secret in [CLIENT_SECRET, *token_server.state.issued]:
         encoded = base64.b64encode(f"user={SENDER}\x01auth=Bearer {secret}\x01\x01".encode()).decode()
         assert secret not in text and encoded not in text
+
+
+def healthz(port: int) -> tuple[int, dict[str, Any], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read().decode()
+        return response.status, json.loads(body), body
+    finally:
+        conn.close()
+
+
+@contextmanager
+def sending(path: str, clock: FixedClock) -> Iterator[Any]:
+    """The send role and /healthz of `inbox serve` running in a thread; yields its scheduler."""
+    service, _ = build_service(build_app(load_settings(path), clock), roles=frozenset({Role.SEND}))
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(target=lambda: loop.run_until_complete(service.run(stop)), daemon=True)
+    thread.start()
+    try:
+        yield service.scheduler
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+        assert not thread.is_alive()
+        loop.close()
+
+
+def test_healthz_names_a_relay_whose_oauth_login_fails_and_forgets_it_once_a_login_works(
+        db_url: str, tmp_path: Path, token_server: RunningTokenServer, relay: tuple[XOAuth2Relay, int],
+        oauth_clock: FixedClock, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """The provider refuses tokens (a deleted app, every token revoked): the send round cannot log in
+    to the relay, /healthz is 503 naming the relay, the provider's error code and since when, the
+    email waits (retry, not dead); the provider back, the next round sends it and /healthz is 200."""
+    caplog.set_level(logging.DEBUG)
+    handler, port = relay
+    token_server.state.app_users[CLIENT_ID] = SENDER
+    http_port = free_port()
+    path = config(tmp_path, db_url, token_server, port, extra=f"http: {{host: 127.0.0.1, port: {http_port}}}\n")
+    eml = tmp_path / "in.eml"
+    app = build_app(load_settings(path), oauth_clock)
+
+    def ingest(message_id: str) -> None:
+        eml.write_bytes(mail(message_id=message_id, subject=f"Problem {message_id}"))
+        assert main(["ingest", str(eml), "--config", path], clock=oauth_clock) == 0
+
+    def up() -> bool:
+        try:
+            return healthz(http_port)[0] > 0
+        except OSError:
+            return False
+
+    def states() -> list[str]:
+        with app.sessions() as session:
+            return sorted(session.scalars(select(OutboxRow.state)))
+
+    ingest("<h1@acme.com>")
+    bodies: list[str] = []
+    with sending(path, oauth_clock) as scheduler:
+        wait_until(lambda: len(handler.delivered) == 1 and up(), "the first acknowledgement sent")
+        status, health, body = healthz(http_port)
+        bodies.append(body)
+        assert status == 200 and health["outbound_failing"] is None and "reason" not in health
+
+        # The provider gives no token, and every token it gave is revoked: the login fails.
+        failed_at = oauth_clock.now()
+        token_server.state.failure = "invalid_client"
+        token_server.state.revoke_all()
+        ingest("<h2@acme.com>")
+        scheduler.wake()
+        wait_until(lambda: healthz(http_port)[0] == 503, "/healthz failing")
+        status, health, body = healthz(http_port)
+        bodies.append(body)
+        failing = health["outbound_failing"]
+        assert health["status"] == "down" and "invalid_client" in failing["reason"]
+        assert failing["since"] == failed_at.isoformat()
+        assert f"outbound relay failing since {failed_at.isoformat()}: " in health["reason"]
+        assert len(handler.delivered) == 1 and "dead" not in states() and states().count("sent") == 1
+
+        # A later round still failing keeps the first failure's time.
+        oauth_clock.set(failed_at + timedelta(hours=1))
+        turns = scheduler.turns
+        scheduler.wake()
+        wait_until(lambda: scheduler.turns > turns, "a second failing round")
+        assert healthz(http_port)[1]["outbound_failing"]["since"] == failed_at.isoformat()
+
+        # The provider is back: the next round logs in, sends the waiting email, /healthz forgets it.
+        token_server.state.failure = None
+        oauth_clock.set(failed_at + timedelta(hours=3))  # past the email's retry back-off
+        scheduler.wake()
+        wait_until(lambda: len(handler.delivered) == 2, "the waiting acknowledgement sent")
+        wait_until(lambda: healthz(http_port)[0] == 200, "/healthz recovered")
+        status, health, body = healthz(http_port)
+        bodies.append(body)
+        assert health["outbound_failing"] is None and "reason" not in health
+        assert states() == ["sent", "sent"]
+
+    text = "".join(bodies) + capsys.readouterr().err + caplog.text
+    assert "outbound relay: login failed" in caplog.text  # the log line was searched too
+    for secret in [CLIENT_SECRET, *token_server.state.issued]:
+        assert secret not in text
