@@ -11,6 +11,8 @@ import base64
 import http.client
 import json
 import logging
+import os
+import smtplib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ from inbox.serving import build_service
 from inbox.settings import load_settings
 from inbox.store.tables import OutboxRow
 from tests.dovecot import free_port
+from tests.durability.serve import ServeProcess
 from tests.fakes import mail, write_config
 from tests.integration.test_imap import wait_until
 from tests.oauth_kit import CLIENT_ID, CLIENT_SECRET
@@ -238,5 +241,60 @@ def test_healthz_names_a_relay_whose_oauth_login_fails_and_forgets_it_once_a_log
 
     text = "".join(bodies) + capsys.readouterr().err + caplog.text
     assert "outbound relay: login failed" in caplog.text  # the log line was searched too
+    for secret in [CLIENT_SECRET, *token_server.state.issued]:
+        assert secret not in text
+
+
+def test_inbox_serve_split_in_processes_shows_the_sending_childs_failing_relay_on_healthz(
+        db_url: str, tmp_path: Path, token_server: RunningTokenServer, relay: tuple[XOAuth2Relay, int]) -> None:
+    """`inbox serve` as an operator runs it (the sender in a child process): the child's failed login
+    to the relay crosses its pipe to /healthz in the parent, and the next login that works clears it."""
+    handler, port = relay
+    token_server.state.app_users[CLIENT_ID] = SENDER
+    smtp_port, http_port = free_port(), free_port()
+    path = config(tmp_path, db_url, token_server, port,
+                  extra=f"smtp: {{host: 127.0.0.1, port: {smtp_port}}}\nhttp: {{host: 127.0.0.1, port: {http_port}}}\n")
+    log = tmp_path / "serve.log"
+    server = ServeProcess(Path(path), smtp_port, log, env={**os.environ, "INBOX_LOG_LEVEL": "INFO"})
+
+    def send(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+            client.sendmail("alice@acme.com", [SENDER], mail(message_id=f"<s{n}@acme.com>", subject=f"Problem {n}"))
+
+    def health_is(status: int) -> bool:
+        try:
+            return healthz(http_port)[0] == status
+        except OSError:
+            return False
+
+    bodies: list[str] = []
+    server.start()
+    try:
+        send(1)
+        assert server.wait_until(lambda: len(handler.delivered) == 1 and health_is(200), 60), log.read_text()[-2000:]
+        bodies.append(healthz(http_port)[2])
+
+        token_server.state.failure = "invalid_client"
+        token_server.state.revoke_all()
+        send(2)
+        assert server.wait_until(lambda: health_is(503), 60), log.read_text()[-2000:]
+        status, health, body = healthz(http_port)
+        bodies.append(body)
+        assert "invalid_client" in health["outbound_failing"]["reason"] and health["outbound_failing"]["since"]
+        assert "outbound relay failing since" in health["reason"] and health["imap_failing"] == {}
+        assert len(handler.delivered) == 1
+
+        token_server.state.failure = None
+        send(3)
+        assert server.wait_until(lambda: len(handler.delivered) == 2 and health_is(200), 60), log.read_text()[-2000:]
+        status, health, body = healthz(http_port)
+        bodies.append(body)
+        assert health["outbound_failing"] is None and b"Problem 3" in handler.delivered[1][2]
+        assert server.terminate() == 0
+    finally:
+        server.kill()
+    written = log.read_text()
+    assert "started the send process" in written and "outbound relay: login failed" in written
+    text = "".join(bodies) + written
     for secret in [CLIENT_SECRET, *token_server.state.issued]:
         assert secret not in text
