@@ -65,9 +65,9 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     cannot start. Split, with the cores for it, every role but receive runs in a child process of
     its own (`inbox.roles.layout`)."""
     # Loaded only when serving: the CLI's other commands need none of the network parts.
+    from autoresponder.relay_login import RelayLogin
     from inbox.app import parser_processes
     from inbox.ingest.background import acknowledgement_recorder, latency_recorder, outcome_counter, quarantine_counter
-    from autoresponder.relay_login import RelayLogin
     from inbox.metrics import Metrics
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service

@@ -16,8 +16,8 @@ import smtplib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +278,7 @@ def test_inbox_serve_split_in_processes_shows_the_sending_childs_failing_relay_o
         token_server.state.revoke_all()
         send(2)
         assert server.wait_until(lambda: health_is(503), 60), log.read_text()[-2000:]
-        status, health, body = healthz(http_port)
+        _, health, body = healthz(http_port)
         bodies.append(body)
         assert "invalid_client" in health["outbound_failing"]["reason"] and health["outbound_failing"]["since"]
         assert "outbound relay failing since" in health["reason"] and health["imap_failing"] == {}
@@ -287,7 +287,7 @@ def test_inbox_serve_split_in_processes_shows_the_sending_childs_failing_relay_o
         token_server.state.failure = None
         send(3)
         assert server.wait_until(lambda: len(handler.delivered) == 2 and health_is(200), 60), log.read_text()[-2000:]
-        status, health, body = healthz(http_port)
+        _, health, body = healthz(http_port)
         bodies.append(body)
         assert health["outbound_failing"] is None and b"Problem 3" in handler.delivered[1][2]
         assert server.terminate() == 0
