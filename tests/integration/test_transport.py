@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from autoresponder.transport import (
     MaildirTransport,
@@ -284,3 +285,32 @@ def test_memory_transport_records_and_fails_on_request() -> None:
             memory.send(MESSAGE, "bounces@example.com", ["alice@acme.com"])
     memory.send(MESSAGE, "bounces@example.com", ["alice@acme.com"])
     assert memory.sent == [(MESSAGE, "bounces@example.com", ("alice@acme.com",))]
+
+
+# The relay is on loopback: AUTH without TLS is what this test wants, not a risk.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_smtp_tells_on_login_how_each_password_login_went_and_never_the_password() -> None:
+    """A relay refusing the password: `on_login` hears the relay's reply (and the email is temporary,
+    never the password); the right password: it hears None, and the email goes."""
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.password == b"right horse"
+        return AuthResult(success=ok, handled=False)
+
+    heard: list[str | None] = []
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), ready_timeout=TIMEOUT, auth_required=True,
+                            auth_require_tls=False, authenticator=check)
+    controller.start()
+    try:
+        wrong = transport(controller.port, username="support", password="wrong staple", on_login=heard.append)
+        with pytest.raises(TemporarySendError) as refused:
+            wrong.send(MESSAGE, "support@example.com", ["alice@acme.com"])
+        assert len(heard) == 1 and heard[0] is not None and "relay refused the login: 535" in heard[0]
+        assert "wrong staple" not in heard[0] + str(refused.value) and sink.received == []
+        right = transport(controller.port, username="support", password="right horse", on_login=heard.append)
+        right.send(MESSAGE, "support@example.com", ["alice@acme.com"])
+        right.close()
+        assert heard[1:] == [None] and len(sink.received) == 1
+    finally:
+        controller.stop()
