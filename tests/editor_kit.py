@@ -18,7 +18,7 @@ import pytest
 
 from inbox.app import App
 from inbox.domain.template_versions import TemplateVersions
-from inbox.serving import admin_pages
+from inbox.admin_wiring import admin_pages
 from inbox.web import AdminPages
 from tests.fakes import mail, make_app, make_settings
 

@@ -219,7 +219,7 @@ def test_a_session_opened_on_one_instance_works_on_another(site: EditorSite) -> 
     and CSRF token that one hands out are taken by the other."""
     import dataclasses
 
-    from inbox.serving import admin_pages
+    from inbox.admin_wiring import admin_pages
 
     second = admin_pages(site.app, versions=site.versions)
     assert second is not None and second.admins is not site.admin.admins

@@ -23,7 +23,7 @@ import pytest
 from autoresponder import render
 from autoresponder.render import KINDS
 from inbox.app import App
-from inbox.serving import admin_pages
+from inbox.admin_wiring import admin_pages
 from inbox.web import AdminPages
 from tests.fakes import mail, make_app, make_settings
 from tests.web_kit import Client, fetch, running
