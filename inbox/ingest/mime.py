@@ -68,6 +68,10 @@ _ANGLE_ID = re.compile(r"<([^<>]*)>")
 _BARE_TOKENS = re.compile(r"[\s,]+")
 # Characters Windows refuses in file names; "/" and "\\" are handled as paths.
 _RESERVED = re.compile(r'[<>:"|?*]')
+# RFC 2045 section 5.1: a type and a subtype, each a token. Anything else (a NUL, a space, another
+# slash) is stored as what a reader may assume of an unknown part (RFC 2046 section 4.5.1).
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,100}/[a-z0-9!#$&^_.+-]{1,100}")
+UNKNOWN_TYPE = "application/octet-stream"
 _RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient:[^;\n]*;\s*<?([^>\s]+)", re.IGNORECASE | re.MULTILINE)
 _ADDRESS = re.compile(r"[^@\s<>;]+@[^@\s<>;]+")
 QUOTED_MESSAGE_ID = re.compile(r"^[ \t>]*message-id:\s*<([^<>\s]{1,998})>", re.IGNORECASE | re.MULTILINE)
@@ -199,6 +203,7 @@ def _filename(part: Message, defects: list[str] | None = None) -> str | None:
 
 def _attachment(part: Message, ctype: str, data: bytes, filename: str | None = None) -> AttachmentInfo:
     name = _filename(part) if filename is None else filename
+    ctype = ctype if _MEDIA_TYPE.fullmatch(ctype) else UNKNOWN_TYPE  # PostgreSQL stores no NUL in text
     return AttachmentInfo(
         filename=safe_filename(name, ctype),
         content_type=ctype,

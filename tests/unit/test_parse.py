@@ -87,6 +87,17 @@ def test_attachment_size_hash_and_type() -> None:
     assert att.sha256 == hashlib.sha256(data).hexdigest()
 
 
+def test_attachment_type_that_is_no_media_type_is_stored_as_octet_stream() -> None:
+    """A NUL or a space in Content-Type (PostgreSQL refuses a NUL in any text
+    column, failing the whole mail) is stored as application/octet-stream."""
+    for ctype in (b"message\x00/rfc822", b"application/x thing"):
+        raw = (b"From: a@b.com\nContent-Type: multipart/mixed; boundary=X\n\n--X\nContent-Type: text/plain\n\nhi\n"
+               b"--X\nContent-Type: " + ctype + b"\nContent-Disposition: attachment; filename=f.dat\n\nxyz\n--X--\n")
+        (att,) = parse(raw).attachments
+        assert att.content_type == "application/octet-stream", ctype
+        assert "\x00" not in att.filename
+
+
 def test_attachment_path_is_reduced_to_its_base_name() -> None:
     """"../../etc/passwd" and Windows paths lose every directory."""
     assert parse(_with_attachment("../../etc/passwd")).attachments[0].filename == "passwd"
