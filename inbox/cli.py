@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from inbox import logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
+from inbox.cli_tickets import tickets_attachment, tickets_list, tickets_show
 from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 
 if TYPE_CHECKING:
@@ -182,38 +183,6 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-def _tickets_list(app: App, args: argparse.Namespace) -> int:
-    from inbox.present import ticket_row, ticket_table
-    from inbox.store import tickets as store
-
-    with app.sessions() as session:
-        found = store.list_tickets(session, status=args.status, severity=args.severity)
-    if args.json:
-        print(json.dumps([ticket_row(t) for t in found]))
-    else:
-        print(ticket_table(found))
-    return 0
-
-
-def _tickets_show(app: App, args: argparse.Namespace) -> int:
-    from inbox import tickets
-    from inbox.present import ticket_detail, ticket_text
-    from inbox.store import outbox
-    from inbox.store import tickets as store
-
-    with app.sessions() as session:
-        ticket = store.ticket_by_tracking(session, args.tracking)
-        if ticket is None:
-            raise Failure(ErrorKind.NOT_FOUND, f"no ticket {args.tracking}", 1)
-        addresses = [ticket.requester, *store.participants(session, ticket.id)]
-        detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
-                               store.linked_trackings(session, ticket.id),
-                               suppressed=list(tickets.suppressed(session, addresses).values()),
-                               outbox=outbox.rows_of(session, ticket.id))
-    print(json.dumps(detail) if args.json else ticket_text(detail))
-    return 0
-
-
 def _tickets_set(app: App, args: argparse.Namespace) -> int:
     from inbox import tickets
     from inbox.domain.ticket import Status
@@ -346,14 +315,16 @@ def _restore(app: App, args: argparse.Namespace) -> int:
 
 
 # Commands that only read: on a SQLite file that does not exist they stop rather than create it.
-READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview")})
+READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("tickets", "attachment"), ("report", "sla"),
+                       ("templates", "preview")})
 
 _HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
     ("serve", None): _serve,
     ("ingest", None): _ingest,
-    ("tickets", "list"): _tickets_list,
-    ("tickets", "show"): _tickets_show,
+    ("tickets", "list"): tickets_list,
+    ("tickets", "show"): tickets_show,
+    ("tickets", "attachment"): tickets_attachment,
     ("tickets", "set"): _tickets_set,
     ("jobs", "run-once"): _jobs_run_once,
     ("report", "sla"): _report_sla,

@@ -1,0 +1,146 @@
+"""Finding tickets: one narrow SQL query per `TicketFilter`, counted, ordered and cut in the database.
+
+`count` and `rows` read only the columns a list shows (no ORM objects, no JSON of messages), so a
+list of 100,000 tickets costs what its rows cost. Search uses the index of migration 0010: SQLite's
+FTS5 tables (a person's words, each quoted, so nothing typed is read as an operator) and
+PostgreSQL's tsvector GIN indexes (plainto_tsquery, which reads any text as plain words). Reads
+only; never writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    distinct,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
+
+from inbox.domain.ticket import EventKind, Status
+from inbox.domain.ticket_filter import MAX_SEARCH_CHARS, Order, Sorting, TicketFilter
+from inbox.store.tables import Event, Ticket, UTCDateTime
+
+__all__ = ["LIST_COLUMNS", "count", "is_search_object", "known", "rows"]
+
+# Migration 0010's objects, which the models do not describe (FTS5 tables and their shadow tables,
+# expression indexes): the schema test leaves them out of its comparison.
+SEARCH_TABLES = ("tickets_fts", "ticket_messages_fts")
+SEARCH_INDEXES = ("ix_tickets_search", "ix_ticket_messages_search")
+DONE = (Status.SOLVED.value, Status.CLOSED.value)
+
+_T = Ticket.__table__.c
+LIST_COLUMNS = (_T.tracking, _T.subject, _T.customer_id, _T.severity, _T.status, _T.assignee, _T.created_at,
+                _T.flags, _T.plan, _T.category)
+# Exactly the expressions of migration 0010's PostgreSQL indexes: the planner uses an index only
+# for the expression it was built on.
+_PG_MATCH = text(
+    "tickets.id IN (SELECT id FROM tickets WHERE to_tsvector('simple'::regconfig, left(subject, 100000)) "
+    "@@ plainto_tsquery('simple'::regconfig, :search) "
+    "UNION SELECT ticket_id FROM ticket_messages WHERE to_tsvector('simple'::regconfig, "
+    "left(subject, 100000) || ' ' || left(text, 100000)) @@ plainto_tsquery('simple'::regconfig, :search))")
+_SQLITE_MATCH = text(
+    "tickets.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :search "
+    "UNION SELECT ticket_id FROM ticket_messages WHERE id IN "
+    "(SELECT rowid FROM ticket_messages_fts WHERE ticket_messages_fts MATCH :search))")
+_FAR = "9999-12-31 23:59:59.999999"  # later than any due time, as SQLite stores them
+
+
+def is_search_object(name: str | None) -> bool:
+    """Whether a table or index name is migration 0010's (an FTS5 table's shadow tables included)."""
+    return bool(name) and (name in SEARCH_INDEXES or any(name == t or name.startswith(t + "_") for t in SEARCH_TABLES))
+
+
+def count(conn: Connection, wanted: TicketFilter) -> int:
+    """How many tickets match, whatever the limit."""
+    stmt = select(func.count()).select_from(Ticket.__table__).where(*_conditions(conn, wanted))
+    return int(conn.execute(stmt).scalar_one())
+
+
+def rows(conn: Connection, wanted: TicketFilter, sorting: Sorting, severities: Sequence[str],
+         limit: int | None) -> Iterator[Any]:
+    """The matching tickets' LIST_COLUMNS in `sorting`'s order, at most `limit` (None: all), streamed."""
+    stmt = (select(*LIST_COLUMNS).where(*_conditions(conn, wanted))
+            .order_by(*_order(conn, sorting, severities)).limit(limit))
+    yield from conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
+
+
+def known(conn: Connection, column: str) -> set[str]:
+    """The values of a ticket column that some ticket holds (a category a person typed, a customer
+    since removed from the config), so that a filter may name them."""
+    found = conn.execute(select(distinct(_T[column])).where(_T[column].is_not(None))).scalars()
+    return {str(value) for value in found}
+
+
+def _conditions(conn: Connection, wanted: TicketFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    for column, values in ((_T.customer_id, wanted.customers), (_T.assignee, wanted.assignees),
+                           (_T.category, wanted.categories), (_T.status, wanted.statuses),
+                           (_T.severity, wanted.severities)):
+        if values:
+            named = [v for v in values if v is not None]
+            either = [column.in_(named)] if named else []
+            conds.append(or_(*either, column.is_(None)) if None in values else either[0])
+    if wanted.open_only:
+        conds.append(_T.status.not_in(DONE))
+    if wanted.breached:
+        events = Event.__table__.c
+        conds.append(exists().where(events.ticket_id == _T.id, events.kind == EventKind.BREACH.value))
+    if wanted.due_before is not None:
+        conds.append(and_(_T.status.not_in(DONE), _next_due(conn) < wanted.due_before))
+    if wanted.since is not None:
+        conds.append(_T.created_at >= wanted.since)
+    if wanted.until is not None:
+        conds.append(_T.created_at < wanted.until)
+    if wanted.search is not None:
+        conds.append(_matches(conn, wanted))
+    return conds
+
+
+def _matches(conn: Connection, wanted: TicketFilter) -> ColumnElement[bool]:
+    if conn.dialect.name == "postgresql":
+        # plainto_tsquery splits the text as the index did (an address stays one word) and reads no operator.
+        return _PG_MATCH.bindparams(bindparam("search", wanted.search[:MAX_SEARCH_CHARS]))  # type: ignore[index, return-value]
+    words = wanted.words
+    if not words:
+        return false()
+    # FTS5's query language reads a double-quoted string as one plain word; the words have no quote.
+    return _SQLITE_MATCH.bindparams(bindparam("search", " ".join(f'"{w}"' for w in words)))  # type: ignore[return-value]
+
+
+def _next_due(conn: Connection) -> ColumnElement[Any]:
+    """The earliest due time of a target not yet met; NULL when none is pending."""
+    pending = [case((_T.first_response_at.is_(None), _T.first_response_due)), _T.next_update_due,
+               case((_T.workaround_at.is_(None), _T.workaround_due)),
+               case((_T.solved_at.is_(None), _T.resolution_due))]
+    if conn.dialect.name == "postgresql":
+        return type_coerce(func.least(*pending), UTCDateTime)  # LEAST skips NULLs
+    # SQLite's min() of several values is NULL if any is: stand "never" in for them, then take it out.
+    far = literal_column(f"'{_FAR}'")
+    return type_coerce(func.nullif(func.min(*[func.coalesce(p, far) for p in pending]), far), UTCDateTime)
+
+
+def _order(conn: Connection, sorting: Sorting, severities: Sequence[str]) -> list[ColumnElement[Any]]:
+    def way(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return column.desc() if sorting.descending else column.asc()
+
+    tie = way(_T.number)
+    if sorting.order is Order.UPDATED:
+        return [way(_T.updated_at), tie]
+    if sorting.order is Order.SEVERITY:
+        rank = case({name: i for i, name in enumerate(severities)}, value=_T.severity, else_=len(severities))
+        return [way(rank), tie]
+    if sorting.order is Order.DUE:
+        return [way(_next_due(conn)).nulls_last(), tie]
+    return [tie]
