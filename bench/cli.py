@@ -6,9 +6,12 @@ pass` measured in the same run, so a busy or slow machine shows in the baseline 
 --before TREE the same commands also run on another source tree (PYTHONPATH=TREE), e.g. the main
 branch, in the same run and against the same database.
 
-`tickets list --json` and `tickets show` read a SQLite database of --tickets tickets: one real
-ticket made through `inbox db upgrade` and `inbox ingest` (so it has its messages and events),
-then copied with plain SQL (one INSERT ... SELECT over a counting CTE) into the rest.
+`tickets list` and `tickets show` read a SQLite database of --tickets tickets: three real
+tickets made through `inbox db upgrade` and `inbox ingest` (so they have messages and events),
+the first copied with plain SQL (one INSERT ... SELECT over a counting CTE) into the rest, each
+copy's subject numbered. Each tree gets its own database, made by its own `db upgrade` (a tree
+whose migrations stop earlier refuses a newer schema). `--search server` matches every ticket (the
+count and the ordering work on all 100,000), `--search 4711` one subject.
 Commands write their stdout to /dev/null: the figure is the command's, not this process's reading.
 
     .venv/bin/python bench/cli.py [--runs 10] [--tickets 100000] [--before /work/main]
@@ -35,14 +38,19 @@ from bench.mailgen import generate  # noqa: E402
 SHOWN = "SUP-000001"
 
 
-def commands(config: str) -> list[tuple[str, list[str]]]:
+def commands() -> list[tuple[str, list[str]]]:
+    """Each command's label and arguments; the tree's --config goes in front."""
     return [
         ("--help", ["--help"]),
         ("--version", ["--version"]),
-        ("tickets list --json", ["--config", config, "tickets", "list", "--json"]),
-        ("tickets list", ["--config", config, "tickets", "list"]),
-        (f"tickets show {SHOWN} --json", ["--config", config, "tickets", "show", SHOWN, "--json"]),
-        (f"tickets show {SHOWN}", ["--config", config, "tickets", "show", SHOWN]),
+        ("tickets list --json", ["tickets", "list", "--json"]),
+        ("tickets list --json --limit 50", ["tickets", "list", "--json", "--limit", "50"]),
+        ("tickets list", ["tickets", "list"]),
+        ("tickets list --search server", ["tickets", "list", "--search", "server"]),
+        ("tickets list --search 4711 --json", ["tickets", "list", "--search", "4711", "--json"]),
+        ("tickets list --open --order=-opened", ["tickets", "list", "--open", "--order=-opened"]),
+        (f"tickets show {SHOWN} --json", ["tickets", "show", SHOWN, "--json"]),
+        (f"tickets show {SHOWN}", ["tickets", "show", SHOWN]),
     ]
 
 
@@ -57,18 +65,19 @@ def inbox(tree: Path, argv: list[str], cwd: Path, **kw: object) -> subprocess.Co
     return subprocess.run([sys.executable, "-m", "inbox", *argv], cwd=cwd, env=environment(tree), **kw)  # type: ignore[call-overload]
 
 
-def fill(tmp: Path, tickets: int) -> str:
-    """A migrated SQLite database of `tickets` tickets and the config that names it."""
+def fill(tmp: Path, tickets: int, tree: Path = HERE) -> str:
+    """A SQLite database of `tickets` tickets, migrated by `tree`, and the config that names it."""
+    tmp.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{tmp}/inbox.db"
     config = tmp / "inbox.yaml"
     config.write_text(config_text(url, tmp))
     run = dict(cwd=tmp, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    inbox(HERE, ["--config", str(config), "db", "upgrade"], **run)
+    inbox(tree, ["--config", str(config), "db", "upgrade"], **run)
     mails = tmp / "mails"
     mails.mkdir()
     for i, data in enumerate(generate(3, seed=23)):
         (mails / f"{i}.eml").write_bytes(data)
-    inbox(HERE, ["--config", str(config), "ingest", str(mails)], **run)
+    inbox(tree, ["--config", str(config), "ingest", str(mails)], **run)
     with sqlite3.connect(tmp / "inbox.db") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(tickets)") if row[1] not in ("id",)]
         have = db.execute("SELECT max(number) FROM tickets").fetchone()[0]
@@ -103,20 +112,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         started = time.perf_counter()
-        config = fill(tmp, args.tickets)
-        print(f"setup: {args.tickets} tickets in {time.perf_counter() - started:.1f} s; "
+        configs = {tree: fill(tmp / name, args.tickets, tree) for name, tree in trees}
+        print(f"setup: {args.tickets} tickets a tree in {time.perf_counter() - started:.1f} s; "
               f"{args.runs} runs each; python {sys.version.split()[0]}\n")
         baseline, _ = timed([sys.executable, "-c", "pass"], environment(None), tmp, args.runs)
         base = statistics.median(baseline)
         rows = [("python -c pass", "", baseline, 0)]
-        for label, argv in commands(config):
+        for label, argv in commands():
             for tree_name, tree in trees:
-                times, status = timed([sys.executable, "-m", "inbox", *argv], environment(tree), tmp, args.runs)
+                times, status = timed([sys.executable, "-m", "inbox", "--config", configs[tree], *argv],
+                                      environment(tree), tmp, args.runs)
                 rows.append((f"inbox {label}", tree_name, times, status))
-    print(f"{'command':<36} {'tree':<7} {'median':>8} {'min':>8} {'max':>8} {'x pass':>7}  exit")
+    print(f"{'command':<44} {'tree':<7} {'median':>8} {'min':>8} {'max':>8} {'x pass':>7}  exit")
     for label, tree_name, times, status in rows:
         median = statistics.median(times)
-        print(f"{label:<36} {tree_name:<7} {median:>7.3f}s {min(times):>7.3f}s {max(times):>7.3f}s "
+        print(f"{label:<44} {tree_name:<7} {median:>7.3f}s {min(times):>7.3f}s {max(times):>7.3f}s "
               f"{median / base:>7.1f}  {status}")
 
 

@@ -15,11 +15,11 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from inbox import logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
-from inbox.cli_tickets import tickets_attachment, tickets_list, tickets_show
+from inbox.cli_tickets import CORE_READERS, core_reader, tickets_attachment, tickets_list, tickets_show
 from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 
 if TYPE_CHECKING:
@@ -82,8 +82,7 @@ def _command(argv: Sequence[str]) -> str | None:
 def _run(args: argparse.Namespace, given: Clock | None) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from inbox.app import build_app, database_url
-    from inbox.settings import ConfigError, load_settings
+    from inbox.settings import ConfigError, database_url, load_settings
     from inbox.store import migrate
 
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
@@ -94,7 +93,7 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         settings = load_settings(config)
         if command in READ_ONLY:
             _refuse_missing_database(config, settings, database_url(settings))
-        app = build_app(settings, clock)  # reads database.url_env
+        app = core_reader(settings) if command in CORE_READERS else _build_app(settings, clock)
     except ConfigError as exc:
         raise _config_failure(exc) from exc
     try:
@@ -112,6 +111,12 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         raise Failure(ErrorKind.DATABASE, f"database error: {str(exc.orig or exc).splitlines()[0]}", 1) from exc
     finally:
         app.close()
+
+
+def _build_app(settings: Settings, clock: Clock) -> App:
+    from inbox.app import build_app
+
+    return build_app(settings, clock)  # reads database.url_env
 
 
 def _refuse_missing_database(config: str, settings: Settings, url: str) -> None:
@@ -318,7 +323,7 @@ def _restore(app: App, args: argparse.Namespace) -> int:
 READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("tickets", "attachment"), ("report", "sla"),
                        ("templates", "preview")})
 
-_HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
+_HANDLERS: dict[tuple[str, str | None], Callable[[Any, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
     ("serve", None): _serve,
     ("ingest", None): _ingest,

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from classifiers import split_lines
 from inbox.local_times import local, local_instants
-from inbox.store.tables import Attachment, Event, OutboxRow, Suppression, Ticket, TicketMessage
+
+if TYPE_CHECKING:  # only named in signatures: `tickets list` renders its rows without loading the ORM
+    from inbox.store.tables import Attachment, Event, OutboxRow, Suppression, Ticket, TicketMessage
 
 BODY_INDENT = " " * 6
 BODY_LIMIT = 4000  # characters of one message body in `tickets show`; --json carries the whole text

@@ -1,7 +1,8 @@
 """Finding tickets: one narrow SQL query per `TicketFilter`, counted, ordered and cut in the database.
 
-`count` and `rows` read only the columns a list shows (no ORM objects, no JSON of messages), so a
-list of 100,000 tickets costs what its rows cost. Search uses the index of migration 0010: SQLite's
+`count` and `rows` read only the columns a list shows, as the database stores them (times as UTC
+text, flags as JSON text: nothing is decoded per row), through SQLAlchemy Core alone: a list of
+100,000 tickets costs what its rows cost, and `tickets list` never imports the ORM. Search uses the index of migration 0010: SQLite's
 FTS5 tables (a person's words, each quoted, so nothing typed is read as an operator) and
 PostgreSQL's tsvector GIN indexes (plainto_tsquery, which reads any text as plain words). Reads
 only; never writes.
@@ -9,30 +10,33 @@ only; never writes.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Text,
     and_,
     bindparam,
     case,
-    distinct,
+    cast,
+    column,
     exists,
     false,
     func,
     literal_column,
     or_,
     select,
+    table,
     text,
-    type_coerce,
 )
 
 from inbox.domain.ticket import EventKind, Status
 from inbox.domain.ticket_filter import MAX_SEARCH_CHARS, Order, Sorting, TicketFilter
-from inbox.store.tables import Event, Ticket, UTCDateTime
 
-__all__ = ["LIST_COLUMNS", "count", "is_search_object", "known", "rows"]
+__all__ = ["count", "is_search_object", "iso_utc", "known", "rows"]
 
 # Migration 0010's objects, which the models do not describe (FTS5 tables and their shadow tables,
 # expression indexes): the schema test leaves them out of its comparison.
@@ -40,9 +44,14 @@ SEARCH_TABLES = ("tickets_fts", "ticket_messages_fts")
 SEARCH_INDEXES = ("ix_tickets_search", "ix_ticket_messages_search")
 DONE = (Status.SOLVED.value, Status.CLOSED.value)
 
-_T = Ticket.__table__.c
-LIST_COLUMNS = (_T.tracking, _T.subject, _T.customer_id, _T.severity, _T.status, _T.assignee, _T.created_at,
-                _T.flags, _T.plan, _T.category)
+# The columns these queries name (inbox/store/tables.py has the whole tables): no ORM is loaded.
+_TICKETS = table("tickets", *(column(name) for name in (
+    "id", "number", "tracking", "subject", "customer_id", "plan", "severity", "category", "status", "assignee",
+    "created_at", "updated_at", "first_response_due", "first_response_at", "next_update_due", "workaround_due",
+    "workaround_at", "resolution_due", "solved_at", "flags")))
+_EVENTS = table("events", column("ticket_id"), column("kind"))
+_T = _TICKETS.c
+_STORED = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy writes a datetime into SQLite, and how `rows` reads one
 # Exactly the expressions of migration 0010's PostgreSQL indexes: the planner uses an index only
 # for the expression it was built on.
 _PG_MATCH = text(
@@ -54,6 +63,7 @@ _SQLITE_MATCH = text(
     "tickets.id IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :search "
     "UNION SELECT ticket_id FROM ticket_messages WHERE id IN "
     "(SELECT rowid FROM ticket_messages_fts WHERE ticket_messages_fts MATCH :search))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _FAR = "9999-12-31 23:59:59.999999"  # later than any due time, as SQLite stores them
 
 
@@ -64,22 +74,35 @@ def is_search_object(name: str | None) -> bool:
 
 def count(conn: Connection, wanted: TicketFilter) -> int:
     """How many tickets match, whatever the limit."""
-    stmt = select(func.count()).select_from(Ticket.__table__).where(*_conditions(conn, wanted))
+    stmt = select(func.count()).select_from(_TICKETS).where(*_conditions(conn, wanted))
     return int(conn.execute(stmt).scalar_one())
 
 
 def rows(conn: Connection, wanted: TicketFilter, sorting: Sorting, severities: Sequence[str],
          limit: int | None) -> Iterator[Any]:
-    """The matching tickets' LIST_COLUMNS in `sorting`'s order, at most `limit` (None: all), streamed."""
-    stmt = (select(*LIST_COLUMNS).where(*_conditions(conn, wanted))
-            .order_by(*_order(conn, sorting, severities)).limit(limit))
+    """The matching tickets in `sorting`'s order, at most `limit` (None: all), streamed: tuples of
+    tracking, subject, customer_id, severity, status, assignee, created_at (UTC as `iso_utc` reads
+    it), flags (JSON text), plan, category."""
+    if conn.dialect.name == "postgresql":
+        created = func.to_char(func.timezone("UTC", _T.created_at), "YYYY-MM-DD HH24:MI:SS.US")
+    else:
+        created = _T.created_at
+    stmt = (select(_T.tracking, _T.subject, _T.customer_id, _T.severity, _T.status, _T.assignee, created,
+                   cast(_T.flags, Text), _T.plan, _T.category)
+            .where(*_conditions(conn, wanted)).order_by(*_order(conn, sorting, severities)).limit(limit))
     yield from conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
+
+
+def iso_utc(stored: str) -> str:
+    """A `rows` time as ISO 8601 with its offset, as datetime.isoformat() writes it: "2026-12-07
+    09:14:00.000000" -> "2026-12-07T09:14:00+00:00"."""
+    return f"{stored[:10]}T{stored[11:19] if stored.endswith('.000000') else stored[11:]}+00:00"
 
 
 def known(conn: Connection, column: str) -> set[str]:
     """The values of a ticket column that some ticket holds (a category a person typed, a customer
     since removed from the config), so that a filter may name them."""
-    found = conn.execute(select(distinct(_T[column])).where(_T[column].is_not(None))).scalars()
+    found = conn.execute(select(_T[column]).where(_T[column].is_not(None)).distinct()).scalars()
     return {str(value) for value in found}
 
 
@@ -95,14 +118,13 @@ def _conditions(conn: Connection, wanted: TicketFilter) -> list[ColumnElement[bo
     if wanted.open_only:
         conds.append(_T.status.not_in(DONE))
     if wanted.breached:
-        events = Event.__table__.c
-        conds.append(exists().where(events.ticket_id == _T.id, events.kind == EventKind.BREACH.value))
+        conds.append(exists().where(_EVENTS.c.ticket_id == _T.id, _EVENTS.c.kind == EventKind.BREACH.value))
     if wanted.due_before is not None:
-        conds.append(and_(_T.status.not_in(DONE), _next_due(conn) < wanted.due_before))
+        conds.append(and_(_T.status.not_in(DONE), _next_due(conn) < _instant(conn, wanted.due_before)))
     if wanted.since is not None:
-        conds.append(_T.created_at >= wanted.since)
+        conds.append(_T.created_at >= _instant(conn, wanted.since))
     if wanted.until is not None:
-        conds.append(_T.created_at < wanted.until)
+        conds.append(_T.created_at < _instant(conn, wanted.until))
     if wanted.search is not None:
         conds.append(_matches(conn, wanted))
     return conds
@@ -111,7 +133,9 @@ def _conditions(conn: Connection, wanted: TicketFilter) -> list[ColumnElement[bo
 def _matches(conn: Connection, wanted: TicketFilter) -> ColumnElement[bool]:
     if conn.dialect.name == "postgresql":
         # plainto_tsquery splits the text as the index did (an address stays one word) and reads no operator.
-        return _PG_MATCH.bindparams(bindparam("search", wanted.search[:MAX_SEARCH_CHARS]))  # type: ignore[index, return-value]
+        # PostgreSQL text holds no NUL, and no control character is part of a word.
+        plain = _CONTROL.sub(" ", (wanted.search or "")[:MAX_SEARCH_CHARS])
+        return _PG_MATCH.bindparams(bindparam("search", plain))  # type: ignore[return-value]
     words = wanted.words
     if not words:
         return false()
@@ -125,10 +149,16 @@ def _next_due(conn: Connection) -> ColumnElement[Any]:
                case((_T.workaround_at.is_(None), _T.workaround_due)),
                case((_T.solved_at.is_(None), _T.resolution_due))]
     if conn.dialect.name == "postgresql":
-        return type_coerce(func.least(*pending), UTCDateTime)  # LEAST skips NULLs
+        return func.least(*pending)  # LEAST skips NULLs
     # SQLite's min() of several values is NULL if any is: stand "never" in for them, then take it out.
     far = literal_column(f"'{_FAR}'")
-    return type_coerce(func.nullif(func.min(*[func.coalesce(p, far) for p in pending]), far), UTCDateTime)
+    return func.nullif(func.min(*[func.coalesce(p, far) for p in pending]), far)
+
+
+def _instant(conn: Connection, at: datetime) -> Any:
+    """`at` as the database compares it with a stored time: SQLite stores UTC text (_STORED)."""
+    utc = at.astimezone(timezone.utc)
+    return utc if conn.dialect.name == "postgresql" else utc.strftime(_STORED)
 
 
 def _order(conn: Connection, sorting: Sorting, severities: Sequence[str]) -> list[ColumnElement[Any]]:
