@@ -21,8 +21,9 @@ if TYPE_CHECKING:  # only named in signatures: `tickets list` renders its rows w
 BODY_INDENT = " " * 6
 BODY_LIMIT = 4000  # characters of one message body in `tickets show`; --json carries the whole text
 MAX_BLANK_LINES = 2
-# C0 and C1 controls other than tab and newline: ESC sequences and friends (ECMA-48).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls other than tab and newline: ESC sequences and friends (ECMA-48); and the
+# bidirectional embeddings, overrides and isolates, which show "invoice\u202efdp.exe" as "invoiceexe.pdf".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def iso(at: datetime | None) -> str | None:
