@@ -99,22 +99,22 @@ def iso_utc(stored: str) -> str:
     return f"{stored[:10]}T{stored[11:19] if stored.endswith('.000000') else stored[11:]}+00:00"
 
 
-def known(conn: Connection, column: str) -> set[str]:
-    """The values of a ticket column that some ticket holds (a category a person typed, a customer
-    since removed from the config), so that a filter may name them."""
-    found = conn.execute(select(_T[column]).where(_T[column].is_not(None)).distinct()).scalars()
+def known(conn: Connection, name: str) -> set[str]:
+    """The values of ticket column `name` that some ticket holds (a category a person typed, a
+    customer since removed from the config), so that a filter may name them."""
+    found = conn.execute(select(_T[name]).where(_T[name].is_not(None)).distinct()).scalars()
     return {str(value) for value in found}
 
 
 def _conditions(conn: Connection, wanted: TicketFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
-    for column, values in ((_T.customer_id, wanted.customers), (_T.assignee, wanted.assignees),
+    for field, values in ((_T.customer_id, wanted.customers), (_T.assignee, wanted.assignees),
                            (_T.category, wanted.categories), (_T.status, wanted.statuses),
                            (_T.severity, wanted.severities)):
         if values:
             named = [v for v in values if v is not None]
-            either = [column.in_(named)] if named else []
-            conds.append(or_(*either, column.is_(None)) if None in values else either[0])
+            either = [field.in_(named)] if named else []
+            conds.append(or_(*either, field.is_(None)) if None in values else either[0])
     if wanted.open_only:
         conds.append(_T.status.not_in(DONE))
     if wanted.breached:

@@ -21,7 +21,7 @@ from inbox.cli import main
 from inbox.clock import FixedClock
 from inbox.settings import database_url, load_settings
 from inbox.store.db import make_engine
-from tests.fakes import T0, mail, write_config
+from tests.fakes import T0, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = T0 + timedelta(days=1)
@@ -79,13 +79,13 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_show_lists_each_attachment(config: str, capsys) -> None:
     """--json gives each message's attachments (number, name, type, size, sha256); text one line each."""
-    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")
+    _, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001", "--json")
     [message] = json.loads(out)["messages"]
     files = message["attachments"]
     assert [(a["number"], a["name"], a["type"]) for a in files] == [
         (1, "invoice.pdf", "application/pdf"), (2, "notes.txt", "text/plain"), (3, "fwd.eml", "message/rfc822")]
     assert (files[0]["size"], files[0]["sha256"]) == (len(PDF), hashlib.sha256(PDF).hexdigest())
-    code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
+    _, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
     assert f"[1] invoice.pdf  application/pdf  {len(PDF):,} bytes  sha256 {hashlib.sha256(PDF).hexdigest()}" in out
     assert "[2] notes.txt  text/plain  18 bytes" in out
 
@@ -128,7 +128,7 @@ def test_out_and_force(config: str, cwd: Path, tmp_path: Path, capsys) -> None:
 def test_stdout(config: str, tmp_path: Path) -> None:
     """`--out -` writes the attachment's bytes, and nothing else, to stdout."""
     proc = subprocess.run([sys.executable, "-m", "inbox", "--config", config, "tickets", "attachment", "SUP-000001",
-                           "1", "--out", "-"], capture_output=True, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)})
+                           "1", "--out", "-"], capture_output=True, check=False, cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert (proc.returncode, proc.stdout) == (0, PDF)
 
 
@@ -186,7 +186,7 @@ def test_hostile_names_stay_in_the_current_directory(db_url: str, tmp_path: Path
         assert all(ch.isprintable() and ch != "\u202e" for ch in name)
         assert len(name) <= 150 and len(name.encode()) <= MAX_NAME_BYTES
     assert {"passwd", "[31m.txt", "attachment-4", "_CON", "bashrc", "c.txt", "_nul.txt", "_COM1"} <= names
-    assert [n for n in names if n.endswith(".log")][0] == "n" * 146 + ".log"
+    assert next(n for n in names if n.endswith(".log")) == "n" * 146 + ".log"
     assert not (tmp_path / "etc").exists()
     code, out, _ = run(capsys, "--config", config, "tickets", "show", "SUP-000001")
     assert "\x1b" not in out and "\u202e" not in out  # the listing shows no control character either

@@ -154,10 +154,10 @@ def _db_url(config: str) -> str:
 def test_limit_total_and_order(config: str, capsys) -> None:
     """--limit cuts the list and stderr says the total; --json without --limit gives every match
     (CONTRACT.md); --order sorts in the database, ties by tracking number."""
-    code, out, err = run(capsys, "--config", config, "tickets", "list", "--json", "--limit", "2")
+    _, out, err = run(capsys, "--config", config, "tickets", "list", "--json", "--limit", "2")
     assert [r["tracking"] for r in json.loads(out)] == ["SUP-000001", "SUP-000002"]
     assert err == "showing 2 of 4 tickets (--limit N shows more, --limit 0 all)\n"
-    code, out, err = run(capsys, "--config", config, "tickets", "list", "--limit", "0")
+    _, out, err = run(capsys, "--config", config, "tickets", "list", "--limit", "0")
     assert err == "4 tickets\n" and len(out.splitlines()) == 5  # the header and every ticket
     assert listed(capsys, config, "--order=-opened") == ["SUP-000004", "SUP-000003", "SUP-000002", "SUP-000001"]
     assert listed(capsys, config, "--order", "severity")[0] == "SUP-000002"
@@ -170,7 +170,7 @@ def test_limit_total_and_order(config: str, capsys) -> None:
 
 def test_text_list_shows_times_in_the_tickets_time_zone(config: str, capsys) -> None:
     """The text table gives each ticket's opening time in its plan's calendar zone, to the minute."""
-    code, out, _ = run(capsys, "--config", config, "tickets", "list", "--customer", "acme")
+    _, out, _ = run(capsys, "--config", config, "tickets", "list", "--customer", "acme")
     header, first, second = out.splitlines()
     assert header.split() == ["TRACKING", "SEVERITY", "STATUS", "CUSTOMER", "ASSIGNEE", "OPENED", "SUBJECT"]
     assert first.startswith("SUP-000001") and "2026-03-02 09:00 PST" in first and first.endswith("Printer on fire")
