@@ -148,7 +148,7 @@ def _tickets(commands: Any, common: argparse.ArgumentParser) -> None:
                          help=f"show at most N tickets; 0: all (default {TEXT_LIMIT} in text, all with --json)")
     listing.add_argument("--order", type=_sorting, default=Sorting(), metavar="ORDER",
                          help="opened (the default), updated, severity (most severe first) or due (the earliest "
-                              "pending target first); a leading - reverses it: -opened is newest first")
+                              "pending target first); a leading - reverses it: --order=-opened is newest first")
     show = actions.add_parser("show", parents=[common], help="one ticket: fields, due times, messages, attachments, "
                                                              "outbox and events",
                               description="One ticket. Times are in the ticket's calendar time zone (UTC in --json).")
