@@ -15,7 +15,7 @@ from inbox.cli import main
 from inbox.clock import FixedClock
 from inbox.store.db import make_engine
 from inbox.store.migrate import alembic_config, upgrade
-from inbox.store.ticket_search import SEARCH_INDEXES, SEARCH_TABLES
+from inbox.store.ticket_search import SEARCH_COLUMN, SEARCH_INDEXES, SEARCH_TABLES
 from tests.fakes import T0, mail, write_config
 
 RULES = """\
@@ -220,7 +220,8 @@ def test_the_migration_indexes_tickets_already_there(config: str, capsys) -> Non
         with engine.connect() as conn:
             names = set(inspect(conn).get_table_names())
             indexes = {i["name"] for t in ("tickets", "ticket_messages") for i in inspect(conn).get_indexes(t)}
-        assert not names & set(SEARCH_TABLES) and not indexes & set(SEARCH_INDEXES)
+            columns = {c["name"] for t in ("tickets", "ticket_messages") for c in inspect(conn).get_columns(t)}
+        assert not names & set(SEARCH_TABLES) and not indexes & set(SEARCH_INDEXES) and SEARCH_COLUMN not in columns
         upgrade(engine)
     finally:
         engine.dispose()
