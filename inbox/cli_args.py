@@ -143,7 +143,8 @@ def _tickets(commands: Any, common: argparse.ArgumentParser) -> None:
     listing.add_argument("--until", type=_instant, metavar="ISO8601", help="only tickets opened before this instant")
     listing.add_argument("--search", metavar="TEXT",
                          help="only tickets with every word of TEXT in their subject or in one of their messages "
-                              "(plain words: quotes and operators are ignored)")
+                              "(plain words: quotes and operators are ignored; a TEXT starting with - is written "
+                              "--search=-TEXT)")
     listing.add_argument("--limit", type=_limit, metavar="N",
                          help=f"show at most N tickets; 0: all (default {TEXT_LIMIT} in text, all with --json)")
     listing.add_argument("--order", type=_sorting, default=Sorting(), metavar="ORDER",

@@ -81,6 +81,8 @@ def _filter(conn: Connection, settings: Settings, args: argparse.Namespace) -> T
             raise UsageError(f"{option}: {unknown[0]!r} is not one of {_choices(allowed, column is not None)}")
         return tuple(None if v == NONE and column is not None else v for v in values)
 
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise UsageError(f"--since: {args.since.isoformat()} is not before --until {args.until.isoformat()}")
     return TicketFilter(
         customers=checked("--customer", args.customer, [c.id for c in settings.customers], "customer_id"),
         assignees=checked("--assignee", args.assignee, _assignees(settings), "assignee", lower=True),

@@ -102,17 +102,6 @@ def ticket_detail(
     }
 
 
-def ticket_table(tickets: Sequence[Ticket]) -> str:
-    header = ("TRACKING", "SEVERITY", "STATUS", "CUSTOMER", "CREATED", "SUBJECT")
-    rows = [
-        (t.tracking, t.severity, t.status, t.customer_id or "-", t.created_at.strftime("%Y-%m-%d %H:%M"), t.subject[:60])
-        for t in tickets
-    ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + str(r[-1]) for r in [header, *rows]]
-    return "\n".join(lines)
-
-
 TIME_FIELDS = frozenset({"created_at", "first_response_due", "first_response_at", "next_update_due",
                          "workaround_due", "resolution_due"})
 

@@ -112,6 +112,8 @@ def test_due_before_and_breached(config: str, capsys) -> None:
     (("--customer", "initech"), "inbox: --customer: 'initech' is not one of acme, globex, none"),
     (("--assignee", "boss@example.com"), "inbox: --assignee: 'boss@example.com' is not one of engineer@example.com, none"),
     (("--category", "sales"), "inbox: --category: 'sales' is not one of billing, access, none"),
+    (("--since", "2026-03-04T00:00:00Z", "--until", "2026-03-03T00:00:00Z"),
+     "inbox: --since: 2026-03-04T00:00:00+00:00 is not before --until 2026-03-03T00:00:00+00:00"),
 ])
 def test_an_unknown_value_is_one_line_and_exit_2(config: str, capsys, options: tuple[str, ...], line: str) -> None:
     """A value the config does not know is a usage error: one line naming the option, the value and the
