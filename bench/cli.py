@@ -14,7 +14,10 @@ whose migrations stop earlier refuses a newer schema). `--search server` matches
 count and the ordering work on all 100,000), `--search 4711` one subject.
 Commands write their stdout to /dev/null: the figure is the command's, not this process's reading.
 
-    .venv/bin/python bench/cli.py [--runs 10] [--tickets 100000] [--before /work/main]
+With --pg URL this tree's commands also run on PostgreSQL, on a database of the same tickets made
+the same way (URL names an empty database: `db upgrade` makes the tables, generate_series the copies).
+
+    .venv/bin/python bench/cli.py [--runs 10] [--tickets 100000] [--before /work/main] [--pg URL]
 """
 
 from __future__ import annotations
@@ -65,10 +68,11 @@ def inbox(tree: Path, argv: list[str], cwd: Path, **kw: object) -> subprocess.Co
     return subprocess.run([sys.executable, "-m", "inbox", *argv], cwd=cwd, env=environment(tree), **kw)  # type: ignore[call-overload]
 
 
-def fill(tmp: Path, tickets: int, tree: Path = HERE) -> str:
-    """A SQLite database of `tickets` tickets, migrated by `tree`, and the config that names it."""
+def fill(tmp: Path, tickets: int, tree: Path = HERE, pg: str | None = None) -> str:
+    """A database of `tickets` tickets (SQLite, or the empty PostgreSQL database `pg`), migrated by
+    `tree`, and the config that names it."""
     tmp.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{tmp}/inbox.db"
+    url = pg or f"sqlite:///{tmp}/inbox.db"
     config = tmp / "inbox.yaml"
     config.write_text(config_text(url, tmp))
     run = dict(cwd=tmp, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -78,6 +82,9 @@ def fill(tmp: Path, tickets: int, tree: Path = HERE) -> str:
     for i, data in enumerate(generate(3, seed=23)):
         (mails / f"{i}.eml").write_bytes(data)
     inbox(tree, ["--config", str(config), "ingest", str(mails)], **run)
+    if pg:
+        copy_pg(pg, tickets)
+        return str(config)
     with sqlite3.connect(tmp / "inbox.db") as db:
         columns = [row[1] for row in db.execute("PRAGMA table_info(tickets)") if row[1] not in ("id",)]
         have = db.execute("SELECT max(number) FROM tickets").fetchone()[0]
@@ -89,6 +96,26 @@ def fill(tmp: Path, tickets: int, tree: Path = HERE) -> str:
             INSERT INTO tickets ({", ".join(columns)})
             SELECT {select} FROM counter, (SELECT * FROM tickets WHERE number = 1)""")
     return str(config)
+
+
+def copy_pg(url: str, tickets: int) -> None:
+    """Ticket 1 copied into numbers up to `tickets`, as `fill` does on SQLite (generated columns left to the database)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as db:
+        columns = list(db.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'tickets' AND column_name <> 'id' "
+            "AND is_generated = 'NEVER' ORDER BY ordinal_position")).scalars())
+        have = db.execute(text("SELECT max(number) FROM tickets")).scalar_one()
+        prefix = db.execute(text("SELECT tracking FROM tickets WHERE number = 1")).scalar_one().rsplit("-", 1)[0]
+        made = {"number": "n", "tracking": f"'{prefix}-' || lpad(n::text, 6, '0')", "subject": "subject || ' ' || n"}
+        select = ", ".join(made.get(c, c) for c in columns)
+        db.execute(text(f"INSERT INTO tickets ({', '.join(columns)}) SELECT {select} "
+                        f"FROM generate_series({have + 1}, {tickets}) AS n, (SELECT * FROM tickets WHERE number = 1) t"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> tuple[list[float], int]:
@@ -106,13 +133,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--tickets", type=int, default=100_000)
     ap.add_argument("--before", type=Path, help="another source tree to time beside this one (e.g. /work/main)")
+    ap.add_argument("--pg", metavar="URL", help="an empty PostgreSQL database to time this tree on as well")
     args = ap.parse_args()
     trees = [("before", args.before)] if args.before else []
     trees.append(("after" if args.before else "this", HERE))
+    if args.pg:
+        trees.append(("pg", HERE))
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         started = time.perf_counter()
-        configs = {tree: fill(tmp / name, args.tickets, tree) for name, tree in trees}
+        configs = {name: fill(tmp / name, args.tickets, tree, args.pg if name == "pg" else None) for name, tree in trees}
         print(f"setup: {args.tickets} tickets a tree in {time.perf_counter() - started:.1f} s; "
               f"{args.runs} runs each; python {sys.version.split()[0]}\n")
         baseline, _ = timed([sys.executable, "-c", "pass"], environment(None), tmp, args.runs)
@@ -120,7 +150,7 @@ def main() -> None:
         rows = [("python -c pass", "", baseline, 0)]
         for label, argv in commands():
             for tree_name, tree in trees:
-                times, status = timed([sys.executable, "-m", "inbox", "--config", configs[tree], *argv],
+                times, status = timed([sys.executable, "-m", "inbox", "--config", configs[tree_name], *argv],
                                       environment(tree), tmp, args.runs)
                 rows.append((f"inbox {label}", tree_name, times, status))
     print(f"{'command':<44} {'tree':<7} {'median':>8} {'min':>8} {'max':>8} {'x pass':>7}  exit")
