@@ -1,10 +1,10 @@
 """CLI start-up benchmark (issue 23): how long an `inbox` command takes, as a person runs it.
 
 Each command runs as a subprocess (`python -m inbox ...`, what the console script runs) --runs
-times; the table gives the median, min and max wall time and the median's ratio to `python -c
+times, the commands taking turns; the table gives the median, min and max wall time and the median's ratio to `python -c
 pass` measured in the same run, so a busy or slow machine shows in the baseline too. With
 --before TREE the same commands also run on another source tree (PYTHONPATH=TREE), e.g. the main
-branch, in the same run and against the same database.
+branch, in the same run, each on its own database of the same tickets.
 
 `tickets list` and `tickets show` read a SQLite database of --tickets tickets: three real
 tickets made through `inbox db upgrade` and `inbox ingest` (so they have messages and events),
@@ -118,14 +118,18 @@ def copy_pg(url: str, tickets: int) -> None:
     engine.dispose()
 
 
-def timed(argv: list[str], env: dict[str, str], cwd: Path, runs: int) -> tuple[list[float], int]:
-    times, status = [], 0
+def timed(tasks: list[tuple[list[str], dict[str, str]]], cwd: Path, runs: int) -> list[tuple[list[float], int]]:
+    """Each task's wall times and first non-zero exit status. The tasks take turns, run after run,
+    so a change in the machine's load during the bench touches every command alike."""
+    times: list[list[float]] = [[] for _ in tasks]
+    status = [0] * len(tasks)
     for _ in range(runs):
-        started = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
-        status = status or proc.returncode
-    return times, status
+        for i, (argv, env) in enumerate(tasks):
+            started = time.perf_counter()
+            proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[i].append(time.perf_counter() - started)
+            status[i] = status[i] or proc.returncode
+    return list(zip(times, status))
 
 
 def main() -> None:
@@ -145,14 +149,15 @@ def main() -> None:
         configs = {name: fill(tmp / name, args.tickets, tree, args.pg if name == "pg" else None) for name, tree in trees}
         print(f"setup: {args.tickets} tickets a tree in {time.perf_counter() - started:.1f} s; "
               f"{args.runs} runs each; python {sys.version.split()[0]}\n")
-        baseline, _ = timed([sys.executable, "-c", "pass"], environment(None), tmp, args.runs)
-        base = statistics.median(baseline)
-        rows = [("python -c pass", "", baseline, 0)]
+        labels = [("python -c pass", "")]
+        tasks = [([sys.executable, "-c", "pass"], environment(None))]
         for label, argv in commands():
             for tree_name, tree in trees:
-                times, status = timed([sys.executable, "-m", "inbox", "--config", configs[tree_name], *argv],
-                                      environment(tree), tmp, args.runs)
-                rows.append((f"inbox {label}", tree_name, times, status))
+                labels.append((f"inbox {label}", tree_name))
+                tasks.append(([sys.executable, "-m", "inbox", "--config", configs[tree_name], *argv], environment(tree)))
+        results = timed(tasks, tmp, args.runs)
+        base = statistics.median(results[0][0])
+        rows = [(label, tree_name, times, status) for (label, tree_name), (times, status) in zip(labels, results)]
     print(f"{'command':<44} {'tree':<7} {'median':>8} {'min':>8} {'max':>8} {'x pass':>7}  exit")
     for label, tree_name, times, status in rows:
         median = statistics.median(times)

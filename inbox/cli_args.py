@@ -15,7 +15,6 @@ from typing import Any, NoReturn, Sequence
 
 from inbox.clock import parse_instant
 from inbox.domain.ticket import Status
-from inbox.domain.ticket_filter import Sorting
 from inbox.roles import ALL_ROLES, Role, parse_roles
 
 
@@ -147,7 +146,7 @@ def _tickets(commands: Any, common: argparse.ArgumentParser) -> None:
                               "--search=-TEXT)")
     listing.add_argument("--limit", type=_limit, metavar="N",
                          help=f"show at most N tickets; 0: all (default {TEXT_LIMIT} in text, all with --json)")
-    listing.add_argument("--order", type=_sorting, default=Sorting(), metavar="ORDER",
+    listing.add_argument("--order", type=_sorting, metavar="ORDER",
                          help="opened (the default), updated, severity (most severe first) or due (the earliest "
                               "pending target first); a leading - reverses it: --order=-opened is newest first")
     show = actions.add_parser("show", parents=[common], help="one ticket: fields, due times, messages, attachments, "
@@ -221,7 +220,10 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _sorting(text: str) -> Sorting:
+def _sorting(text: str) -> Any:
+    # Here, not at the top: `inbox --help` need not load dataclasses (and inspect, ast, dis).
+    from inbox.domain.ticket_filter import Sorting
+
     try:
         return Sorting.parse(text)
     except ValueError as exc:

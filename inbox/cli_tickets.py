@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from inbox.cli_args import TEXT_LIMIT, ErrorKind, Failure, UsageError
 from inbox.domain.ticket import Status
-from inbox.domain.ticket_filter import NONE, TicketFilter, split_values
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -24,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
     from inbox.app import App
+    from inbox.domain.ticket_filter import TicketFilter
     from inbox.settings import Settings
 
 JSON_CHUNK = 2000  # rows encoded at a time: a list of 100,000 tickets is never one string in memory
@@ -32,12 +31,11 @@ JSON_CHUNK = 2000  # rows encoded at a time: a list of 100,000 tickets is never 
 CORE_READERS = frozenset({("tickets", "list")})
 
 
-@dataclass
 class CoreReader:
     """The part of the app a CORE_READERS command uses: the settings and one engine."""
 
-    settings: Settings
-    engine: Engine
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
 
     def close(self) -> None:
         self.engine.dispose()
@@ -51,6 +49,7 @@ def core_reader(settings: Settings) -> CoreReader:
 
 
 def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
+    from inbox.domain.ticket_filter import Sorting
     from inbox.store import ticket_search
 
     settings = app.settings
@@ -58,7 +57,7 @@ def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
     with app.engine.connect() as conn:
         wanted = _filter(conn, settings, args)
         total = ticket_search.count(conn, wanted)
-        found = ticket_search.rows(conn, wanted, args.order, settings.severities, limit or None)
+        found = ticket_search.rows(conn, wanted, args.order or Sorting(), settings.severities, limit or None)
         shown = _write_json(found) if args.json else _write_table(found, plan_zones(settings))
     print(f"showing {shown:,} of {total:,} tickets (--limit N shows more, --limit 0 all)" if shown < total
           else f"{total:,} tickets", file=sys.stderr)
@@ -68,6 +67,7 @@ def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
 def _filter(conn: Connection, settings: Settings, args: argparse.Namespace) -> TicketFilter:
     """The filter the options ask for; UsageError for a value the config (or, for names a person
     may type, some ticket) does not know."""
+    from inbox.domain.ticket_filter import NONE, TicketFilter, split_values
     from inbox.store import ticket_search
 
     def checked(option: str, given: list[str] | None, allowed: Sequence[str], column: str | None = None,
@@ -94,6 +94,8 @@ def _filter(conn: Connection, settings: Settings, args: argparse.Namespace) -> T
 
 
 def _choices(allowed: Sequence[str], none: bool) -> str:
+    from inbox.domain.ticket_filter import NONE
+
     names = list(allowed)[:12] + ([f"... ({len(allowed) - 12} more)"] if len(allowed) > 12 else [])
     return ", ".join(names + ([NONE] if none else [])) or NONE
 
