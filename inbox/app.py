@@ -21,7 +21,7 @@ from inbox.claimant import Claimant
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
 from inbox.rawstore import RawStore
-from inbox.settings import ConfigError, Settings, read_secret
+from inbox.settings import ConfigError, Settings, database_url, read_secret
 from inbox.store.db import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
@@ -225,20 +225,6 @@ class App:
     def close(self) -> None:
         self.durable_engine.dispose()
         self.engine.dispose()
-
-
-def database_url(settings: Settings) -> str:
-    """The database to use: the URL in the environment variable `database.url_env` names, else `database.url`."""
-    env = settings.database.url_env
-    if env is None:
-        return settings.database.url
-    url = read_secret(env)
-    if not url:
-        raise ConfigError([f"{settings.source_path}: database.url_env: environment variable {env} is not set"])
-    if not url.startswith(("sqlite://", "postgresql://", "postgresql+")):
-        raise ConfigError([f"{settings.source_path}: database.url_env: {env} does not hold a sqlite:// or "
-                           "postgresql:// URL"])
-    return url
 
 
 def parser_processes(cores: int | None) -> int:

@@ -15,18 +15,12 @@ import logging
 import os
 import sys
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from inbox import cli_mailbox, cli_templates, logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
-from inbox.clock import (
-    TEST_CLOCK_ENV,
-    Clock,
-    FixedClock,
-    RunningClock,
-    SystemClock,
-    parse_instant,
-)
+from inbox.cli_tickets import CORE_READERS, core_reader, tickets_attachment, tickets_list, tickets_show
+from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 
 if TYPE_CHECKING:
     from inbox.app import App
@@ -93,8 +87,7 @@ def _command(argv: Sequence[str]) -> str | None:
 def _run(args: argparse.Namespace, given: Clock | None) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from inbox.app import build_app, database_url
-    from inbox.settings import ConfigError, load_settings
+    from inbox.settings import ConfigError, database_url, load_settings
     from inbox.store import migrate
 
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
@@ -105,7 +98,7 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         settings = load_settings(config)
         if command in READ_ONLY:
             _refuse_missing_database(config, settings, database_url(settings))
-        app = build_app(settings, clock)  # reads database.url_env
+        app = core_reader(settings) if command in CORE_READERS else _build_app(settings, clock)
     except ConfigError as exc:
         raise _config_failure(exc) from exc
     try:
@@ -124,6 +117,12 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         raise Failure(ErrorKind.DATABASE, f"database error: {str(exc.orig or exc).splitlines()[0]}", 1) from exc
     finally:
         app.close()
+
+
+def _build_app(settings: Settings, clock: Clock) -> App:
+    from inbox.app import build_app
+
+    return build_app(settings, clock)  # reads database.url_env
 
 
 def _refuse_missing_database(config: str, settings: Settings, url: str) -> None:
@@ -193,38 +192,6 @@ def _ingest(app: App, args: argparse.Namespace) -> int:
     else:
         for name, n in counts.items():
             print(f"{name:<10} {n}")
-    return 0
-
-
-def _tickets_list(app: App, args: argparse.Namespace) -> int:
-    from inbox.present import ticket_row, ticket_table
-    from inbox.store import tickets as store
-
-    with app.sessions() as session:
-        found = store.list_tickets(session, status=args.status, severity=args.severity)
-    if args.json:
-        print(json.dumps([ticket_row(t) for t in found]))
-    else:
-        print(ticket_table(found))
-    return 0
-
-
-def _tickets_show(app: App, args: argparse.Namespace) -> int:
-    from inbox import tickets
-    from inbox.present import ticket_detail, ticket_text
-    from inbox.store import outbox
-    from inbox.store import tickets as store
-
-    with app.sessions() as session:
-        ticket = store.ticket_by_tracking(session, args.tracking)
-        if ticket is None:
-            raise Failure(ErrorKind.NOT_FOUND, f"no ticket {args.tracking}", 1)
-        addresses = [ticket.requester, *store.participants(session, ticket.id)]
-        detail = ticket_detail(ticket, store.messages_of(session, ticket.id), store.events_of(session, ticket.id),
-                               store.linked_trackings(session, ticket.id),
-                               suppressed=list(tickets.suppressed(session, addresses).values()),
-                               outbox=outbox.rows_of(session, ticket.id))
-    print(json.dumps(detail) if args.json else ticket_text(detail))
     return 0
 
 
@@ -360,15 +327,16 @@ def _restore(app: App, args: argparse.Namespace) -> int:
 
 
 # Commands that only read: on a SQLite file that does not exist they stop rather than create it.
-READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("report", "sla"), ("templates", "preview"),
-                       ("templates", "export"), ("templates", "history")})
+READ_ONLY = frozenset({("tickets", "list"), ("tickets", "show"), ("tickets", "attachment"), ("report", "sla"),
+                       ("templates", "preview"), ("templates", "export"), ("templates", "history")})
 
-_HANDLERS: dict[tuple[str, str | None], Callable[[App, argparse.Namespace], int]] = {
+_HANDLERS: dict[tuple[str, str | None], Callable[[Any, argparse.Namespace], int]] = {
     ("db", "upgrade"): _db_upgrade,
     ("serve", None): _serve,
     ("ingest", None): _ingest,
-    ("tickets", "list"): _tickets_list,
-    ("tickets", "show"): _tickets_show,
+    ("tickets", "list"): tickets_list,
+    ("tickets", "show"): tickets_show,
+    ("tickets", "attachment"): tickets_attachment,
     ("tickets", "set"): _tickets_set,
     ("jobs", "run-once"): _jobs_run_once,
     ("report", "sla"): _report_sla,

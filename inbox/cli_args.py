@@ -18,6 +18,9 @@ from inbox.domain.ticket import Status
 from inbox.roles import ALL_ROLES, Role, parse_roles
 
 
+TEXT_LIMIT = 50  # tickets a `tickets list` shows a person unless asked for more
+
+
 class UsageError(Exception):
     """A bad argument: exit 2 with one line."""
 
@@ -90,21 +93,7 @@ def grammar() -> argparse.ArgumentParser:
     ingest.add_argument("--received-at", type=_instant, help="treat the mail as received at this ISO 8601 instant")
     ingest.add_argument("--retry-failed", action="store_true", help="try failed messages again")
 
-    ticket_cmds = commands.add_parser("tickets", parents=[common], help="look at and change tickets")
-    actions = ticket_cmds.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", parents=[common])
-    listing.add_argument("--status")
-    listing.add_argument("--severity")
-    show = actions.add_parser("show", parents=[common])
-    show.add_argument("tracking")
-    change = actions.add_parser("set", parents=[common])
-    change.add_argument("tracking")
-    change.add_argument("--status", choices=[s.value for s in Status])
-    change.add_argument("--severity")
-    change.add_argument("--by", default="cli")
-    change.add_argument("--note")
-    change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
-    change.add_argument("--assign", metavar="ADDR", help="give the ticket to this engineer (one of agents:)")
+    _tickets(commands, common)
 
     jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs").add_subparsers(dest="action", required=True)
     once = jobs.add_parser("run-once", parents=[common], help="run every scheduled job once, the outbox last")
@@ -155,6 +144,61 @@ def grammar() -> argparse.ArgumentParser:
     return parser
 
 
+def _tickets(commands: Any, common: argparse.ArgumentParser) -> None:
+    tickets = commands.add_parser("tickets", parents=[common], help="find, read and change tickets",
+                                  description="Find, read and change tickets.")
+    actions = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser(
+        "list", parents=[common], help="the tickets that match every filter given, with their total",
+        description="The tickets that match every filter given. Each filter taking values takes several, "
+                    "repeated or comma-separated (--status open,pending), and matches any of them. "
+                    "The total of matches goes to stderr (\"showing 50 of 1,234 tickets\").")
+    many = {"action": "append", "metavar": "VALUE"}
+    listing.add_argument("--customer", **many, help="customer ids of the config; none: no customer")
+    listing.add_argument("--assignee", **many, help="engineers' addresses; none: not assigned")
+    listing.add_argument("--category", **many, help="categories of the config's rules or of some ticket; "
+                                                    "none: no category")
+    listing.add_argument("--status", **many, help=f"statuses: {', '.join(s.value for s in Status)}")
+    listing.add_argument("--severity", **many, help="severities of the config")
+    listing.add_argument("--open", action="store_true", help="only tickets neither solved nor closed")
+    listing.add_argument("--breached", action="store_true", help="only tickets that missed an SLA target")
+    listing.add_argument("--due-before", type=_instant, metavar="ISO8601",
+                         help="only open tickets with a target still pending that falls due before this instant")
+    listing.add_argument("--since", type=_instant, metavar="ISO8601", help="only tickets opened at or after this instant")
+    listing.add_argument("--until", type=_instant, metavar="ISO8601", help="only tickets opened before this instant")
+    listing.add_argument("--search", metavar="TEXT",
+                         help="only tickets with every word of TEXT in their subject or in one of their messages "
+                              "(plain words: quotes and operators are ignored; a TEXT starting with - is written "
+                              "--search=-TEXT)")
+    listing.add_argument("--limit", type=_limit, metavar="N",
+                         help=f"show at most N tickets; 0: all (default {TEXT_LIMIT} in text, all with --json)")
+    listing.add_argument("--order", type=_sorting, metavar="ORDER",
+                         help="opened (the default), updated, severity (most severe first) or due (the earliest "
+                              "pending target first); a leading - reverses it: --order=-opened is newest first")
+    show = actions.add_parser("show", parents=[common], help="one ticket: fields, due times, messages, attachments, "
+                                                             "outbox and events",
+                              description="One ticket. Times are in the ticket's calendar time zone (UTC in --json).")
+    show.add_argument("tracking", help="the tracking number, such as SUP-000123 (any case)")
+    attachment = actions.add_parser(
+        "attachment", parents=[common], help="write one attachment of a ticket to a file",
+        description="Write attachment N of a ticket (numbered as `tickets show` lists them) to --out, or to a "
+                    "file in the current directory named after the attachment, made safe. "
+                    "An existing file is never overwritten without --force.")
+    attachment.add_argument("tracking", help="the tracking number, such as SUP-000123")
+    attachment.add_argument("number", type=_positive, metavar="N", help="the attachment's number in `tickets show`")
+    attachment.add_argument("--out", type=Path, metavar="FILE", help="the file to write (- for stdout)")
+    attachment.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    change = actions.add_parser("set", parents=[common], help="change a ticket by hand (recorded as events)",
+                                description="Change a ticket by hand; every change is recorded as an event.")
+    change.add_argument("tracking", help="the tracking number, such as SUP-000123")
+    change.add_argument("--status", choices=[s.value for s in Status], help="the new status")
+    change.add_argument("--severity", help="the new severity (one of the config's)")
+    change.add_argument("--by", default="cli", metavar="ADDR", help="who made the change (default: cli)")
+    change.add_argument("--note", help="why: kept on the change's event, or as a note of its own")
+    change.add_argument("--workaround", action="store_true", help="a temporary resolution was given")
+    change.add_argument("--assign", metavar="ADDR", help="give the ticket to this engineer (one of agents:)")
+
+
 class _Version(argparse.Action):
     """`--version`: the version of the installed package, read only when asked for."""
 
@@ -184,6 +228,32 @@ def _instant(text: str) -> Any:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 instant with an offset, such as 2026-03-04T17:00:00Z") from None
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 1 or more")
+    return int(text)
+
+
+def _sorting(text: str) -> Any:
+    # Here, not at the top: `inbox --help` need not load dataclasses (and inspect, ast, dis).
+    from inbox.domain.ticket_filter import Sorting
+
+    try:
+        return Sorting.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _roles(text: str) -> frozenset[Role]:

@@ -1,6 +1,7 @@
 """Tickets as people and scripts see them: JSON-ready dicts and plain-text tables.
 
-Times are ISO 8601 with an offset (CONTRACT.md). Reads what it is given; never queries.
+Times are ISO 8601 with an offset in JSON (CONTRACT.md), and in the ticket's calendar time zone
+in text (`inbox.local_times`). Reads what it is given; never queries.
 Text meant for a terminal shows mail as it was written but never passes on a control
 character: a customer's body must not be able to move the cursor or recolour the screen.
 """
@@ -8,17 +9,21 @@ character: a customer's body must not be able to move the cursor or recolour the
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Sequence
+from datetime import datetime, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, Sequence
 
 from classifiers import split_lines
-from inbox.store.tables import Event, OutboxRow, Suppression, Ticket, TicketMessage
+from inbox.local_times import local, local_instants
+
+if TYPE_CHECKING:  # only named in signatures: `tickets list` renders its rows without loading the ORM
+    from inbox.store.tables import Attachment, Event, OutboxRow, Suppression, Ticket, TicketMessage
 
 BODY_INDENT = " " * 6
 BODY_LIMIT = 4000  # characters of one message body in `tickets show`; --json carries the whole text
 MAX_BLANK_LINES = 2
-# C0 and C1 controls other than tab and newline: ESC sequences and friends (ECMA-48).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls other than tab and newline: ESC sequences and friends (ECMA-48); and the
+# bidirectional embeddings, overrides and isolates, which show "invoice\u202efdp.exe" as "invoiceexe.pdf".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def iso(at: datetime | None) -> str | None:
@@ -40,8 +45,15 @@ def ticket_row(ticket: Ticket) -> dict[str, Any]:
 
 def ticket_detail(
     ticket: Ticket, messages: Sequence[TicketMessage], events: Sequence[Event], links: Sequence[str],
-    suppressed: Sequence[Suppression] = (), outbox: Sequence[OutboxRow] = (),
+    suppressed: Sequence[Suppression] = (), outbox: Sequence[OutboxRow] = (), attachments: Sequence[Attachment] = (),
 ) -> dict[str, Any]:
+    """`attachments` are the messages', numbered from 1 across the ticket in message order: the
+    numbers `inbox tickets attachment` takes."""
+    files: dict[int, list[dict[str, Any]]] = {}
+    numbered = sorted(attachments, key=lambda a: ([m.id for m in messages].index(a.message_id), a.id))
+    for number, a in enumerate(numbered, start=1):
+        files.setdefault(a.message_id, []).append(
+            {"number": number, "name": a.filename, "type": a.content_type, "size": a.size, "sha256": a.sha256})
     return {
         **ticket_row(ticket),
         "plan": ticket.plan,
@@ -80,6 +92,7 @@ def ticket_detail(
                 "internal": m.internal,
                 "flag": m.flag,
                 "text": m.visible_text,
+                "attachments": files.get(m.id, []),
             }
             for m in messages
         ],
@@ -89,22 +102,17 @@ def ticket_detail(
     }
 
 
-def ticket_table(tickets: Sequence[Ticket]) -> str:
-    header = ("TRACKING", "SEVERITY", "STATUS", "CUSTOMER", "CREATED", "SUBJECT")
-    rows = [
-        (t.tracking, t.severity, t.status, t.customer_id or "-", t.created_at.strftime("%Y-%m-%d %H:%M"), t.subject[:60])
-        for t in tickets
-    ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)) + "  " + str(r[-1]) for r in [header, *rows]]
-    return "\n".join(lines)
+TIME_FIELDS = frozenset({"created_at", "first_response_due", "first_response_at", "next_update_due",
+                         "workaround_due", "resolution_due"})
 
 
-def ticket_text(detail: dict[str, Any]) -> str:
+def ticket_text(detail: dict[str, Any], zone: tzinfo = timezone.utc) -> str:
+    """`ticket_detail` for a person: times in `zone` (the ticket's calendar's), one line an event."""
     lines = [f"{detail['tracking']}  {printable(detail['subject'])}"]
     for key in ("customer", "plan", "severity", "category", "status", "assignee", "requester", "created_at",
                 "first_response_due", "first_response_at", "next_update_due", "workaround_due", "resolution_due"):
-        lines.append(f"  {key:<19} {detail[key] if detail[key] is not None else '-'}")
+        value = local(detail[key], zone) if key in TIME_FIELDS else detail[key]
+        lines.append(f"  {key:<19} {printable(str(value)) if value is not None else '-'}")
     if detail["flags"]:
         lines.append(f"  {'flags':<19} {printable('; '.join(detail['flags']))}")
     if detail["escalation_level"]:
@@ -112,7 +120,7 @@ def ticket_text(detail: dict[str, Any]) -> str:
     if detail["links"]:
         lines.append(f"  {'links':<19} {', '.join(detail['links'])}")
     for s in detail["suppressed"]:
-        lines.append(f"  {'suppressed':<19} {s['address']} since {s['since']}: {s['reason']}")
+        lines.append(f"  {'suppressed':<19} {s['address']} since {local(s['since'], zone)}: {printable(s['reason'])}")
     lines.append("messages:")
     for m in detail["messages"]:
         marks = "" if m["automation"] == "person" else f" [{m['automation']}]"
@@ -120,17 +128,44 @@ def ticket_text(detail: dict[str, Any]) -> str:
         marks += f" [flagged: {printable(m['flag'])}]" if m["flag"] else ""
         # Quoted, so that a name written as an address ("engineer@example.com") reads as the name it is.
         sender = f"\"{printable(m['from_name'])}\" <{m['from']}>" if m["from_name"] else m["from"]
-        lines.append(f"  {m['at']}  {m['direction']:<3} {sender}{marks}: {printable(m['subject'])}")
+        lines.append(f"  {local(m['at'], zone)}  {m['direction']:<3} {sender}{marks}: {printable(m['subject'])}")
+        for a in m["attachments"]:
+            lines.append(f"{BODY_INDENT}[{a['number']}] {printable(a['name'])}  {a['type']}  {a['size']:,} bytes  "
+                         f"sha256 {a['sha256']}")
         lines.extend(body_lines(m["text"]))
     if detail["outbox"]:
         lines.append("outbox:")
         for o in detail["outbox"]:
             into = f" into digest {o['digest']}" if o["digest"] else ""
-            lines.append(f"  {o['kind']:<18} to {o['to']}: {o['state']}{into}" + (f" ({o['error']})" if o["error"] else ""))
+            error = f" ({printable(o['error'])})" if o["error"] else ""
+            lines.append(f"  {o['kind']:<18} to {o['to']}: {o['state']}{into}{error}")
     lines.append("events:")
     for e in detail["events"]:
-        lines.append(f"  {e['at']}  {e['kind']:<16} {e['actor']}  {e['detail']}")
+        lines.append(event_line(e, zone))
     return "\n".join(lines)
+
+
+def event_line(event: dict[str, Any], zone: tzinfo = timezone.utc) -> str:
+    """One event on one line: when, what, who, then its detail as "from -> to; key: value"."""
+    detail = dict(event["detail"] or {})
+    said = []
+    if "from" in detail and "to" in detail and not isinstance(detail["to"], (list, dict)):
+        said.append(f"{_value(detail.pop('from'), zone)} -> {_value(detail.pop('to'), zone)}")
+    said.extend(f"{key}: {_value(value, zone)}" for key, value in detail.items())
+    line = f"  {local(event['at'], zone)}  {event['kind']:<16} {event['actor']}"
+    return printable(line + (f"  {'; '.join(said)}" if said else ""))
+
+
+def _value(value: Any, zone: tzinfo) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value(v, zone) for v in value) or "(none)"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k}: {_value(v, zone)}" for k, v in value.items()) + ")"
+    return local_instants(str(value), zone)
 
 
 def body_lines(text: str, limit: int = BODY_LIMIT) -> list[str]:

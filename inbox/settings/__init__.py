@@ -15,7 +15,7 @@ the opening-hours grammar lives in `inbox.sla.hours`.
 from inbox.settings.document import Settings
 from inbox.settings.escalation import BreachEscalation, EscalationLevel, EscalationRule, EscalationWhen
 from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
-from inbox.settings.loading import ConfigError, load_settings
+from inbox.settings.loading import ConfigError, database_url, load_settings
 from inbox.settings.oauth import OAuthSettings
 from inbox.settings.secrets import read_secret
 from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
@@ -59,6 +59,7 @@ __all__ = [
     "TargetSettings",
     "TemplateSettings",
     "UnknownSenders",
+    "database_url",
     "load_settings",
     "read_secret",
 ]

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from classifiers import RuleError, compile_rules
 from inbox.settings.document import Settings
 from inbox.settings.fields import Located
+from inbox.settings.secrets import read_secret
 
 
 class ConfigError(Exception):
@@ -196,3 +197,17 @@ def _step(annotation: Any, part: str | int) -> Any:
         return field.annotation if field else None
     args = typing.get_args(annotation)
     return args[-1] if args else None
+
+
+def database_url(settings: Settings) -> str:
+    """The database to use: the URL in the environment variable `database.url_env` names, else `database.url`."""
+    env = settings.database.url_env
+    if env is None:
+        return settings.database.url
+    url = read_secret(env)
+    if not url:
+        raise ConfigError([f"{settings.source_path}: database.url_env: environment variable {env} is not set"])
+    if not url.startswith(("sqlite://", "postgresql://", "postgresql+")):
+        raise ConfigError([f"{settings.source_path}: database.url_env: {env} does not hold a sqlite:// or "
+                           "postgresql:// URL"])
+    return url

@@ -19,14 +19,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
 
 from inbox.store import deferred
 from inbox.store.write_lock import WriteLock
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -135,4 +138,6 @@ def _releasing(lock: WriteLock) -> type[sqlite3.Connection]:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker  # here: a command that reads with Core alone never loads the ORM
+
     return sessionmaker(engine, expire_on_commit=False)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from inbox.store import deferred
 from inbox.store.rawqueue import PROCESSED_HERE
-from inbox.store.tables import Event, Participant, RawMessage, Ticket, TicketLink, TicketMessage
+from inbox.store.tables import Attachment, Event, Participant, RawMessage, Ticket, TicketLink, TicketMessage
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,15 @@ def recent_tickets(session: Session, limit: int) -> list[tuple[str, str]]:
 def messages_of(session: Session, ticket_id: int) -> list[TicketMessage]:
     deferred.flush(session, "ticket_messages")  # what this transaction holds back is read too
     stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).order_by(TicketMessage.id)
+    return list(session.execute(stmt).scalars())
+
+
+def attachments_of(session: Session, message_ids: Sequence[int]) -> list[Attachment]:
+    """The attachments of these messages (row ids), by message, each in the order its mail listed them."""
+    if not message_ids:
+        return []
+    stmt = (select(Attachment).where(Attachment.message_id.in_(list(message_ids)))
+            .order_by(Attachment.message_id, Attachment.id))
     return list(session.execute(stmt).scalars())
 
 

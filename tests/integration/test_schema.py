@@ -10,15 +10,18 @@ from sqlalchemy import inspect, select, text
 from inbox.store.db import make_engine
 from inbox.store.migrate import alembic_config, upgrade
 from inbox.store.tables import Base, RawMessage
+from inbox.store.ticket_search import is_search_object
 from tests.fakes import T0
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
-    """No table, column, index or constraint differs between `db upgrade` and tables.py."""
+    """No table, column, index or constraint differs between `db upgrade` and tables.py, but for
+    migration 0010's search index, which the models cannot describe (FTS5 tables, expression indexes)."""
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": False})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": False, "include_name": lambda name, _type, _parent: not is_search_object(name)})
             differences = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
