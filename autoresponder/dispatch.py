@@ -73,8 +73,9 @@ class Dispatcher:
     transport: MailTransport
     owner: str | None = None
     sent_kind: Callable[[str], None] | None = None  # each email the relay accepted, by kind: for /metrics
-    # Each acknowledgement the relay accepted: its ticket and when, for /metrics' time from the 250.
-    acknowledged: Callable[[int, datetime], None] | None = None
+    # Each acknowledgement the relay accepted: when its mail was stored (its outbox row's created_at,
+    # the arrival that opened the ticket) and when it was sent, for /metrics' time from the 250.
+    acknowledged: Callable[[datetime, datetime], None] | None = None
     # The desk of this run: read as it starts, so a config reload reaches the next turn whole.
     desk: Desk = field(init=False, repr=False)
     _stranded: bool = field(default=False, init=False, repr=False)
@@ -136,8 +137,8 @@ class Dispatcher:
                     log.info("%s: sent", _about(item))
                 if self.sent_kind is not None:
                     self.sent_kind(item.kind)
-                if self.acknowledged is not None and item.kind == ACKNOWLEDGEMENT and item.ticket_id is not None:
-                    self.acknowledged(item.ticket_id, now)
+                if self.acknowledged is not None and item.kind == ACKNOWLEDGEMENT:
+                    self.acknowledged(item.created_at, now)
         return done
 
     def _together(self, work: list[W], item_of: Callable[[W], Outgoing],

@@ -123,11 +123,11 @@ class App:
 
     def outbound(self, transport: MailTransport | None = None,
                  sent_kind: Callable[[str], None] | None = None,
-                 acknowledged: Callable[[int, datetime], None] | None = None,
+                 acknowledged: Callable[[datetime, datetime], None] | None = None,
                  on_login: Callable[[str | None], None] | None = None) -> Outbound:
         """The SLA sweep and the outbox sender, sending through `transport` (default: the configured
         one, whose logins to the relay `on_login` hears); `sent_kind` hears the kind of each email the
-        relay accepted, `acknowledged` the ticket of each acknowledgement the relay accepted and when."""
+        relay accepted, `acknowledged` when each acknowledgement's mail was stored and when the relay accepted it."""
         from autoresponder import Outbound
         from autoresponder.dispatch import Dispatcher
         from inbox.store import outbox

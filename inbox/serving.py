@@ -232,7 +232,7 @@ def _turn(app: App, transport: MailTransport | None,
     process that shows /metrics and /healthz)."""
     kinds: Counter[str] = Counter()
     outbound = app.outbound(transport, sent_kind=lambda kind: kinds.update([SENT_PREFIX + kind]),
-                            acknowledged=_since_stored(app, acknowledged), on_login=on_login)
+                            acknowledged=_since_stored(acknowledged), on_login=on_login)
     watch = app.template_watch()
 
     def turn() -> None:
@@ -254,19 +254,14 @@ def _turn(app: App, transport: MailTransport | None,
     return turn
 
 
-def _since_stored(app: App, record: Callable[[float], None]) -> Callable[[int, datetime], None]:
-    """What the sender calls for each acknowledgement sent: `record` hears the seconds since its
-    ticket's first mail was stored (the listener's 250, the poller's fetch)."""
+def _since_stored(record: Callable[[float], None]) -> Callable[[datetime, datetime], None]:
+    """What the sender calls for each acknowledgement sent: `record` hears the seconds since the mail
+    that opened its ticket was stored (the listener's 250, the poller's fetch). The acknowledgement's
+    outbox row carries that instant: no read of the database for each email (on SQLite every
+    transaction takes the one write lock, and a second one per email left the sender behind a storm)."""
 
-    def timed(ticket_id: int, sent: datetime) -> None:
-        try:
-            with app.sessions() as session:
-                stored = rawqueue.first_stored_at(session, ticket_id)
-        except Exception:  # noqa: BLE001 - a lost observation must not fail a sent email
-            log.warning("could not read when ticket %s's first mail was stored", ticket_id, exc_info=True)
-            return
-        if stored is not None:
-            record(max(0.0, (sent - stored).total_seconds()))
+    def timed(stored: datetime, sent: datetime) -> None:
+        record(max(0.0, (sent - stored).total_seconds()))
 
     return timed
 

@@ -9,7 +9,7 @@ SQLite has one writer at a time anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from inbox.store import deferred
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take_columns
-from inbox.store.tables import RawData, RawMessage, TicketMessage
+from inbox.store.tables import RawData, RawMessage
 
 RECEIVED = "received"
 PROCESSING = "processing"
@@ -131,18 +131,6 @@ def fail(session: Session, raw_id: int, *, error: str, now: datetime, permanent:
     raw.state = FAILED
     raw.next_attempt_at = now + retry_delay(raw.attempts)
     return False
-
-
-def first_stored_at(session: Session, ticket_id: int) -> datetime | None:
-    """When the first mail of a ticket was committed to the raw store (the listener's 250, the
-    poller's fetch); None for a ticket opened otherwise. By the ticket's messages, whose ticket is indexed."""
-    found = session.execute(
-        select(func.min(RawMessage.received_at))
-        .join(TicketMessage, TicketMessage.raw_id == RawMessage.id)
-        .where(TicketMessage.ticket_id == ticket_id)
-    ).scalar_one_or_none()
-    # min() leaves the column's type behind on SQLite, which then hands back a naive UTC instant.
-    return found.replace(tzinfo=timezone.utc) if found is not None and found.tzinfo is None else found
 
 
 def is_claimed(session: Session, raw_id: int) -> bool:

@@ -105,7 +105,7 @@ def test_acknowledgement_latency_is_from_the_mail_stored_to_the_acknowledgement_
     try:
         seen: list[float] = []
         desk.feed(mail())
-        outbound = desk.app.outbound(desk.transport, acknowledged=_since_stored(desk.app, seen.append))
+        outbound = desk.app.outbound(desk.transport, acknowledged=_since_stored(seen.append))
         assert outbound.run_once(DESK_T0 + timedelta(seconds=90))["sent"] >= 1
         outbound.run_once(DESK_T0 + timedelta(days=3))
         assert seen == [90.0]
