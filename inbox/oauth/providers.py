@@ -89,7 +89,10 @@ def network_errors() -> Iterator[None]:
         raise TokenError("unreachable", f"{type(exc).__name__}: cannot reach the token endpoint") from None
 
 
-class MicrosoftGrant:
+class _ProviderGrant:
+    """What every provider's grant shares: the secrets it read (for scrubbing error text), and one
+    request at a time per refresh token file (`credentials.exclusive`) around its own `_fetch`."""
+
     def __init__(self, auth: OAuthSettings, label: str) -> None:
         self._auth, self._label = auth, label
         self._secrets = _Secrets()
@@ -102,6 +105,11 @@ class MicrosoftGrant:
         with exclusive(self._refresh):  # one user of a rotating refresh token at a time
             return self._fetch()
 
+    def _fetch(self) -> Issued:
+        raise NotImplementedError
+
+
+class MicrosoftGrant(_ProviderGrant):
     def _fetch(self) -> Issued:
         import msal
         from jwt.exceptions import PyJWTError  # PyJWT: MSAL's own dependency, which signs its assertions
@@ -149,18 +157,10 @@ class MicrosoftGrant:
         return secrets.read(client_secret(auth))
 
 
-class GoogleGrant:
+class GoogleGrant(_ProviderGrant):
     def __init__(self, auth: OAuthSettings, subject: str, label: str) -> None:
-        self._auth, self._subject, self._label = auth, subject, label
-        self._secrets = _Secrets()
-        self._refresh = refresh_token(auth)
-
-    def secrets(self) -> Iterable[str]:
-        return self._secrets.seen
-
-    def fetch(self) -> Issued:
-        with exclusive(self._refresh):  # one user of a rotating refresh token at a time
-            return self._fetch()
+        super().__init__(auth, label)
+        self._subject = subject  # the mailbox a service account acts as (domain-wide delegation)
 
     def _fetch(self) -> Issued:
         from google.auth import exceptions
@@ -227,19 +227,7 @@ class _ExpiresIn:
         return response
 
 
-class GenericGrant:
-    def __init__(self, auth: OAuthSettings, label: str) -> None:
-        self._auth, self._label = auth, label
-        self._secrets = _Secrets()
-        self._refresh = refresh_token(auth)
-
-    def secrets(self) -> Iterable[str]:
-        return self._secrets.seen
-
-    def fetch(self) -> Issued:
-        with exclusive(self._refresh):  # one user of a rotating refresh token at a time
-            return self._fetch()
-
+class GenericGrant(_ProviderGrant):
     def _fetch(self) -> Issued:
         from authlib.integrations.base_client import OAuthError
         from authlib.integrations.requests_client import OAuth2Session
