@@ -33,12 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Insert, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import Executable
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session  # only named: a Core reader (tickets list) never loads the ORM
 
 _KEY = "inbox.store.deferred"
 # Written first, in this order: every other held row may refer to them.

@@ -97,3 +97,13 @@ def test_bad_as_of_with_json_is_one_usage_document() -> None:
     error = json.loads(proc.stdout)["error"]
     assert proc.returncode == 2 and error["kind"] == "usage"
     assert "isoformat" not in error["message"] and "'yesterday' is not an ISO 8601 instant" in error["message"]
+
+
+def test_the_modules_tickets_list_reads_with_load_no_orm() -> None:
+    """`tickets list` reads with Core alone: the store modules it imports (the engine, the held-writes
+    guard the engine registers, the search) must not pull in SQLAlchemy's ORM on the way."""
+    code = ("import sys, inbox.cli_tickets, inbox.store.db, inbox.store.ticket_search, inbox.store.deferred; "
+            "print('sqlalchemy.orm' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
