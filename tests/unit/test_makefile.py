@@ -4,6 +4,7 @@ run none) against a venv path that does not exist, so nothing is installed."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def _recipe(target: str, tmp_path: Path) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    done = subprocess.run(["make", "-n", "-B", target, f"VENV={tmp_path}/v"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30, check=True)
+    # Run alone, not as a sub-make of `make test` (which `.ci/run` runs): an inherited MAKEFLAGS
+    # would add "make[1]: Leaving directory" lines and the parent's flags to what is read.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", target, f"VENV={tmp_path}/v"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30, check=True, env=env)
     return done.stdout.splitlines()
 
 
