@@ -7,6 +7,7 @@ points REQUESTS_CA_BUNDLE (for this test only) at its self-signed certificate.
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,3 +67,15 @@ def service_account_key(directory: Path, server: RunningTokenServer) -> Path:
                                 "private_key": pem, "client_email": "inbox@test.iam.gserviceaccount.com",
                                 "client_id": "1", "token_uri": f"{server.http}/token"}))
     return path
+
+
+def healthz(port: int) -> tuple[int, dict[str, Any], str]:
+    """GET /healthz: (status, the JSON, the body as sent, for the tests' search for secrets)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        body = response.read().decode()
+        return response.status, json.loads(body), body
+    finally:
+        conn.close()

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http.client
-import json
 import logging
 import stat
 import threading
@@ -21,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -35,7 +32,7 @@ from inbox.store.tables import RawMessage
 from tests.dovecot import PASSWORD, Dovecot, free_port, running_dovecot
 from tests.fakes import mail, make_settings
 from tests.integration.test_imap import wait_until
-from tests.oauth_kit import CLIENT_SECRET, PUBLIC_CLIENT, TENANT
+from tests.oauth_kit import CLIENT_SECRET, PUBLIC_CLIENT, TENANT, healthz
 from tests.oauth_server import RunningTokenServer
 
 SEEN = b"\\Seen"
@@ -56,17 +53,6 @@ def mails(count: int, tag: str) -> list[bytes]:
 def stored(app: App, source: str = "imap:main") -> int:
     with app.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(RawMessage).where(RawMessage.source == source)))
-
-
-def healthz(port: int) -> tuple[int, dict[str, Any], str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", "/healthz")
-        response = conn.getresponse()
-        body = response.read().decode()
-        return response.status, json.loads(body), body
-    finally:
-        conn.close()
 
 
 @contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http.client
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from tests.dovecot import free_port
 from tests.durability.serve import ServeProcess
 from tests.fakes import mail, write_config
 from tests.integration.test_imap import wait_until
-from tests.oauth_kit import CLIENT_ID, CLIENT_SECRET
+from tests.oauth_kit import CLIENT_ID, CLIENT_SECRET, healthz
 from tests.oauth_server import RunningTokenServer
 
 SENDER = "support@example.com"
@@ -140,17 +139,6 @@ def test_the_relay_with_xoauth2_sends_the_acknowledgement_renewing_a_refused_tok
     for secret in [CLIENT_SECRET, *token_server.state.issued]:
         encoded = base64.b64encode(f"user={SENDER}\x01auth=Bearer {secret}\x01\x01".encode()).decode()
         assert secret not in text and encoded not in text
-
-
-def healthz(port: int) -> tuple[int, dict[str, Any], str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", "/healthz")
-        response = conn.getresponse()
-        body = response.read().decode()
-        return response.status, json.loads(body), body
-    finally:
-        conn.close()
 
 
 @contextmanager
