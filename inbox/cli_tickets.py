@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from inbox.domain.ticket_filter import TicketFilter
     from inbox.settings import Settings
 
-JSON_CHUNK = 2000  # rows encoded at a time: a list of 100,000 tickets is never one string in memory
 # Commands that read with SQLAlchemy Core alone: they get a `CoreReader`, not the whole app, and so
 # never import the ORM, the raw store or the composition root (a third of `tickets list`'s start).
 CORE_READERS = frozenset({("tickets", "list")})
@@ -57,8 +56,12 @@ def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
     with app.engine.connect() as conn:
         wanted = _filter(conn, settings, args)
         total = ticket_search.count(conn, wanted)
-        found = ticket_search.rows(conn, wanted, args.order or Sorting(), settings.severities, limit or None)
-        shown = _write_json(found) if args.json else _write_table(found, plan_zones(settings))
+        sorting = args.order or Sorting()
+        if args.json:
+            shown = _write_json(ticket_search.json_rows(conn, wanted, sorting, settings.severities, limit or None))
+        else:
+            shown = _write_table(ticket_search.rows(conn, wanted, sorting, settings.severities, limit or None),
+                                 plan_zones(settings))
     print(f"showing {shown:,} of {total:,} tickets (--limit N shows more, --limit 0 all)" if shown < total
           else f"{total:,} tickets", file=sys.stderr)
     return 0
@@ -119,25 +122,14 @@ def plan_zones(settings: Settings) -> dict[str | None, tzinfo]:
     return {name: ZoneInfo(settings.calendars[plan.calendar].timezone) for name, plan in settings.plans.items()}
 
 
-def _write_json(found: Iterable[Any]) -> int:
-    """The rows as one JSON list, written a chunk at a time; how many there were."""
-    import orjson
-
-    from inbox.store.ticket_search import iso_utc
-
-    out, shown, chunk = sys.stdout, 0, []
+def _write_json(batches: Iterable[list[str]]) -> int:
+    """The tickets as one JSON list, each batch of the database's JSON objects written as it comes;
+    how many there were."""
+    out, shown = sys.stdout, 0
     out.write("[")
-    for tracking, subject, customer, severity, status, assignee, created, flags, _plan, category in found:
-        chunk.append({"tracking": tracking, "subject": subject, "customer": customer, "severity": severity,
-                      "status": status, "assignee": assignee, "created_at": iso_utc(created),
-                      "flags": orjson.Fragment(flags or "[]"), "category": category})  # flags: JSON as stored
-        if len(chunk) == JSON_CHUNK:
-            out.write(("," if shown else "") + orjson.dumps(chunk).decode()[1:-1])
-            shown += len(chunk)
-            chunk = []
-    if chunk:
-        out.write(("," if shown else "") + orjson.dumps(chunk).decode()[1:-1])
-        shown += len(chunk)
+    for batch in batches:
+        out.write(("," if shown else "") + ",".join(batch))
+        shown += len(batch)
     out.write("]\n")
     return shown
 

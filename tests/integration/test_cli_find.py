@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import inspect
+from sqlalchemy import text as sql
 
 from inbox.cli import main
 from inbox.clock import FixedClock
@@ -229,3 +230,37 @@ def test_the_migration_indexes_tickets_already_there(config: str, capsys) -> Non
         engine.dispose()
     assert listed(capsys, config, "--search", "kumquat") == ["SUP-000002"]
     assert listed(capsys, config, "--search", "printer") == ["SUP-000001"]
+
+
+HOSTILE_SUBJECTS = ['say "hi" \\ back', "tab\there\x01\x1f and \x7f", "line\u2028sep\u2029 \u00e9\u00e8 \U0001f525",
+                    "</script><b>&amp;", ""]
+
+
+def test_json_list_gives_each_ticket_as_show_does(config: str, capsys) -> None:
+    """`tickets list --json` has the database write each object (json_object, row_to_json): every
+    field of every ticket still equals what `tickets show --json` (Python's json) gives, for subjects
+    with quotes, backslashes, control and separator characters, flags set and times with and without
+    microseconds."""
+    engine = make_engine(_db_url(config))
+    with engine.begin() as db:
+        for number, subject in enumerate(HOSTILE_SUBJECTS[:4], start=1):
+            db.execute(sql("UPDATE tickets SET subject = :s WHERE number = :n"), {"s": subject, "n": number})
+        db.execute(sql("UPDATE tickets SET flags = :f WHERE number = 2"), {"f": json.dumps(["vip", "quoted \"flag\""])})
+    created = datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=T0.tzinfo)
+    with engine.begin() as db:
+        db.execute(sql("UPDATE tickets SET created_at = :at WHERE number = 3"),
+                   {"at": created if engine.dialect.name == "postgresql" else created.strftime("%Y-%m-%d %H:%M:%S.%f")})
+    engine.dispose()
+    code, out, _ = run(capsys, "--config", config, "tickets", "list", "--json")
+    assert code == 0
+    listed_rows = json.loads(out)
+    assert [r["tracking"] for r in listed_rows] == ["SUP-000001", "SUP-000002", "SUP-000003", "SUP-000004"]
+    for row in listed_rows:
+        code, shown, _ = run(capsys, "--config", config, "tickets", "show", row["tracking"], "--json")
+        detail = json.loads(shown)
+        assert list(row) == ["tracking", "subject", "customer", "severity", "status", "assignee", "created_at",
+                             "flags", "category"]
+        assert row == {key: detail[key] for key in row}, row["tracking"]
+    assert [r["subject"] for r in listed_rows[:3]] == HOSTILE_SUBJECTS[:3]
+    assert listed_rows[1]["flags"] == ["vip", 'quoted "flag"'] and listed_rows[1]["assignee"] == "engineer@example.com"
+    assert listed_rows[2]["created_at"] == "2026-03-04T05:06:07.891000+00:00"
