@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
         if as_json:
             print(json.dumps(failure.document()))
         return failure.status
+    except BrokenPipeError:
+        # The reader went away (`inbox tickets list | head`): what it wanted was written. Nothing
+        # more may reach the closed pipe, not even the interpreter's flush at exit; 141 is what a
+        # shell reports for a command SIGPIPE ended (128 + 13), as for any other tool.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         # Ctrl-C before `serve` listens for it (or during any other command): one line, not a
         # traceback. 130 is what a shell reports for a command SIGINT ended (128 + 2).

@@ -99,11 +99,33 @@ def test_bad_as_of_with_json_is_one_usage_document() -> None:
     assert "isoformat" not in error["message"] and "'yesterday' is not an ISO 8601 instant" in error["message"]
 
 
-def test_the_modules_tickets_list_reads_with_load_no_orm() -> None:
-    """`tickets list` reads with Core alone: the store modules it imports (the engine, the held-writes
-    guard the engine registers, the search) must not pull in SQLAlchemy's ORM on the way."""
-    code = ("import sys, inbox.cli_tickets, inbox.store.db, inbox.store.ticket_search, inbox.store.deferred; "
-            "print('sqlalchemy.orm' in sys.modules)")
+def test_the_modules_tickets_list_and_show_read_with_load_no_orm() -> None:
+    """`tickets list` and `tickets show` read with Core alone: the store modules they import (the
+    engine, the held-writes guard the engine registers, the search, the one-ticket view, the
+    presenter) must not pull in SQLAlchemy's ORM on the way."""
+    code = ("import sys, inbox.cli_tickets, inbox.store.db, inbox.store.ticket_search, inbox.store.deferred, "
+            "inbox.store.ticket_view, inbox.present; print('sqlalchemy.orm' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_a_reader_that_stops_reading_gets_no_traceback(tmp_path: Path) -> None:
+    """`inbox tickets show T --json | head -c 100`: the command's stdout closes while it writes
+    (its 100 KB are more than a pipe holds); it stops quietly with 141 (as SIGPIPE would), no
+    traceback, no JSON error document."""
+    from tests.fakes import mail
+
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/inbox.db")
+    assert inbox("--config", str(config), "db", "upgrade").returncode == 0
+    (tmp_path / "long.eml").write_bytes(mail(body="A long report line.\n" * 20_000))
+    assert inbox("--config", str(config), "ingest", str(tmp_path / "long.eml")).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != TEST_CLOCK_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "inbox", "--config", str(config), "tickets", "show", "SUP-000001",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env, bufsize=0)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(100)
+    proc.stdout.close()  # the reader goes away with most of the ticket unread
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert first.startswith(b'{"tracking": "SUP-000001"') and err == ""
