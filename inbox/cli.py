@@ -101,7 +101,8 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
     handler = _HANDLERS[command]
     clock = _clock(getattr(args, "received_at", None) or getattr(args, "as_of", None), given)
     try:
-        settings = load_settings(config)
+        # Listing and showing read stored due times: they never ask the holidays package for a date.
+        settings = load_settings(config, holiday_names=command not in CORE_READERS)
         if command in READ_ONLY:
             _refuse_missing_database(config, settings, database_url(settings))
         app = core_reader(settings) if command in CORE_READERS else _build_app(settings, clock)

@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from classifiers import RuleError, RuleSet, compile_rules
 from inbox.settings.fields import DisplayName, EmailAddress, Located, Section, SeverityName
-from inbox.settings.sections import (AdminSettings, AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
+from inbox.settings.sections import (HOLIDAY_NAMES, AdminSettings, AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
                                      DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
                                      ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
 
@@ -55,11 +55,13 @@ class Settings(Section):
     _rule_set: RuleSet | None = PrivateAttr(default=None)
 
     @classmethod
-    def validated(cls, data: Mapping[str, Any], source_path: Path | None = None) -> Settings:
+    def validated(cls, data: Mapping[str, Any], source_path: Path | None = None, holiday_names: bool = True) -> Settings:
         """`data` (a parsed config file, or section values) validated and cross-checked, as the
         settings of the file at `source_path`. The path travels in the validation context, so no
-        key of the file can set it."""
-        return cls.model_validate(data, context={_SOURCE_PATH: source_path})
+        key of the file can set it. With `holiday_names` False, the holidays package is not asked
+        whether a calendar's country and subdivision exist (for a caller that never asks it for a
+        holiday; every other key is checked)."""
+        return cls.model_validate(data, context={_SOURCE_PATH: source_path, HOLIDAY_NAMES: holiday_names})
 
     @field_validator("severities")
     @classmethod

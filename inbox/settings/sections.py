@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from inbox.settings.escalation import BreachEscalation
@@ -219,6 +218,16 @@ class BackupSettings(Section):
 # -- calendars ----------------------------------------------------------------------------------
 
 
+# Validation context key: False when the caller never asks for a holiday (`tickets list`, `tickets
+# show` read stored due times): the holidays package imports every country's module to answer
+# whether one country or subdivision exists, 100-170 ms of such a command's start.
+HOLIDAY_NAMES = "holiday_names"
+
+
+def _names_checked(info: ValidationInfo) -> bool:
+    return not isinstance(info.context, dict) or info.context.get(HOLIDAY_NAMES, True) is not False
+
+
 class HolidaySettings(Section):
     country: str
     subdivision: str | None = None
@@ -226,17 +235,27 @@ class HolidaySettings(Section):
 
     @field_validator("country")
     @classmethod
-    def _known_country(cls, value: str) -> str:
+    def _known_country(cls, value: str, info: ValidationInfo) -> str:
         code = value.strip().upper()
-        if code not in holidays.list_supported_countries():
-            raise ValueError(f'"{value}" is not a country the holidays package knows (use a code such as "US")')
+        if not _names_checked(info):
+            return code
+        # Imported here: a config without holidays never pays the package's 50 ms. One country's
+        # calendar is built, not the list of all (the package imports every country's module either way).
+        import holidays
+
+        try:
+            holidays.country_holidays(code)
+        except NotImplementedError:
+            raise ValueError(f'"{value}" is not a country the holidays package knows (use a code such as "US")') from None
         return code
 
     @field_validator("subdivision")
     @classmethod
     def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
         country = info.data.get("country")
-        if value is not None and country is not None:
+        if value is not None and country is not None and _names_checked(info):
+            import holidays
+
             try:
                 holidays.country_holidays(country, subdiv=value)
             except NotImplementedError:
@@ -245,6 +264,8 @@ class HolidaySettings(Section):
 
     def dates(self, years: Iterable[int]) -> frozenset[date]:
         """Every closed date in `years`: the country's public holidays plus the extra dates."""
+        import holidays
+
         years = list(years)
         public = holidays.country_holidays(self.country, subdiv=self.subdivision, years=years)
         return frozenset(public) | {day for day in self.extra if day.year in years}
