@@ -43,9 +43,9 @@ class CoreReader:
 
 def core_reader(settings: Settings) -> CoreReader:
     from inbox.settings import database_url
-    from inbox.store.db import make_engine
+    from inbox.store.db import make_reader_engine
 
-    return CoreReader(settings, make_engine(database_url(settings), durable=False))
+    return CoreReader(settings, make_reader_engine(database_url(settings)))
 
 
 def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:

@@ -63,6 +63,34 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
     return engine
 
 
+def make_reader_engine(url: str) -> Engine:
+    """An engine for a command that only reads (`tickets list`, `tickets show`) beside a running
+    service. On SQLite its transactions begin deferred and take no `WriteLock`: a WAL reader reads
+    its snapshot without holding up the writers (BEGIN IMMEDIATE made listing 100,000 tickets hold
+    up ingest for its whole read), and its page cache may grow to 64 MB (the default 2 MB read a
+    list's pages more than once: 0.29 s against 0.19 s). On PostgreSQL its transactions are read-only."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        if parsed.drivername == "postgresql":
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return create_engine(url, pool_pre_ping=True, pool_size=1,
+                             connect_args={"options": "-c default_transaction_read_only=on"})
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below starts transactions
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        dbapi_connection.execute("PRAGMA cache_size=-65536")
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 def _make_engine(url: str, durable: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":

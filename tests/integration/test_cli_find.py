@@ -264,3 +264,29 @@ def test_json_list_gives_each_ticket_as_show_does(config: str, capsys) -> None:
     assert [r["subject"] for r in listed_rows[:3]] == HOSTILE_SUBJECTS[:3]
     assert listed_rows[1]["flags"] == ["vip", 'quoted "flag"'] and listed_rows[1]["assignee"] == "engineer@example.com"
     assert listed_rows[2]["created_at"] == "2026-03-04T05:06:07.891000+00:00"
+
+
+def test_listing_and_showing_neither_wait_for_a_writer_nor_can_write(config: str, capsys) -> None:
+    """`tickets list` and `tickets show` read beside a writer that holds its transaction open (an
+    ingest batch): they answer at once with what has committed, never queueing for the write lock
+    (SQLite's BEGIN IMMEDIATE and our WriteLock would have held them until the writer ended). Their
+    engine cannot write: SQLite's query_only, PostgreSQL's read-only transactions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inbox.store.db import make_reader_engine
+
+    url = _db_url(config)
+    writer = make_engine(url)
+    with ThreadPoolExecutor(1) as pool, writer.begin() as db:  # a timeout ends the writer first, then the pool
+        db.execute(sql("UPDATE tickets SET subject = 'not yet committed' WHERE number = 1"))
+        listed_now = pool.submit(run, capsys, "--config", config, "tickets", "list", "--json").result(timeout=20)
+        shown_now = pool.submit(run, capsys, "--config", config, "tickets", "show", "SUP-000001", "--json").result(timeout=20)
+    writer.dispose()
+    assert listed_now[0] == 0 and json.loads(listed_now[1])[0]["subject"] == "Printer on fire"
+    assert shown_now[0] == 0 and json.loads(shown_now[1])["subject"] == "Printer on fire"
+    reader = make_reader_engine(url)
+    with pytest.raises(Exception, match="(?i)read.only|readonly|query_only"):
+        with reader.begin() as db:
+            db.execute(sql("UPDATE tickets SET subject = 'written by a reader' WHERE number = 1"))
+    reader.dispose()
+    assert listed(capsys, config, "--search", "Printer") == ["SUP-000001"]
