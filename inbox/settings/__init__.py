@@ -12,14 +12,15 @@ are free to move. `fields` holds the value types, `sections` one model per secti
 the opening-hours grammar lives in `inbox.sla.hours`.
 """
 
+from inbox.settings.calendars import CalendarSettings, HolidaySettings
 from inbox.settings.document import Settings
 from inbox.settings.escalation import BreachEscalation, EscalationLevel, EscalationRule, EscalationWhen
 from inbox.settings.fields import DisplayName, DomainName, DurationValue, EmailAddress, EnvName, Port, SeverityName
 from inbox.settings.loading import ConfigError, database_url, load_settings
 from inbox.settings.oauth import OAuthSettings
 from inbox.settings.secrets import read_secret
-from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CalendarSettings,
-                                     CustomerSettings, DatabaseSettings, HolidaySettings, HttpSettings, ImapMailbox,
+from inbox.settings.sections import (AssignmentRule, AssignmentWhen, AuthenticationSettings, CustomerSettings,
+                                     DatabaseSettings, HttpSettings, ImapMailbox,
                                      LifecycleSettings, OutboundSettings, PlanSettings, ServiceSettings, SmtpSettings,
                                      StatedSeverity, TargetSettings, TemplateSettings, UnknownSenders)
 from inbox.sla.hours import END_OF_DAY, OpeningHours

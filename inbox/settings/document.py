@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from classifiers import RuleError, RuleSet, compile_rules
+from inbox.settings.calendars import HOLIDAY_NAMES, CalendarSettings
 from inbox.settings.fields import DisplayName, EmailAddress, Located, Section, SeverityName
-from inbox.settings.sections import (HOLIDAY_NAMES, AdminSettings, AuthenticationSettings, BackupSettings, CalendarSettings, CustomerSettings,
+from inbox.settings.sections import (AdminSettings, AuthenticationSettings, BackupSettings, CustomerSettings,
                                      DatabaseSettings, HttpSettings, ImapMailbox, OutboundSettings, PlanSettings,
                                      ServiceSettings, SmtpSettings, TemplateSettings, UnknownSenders)
 

@@ -1,28 +1,26 @@
-"""The sections of the config file: service, transports, calendars, plans, customers, unknown senders.
+"""The sections of the config file: service, transports, plans, customers, unknown senders
+(calendars are in `calendars.py`).
 
 One frozen model per section, each checking only its own keys; names that point into other
 sections (a plan's calendar, a customer's plan) are checked by `Settings` once all are read.
 It never holds a secret (only the names of the environment variables that do), and never
-reads a file, the environment or the network; the holidays package is asked only which
-countries and subdivisions it knows, and which dates are holidays.
+reads a file, the environment or the network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, time
 from email.policy import default as email_policy
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from inbox.settings.escalation import BreachEscalation
 from inbox.settings.fields import (AuthservId, DomainName, DurationValue, EmailAddress, EnvName, Located,
-                                   MachineSender, OpeningHoursValue, Port, Section, SeverityName)
+                                   MachineSender, Port, Section, SeverityName)
 from inbox.settings.oauth import OAuthSettings
 from inbox.sla.durations import Duration, Unit
 
@@ -213,94 +211,6 @@ class BackupSettings(Section):
     keep_daily_days: int = Field(default=30, ge=0)
     keep_monthly_months: int = Field(default=3, ge=0)
     keep_yearly_years: int = Field(default=6, ge=0)
-
-
-# -- calendars ----------------------------------------------------------------------------------
-
-
-# Validation context key: False when the caller never asks for a holiday (`tickets list`, `tickets
-# show` read stored due times): the holidays package imports every country's module to answer
-# whether one country or subdivision exists, 100-170 ms of such a command's start.
-HOLIDAY_NAMES = "holiday_names"
-
-
-def _names_checked(info: ValidationInfo) -> bool:
-    return not isinstance(info.context, dict) or info.context.get(HOLIDAY_NAMES, True) is not False
-
-
-class HolidaySettings(Section):
-    country: str
-    subdivision: str | None = None
-    extra: list[date] = []
-
-    @field_validator("country")
-    @classmethod
-    def _known_country(cls, value: str, info: ValidationInfo) -> str:
-        code = value.strip().upper()
-        if not _names_checked(info):
-            return code
-        # Imported here: a config without holidays never pays the package's 50 ms. One country's
-        # calendar is built, not the list of all (the package imports every country's module either way).
-        import holidays
-
-        try:
-            holidays.country_holidays(code)
-        except NotImplementedError:
-            raise ValueError(f'"{value}" is not a country the holidays package knows (use a code such as "US")') from None
-        return code
-
-    @field_validator("subdivision")
-    @classmethod
-    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
-        country = info.data.get("country")
-        if value is not None and country is not None and _names_checked(info):
-            import holidays
-
-            try:
-                holidays.country_holidays(country, subdiv=value)
-            except NotImplementedError:
-                raise ValueError(f'"{value}" is not a subdivision of {country} the holidays package knows') from None
-        return value
-
-    def dates(self, years: Iterable[int]) -> frozenset[date]:
-        """Every closed date in `years`: the country's public holidays plus the extra dates."""
-        import holidays
-
-        years = list(years)
-        public = holidays.country_holidays(self.country, subdiv=self.subdivision, years=years)
-        return frozenset(public) | {day for day in self.extra if day.year in years}
-
-
-class CalendarSettings(Section):
-    timezone: str
-    hours: OpeningHoursValue
-    holidays: HolidaySettings | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f'"{value}" is not an IANA time zone such as "America/Los_Angeles"') from None
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def always_open(self) -> bool:
-        """True when business time equals elapsed time: open 24x7 and closed on no holiday."""
-        return self.hours.always_open and self.holidays is None
-
-    @property
-    def weekly(self) -> dict[int, tuple[tuple[time, time], ...]]:
-        return self.hours.weekly
-
-    def holiday_dates(self, years: Iterable[int]) -> frozenset[date]:
-        """The dates in `years` on which this calendar is closed all day."""
-        return self.holidays.dates(years) if self.holidays else frozenset()
 
 
 # -- plans and customers ------------------------------------------------------------------------
