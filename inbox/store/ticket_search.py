@@ -70,8 +70,8 @@ _SQLITE_MATCH = text(
     "UNION SELECT ticket_id FROM ticket_messages WHERE id IN "
     "(SELECT rowid FROM ticket_messages_fts WHERE ticket_messages_fts MATCH :search))")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_FAR = "9999-12-31 23:59:59.999999"
-JSON_BATCH = 5000  # tickets a time from the database to stdout: a list of 100,000 is never one string  # later than any due time, as SQLite stores them
+_FAR = "9999-12-31 23:59:59.999999"  # later than any due time, as SQLite stores them
+JSON_BATCH = 5000  # tickets a time from the database to stdout: a list of 100,000 is never one string
 
 
 def is_search_object(name: str | None) -> bool:
@@ -113,11 +113,13 @@ def json_rows(conn: Connection, wanted: TicketFilter, sorting: Sorting, severiti
              ("severity", _T.severity), ("status", _T.status), ("assignee", _T.assignee), ("created_at", iso)]
     where, order = _conditions(conn, wanted), _order(conn, sorting, severities)
     if conn.dialect.name == "postgresql":
-        inner = (select(*(value.label(key) for key, value in shown),
-                        func.coalesce(_T.flags, cast(literal("[]"), JSON)).label("flags"), _T.category.label("category"))
-                 .where(*where).order_by(*order).limit(limit).subquery("t"))
-        # row_to_json of a subquery's row: compact, its keys in the select's order (json_build_object pads them)
-        stmt = select(cast(func.row_to_json(literal_column("t")), Text)).select_from(inner)
+        # row_to_json of a one-row subquery on the ticket: compact, its keys in the select's order
+        # (json_build_object pads them); the ordering stays on the outer query, where it holds.
+        row = (select(*(value.label(key) for key, value in shown),
+                      func.coalesce(_T.flags, cast(literal("[]"), JSON)).label("flags"), _T.category.label("category"))
+               .correlate(_TICKETS).subquery("t"))
+        one = select(cast(func.row_to_json(literal_column("t")), Text)).select_from(row).scalar_subquery()
+        stmt = select(one).select_from(_TICKETS).where(*where).order_by(*order).limit(limit)
     else:
         pairs = [part for key, value in shown for part in (literal(key), value)]
         stmt = (select(func.json_object(*pairs, literal("flags"), func.json(func.coalesce(_T.flags, "[]")),
