@@ -185,10 +185,7 @@ def _and_retry(reload: ConfigReload | None, pollers: Sequence[Any]) -> Callable[
 
 def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) -> tuple[Any, list[Any]]:
     """The SMTP listener and one IMAP poller per mailbox: each stores, then wakes ingest."""
-    from inbox.receive.imap import ImapPoller
-    from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
-    from inbox.settings import ImapMailbox
 
     listener = SmtpListener(
         app.settings.smtp,
@@ -199,6 +196,12 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
         clock=app.clock,
         hostname=app.settings.service.hostname,  # None: the machine's fully qualified name
     )
+    if not app.settings.imap:  # the pollers are made once, at start: without a mailbox no IMAP client loads
+        return listener, []
+    from inbox.receive.imap import ImapPoller
+    from inbox.receive.mailbox import ImapMailboxClient
+    from inbox.settings import ImapMailbox
+
     def connect(mailbox: ImapMailbox) -> Callable[[], ImapMailboxClient]:
         tokens = None
         if mailbox.auth is not None:  # one source per mailbox: its token lives across rounds
@@ -322,7 +325,7 @@ def _operations(app: App, metrics: Metrics, service: Service,
         return await asyncio.to_thread(metrics.render)
 
     http = app.settings.http
-    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, app.template_versions()),
+    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, editor=True),
                         signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
 
 
