@@ -3,8 +3,9 @@ together during an outage storm). Each module a process imports stays resident f
 life, so a role's process loads only what that role runs: the listener's web server and metrics
 registry, the other role's libraries and the other database's dialect stay out.
 
-Each child is built as `inbox.child` builds it (`child_service`), in a fresh interpreter, on
-SQLite and on PostgreSQL; the config names no holidays, no IMAP mailbox and no admin.
+Each child is built as `inbox.child` builds it (`child_service`), and the listener's process as
+`inbox serve` wires it (`build_service` for receive, with the HTTP endpoint), in a fresh interpreter
+on SQLite and on PostgreSQL; the config names no holidays, no IMAP mailbox and no admin.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ app.close()
 print("\\n".join(sorted(sys.modules)))
 """
 
+LISTENER = """\
+import sys
+from inbox.app import build_app
+from inbox.clock import SystemClock
+from inbox.roles import Role
+from inbox.serving import build_service
+from inbox.settings import load_settings
+
+app = build_app(load_settings(sys.argv[1]), SystemClock())
+service, _ = build_service(app, roles=frozenset({Role.RECEIVE}))
+assert service.http is not None and service.listener is not None
+app.close()
+print("\\n".join(sorted(sys.modules)))
+"""
+
 # Loaded by no child: the listener's (web server, metrics, IMAP) and what this config does not use.
 NO_CHILD = ("aiohttp", "prometheus_client", "inbox.web", "imapclient", "inbox.receive", "holidays")
 NOT_IN = {
@@ -51,8 +67,8 @@ NOT_IN = {
 OTHER_DIALECT = {"sqlite": "sqlalchemy.dialects.postgresql", "postgresql": "sqlalchemy.dialects.sqlite"}
 
 
-def loaded(config: Path, role: str) -> list[str]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(config), role], capture_output=True, text=True,
+def loaded(config: Path, *argv: str, code: str = CHILD) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", code, str(config), *argv], capture_output=True, text=True,
                           cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
@@ -69,4 +85,16 @@ def test_a_child_process_loads_only_what_its_role_runs(tmp_path: Path, db_url: s
     forbidden = (*NO_CHILD, *NOT_IN[role], OTHER_DIALECT[dialect])
     modules = loaded(config, role)
     assert f"sqlalchemy.dialects.{dialect}" in modules  # the probe sees what the child loads
+    assert [m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden)] == []
+
+
+def test_the_listeners_process_loads_no_template_engine_without_admin_pages(tmp_path: Path, db_url: str) -> None:
+    """With the admin pages off and no IMAP mailbox, the process that listens (and serves /healthz
+    and /metrics) loads no Jinja2, template renderer or versions, no IMAP client and no ingest pipeline."""
+    config = tmp_path / "inbox.yaml"
+    config.write_text(CONFIG.format(url=db_url))
+    forbidden = ("jinja2", "autoresponder.render", "autoresponder.versions", "imapclient", "inbox.receive.imap",
+                 "mailparser", "inbox.ingest.pipeline", "holidays")
+    modules = loaded(config, code=LISTENER)
+    assert "aiohttp" in modules and "prometheus_client" in modules  # the probe sees what the process loads
     assert [m for m in modules if any(m == f or m.startswith(f + ".") for f in forbidden)] == []
