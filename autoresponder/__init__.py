@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from autoresponder.dispatch import Dispatcher
 from inbox.tickets import CurrentDesk, sweep
+
+if TYPE_CHECKING:  # a process that does not send (ingest only imports `relay_login`) loads no Jinja2
+    from autoresponder.dispatch import Dispatcher
 
 
 @dataclass

@@ -22,17 +22,20 @@ RECENT_TICKETS = 50  # the preview page's ticket chooser
 log = logging.getLogger(__name__)
 
 
-def admin_pages(app: App, versions: TemplateVersions | None = None) -> AdminPages | None:
+def admin_pages(app: App, versions: TemplateVersions | None = None, *, editor: bool = False) -> AdminPages | None:
     """The admin pages, on when the config names at least one admin whose token is set: the
-    template previews, and with `versions` the template editor."""
+    template previews, and with `versions` (or `editor`: the app's) the template editor."""
+    admins = admins_of(app.settings)
+    if not admins:
+        return None
+    # Loaded only for pages that are on: the renderer and the versions bring Jinja2 and the templates.
     from autoresponder.render import KINDS, TemplateError
     from inbox.store.tickets import recent_tickets
     from inbox.web.admin import AdminPages
     from inbox.web.sessions import Admins
 
-    admins = admins_of(app.settings)
-    if not admins:
-        return None
+    if versions is None and editor:
+        versions = app.template_versions()
 
     def tickets() -> list[tuple[str, str]]:
         with app.sessions() as session:

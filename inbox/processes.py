@@ -49,6 +49,7 @@ from inbox.spawning import ignore_sigint, sigint_held
 
 if TYPE_CHECKING:
     from inbox.app import App
+    from inbox.service import Service
     from inbox.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -289,25 +290,12 @@ def run_child(conn: Connection) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads and hands the result on
     settings, roles, clock, parse_processes = conn.recv()
     from inbox import logs
-    from inbox.app import build_app
     from inbox.reload import adopt
-    from inbox.serving import Elsewhere, build_service
     from inbox.settings import Settings
 
     logs.configure(default_level="INFO")
     link = Link(conn)
-    app = build_app(Settings.validated(*settings), clock)
-    elsewhere = Elsewhere(
-        wake_ingest=lambda: link.send("wake", Role.INGEST.value),
-        wake_send=lambda: link.send("wake", Role.SEND.value),
-        processed=lambda source, outcome: link.send("processed", source, outcome.value),
-        turned=lambda failed, refused, done: link.send("turned", failed, refused, done),
-        ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
-        quarantined=lambda source: link.send("quarantined", source),
-        acknowledged=lambda seconds: link.send("acknowledged", seconds),
-        relay_login=lambda reason: link.send("relay", reason),
-    )
-    service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
+    app, service = child_service(link, settings, roles, clock, parse_processes)
     service.on_ready = lambda: link.send("ready")
 
     def adopt_settings(values: dict[str, Any], path: Path | None) -> None:
@@ -344,3 +332,26 @@ def run_child(conn: Connection) -> None:
     finally:
         app.close()
         link.close()
+
+
+def child_service(link: Link, settings: tuple[dict[str, Any], Path | None], roles: frozenset[Role], clock: Clock,
+                  parse_processes: int) -> tuple[App, Service]:
+    """A child's app and service for `roles`, from the settings its parent handed down (`_portable`):
+    every wake and count goes to the parent over `link`, and nothing here serves HTTP."""
+    from inbox.app import build_app
+    from inbox.serving import Elsewhere, build_service
+    from inbox.settings import Settings
+
+    app = build_app(Settings.validated(*settings), clock)
+    elsewhere = Elsewhere(
+        wake_ingest=lambda: link.send("wake", Role.INGEST.value),
+        wake_send=lambda: link.send("wake", Role.SEND.value),
+        processed=lambda source, outcome: link.send("processed", source, outcome.value),
+        turned=lambda failed, refused, done: link.send("turned", failed, refused, done),
+        ingested=lambda outcome, seconds: link.send("ingested", outcome.value, seconds),
+        quarantined=lambda source: link.send("quarantined", source),
+        acknowledged=lambda seconds: link.send("acknowledged", seconds),
+        relay_login=lambda reason: link.send("relay", reason),
+    )
+    service, _ = build_service(app, roles=roles, elsewhere=elsewhere, http=False, parse_processes=parse_processes)
+    return app, service

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from inbox.clock import Clock
 from inbox.store.outbox_signal import RAW_CHANNEL, notify
 from inbox.store.tables import RawData, RawMessage
+from inbox.store.upsert import insert_for
 
 RECEIVED = "received"
 
@@ -30,12 +31,9 @@ _INSERT_DATA = insert(RawData.__table__)
 def _insert(dialect: str) -> Any:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
     if dialect not in _INSERTS:
-        # Imported here: only the dialect in use, and only by a process that stores mail (the
-        # PostgreSQL dialect costs about 70 ms that `inbox tickets list` on SQLite never needs).
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as insert_
-        else:
-            from sqlalchemy.dialects.sqlite import insert as insert_
+        # Only the dialect in use is loaded (the PostgreSQL dialect costs about 70 ms that
+        # `inbox tickets list` on SQLite never needs).
+        insert_ = insert_for(dialect)
         table = RawMessage.__table__
         _INSERTS[dialect] = (
             insert_(table).on_conflict_do_nothing(index_elements=["sha256"]).returning(table.c.sha256, table.c.id)

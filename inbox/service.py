@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from inbox.ingest.background import IngestRunner
 from inbox.roles import Role
-from inbox.web import HttpEndpoint
+
+if TYPE_CHECKING:  # a child process serves no HTTP: aiohttp stays out of it
+    from inbox.ingest.background import IngestRunner
+    from inbox.web import HttpEndpoint
 
 log = logging.getLogger(__name__)
 JOIN_SECONDS = 60

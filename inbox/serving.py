@@ -10,6 +10,7 @@ or nothing at all (another instance on PostgreSQL, woken by LISTEN/NOTIFY or its
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -118,29 +119,37 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
         outcome_counter,
         quarantine_counter,
     )
-    from inbox.metrics import Metrics
     from inbox.service import Service
     from inbox.store.outbox_signal import RAW_CHANNEL, OutboxListener
 
-    settings, metrics, relay = app.settings, metrics or Metrics(), relay or RelayLogin(app.clock)
+    settings, relay = app.settings, relay or RelayLogin(app.clock)
+
+    @functools.cache
+    def registry() -> Metrics:
+        # Made at first need: a child process hands every count to its parent (`elsewhere`), needs
+        # no registry of its own and so never loads prometheus-client (about 2 MB resident).
+        from inbox.metrics import Metrics
+
+        return metrics or Metrics()
+
     app.check_secrets()
     scheduler = runner = None
     if Role.SEND in roles:
         # Made before the worker, whose start (taking back a dead process's mail) may already wake it.
-        turned = elsewhere.turned or TurnReport(metrics).count
-        acknowledged = elsewhere.acknowledged or acknowledgement_recorder(metrics)
+        turned = elsewhere.turned or TurnReport(registry()).count
+        acknowledged = elsewhere.acknowledged or acknowledgement_recorder(registry())
         logins = elsewhere.relay_login or relay.heard
         scheduler = JobScheduler(_turn(app, transport, turned, acknowledged, logins), settings.outbound.interval_seconds)
     wake_send = scheduler.wake if scheduler is not None else elsewhere.wake_send
     if Role.INGEST in roles:
         processes = parser_processes(os.cpu_count()) if parse_processes is None else parse_processes
-        worker = app.worker(parse_processes=processes, on_result=elsewhere.processed or outcome_counter(metrics),
+        worker = app.worker(parse_processes=processes, on_result=elsewhere.processed or outcome_counter(registry()),
                             on_committed=_wake_on_news(wake_send),
-                            on_latency=elsewhere.ingested or latency_recorder(metrics),
-                            on_quarantined=elsewhere.quarantined or quarantine_counter(metrics))
+                            on_latency=elsewhere.ingested or latency_recorder(registry()),
+                            on_quarantined=elsewhere.quarantined or quarantine_counter(registry()))
         runner = IngestRunner(worker)
     wake_ingest = runner.wake if runner is not None else elsewhere.wake_ingest
-    listener, pollers = _front_doors(app, metrics, wake_ingest) if Role.RECEIVE in roles else (None, [])
+    listener, pollers = _front_doors(app, registry(), wake_ingest) if Role.RECEIVE in roles else (None, [])
     # On PostgreSQL, what another instance (or an `inbox` command) queues wakes this one's sender
     # too, and mail another instance's (or process's) listener stored wakes this one's ingest.
     signals = []
@@ -152,7 +161,7 @@ def build_service(app: App, transport: MailTransport | None = None, *, roles: fr
     service = Service(listener=listener, pollers=pollers, runner=runner, http=None, scheduler=scheduler,
                       signals=signals, children=children)
     if http:
-        service.http = _operations(app, metrics, service,
+        service.http = _operations(app, registry(), service,
                                    refused or (lambda: [r.as_dict() for r in app.renderer().problems()]),
                                    lambda: relay.failing)
     service.listeners = lambda: listeners(app, service, roles, children)
@@ -176,10 +185,7 @@ def _and_retry(reload: ConfigReload | None, pollers: Sequence[Any]) -> Callable[
 
 def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) -> tuple[Any, list[Any]]:
     """The SMTP listener and one IMAP poller per mailbox: each stores, then wakes ingest."""
-    from inbox.receive.imap import ImapPoller
-    from inbox.receive.mailbox import ImapMailboxClient
     from inbox.receive.smtp import SmtpListener
-    from inbox.settings import ImapMailbox
 
     listener = SmtpListener(
         app.settings.smtp,
@@ -190,6 +196,12 @@ def _front_doors(app: App, metrics: Metrics, wake_ingest: Callable[[], None]) ->
         clock=app.clock,
         hostname=app.settings.service.hostname,  # None: the machine's fully qualified name
     )
+    if not app.settings.imap:  # the pollers are made once, at start: without a mailbox no IMAP client loads
+        return listener, []
+    from inbox.receive.imap import ImapPoller
+    from inbox.receive.mailbox import ImapMailboxClient
+    from inbox.settings import ImapMailbox
+
     def connect(mailbox: ImapMailbox) -> Callable[[], ImapMailboxClient]:
         tokens = None
         if mailbox.auth is not None:  # one source per mailbox: its token lives across rounds
@@ -313,7 +325,7 @@ def _operations(app: App, metrics: Metrics, service: Service,
         return await asyncio.to_thread(metrics.render)
 
     http = app.settings.http
-    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, app.template_versions()),
+    return HttpEndpoint(http.host, http.port, health, render, admin=admin_pages(app, editor=True),
                         signin_failed=lambda: metrics.inc("inbox_signin_failures_total"))
 
 

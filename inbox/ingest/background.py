@@ -13,10 +13,12 @@ import threading
 from typing import TYPE_CHECKING, Callable
 
 from inbox.domain.ticket import Outcome
-from inbox.metrics import Metrics
 
-if TYPE_CHECKING:  # the parent of split processes counts outcomes here and never loads the pipeline
+# Only named: the parent of split processes counts outcomes here and never loads the pipeline; a
+# child process reports its counts to the parent and loads no prometheus-client.
+if TYPE_CHECKING:
     from inbox.ingest.drain import IngestWorker
+    from inbox.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

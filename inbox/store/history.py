@@ -14,14 +14,13 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
 from inbox.store import deferred
 from inbox.store.tables import Attachment, Counter, Event, Participant, Ticket, TicketLink, TicketMessage
 from inbox.store.tickets import TicketRow
+from inbox.store.upsert import insert_for
 
 # Column limits: longer values from hostile mail are cut, never allowed to fail the insert.
 _ADDR = 320
@@ -75,7 +74,7 @@ def next_in_rotation(session: Session, name: str) -> int:
     dialect = session.get_bind().dialect.name
     stmt = _ROTATIONS.get(dialect)
     if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert_ = insert_for(dialect)
         table = Counter.__table__
         stmt = _ROTATIONS[dialect] = (
             insert_(table).values(name=bindparam("counter"), value=1)
@@ -267,6 +266,6 @@ def _upsert(session: Session, model: type) -> Any:
     dialect = session.get_bind().dialect.name
     stmt = _UPSERTS.get((dialect, model))
     if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert_ = insert_for(dialect)
         stmt = _UPSERTS[(dialect, model)] = insert_(model.__table__).on_conflict_do_nothing()  # type: ignore[attr-defined]
     return stmt

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.store.tables import MailboxState
+from inbox.store.upsert import insert_for
 
 ERROR_LIMIT = 2000  # characters of last_error kept: enough for a reason, never a whole mail
 
@@ -147,5 +146,5 @@ def lease_holder(session: Session, name: str, now: datetime) -> str | None:
 
 def _ensure_row(session: Session, name: str) -> None:
     # INSERT ... ON CONFLICT DO NOTHING: two instances creating the row at once both succeed.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session.get_bind().dialect.name)
     session.execute(insert(MailboxState).values(name=name, last_uid=0).on_conflict_do_nothing(index_elements=["name"]))

@@ -18,13 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from inbox.store import deferred, outbox_signal
 from inbox.store.claims import CLAIM_TIMEOUT, backoff, give_back, orphans, take
 from inbox.store.tables import OutboxRow
+from inbox.store.upsert import insert_for
 
 PENDING = "pending"
 SENDING = "sending"
@@ -75,7 +74,7 @@ def _insert_ignoring(session: Session, table: Any, key: str, returning: bool = T
     dialect = session.get_bind().dialect.name
     stmt = _INSERTS.get((dialect, table.name, returning))
     if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert_ = insert_for(dialect)
         stmt = insert_(table).on_conflict_do_nothing(index_elements=[key])
         stmt = _INSERTS[(dialect, table.name, returning)] = stmt.returning(table.c.id) if returning else stmt
     return stmt

@@ -18,11 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.store.tables import UsedProof
+from inbox.store.upsert import insert_for
 
 _INSERTS: dict[str, Any] = {}
 
@@ -30,7 +29,7 @@ _INSERTS: dict[str, Any] = {}
 def _insert(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key, built once per dialect."""
     if dialect not in _INSERTS:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert_ = insert_for(dialect)
         table = UsedProof.__table__
         _INSERTS[dialect] = insert_(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
     return _INSERTS[dialect]

@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from inbox.store import deferred
 from inbox.store.tables import Suppression
+from inbox.store.upsert import insert_for
 
 __all__ = ["Suppression", "addresses_suppressed", "lift", "look_ahead", "suppress", "suppressed"]
 
@@ -87,7 +86,7 @@ def _insert_ignoring(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     stmt = _INSERTS.get(dialect)
     if stmt is None:
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert_ = insert_for(dialect)
         table = Suppression.__table__
         stmt = _INSERTS[dialect] = (insert_(table).on_conflict_do_nothing(index_elements=["address"])
                                     .returning(table.c.address))
