@@ -115,7 +115,6 @@ def set_participant_roles(session: Session, ticket_id: int, roles: Mapping[str, 
     for row in waiting:  # rows held back still take the role where they wait
         if row["address"] in wanted:
             row["role"] = wanted[row["address"]]
-    table = Participant.__table__
     conn = _conn(session)
     there = {a for a, in conn.execute(_ADDRESSES_THERE, {"ticket_id": ticket_id, "addresses": list(wanted)})}
     changed = [{"ticket_id_": ticket_id, "address_": a, "role": r} for a, r in wanted.items() if a in there]
