@@ -56,13 +56,16 @@ def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else (0 if args.json else TEXT_LIMIT)
     with app.engine.connect() as conn:
         wanted = _filter(conn, settings, args)
-        total = ticket_search.count(conn, wanted)
+        # Without a limit every match is shown: counting them first would find them twice (a search's
+        # matches cost as much again). The count and the rows read one snapshot (one transaction).
+        total = ticket_search.count(conn, wanted) if limit else None
         sorting = args.order or Sorting()
         if args.json:
             shown = _write_json(ticket_search.json_rows(conn, wanted, sorting, settings.severities, limit or None))
         else:
             shown = _write_table(ticket_search.rows(conn, wanted, sorting, settings.severities, limit or None),
                                  plan_zones(settings))
+    total = shown if total is None else total
     print(f"showing {shown:,} of {total:,} tickets (--limit N shows more, --limit 0 all)" if shown < total
           else f"{total:,} tickets", file=sys.stderr)
     return 0
