@@ -42,9 +42,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test that takes `start_at` runs once at each chosen instant: what it proves holds on any day."""
+    """A test that takes `start_at` runs once at each chosen instant: what it proves holds on any day.
+    One marked `one_instant` (processes and a thousand mails, half a minute a run) runs at the first
+    chosen instant only, by default DEFAULT: a cheaper test proves the same at every instant."""
     if "start_at" in metafunc.fixturenames:
         chosen = metafunc.config.getoption("--clock-at") or list(INSTANTS)
+        if metafunc.definition.get_closest_marker("one_instant"):
+            chosen = chosen[:1] if metafunc.config.getoption("--clock-at") else [DEFAULT]
         metafunc.parametrize("start_at", [instant(name) for name in chosen], ids=list(chosen))
 
 
