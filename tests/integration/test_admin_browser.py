@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import missing_service
 from tests.integration.test_admin_pages import TOKEN, Site, build_site, running
 
+pytestmark = pytest.mark.servers  # `make quick` leaves it out: it starts a real server or tool
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

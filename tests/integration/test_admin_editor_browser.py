@@ -20,6 +20,8 @@ from tests.editor_kit import BODY, TOKEN, EditorSite, build_editor_site, saved_v
 from tests.integration.test_admin_browser import WAIT, driver, sign_in
 from tests.web_kit import running
 
+pytestmark = pytest.mark.servers  # `make quick` leaves it out: it starts a real server or tool
+
 __all__ = ["driver"]  # the fixture, shared with the preview pages' browser test
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,8 @@ from tests.integration.test_imap import wait_until
 from tests.oauth_kit import CLIENT_SECRET, PUBLIC_CLIENT, TENANT
 from tests.oauth_server import RunningTokenServer
 
+pytestmark = pytest.mark.servers  # `make quick` leaves it out: it starts a real server or tool
+
 USER = "support@contoso.com"
 SEEN = b"\\Seen"
 

@@ -24,6 +24,8 @@ from inbox.store.tables import RawData, RawMessage
 from tests.dovecot import PASSWORD, Dovecot, Recording, free_port, recorded, running_dovecot
 from tests.fakes import T0, mail, make_app, make_settings
 
+pytestmark = pytest.mark.servers  # `make quick` leaves it out: it starts a real server or tool
+
 PASSWORD_ENV = "INBOX_TEST_IMAP_PASSWORD"
 SEEN = b"\\Seen"
 WAIT = 15.0  # seconds any condition below gets before the test fails

@@ -35,6 +35,8 @@ from tests.integration.test_imap import wait_until
 from tests.oauth_kit import CLIENT_SECRET, PUBLIC_CLIENT, TENANT, healthz
 from tests.oauth_server import RunningTokenServer
 
+pytestmark = pytest.mark.servers  # a real Dovecot and token server: `make quick` leaves it out
+
 SEEN = b"\\Seen"
 USER = "support@contoso.com"
 OTHER = "other@contoso.com"  # a password mailbox beside it

@@ -41,7 +41,8 @@ from tests.oauth_server import RunningTokenServer
 
 SENDER = "support@example.com"
 # The relay is on loopback: AUTH without TLS is what this test wants, not a risk.
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
+              pytest.mark.servers]  # a real relay and token server: `make quick` leaves it out
 
 
 @dataclass

@@ -26,6 +26,8 @@ from inbox.settings import Settings, load_settings
 from tests.conftest import missing_service
 from tests.dkim_kit import make_key
 
+pytestmark = pytest.mark.servers  # `make quick` leaves it out: it starts a real server or tool
+
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "### Putting Postfix (or another MTA) in front"
 EXAMPLE = ROOT / "config" / "inbox.example.yaml"
