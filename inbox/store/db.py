@@ -69,11 +69,8 @@ def make_reader_engine(url: str) -> Engine:
     its snapshot without holding up the writers (BEGIN IMMEDIATE made listing 100,000 tickets hold
     up ingest for its whole read), and its page cache may grow to 64 MB (the default 2 MB read a
     list's pages more than once: 0.29 s against 0.19 s). On PostgreSQL its transactions are read-only."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        if parsed.drivername == "postgresql":
-            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        return create_engine(url, pool_pre_ping=True, pool_size=1,
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(_psycopg(url), pool_pre_ping=True, pool_size=1,
                              connect_args={"options": "-c default_transaction_read_only=on"})
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
@@ -95,12 +92,18 @@ def _make_engine(url: str, durable: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, synchronous="FULL" if durable else "NORMAL")
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        # A bare postgresql:// would pick psycopg2, which we do not ship.
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    url = _psycopg(url)
     connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args,
                          json_serializer=dump_json)
+
+
+def _psycopg(url: str) -> str:
+    """A bare postgresql:// URL would pick psycopg2, which we do not ship: name psycopg 3."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
