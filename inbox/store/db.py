@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from inbox.store import deferred
+from inbox.store import deferred, liveness
 from inbox.store.write_lock import WriteLock
 
 if TYPE_CHECKING:
@@ -94,8 +94,9 @@ def _make_engine(url: str, durable: bool) -> Engine:
         return _sqlite_engine(url, synchronous="FULL" if durable else "NORMAL")
     url = _psycopg(url)
     connect_args = {} if durable else {"options": "-c synchronous_commit=off"}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args,
-                         json_serializer=dump_json)
+    engine = create_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args, json_serializer=dump_json)
+    liveness.ping_when_idle(engine)  # not pool_pre_ping: a round trip for every transaction
+    return engine
 
 
 def _psycopg(url: str) -> str:
