@@ -77,8 +77,9 @@ class Held:
         return self._rows.get(stmt, {}).get(key)
 
     def pending(self, table: str) -> list[dict[str, Any]]:
-        """The rows held for `table`, in the order they were added."""
-        return [row for stmt, rows in self._rows.items() if stmt.table.name == table for row in rows.values()]
+        """The new rows held for `table` (its inserts, not its held updates), in the order they were added."""
+        return [row for stmt, rows in self._rows.items() if isinstance(stmt, Insert) and stmt.table.name == table
+                for row in rows.values()]
 
     def note(self, name: str, factory: type = dict) -> Any:
         """The transaction's scratch of `name` (made on first use): what the store remembers for it."""
@@ -111,7 +112,8 @@ class Held:
         (`_one_trip`)."""
         wanted = {*tables, *PARENTS} if tables else None
         chosen = [s for s in self._rows if wanted is None or s.table.name in wanted]
-        chosen.sort(key=lambda s: _RANK.get(s.table.name, len(_RANK)))
+        # A table's held updates (a ticket's clocks) after its inserts: what they change is there.
+        chosen.sort(key=lambda s: (_RANK.get(s.table.name, len(_RANK)), not isinstance(s, Insert)))
         writes = [(stmt, rows) for stmt in chosen for rows in _shapes(list(self._rows.pop(stmt).values()))]
         if not writes:
             return

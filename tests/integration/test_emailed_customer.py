@@ -4,6 +4,7 @@ refreshing it and flushing did: the same columns after, and an UPDATE only when 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from inbox.domain.ticket import Status
+from inbox.store import deferred
 from inbox.store.tables import Ticket
 from inbox.tickets import Desk as TicketDesk
 from inbox.tickets import due_times
@@ -30,6 +32,12 @@ def orm_way(session: Session, desk: TicketDesk, ticket_id: int, at: datetime, ki
     if kind in ("status_update", "reminder") and ticket.status == Status.WAITING_ON_CUSTOMER:
         due_times._followed_up(ticket, at)
     due_times.refresh(session, desk, ticket, at)
+
+
+def held_way(session: Session, desk: TicketDesk, ticket_id: int, at: datetime, kind: str) -> None:
+    """As the sender records an email: in a transaction that holds its writes to its end."""
+    with deferred.holding(session):
+        due_times.emailed_customer(session, desk, ticket_id, at, kind)
 
 
 @pytest.fixture
@@ -85,8 +93,10 @@ def test_the_same_clocks_as_the_orm_refresh(desk: Desk) -> None:
         instants += [t for t in (ticket.next_check_at, ticket.next_update_due, ticket.last_update_sent_at) if t]
         for at in instants:
             for kind in KINDS:
-                assert after(desk, due_times.emailed_customer, ticket.id, at, kind) == \
-                    after(desk, orm_way, ticket.id, at, kind), (ticket.tracking, ticket.status, at, kind)
+                expected = after(desk, orm_way, ticket.id, at, kind)
+                assert after(desk, due_times.emailed_customer, ticket.id, at, kind) == expected, \
+                    (ticket.tracking, ticket.status, at, kind)
+                assert after(desk, held_way, ticket.id, at, kind) == expected, (ticket.tracking, at, kind, "held")
                 compared += 1
     assert compared >= 7 * 4 * len(KINDS)
 
@@ -106,3 +116,24 @@ def test_a_missing_ticket_is_a_lookup_error(desk: Desk) -> None:
     """As `load` refused it, so does the plain read."""
     with desk.app.sessions() as session, pytest.raises(LookupError):
         due_times.emailed_customer(session, desk.app.desk(), 999_999, T0, "acknowledgement")
+
+
+def test_two_emails_in_one_holding_transaction_end_as_two_written_at_once(desk: Desk) -> None:
+    """The second email of a ticket in a transaction that holds reads the clocks the first one
+    left (still held), and one UPDATE writes what both changed."""
+    def twice(hold: bool) -> Way:
+        def way(session: Session, ticket_desk: TicketDesk, ticket_id: int, at: datetime, kind: str) -> None:
+            with deferred.holding(session) if hold else nullcontext():
+                due_times.emailed_customer(session, ticket_desk, ticket_id, at, kind)
+                due_times.emailed_customer(session, ticket_desk, ticket_id, at + timedelta(days=2), "reminder")
+        return way
+
+    written = []
+    for tracking in ("SUP-000001", "SUP-000004"):
+        ticket = desk.ticket(tracking)
+        at = T0 + timedelta(days=1)
+        plain, plain_updates = after(desk, twice(False), ticket.id, at, "status_update")
+        held, held_updates = after(desk, twice(True), ticket.id, at, "status_update")
+        assert held == plain and held_updates == min(plain_updates, 1), tracking
+        written.append(plain_updates)
+    assert written == [1, 2]  # the waiting ticket's two changes were merged into one UPDATE
