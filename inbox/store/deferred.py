@@ -12,12 +12,15 @@ The protocol, for a transaction that holds:
 - Rows are written parents first (tickets, then their messages, then attachments, then the rest),
   so no foreign key ever waits for a row still held; a partial write (`flush`) takes the parents
   along.
-- A held ticket or message has its id already: on PostgreSQL, when the holder asks for it (the
-  ingest worker's batches), `next_id` takes ids from the table's own sequence, a block at a time,
-  so a new ticket costs no round trip of its own. Without ids, tickets are written at once and a
-  held message has no id anyone could refer to. (Ids a rolled
-  back batch took are skipped, as a sequence always skips them; tracking numbers are a counter of
-  their own and have no gaps.)
+- A held ticket or message has its id already, when the holder asks for it (the ingest worker's
+  batches): `next_id` takes them, so a new ticket costs no statement of its own. On PostgreSQL from
+  the table's own sequence, a block at a time (ids a rolled back batch took are skipped, as a
+  sequence always skips them; tracking numbers are a counter of their own and have no gaps). On
+  SQLite the id the insert would get: a table without AUTOINCREMENT gives a new row the largest id
+  plus one, and the transaction holds the database's write lock (BEGIN IMMEDIATE), so the largest
+  id is read once and counted on, and read again after any statement that may have inserted one
+  (every statement not `held_aware`). Without ids, tickets are written at once and a held message
+  has no id anyone could refer to.
 - The store's readers of held rows either add what is held to what they read (`pending`; their
   statements say so with the `held_aware` execution option), or write it first (`flush`), as the
   ORM's autoflush would. Where rows wait with ids, every other statement of the transaction,
@@ -48,6 +51,11 @@ PARENTS: tuple[str, ...] = ("tickets", "ticket_messages", "attachments")
 _RANK = {name: rank for rank, name in enumerate(PARENTS)}
 AWARE = {"held_aware": True}  # execution options of a statement that needs no held row written first
 ID_BLOCK = 100
+_NEXTVAL = (text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
+            .execution_options(**AWARE))
+# SQLite: INTEGER PRIMARY KEY without AUTOINCREMENT, a new row's id is the largest one plus one.
+_LARGEST = {name: text(f"SELECT coalesce(max(id), 0) FROM {name}").execution_options(**AWARE)
+            for name in ("tickets", "ticket_messages")}
 
 
 class Held:
@@ -60,9 +68,9 @@ class Held:
         self._ids: dict[str, list[int]] = {}
         self._writing = False
         self.notes: dict[str, Any] = {}
-        # Only a server round trip is worth saving (SQLite inserts a ticket in microseconds), and
-        # only over a batch: a block of ids for one row would cost the trip it saves.
-        self.takes_ids = ids and connection.dialect.name == "postgresql"
+        # Only over a batch: a block of ids for one row would cost the statement it saves.
+        self.takes_ids = ids
+        self._sequences = connection.dialect.name == "postgresql"
 
     def add(self, stmt: Any, rows: list[dict[str, Any]]) -> None:
         pending = self._rows.setdefault(stmt, {})
@@ -89,14 +97,23 @@ class Held:
         return found
 
     def next_id(self, table: str) -> int:
-        """A new row's id from the table's own sequence (PostgreSQL only: see `takes_ids`)."""
+        """A new row's id (of "tickets" or "ticket_messages"): see the module's protocol."""
         block = self._ids.setdefault(table, [])
-        if not block:
-            taken = self._connection.execute(
-                text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)")
-                .execution_options(**AWARE), {"t": table, "n": ID_BLOCK})
+        if not block and self._sequences:
+            taken = self._connection.execute(_NEXTVAL, {"t": table, "n": ID_BLOCK})
             block.extend(sorted((int(i) for i, in taken), reverse=True))
-        return block.pop()
+        elif not block:
+            block.append(int(self._connection.execute(_LARGEST[table]).scalar_one()) + 1)
+        found = block.pop()
+        if not self._sequences:
+            block.append(found + 1)  # the next insert's id, unless a statement not aware of this one inserts
+        return found
+
+    def saw_unaware(self) -> None:
+        """A statement not aware of held rows ran: on SQLite it may have inserted a row, so the
+        next id is read again (a sequence never gives one twice)."""
+        if not self._sequences:
+            self._ids.clear()
 
     @property
     def writing(self) -> bool:
@@ -191,10 +208,13 @@ def flush(session: Session, *tables: str) -> None:
 
 def guard(conn: Connection, clauseelement: Any, *_: Any) -> None:
     """Engine event `before_execute`: a statement of a holding transaction that does not say it
-    is aware of held rows has the held parents written first (see the module's protocol)."""
+    is aware of held rows has the held parents written first, and on SQLite the ids counted
+    ahead forgotten (see the module's protocol)."""
     found: Held | None = conn.info.get(_KEY)
-    if found is None or found.writing or not found.parents_held():
+    if found is None or found.writing or not found.takes_ids:
         return
     if isinstance(clauseelement, Executable) and clauseelement.get_execution_options().get("held_aware"):
         return
-    found.write(PARENTS)
+    if found.parents_held():
+        found.write(PARENTS)
+    found.saw_unaware()

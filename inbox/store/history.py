@@ -170,8 +170,8 @@ def add_message(
     flag: str | None = None,
 ) -> int | None:
     """Keep a mail on a ticket; its row's id, or None when the row is held to the end of the
-    transaction without one (`inbox.store.deferred`: on SQLite, a mail without attachments,
-    whose id nothing needs; on PostgreSQL every held row has its id)."""
+    transaction without one (`inbox.store.deferred`: held without ids, a mail without
+    attachments, whose id nothing needs; a holder that takes ids gives every held row its id)."""
     values = {
         "ticket_id": ticket_id,
         "raw_id": raw_id,

@@ -175,7 +175,7 @@ def test_a_held_write_that_fails_raises_as_the_database_error_it_is(db_url: str,
 
 
 def test_a_ticket_opened_while_holding_is_there_for_whoever_reads_or_refers_to_it(db_url: str, tmp_path: Path) -> None:
-    """On PostgreSQL a new ticket and its message wait with their ids (no round trip each). The
+    """A new ticket and its message wait with their ids (no statement each). The
     store's readers add them to what they read without writing them; any other statement, the ORM's
     or raw SQL, a row that refers to the ticket, an update, finds them written first."""
     from inbox.store import history
@@ -186,23 +186,21 @@ def test_a_ticket_opened_while_holding_is_there_for_whoever_reads_or_refers_to_i
     try:
         ctx = IngestContext(app.current_desk().get())
         [raw_id] = [app.rawstore.put(MAILS[0], "test").id]
-        postgresql = db_url.startswith("postgresql")  # SQLite writes a ticket at once
         with app.sessions() as session, session.begin(), deferred.holding(session, ids=True) as held:
             [raw] = rawqueue.claim(session, T0, 1, [raw_id])
             result = ingest_one(session, raw, ctx)
             ticket_id = result.ticket_id
             assert ticket_id is not None
-            assert held.parents_held() == postgresql == bool(held.pending("tickets"))
+            assert held.parents_held() and held.pending("tickets")
             assert store.tickets_for_message_ids(session, ["a1@acme.com"]) == {"a1@acme.com": ticket_id}
             assert {"alice@acme.com", "carol@acme.com"} <= store.participants(session, ticket_id)
             assert store.rows_by_number(session, [1])[1].id == ticket_id
             history.set_fields(session, ticket_id, assignee="x@example.com")
-            assert held.parents_held() == postgresql  # answered from what waits: nothing written yet
+            assert held.parents_held()  # answered from what waits: nothing written yet
             # Whoever else asks finds it written: the ORM, raw SQL, a row that refers to it.
             assert session.get(Ticket, ticket_id).assignee == "x@example.com"
-            # (Without ids, on SQLite, a held message is read back only through the store, as ever.)
             assert session.execute(text("SELECT count(*) FROM ticket_messages WHERE ticket_id = :t"),
-                                   {"t": ticket_id}).scalar_one() == (1 if postgresql else 0)
+                                   {"t": ticket_id}).scalar_one() == 1
             assert len(store.messages_of(session, ticket_id)) == 1
             session.execute(text("INSERT INTO ticket_links (ticket_id, linked_ticket_id, reason) "
                                  "VALUES (:t, :t, 'self, for the test')"), {"t": ticket_id})
@@ -210,5 +208,29 @@ def test_a_ticket_opened_while_holding_is_there_for_whoever_reads_or_refers_to_i
         with app.engine.connect() as conn:
             assert conn.execute(text("SELECT assignee FROM tickets WHERE id = :t"), {"t": ticket_id}).scalar_one() \
                 == "x@example.com"
+    finally:
+        app.close()
+
+
+def test_ids_taken_ahead_stay_clear_of_a_ticket_another_statement_inserts(db_url: str, tmp_path: Path) -> None:
+    """Held tickets get their ids ahead (a sequence on PostgreSQL, the largest id plus one on
+    SQLite); a statement not aware of them that inserts a ticket meanwhile takes an id of its own,
+    and the next held ticket takes the one after it: every row lands, none collides."""
+    from sqlalchemy import select
+
+    from inbox.store import history
+    from inbox.store.tables import Ticket
+
+    app = make_app(make_settings(tmp_path, _fresh(db_url, tmp_path, "ids")))
+    fields = {"subject": "s", "requester": "r@example.com", "severity": "low", "status": "open"}
+    try:
+        with app.sessions() as session, session.begin(), deferred.holding(session, ids=True):
+            first = history.create_ticket(session, number=901, tracking="T-901", at=T0, **fields)
+            session.execute(insert(Ticket.__table__).values(number=902, tracking="T-902", created_at=T0,
+                                                            updated_at=T0, **fields))
+            third = history.create_ticket(session, number=903, tracking="T-903", at=T0, **fields)
+        with app.sessions() as session:
+            ids = dict(session.execute(select(Ticket.number, Ticket.id)).all())
+        assert ids[901] == first.id and ids[903] == third.id and len(set(ids.values())) == 3
     finally:
         app.close()
