@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -35,8 +36,13 @@ CUSTOMER_KINDS = frozenset({"acknowledgement", "not_designated", "status_update"
 _ONE_ADDRESS = re.compile(r"\s*(?:[^<>@]*<)?\s*([^\s<>@,;]+@[^\s<>@,;]+?)\s*>?\s*")
 
 
+@lru_cache(maxsize=512)
 def when(at: datetime | None, zone: ZoneInfo) -> str | None:
-    """An instant as a person in `zone` reads it: "Monday 2 March 2026, 13:00 PST"."""
+    """An instant as a person in `zone` reads it: "Monday 2 March 2026, 13:00 PST".
+
+    Remembered: a new ticket's context is built for the engineer's brief and the acknowledgement,
+    with the same instants, and strftime's names cost more than the look-up (the text depends on
+    the instant and the zone alone, which is what equal aware datetimes share)."""
     if at is None:
         return None
     local = at.astimezone(zone)
