@@ -63,7 +63,7 @@ def rows_by_id(session: Session, ids: Sequence[int]) -> dict[int, TicketRow]:
     if not ids:
         return {}
     found = {r.id: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": list(ids)})}
-    found.update((row.id, row) for row in _held_tickets(session) if row.id in ids)
+    found.update((row.id, row) for row in _held_tickets(session, "id", ids))
     return found
 
 
@@ -71,7 +71,7 @@ def rows_by_number(session: Session, numbers: Sequence[int]) -> dict[int, Ticket
     if not numbers:
         return {}
     found = {r.number: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)})}
-    found.update((row.number, row) for row in _held_tickets(session) if row.number in numbers)
+    found.update((row.number, row) for row in _held_tickets(session, "number", numbers))
     return found
 
 
@@ -80,10 +80,12 @@ def _held(session: Session, table: str) -> list[dict]:
     return found.pending(table) if found is not None else []
 
 
-def _held_tickets(session: Session) -> list[TicketRow]:
-    """Tickets opened in this transaction and not written yet, as the rows `_ROW` reads."""
+def _held_tickets(session: Session, column: str, wanted: Sequence[int]) -> list[TicketRow]:
+    """Tickets opened in this transaction and not written yet whose `column` is among `wanted`, as
+    the rows `_ROW` reads (only those made into rows: a batch holds up to a hundred)."""
+    chosen = set(wanted)
     return [TicketRow(row["id"], row["number"], row["tracking"], row["status"], row.get("customer_id"))
-            for row in _held(session, "tickets")]
+            for row in _held(session, "tickets") if row[column] in chosen]
 
 
 def row_by_tracking(session: Session, tracking: str) -> TicketRow | None:
