@@ -1,8 +1,8 @@
 """Pinging a pooled PostgreSQL connection only when it has sat idle, instead of before every use.
 
-SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip for every transaction. The
-sender records each email in a transaction of its own as the relay answers, so on PostgreSQL the
-ping was a sixteenth of sending an email (py-spy of `bench/outbox.py`). A connection handed back
+SQLAlchemy's `pool_pre_ping` pings at every checkout: a round trip for every transaction. When
+the sender recorded each email in a transaction of its own, the ping was a sixteenth of sending
+an email on PostgreSQL (py-spy of `bench/outbox.py`). A connection handed back
 to the pool moments ago answered then; one that sat idle may have been cut since (a server
 restart, a failover, a firewall's idle timeout), and that is what the ping is for.
 

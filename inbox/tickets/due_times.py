@@ -120,7 +120,7 @@ def emailed_customer(session: Session, desk: Desk, ticket_id: int, at: datetime,
     """An email reached the customer's mail server: the update cadence restarts from it.
 
     As `refresh` would, but read and written as plain rows: this runs for every email a customer
-    is sent, each recorded in a transaction of its own as the relay answers, where loading and
+    is sent, recorded a few at a time as the relay answers, where loading and
     flushing the ORM's Ticket cost more than the rest of the record. Like the ORM's flush, only the
     columns whose value changed are written, and none when nothing did."""
     read = clocks.clocks_of(session, ticket_id)

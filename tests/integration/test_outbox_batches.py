@@ -135,3 +135,35 @@ def test_a_turn_sends_over_one_smtp_connection_and_closes_it(desk: Desk) -> None
         assert (smtp.connections, len(sink.sessions), sink.quits) == (2, 2, 2)
     ids = Counter(line for body in sink.received for line in body.splitlines() if line.startswith(b"Message-ID:"))
     assert len(ids) == 6 and set(ids.values()) == {1}
+
+
+class _Killed(BaseException):
+    """As a SIGKILL right after the relay took an email: nothing more of the turn runs."""
+
+
+def test_a_crash_before_a_groups_record_sends_at_most_that_group_again(desk: Desk,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender records its emails `RECORD_GROUP` at a time. Killed after the relay took three
+    emails of the second group, the next turn sends those three again (same bytes and Message-ID)
+    and the rest once; the first group, recorded, is never sent again."""
+    count = dispatch.RECORD_GROUP + 5
+    assert count < dispatch.BATCH
+    for n in range(count):
+        desk.feed(mail(sender=f"user{n}@acme.com", message_id=f"<k{n}@acme.com>", subject=f"case {n}"))
+    handed = desk.transport.send
+    kill_at = dispatch.RECORD_GROUP + 3
+
+    def killed_after(message: bytes, mail_from: str, rcpt_tos: Any) -> None:
+        handed(message, mail_from, rcpt_tos)
+        if len(desk.transport.sent) == kill_at:
+            raise _Killed()
+
+    monkeypatch.setattr(desk.transport, "send", killed_after)
+    with pytest.raises(_Killed):
+        desk.run(T0)
+    monkeypatch.setattr(desk.transport, "send", handed)
+    assert desk.run(T0 + timedelta(hours=1))["sent"] == count - dispatch.RECORD_GROUP
+    sent = Counter(s.message for s in desk.transport.sent)
+    again = [m for m, n in sent.items() if n == 2]
+    assert len(desk.transport.sent) == count + 3 and len(again) == 3 and set(sent.values()) == {1, 2}
+    assert sorted(to_each(desk).values()) == [1] * (count - 3) + [2] * 3
