@@ -188,11 +188,18 @@ def _folded_addresses(name: str, values: tuple[str, ...], policy: email.policy.E
 
 def _text_part(subtype: str, text: str) -> bytes:
     """A text part in UTF-8, in the transfer encoding `EmailMessage.set_content` would choose."""
-    # The package's own choice (7bit, quoted-printable or base64) and encoding, through its public
-    # set_content: only the body is taken from the part, the head is written here.
-    part = MIMEPart(policy=_POLICY)
-    part.set_content(_newlines(text), subtype=subtype, charset="utf-8")
-    cte, payload = str(part["Content-Transfer-Encoding"]), str(part.get_payload())
+    body = _newlines(text)
+    lines = body.encode("utf-8").splitlines()
+    if body.isascii() and max((len(line) for line in lines), default=0) <= _FOLD_AT:
+        # ASCII in lines the policy's length allows: set_content's first choice, 7bit, the lines as
+        # they are. Building the part for it was a fifth of the sender's time (py-spy).
+        cte, payload = "7bit", (b"\n".join(lines) + b"\n").decode("ascii")
+    else:
+        # The package's own choice (quoted-printable or base64) and encoding, through its public
+        # set_content: only the body is taken from the part, the head is written here.
+        part = MIMEPart(policy=_POLICY)
+        part.set_content(body, subtype=subtype, charset="utf-8")
+        cte, payload = str(part["Content-Transfer-Encoding"]), str(part.get_payload())
     head = f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: {cte}{_CRLF}{_CRLF}'
     return (head + _ANY_LINE_END.sub(_CRLF, payload)).encode("ascii")
 

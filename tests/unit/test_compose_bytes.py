@@ -189,6 +189,33 @@ def test_the_short_cuts_agree_with_the_email_package() -> None:
         assert fast._address_header("To", (address,)) == expected, address
 
 
+def test_the_seven_bit_short_cut_agrees_with_set_content_at_its_edges() -> None:
+    """A text part written without building a MIME part (ASCII in lines of at most 78 bytes) is what
+    set_content makes of it, at the edges of that rule and past them (79 bytes, one non-ASCII
+    character, empty texts, every line end)."""
+    from email.message import MIMEPart
+
+    def by_the_package(subtype: str, text: str) -> bytes:
+        part = MIMEPart(policy=fast._POLICY)
+        part.set_content(fast._newlines(text), subtype=subtype, charset="utf-8")
+        head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                f'Content-Transfer-Encoding: {part["Content-Transfer-Encoding"]}\r\n\r\n')
+        return (head + fast._ANY_LINE_END.sub("\r\n", str(part.get_payload()))).encode("ascii")
+
+    rng = random.Random(7)
+    texts = ["", "\n", "\r", "\r\n\r\n", "x" * 78, "x" * 79, "y" * 78 + "\n" + "z" * 78, "a\rb\r\nc\nd",
+             "caf\u00e9", "x" * 78 + "\u00e9", "tab\there\x0b\x0cform\x1cfeed\u2028line", "no end"]
+    texts += ["".join(rng.choice("ab \n\r\t.=-") for _ in range(rng.randint(0, 300))) for _ in range(300)]
+    texts += ["\n".join("w" * rng.randint(70, 82) for _ in range(rng.randint(1, 4))) for _ in range(100)]
+    encodings = set()
+    for text in texts:
+        for subtype in ("plain", "html"):
+            made = fast._text_part(subtype, text)
+            assert made == by_the_package(subtype, text), (subtype, text)
+            encodings.add(made.split(b"Content-Transfer-Encoding: ")[1].split(b"\r\n")[0])
+    assert {b"7bit", b"quoted-printable"} <= encodings  # both sides of the short cut were compared
+
+
 def test_a_boundary_avoids_the_lines_the_generator_avoids() -> None:
     """When the random boundary is a line of the parts (as `--B` or `--B--`, a line ending at LF),
     the next is tried, exactly as `email.generator` does; elsewhere in a line it is no clash."""
