@@ -2,7 +2,7 @@
 stored in, read and written without loading the ORM's Ticket.
 
 For the one caller that runs once for every email a customer is sent (`inbox.tickets.due_times
-.emailed_customer`, in a transaction of its own per email), where loading a Ticket, building an
+.emailed_customer`, as the sender records its emails a few at a time), where loading a Ticket, building an
 UPDATE and flushing it cost more than the rest of recording the email. Only the ticket rules call
 it. Takes the caller's session and never commits; in a transaction that holds its writes
 (`inbox.store.deferred`) the clocks written wait with the rest, and `clocks_of` reads them back.
