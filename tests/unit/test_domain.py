@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inbox.domain.msgid import (is_own_message_id, looks_like_ours, make_digest_message_id, make_message_id,
                                 stable_message_id, verify_message_id)
-from inbox.domain.tracking import find_tracking_numbers, format_tracking
+from inbox.domain.tracking import count_tracking_numbers, find_tracking_numbers, format_tracking
 from inbox.ingest.thread import Candidate, ParticipantCheck, Via, candidates
 
 
@@ -25,20 +26,33 @@ def test_tracking_found_anywhere_any_case() -> None:
     assert find_tracking_numbers("SUP", "Re:SUP-000042:") == [42]
 
 
-def _tracking_as_first_written(prefix: str, text: str) -> list[int]:
+def _first_written(prefix: str) -> re.Pattern[str]:
     """The pattern as first written (the look-behind before the prefix): the reference the faster one keeps to."""
-    pattern = re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}-(\d{{1,12}})(?![0-9A-Za-z])", re.IGNORECASE)
-    return list(dict.fromkeys(int(m.group(1)) for m in pattern.finditer(text)))
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}-(\d{{1,12}})(?![0-9A-Za-z])", re.IGNORECASE)
 
 
-@settings(max_examples=400)
-@given(st.sampled_from(["SUP", "A.B", "x"]),
-       st.lists(st.sampled_from(["SUP", "sup", "A.B", "AxB", "x", "X", "-", "1", "0042", "a", "[", " ", "\n", "\u017f",
-                                 "\u212a", "SUPSUP-", "9-"]), max_size=12))
+def _tracking_as_first_written(prefix: str, text: str) -> list[int]:
+    return list(dict.fromkeys(int(m.group(1)) for m in _first_written(prefix).finditer(text)))
+
+
+@settings(max_examples=600)
+@given(st.sampled_from(["SUP", "A.B", "x", "12", "K1", "SS"]),
+       st.lists(st.sampled_from(["SUP", "sup", "A.B", "AxB", "x", "X", "-", "1", "2", "12", "0042", "a", "[", " ", "\n",
+                                 "\u017f", "\u212a", "\u0131", "\u0130", "k", "s", "S", "SUPSUP-", "9-", "12-", "K1-"]),
+                max_size=14))
 def test_tracking_pattern_finds_what_the_first_one_found(prefix: str, pieces: list[str]) -> None:
-    """The prefix is searched first and the look-behind checked after it: same numbers, any text."""
+    """The search starts at the hyphen and checks the prefix behind it: the same numbers, as
+    often, in the same order, in any text (the long s, the Kelvin sign and the dotless i match
+    letters under IGNORECASE; an all-digit prefix can chain: "12-12-5")."""
     text = "".join(pieces)
     assert find_tracking_numbers(prefix, text) == _tracking_as_first_written(prefix, text)
+    assert count_tracking_numbers(prefix, text) == Counter(int(m.group(1)) for m in _first_written(prefix).finditer(text))
+
+
+def test_a_mention_never_lends_its_digits_to_the_next() -> None:
+    """With an all-digit prefix, "12-12-5" names ticket 12 once: the second "12" belongs to the first mention."""
+    assert find_tracking_numbers("12", "12-12-5") == [12]
+    assert count_tracking_numbers("12", "12-12-5 and 12-5") == Counter({12: 1, 5: 1})
 
 
 def test_tracking_not_found_inside_other_tokens() -> None:
