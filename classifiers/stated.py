@@ -31,6 +31,14 @@ _TAG = r"(?P<tag>[ps]\d{1,3})(?!\w)(?!://|\s+(?:buckets?|objects?|storage|api|co
 _SUBJECT = re.compile(rf"(?<!\w)(?:{_LABELLED}|{_SEV}|{_TAG})", re.IGNORECASE)
 _BODY = re.compile(rf"^[ \t*•-]*(?:{_LABELLED})|(?<!\w){_SEV}", re.IGNORECASE | re.MULTILINE)
 
+# Every body statement holds one of these words, in some case: "sev" (of "Sev-2" and "Severity")
+# or a label. Mail seldom does, and a plain substring test of its lowered text is far cheaper than
+# _BODY, which tries a match at every position. The only letters outside ASCII that IGNORECASE
+# matches to theirs are the dotted and dotless i and the long s (and the Kelvin sign, for a k):
+# with one of those in the text, _BODY decides alone.
+_BODY_WORDS = ("sev", "priorit", "urgenc", "impact")
+_CASE_TWINS = ("\u0130", "\u0131", "\u017f")
+
 _NUMBERED = re.compile(r"(?:p|s|sev|severity)?[- ]?(\d{1,3})")
 _HEAD = re.compile(r"\w+")
 _HIGHEST_WORDS = frozenset({"urgent", "emergency"})
@@ -71,8 +79,15 @@ def _statements(message: MessageView, severities: Sequence[str]) -> Iterator[Sta
     yield from _read(_SUBJECT, subject, severities)
     text = (getattr(message, "visible_text", "") or "")[:_BODY_SCAN_CHARS]
     # Quoted lines are someone else's words (an earlier mail), never this customer's statement.
-    own = [line for line in split_lines(text)[:BODY_LINES] if not is_quoted(line)]
-    yield from _read(_BODY, "\n".join(own), severities)
+    own = "\n".join([line for line in split_lines(text)[:BODY_LINES] if not is_quoted(line)])
+    if may_state(own):
+        yield from _read(_BODY, own, severities)
+
+
+def may_state(text: str) -> bool:
+    """False only where _BODY cannot match: no statement word in any case."""
+    lowered = text.lower()
+    return any(word in lowered for word in _BODY_WORDS) or any(twin in text for twin in _CASE_TWINS)
 
 
 def _read(pattern: re.Pattern[str], text: str, severities: Sequence[str]) -> Iterator[StatedSeverity]:

@@ -438,6 +438,34 @@ def test_stated_severity_prefers_subject_and_a_readable_statement() -> None:
     assert stated_severity(Mail("", "Impact: huge\nSeverity: 1"), SEVERITIES) == StatedSeverity("Severity: 1", "critical")
 
 
+@settings(max_examples=600)
+@given(st.lists(st.sampled_from(["Severity", "SEV", "s\u0130v", "\u017fev", "pr\u0131or\u0131ty", "PRIORITY", "Urgency",
+                                 "impact", "IMPACT", "se", "v", "-", ":", " ", "\n", "1", "2", "**", "\u2022", "high",
+                                 "\u212a", "x"]), max_size=10))
+def test_the_body_word_test_never_hides_a_statement(pieces: list[str]) -> None:
+    """Where the body pattern matches, the cheap test before it says so: it may let through text
+    with no statement, never skip one (letters IGNORECASE matches outside ASCII included)."""
+    from classifiers.stated import _BODY, may_state
+
+    text = "".join(pieces)
+    if _BODY.search(text):
+        assert may_state(text), text
+
+
+def test_the_case_twins_are_every_letter_ignorecase_matches_outside_ascii() -> None:
+    """The body word test lowers the text; the only characters beyond ASCII that IGNORECASE reads as
+    an ASCII letter are the ones it looks for itself (and the Kelvin sign, a k no word holds)."""
+    import re
+    import sys
+
+    from classifiers.stated import _BODY_WORDS, _CASE_TWINS
+
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    twins = {chr(c) for c in range(128, sys.maxunicode + 1) if letter.fullmatch(chr(c))}
+    assert twins == {*_CASE_TWINS, "\u212a"}
+    assert "k" not in "".join(_BODY_WORDS)
+
+
 def test_stated_severity_maps_onto_other_names() -> None:
     """Numbers follow the configured order, names match as configured, others name nothing."""
     assert stated_severity(Mail("Severity: 2"), ["serious", "major", "minor"]).severity == "major"  # type: ignore[union-attr]
