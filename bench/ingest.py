@@ -11,6 +11,7 @@ PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.mailgen import generate  # noqa: E402
 from inbox.app import App, build_app  # noqa: E402
 from inbox.clock import SystemClock  # noqa: E402
+from inbox.heap import pace_collector  # noqa: E402
 from inbox.rawstore import RawItem  # noqa: E402
 from inbox.settings import load_settings  # noqa: E402
 from inbox.store.db import make_engine  # noqa: E402
@@ -83,7 +85,17 @@ def pipeline(mails: list[bytes], url: str, tmp: Path, processes: int, rules: boo
     """Seconds to store every raw mail, and seconds for the whole run: every raw mail committed
     first, in chunks, then the queue drained. A parser pool is started before the clock, as a
     serving ingest role has it when a storm comes (`inbox ingest`, run once, also pays its start:
-    about a second)."""
+    about a second), and this process's collector at the pace every process of `inbox serve` sets
+    (`inbox.heap`; put back after, so mail-parser alone runs at Python's default)."""
+    before = gc.get_threshold()
+    pace_collector()
+    try:
+        return _pipeline(mails, url, tmp, processes, rules)
+    finally:
+        gc.set_threshold(*before)
+
+
+def _pipeline(mails: list[bytes], url: str, tmp: Path, processes: int, rules: bool) -> tuple[float, float]:
     app = fresh_app(url, tmp, rules)
     worker = app.worker(parse_processes=processes)
     ready_by = time.monotonic() + 60

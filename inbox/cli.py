@@ -186,8 +186,10 @@ def _head_revision() -> str | None:
 
 def _ingest(app: App, args: argparse.Namespace) -> int:
     from inbox.app import parser_processes
+    from inbox.heap import pace_collector
     from inbox.importing import import_files
 
+    pace_collector()  # a large import is a storm of its own
     missing = [str(p) for p in args.files if not p.exists()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")

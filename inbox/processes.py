@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from inbox.clock import Clock
 from inbox.domain.ticket import Outcome
+from inbox.heap import pace_collector
 from inbox.roles import ALL_ROLES, ORDER, Role, layout
 from inbox.spawning import ignore_sigint, sigint_held
 
@@ -73,6 +74,7 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service
 
+    pace_collector()
     cores = os.cpu_count() or 1
     here, groups = layout(roles, cores=cores, split=split)
     metrics, children, elsewhere, refused = Metrics(), None, Elsewhere(), None
@@ -288,6 +290,7 @@ def run_child(conn: Connection) -> None:
     ("stop",) or the pipe's end."""
     ignore_sigint()  # and so do the parser processes it starts
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent reloads and hands the result on
+    pace_collector()
     settings, roles, clock, parse_processes = conn.recv()
     from inbox import logs
     from inbox.reload import adopt

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Protocol, Sequence
 
 from inbox.domain.message import ParsedMessage
+from inbox.heap import pace_collector
 from inbox.ingest.parse import parse
 from inbox.spawning import ignore_sigint, sigint_held
 
@@ -56,8 +57,9 @@ class InProcessParser:
 def _as_pool_process(parent: int, every: float = 1.0) -> None:
     """In each pool process: Ctrl-C is the service's to handle (it shuts the pool down), and exit
     once the service is gone. A SIGKILLed (or OOM-killed) service cannot stop its pool, and an
-    idle worker waits on its queue for ever, holding its memory."""
+    idle worker waits on its queue for ever, holding its memory. Its collector keeps the service's pace."""
     ignore_sigint()
+    pace_collector()
 
     def watch() -> None:
         while os.getppid() == parent:

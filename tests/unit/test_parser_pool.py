@@ -37,6 +37,23 @@ def test_dead_parser_process_falls_back_to_this_process() -> None:
         pool.close()
 
 
+def test_parser_processes_collect_at_the_services_pace() -> None:
+    """A parser process sets its collector as every process of `inbox serve` does (`inbox.heap`),
+    not at Python's default of a young collection every 700 allocations."""
+    import gc
+
+    from inbox.heap import OLDER, YOUNG
+
+    assert (YOUNG, *OLDER) != (700, 10, 10)  # a spawned process starts at the default
+
+    pool = PoolParser(1)
+    try:
+        pool.submit(MAILS[:1])()
+        assert pool._pool.submit(gc.get_threshold).result(timeout=60) == (YOUNG, *OLDER)  # noqa: SLF001
+    finally:
+        pool.close()
+
+
 def _started(pool: PoolParser, bound: float = 60) -> PoolParser:
     deadline = time.monotonic() + bound
     while not pool.started and time.monotonic() < deadline:
