@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import lru_cache
 
 from inbox.domain.message import Automation, ParsedMessage
 
@@ -45,12 +46,18 @@ def detect_automation(
     own_addresses: Collection[str],
 ) -> AutomationVerdict:
     """Run the rules in order; the first that matches decides. PERSON otherwise."""
-    ours = _Ours(is_own_message_id, frozenset(parseaddr(a)[1].strip().lower() for a in own_addresses))
+    ours = _Ours(is_own_message_id, _bare(tuple(own_addresses)))
     for kind, rule in _RULES:
         reason = rule(msg, ours)
         if reason:
             return AutomationVerdict(kind, reason)
     return AutomationVerdict(Automation.PERSON, "no sign of automation")
+
+
+@lru_cache(maxsize=8)
+def _bare(addresses: tuple[str, ...]) -> frozenset[str]:
+    """Our addresses as mail names them (lower case, no display name): read once per config, not per mail."""
+    return frozenset(parseaddr(a)[1].strip().lower() for a in addresses)
 
 
 # --- bounces --------------------------------------------------------------------

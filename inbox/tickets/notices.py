@@ -101,8 +101,9 @@ def _hidden(settings: Settings, value: Any) -> Any:
     if isinstance(value, str):
         found = _ONE_ADDRESS.fullmatch(value) if "@" in value else None  # an address has its "@": most text has none
         return settings.shown_name(found[1]) if found and settings.is_staff(found[1]) else value
-    if isinstance(value, dict):
-        return {key: _hidden(settings, item) for key, item in value.items()}
+    if isinstance(value, dict):  # most values are text without "@", or None: kept without a call
+        return {key: item if item is None or (type(item) is str and "@" not in item) else _hidden(settings, item)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [_hidden(settings, item) for item in value]
     return value
