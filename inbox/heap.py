@@ -14,7 +14,8 @@ meanwhile stays small beside a batch.
 `gc.freeze()` would skip the started objects too, but they would then never be freed, even
 when a config reload replaces them: not used.
 
-Standard library only; each process entry point calls `pace_collector()` once.
+Standard library only. Called where a process starts its work: the command line's `main` (every
+command, `serve` and `ingest` among them), each role child of `serve`, each parser process.
 """
 
 from __future__ import annotations
