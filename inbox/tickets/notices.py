@@ -51,7 +51,7 @@ def when(at: datetime | None, zone: ZoneInfo) -> str | None:
 
 def context(desk: Desk, ticket: TicketFacts, **extra: Any) -> dict[str, Any]:
     zone = desk.contracts.zone(ticket.plan)
-    customer = next((c for c in desk.settings.customers if c.id == ticket.customer_id), None)
+    customer = desk.settings.customer(ticket.customer_id)
     d = ticket.dues
     return {
         "service": {"name": desk.settings.service.name},
