@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from email.utils import getaddresses
+from functools import lru_cache
 
 from inbox.ingest.mime import clean, decode_words
 
@@ -40,8 +41,22 @@ def mailboxes(values: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
     return result
 
 
-def _read(value: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """The valid mailboxes of one header value, and the invalid addresses it writes between angle brackets."""
+def _read(value: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The valid mailboxes of one header value, and the invalid addresses it writes between angle
+    brackets. A short value is read once per process: in a storm every mail's To names the desk,
+    and many come from the same people."""
+    return _read_short(value) if len(value) <= _REMEMBERED_CHARS else _read_now(value)
+
+
+_REMEMBERED_CHARS = 1000  # a value longer than this is read each time: the cache never holds much
+
+
+@lru_cache(maxsize=4096)
+def _read_short(value: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    return _read_now(value)
+
+
+def _read_now(value: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     boxes = [(name, clean(addr).strip().strip("<>").lower()) for name, addr in getaddresses([value])]
     valid = [(decode_words(name), addr) for name, addr in boxes
              if len(addr) <= MAX_ADDRESS_CHARS and _ADDRESS.fullmatch(addr)]
@@ -50,14 +65,14 @@ def _read(value: str) -> tuple[list[tuple[str, str]], list[str]]:
     invalid = [" ".join(inner.split())[:MAX_SHOWN_CHARS] for inner in _BRACKETED.findall(_QUOTED.sub(" ", value))
                if "@" in inner and _SPACE.search(inner.strip())]
     if valid:
-        return valid, invalid
+        return tuple(valid), tuple(invalid)
     # Broken but common: "Big Bug bb@bug.com", "a@x.com b@x.com" (no quotes, no commas). The
     # addresses are still plain to see. Searched word by word, and only in words short enough to
     # be an address: one search over a long header is quadratic.
     outside = _BRACKETED.sub(" ", value) if invalid else value
     found = [("", token.lower()) for word in _TOKEN_BREAKS.split(outside)
              if "@" in word and len(word) <= MAX_ADDRESS_CHARS for token in _ADDRESS_TOKEN.findall(word)]
-    return found, invalid
+    return tuple(found), tuple(invalid)
 
 
 def author(values: list[str] | tuple[str, ...]) -> tuple[str, str, str, list[str]]:

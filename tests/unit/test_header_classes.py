@@ -183,3 +183,21 @@ def test_the_quick_check_rules_out_only_what_the_line_by_line_repair_leaves(line
     lines and breaks (CRLF, LF, a lone CR, mixed), it answers as the line-by-line repair does."""
     raw = b"".join(line + brk for line, brk in zip(lines, breaks)) + (b"\r\nbody without colon\r\n" if body else b"")
     assert repair(raw) == _joined(raw)
+
+
+def test_a_remembered_header_value_reads_the_same_every_time_and_a_long_one_is_not_kept() -> None:
+    """Address values are read once per process (a storm's mails all name the desk in To): the
+    second mail with a value gets what the first got, the invalid address in it still refused, and
+    a value over the limit is read afresh each time, never held."""
+    from inbox.ingest import mailboxes
+
+    value = "Ann <ann@acme.com>, <power quadrant system@example.com>"
+    first = mailboxes._read(value)
+    assert mailboxes._read(value) is first  # remembered
+    assert first == ((("Ann", "ann@acme.com"),), ("power quadrant system@example.com",))
+    raw = (b"From: " + value.encode() + b"\r\nTo: support@example.com\r\nSubject: s\r\n\r\nhi\r\n")
+    assert parse(raw).from_addr == "" and parse(raw).from_addr == ""  # refused both times
+    long_value = ", ".join(f"p{i}@acme.com" for i in range(100))
+    assert len(long_value) > mailboxes._REMEMBERED_CHARS
+    assert mailboxes._read(long_value) is not mailboxes._read(long_value)
+    assert len(mailboxes._read(long_value)[0]) == 100
