@@ -34,11 +34,11 @@ run: install
 test: install-test
 	$(BIN)/pytest -q
 
-# The inner loop (aim: under 2 minutes): the unit tests and the integration tests on SQLite, at one of
+# The inner loop (aim: under 2 minutes; two pytest-xdist workers): the unit tests and the integration tests on SQLite, at one of
 # the fixed instants, without the two that run `inbox serve` as a process nor those that start a real
 # Dovecot, Chromium, OAuth relay or Postfix's tools (marked `servers`). make test runs everything.
 quick: install-test
-	$(BIN)/pytest -q tests/unit tests/integration -k "not postgresql and not test_serve_" -m "not servers" --clock-at sunday-23utc
+	$(BIN)/pytest -q -n 2 tests/unit tests/integration -k "not postgresql and not test_serve_" -m "not servers" --clock-at sunday-23utc
 
 bench: install-test
 	$(BIN)/python bench/ingest.py
