@@ -5,11 +5,10 @@ Ingesting a batch allocates hundreds of thousands (parsed mails, rows, events), 
 by reference counting within the batch; at the default pace the collector scanned the batch's
 live objects again and again, every tenth pass the middle generation as well, and about every
 hundredth the whole heap, the started service (settings, compiled statements, templates: over
-100,000 objects) with it. That was 3-7 % of
-an ingest's time (`bench/ingest.py`, timed with gc.callbacks). A young generation of 10,000
-makes those passes rare, and each older generation is collected after 20 collections of the one
-below it (the default is 10). Garbage in cycles is still found, only later: what it holds
-meanwhile stays small beside a batch.
+100,000 objects) with it. That was 3-7 % of an ingest's time (`bench/ingest.py`, timed with
+gc.callbacks). A young generation of 10,000 makes those passes rare, and each older generation
+is collected after 20 collections of the one below it (the default is 10). Garbage in cycles is
+still found, only later: what it holds meanwhile stays small beside a batch.
 
 `gc.freeze()` would skip the started objects too, but they would then never be freed, even
 when a config reload replaces them: not used.
