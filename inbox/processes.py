@@ -74,7 +74,6 @@ def serve(app: App, roles: frozenset[Role] = ALL_ROLES, *, split: bool = True) -
     from inbox.receive.smtp import ListenerError
     from inbox.serving import Elsewhere, TurnReport, build_service
 
-    pace_collector()
     cores = os.cpu_count() or 1
     here, groups = layout(roles, cores=cores, split=split)
     metrics, children, elsewhere, refused = Metrics(), None, Elsewhere(), None

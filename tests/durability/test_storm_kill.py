@@ -55,7 +55,7 @@ def _deliver(port: int, numbers: list[int], accepted: list[str], stop: threading
             pass
 
 
-def test_sigkill_during_a_storm_loses_nothing_and_sends_at_most_one_twice_per_kill(db_url: str, tmp_path: Path) -> None:
+def test_sigkill_during_a_storm_loses_nothing_and_sends_at_most_a_record_group_twice_per_kill(db_url: str, tmp_path: Path) -> None:
     smtp_port = free_port()
     config = write_config(tmp_path, db_url, extra=f"""
         smtp: {{host: 127.0.0.1, port: {smtp_port}}}
