@@ -34,7 +34,7 @@ from inbox.domain.ticket import Outcome
 from inbox.ingest.authenticate import DnsLookup
 from inbox.ingest.dedupe import identity, look_ahead
 from inbox.ingest.parser_pool import BatchParser, InProcessParser, Pending
-from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one
+from inbox.ingest.pipeline import IngestContext, IngestResult, PermanentError, ingest_one, look_ahead_threads
 from inbox.store import deferred, rawqueue
 from inbox.store.rawqueue import Claimed
 from inbox.tickets import CurrentDesk
@@ -164,6 +164,7 @@ class IngestWorker:
             with self._sessions() as session, session.begin(), deferred.holding(session, ids=True):
                 look_ahead(session, {raw.id: identity(msg, raw.sha256) for raw, msg in zip(batch.claimed, parsed)})
                 tickets.expect(session, parsed)
+                look_ahead_threads(session, parsed, ctx)
                 return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)

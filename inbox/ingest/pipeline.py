@@ -166,17 +166,36 @@ def _open(session: Session, mail: _Mail, arrival: Arrival, ctx: IngestContext, *
     return IngestResult(Outcome.OPENED, mail.message_id, ticket.id, ticket.tracking)
 
 
+def look_ahead_threads(session: Session, mails: Sequence[ParsedMessage], ctx: IngestContext) -> None:
+    """A batch is about to be ingested in one transaction that holds its writes: the tickets its
+    mails name, by number and by Message-ID, and their participants are read once for all
+    (`inbox.store.ahead`), not once per mail."""
+    numbers: set[int] = set()
+    thread_ids: set[str] = set()
+    for parsed in mails:
+        found, signed = _numbers(parsed, ctx)
+        numbers.update(found, signed.values())
+        thread_ids.update(parsed.thread_ids)
+    store.look_ahead_threads(session, numbers, thread_ids)
+
+
+def _numbers(parsed: ParsedMessage, ctx: IngestContext) -> tuple[list[int], dict[str, int]]:
+    """The tracking numbers the subject names, and those our own signed Message-IDs among the
+    mail's thread ids carry (by Message-ID)."""
+    signed_numbers: dict[str, int] = {}
+    for mid in parsed.thread_ids:
+        tracking = verify_message_id(mid, ctx.secret)
+        if tracking is not None:
+            signed_numbers[mid] = int(tracking.rpartition("-")[2])
+    return find_tracking_numbers(ctx.settings.service.tracking_prefix, parsed.subject), signed_numbers
+
+
 def _candidates(session: Session, parsed: ParsedMessage,
                 ctx: IngestContext) -> tuple[list[Candidate], dict[int, TicketRow]]:
     """The tickets this mail may belong to, in order, and the rows of those it found by number
     (by id: `_pick` reads them again only for the others)."""
     thread_ids = parsed.thread_ids
-    signed_numbers: dict[str, int] = {}
-    for mid in thread_ids:
-        tracking = verify_message_id(mid, ctx.secret)
-        if tracking is not None:
-            signed_numbers[mid] = int(tracking.rpartition("-")[2])
-    numbers = find_tracking_numbers(ctx.settings.service.tracking_prefix, parsed.subject)
+    numbers, signed_numbers = _numbers(parsed, ctx)
     by_number = store.rows_by_number(session, list({*numbers, *signed_numbers.values()}))
     signed = {mid: by_number[n].id for mid, n in signed_numbers.items() if n in by_number}
     known = store.tickets_for_message_ids(session, list(thread_ids)) if thread_ids else {}

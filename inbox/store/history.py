@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from inbox.domain.message import ParsedMessage
-from inbox.store import deferred
+from inbox.store import ahead, deferred
 from inbox.store.tables import Attachment, Counter, Event, Participant, Ticket, TicketLink, TicketMessage
 from inbox.store.tickets import TicketRow
 from inbox.store.upsert import insert_for
@@ -102,6 +102,7 @@ def add_participants(session: Session, ticket_id: int, roles: Mapping[str, str])
     rows = [{"ticket_id": ticket_id, "address": a[:_ADDR], "role": r} for a, r in roles.items() if a]
     if not rows:
         return
+    ahead.joined(session, ticket_id, [row["address"] for row in rows])
     _write(session, _upsert(session, Participant), rows)
 
 
@@ -132,6 +133,7 @@ def create_ticket(session: Session, *, number: int, tracking: str, at: datetime,
         held.put(_INSERT_TICKET_HELD, ticket_id, values)  # set_fields finds it here while held
     else:
         ticket_id = _conn(session).execute(_INSERT_TICKET, values).scalar_one()
+    ahead.created(session, number)
     return TicketRow(ticket_id, number, tracking, values["status"], values.get("customer_id"))
 
 
@@ -148,6 +150,7 @@ def set_fields(session: Session, ticket_id: int, **values: Any) -> None:
         stmt = _SET_FIELDS[names] = (update(table).where(table.c.id == bindparam("ticket_id_"))
                                      .values({name: bindparam(name) for name in names})
                                      .execution_options(**deferred.AWARE))
+    ahead.touched(session, ticket_id)
     held = deferred.held(session)
     waiting = held.row(_INSERT_TICKET_HELD, ticket_id) if held is not None else None
     if waiting is not None:
@@ -191,6 +194,7 @@ def add_message(
         "at": at,
         "flag": flag[:2000] if flag else None,
     }
+    ahead.kept(session, values["message_id"], ticket_id)
     held = deferred.held(session)
     if held is not None and held.takes_ids:
         row_id = values["id"] = held.next_id("ticket_messages")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from inbox.store import deferred
+from inbox.store import ahead, deferred
 from inbox.store.rawqueue import PROCESSED_HERE
 from inbox.store.tables import Attachment, Event, Participant, RawMessage, Ticket, TicketLink, TicketMessage
 
@@ -43,6 +43,9 @@ _ROWS_BY_NUMBER = (select(*_ROW).where(Ticket.number.in_(bindparam("numbers", ex
                    .execution_options(**deferred.AWARE))
 _PARTICIPANTS = select(Participant.address).where(Participant.ticket_id == bindparam("ticket_id")).execution_options(
     **deferred.AWARE)
+_PARTICIPANTS_OF = (select(Participant.ticket_id, Participant.address)
+                    .where(Participant.ticket_id.in_(bindparam("ids", expanding=True)))
+                    .execution_options(**deferred.AWARE))
 _ROLES = (select(Participant.address, Participant.role).where(Participant.ticket_id == bindparam("ticket_id"))
           .execution_options(**deferred.AWARE))
 _RAW_BY_MESSAGE_ID = select(RawMessage.id, RawMessage.state, RawMessage.ticket_id).where(RawMessage.message_id == bindparam("message_id")).limit(20)
@@ -52,7 +55,9 @@ def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dic
     """Which ticket each known Message-ID (in or out) belongs to."""
     if not message_ids:
         return {}
-    found = {mid: tid for mid, tid in _conn(session).execute(_TICKETS_OF_IDS, {"ids": list(message_ids)})}
+    found, ask = _known_threads(session, message_ids)
+    if ask:
+        found.update((mid, tid) for mid, tid in _conn(session).execute(_TICKETS_OF_IDS, {"ids": ask}))
     wanted = set(message_ids)
     found.update((row["message_id"], row["ticket_id"]) for row in _held(session, "ticket_messages")
                  if row["message_id"] in wanted)
@@ -62,7 +67,10 @@ def tickets_for_message_ids(session: Session, message_ids: Sequence[str]) -> dic
 def rows_by_id(session: Session, ids: Sequence[int]) -> dict[int, TicketRow]:
     if not ids:
         return {}
-    found = {r.id: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": list(ids)})}
+    looked = ahead.of(session)
+    found, ask = looked.rows_by_id(ids) if looked is not None else ({}, list(ids))
+    if ask:
+        found.update((r.id, TicketRow(*r)) for r in _conn(session).execute(_ROWS_BY_ID, {"ids": ask}))
     found.update((row.id, row) for row in _held_tickets(session, "id", ids))
     return found
 
@@ -70,9 +78,41 @@ def rows_by_id(session: Session, ids: Sequence[int]) -> dict[int, TicketRow]:
 def rows_by_number(session: Session, numbers: Sequence[int]) -> dict[int, TicketRow]:
     if not numbers:
         return {}
-    found = {r.number: TicketRow(*r) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)})}
+    looked = ahead.of(session)
+    found, ask = looked.rows_by_number(numbers) if looked is not None else ({}, list(numbers))
+    if ask:
+        found.update((r.number, TicketRow(*r)) for r in _conn(session).execute(_ROWS_BY_NUMBER, {"numbers": ask}))
     found.update((row.number, row) for row in _held_tickets(session, "number", numbers))
     return found
+
+
+def look_ahead_threads(session: Session, numbers: Collection[int], message_ids: Collection[str]) -> None:
+    """Read the tickets a batch names, by number and by Message-ID, with their participants, in four
+    statements, for the readers above to answer from (`inbox.store.ahead`); only in a transaction
+    that holds its writes, else nothing."""
+    if deferred.held(session) is None:
+        return
+    conn = _conn(session)
+    by_number: dict[int, TicketRow | None] = dict.fromkeys(numbers)
+    if numbers:
+        by_number.update((r.number, TicketRow(*r)) for r in conn.execute(_ROWS_BY_NUMBER, {"numbers": list(numbers)}))
+    by_message_id: dict[str, int | None] = dict.fromkeys(message_ids)
+    if message_ids:
+        by_message_id.update((mid, tid) for mid, tid in conn.execute(_TICKETS_OF_IDS, {"ids": list(message_ids)}))
+    by_id = {row.id: row for row in by_number.values() if row is not None}
+    missing = list({tid for tid in by_message_id.values() if tid is not None} - set(by_id))
+    if missing:
+        by_id.update((r.id, TicketRow(*r)) for r in conn.execute(_ROWS_BY_ID, {"ids": missing}))
+    participants: dict[int, set[str]] = {tid: set() for tid in by_id}
+    if by_id:
+        for tid, address in conn.execute(_PARTICIPANTS_OF, {"ids": list(by_id)}):
+            participants[tid].add(address)
+    ahead.install(session, by_number, by_message_id, by_id, participants)
+
+
+def _known_threads(session: Session, message_ids: Sequence[str]) -> tuple[dict[str, int], list[str]]:
+    looked = ahead.of(session)
+    return looked.tickets_for_message_ids(message_ids) if looked is not None else ({}, list(message_ids))
 
 
 def _held(session: Session, table: str) -> list[dict]:
@@ -106,7 +146,10 @@ def ticket_by_tracking(session: Session, tracking: str) -> Ticket | None:
 
 
 def participants(session: Session, ticket_id: int) -> set[str]:
-    found = set(_conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
+    looked = ahead.of(session)
+    known = looked.participants(ticket_id) if looked is not None else None
+    found = known if known is not None else set(
+        _conn(session).execute(_PARTICIPANTS, {"ticket_id": ticket_id}).scalars())
     found.update(row["address"] for row in _held(session, "participants") if row["ticket_id"] == ticket_id)
     return found
 
@@ -233,7 +276,9 @@ def _conn(session: Session) -> Connection:
 
 
 def ticket_by_id(session: Session, ticket_id: int) -> Ticket | None:
-    """The ticket, read afresh: in a batch, Core statements may have changed the row since it was loaded."""
+    """The ticket, read afresh: in a batch, Core statements may have changed the row since it was loaded.
+    The caller may change it: its row looked up ahead is not used again (`ahead.touched`)."""
+    ahead.touched(session, ticket_id)
     return session.get(Ticket, ticket_id, populate_existing=True)
 
 
