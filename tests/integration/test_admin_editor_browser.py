@@ -108,7 +108,11 @@ def test_an_admin_edits_a_template_in_chromium(site: EditorSite, driver: Any) ->
             replace_text(driver, text)
             driver.find_element(By.ID, "message").clear()  # a refused save keeps its message
             driver.find_element(By.ID, "message").send_keys(message)
-            driver.find_element(By.ID, "save").click()
+            save = driver.find_element(By.ID, "save")
+            save.click()
+            # The second save starts on the first's "?done=saved" page: the URL alone says nothing
+            # until the page that button was on has gone.
+            wait.until(shown.staleness_of(save))
             wait.until(shown.url_to_be(f"{page}?done=saved"))
             assert "Saved" in driver.find_element(By.CSS_SELECTOR, ".saved").text
         assert [v.version for v in saved_versions(site, BODY)] == [2, 1]
