@@ -1,7 +1,7 @@
 """What `inbox.ingest.charsets.CharsetParser` relies on from mail-parser still holds in the installed release.
 
-It overrides `MailParser._decode_body_payload` and `MailParser._make_mail`, which are outside
-mail-parser's documented surface,
+It overrides `MailParser._decode_body_payload`, `_make_mail` and `_build_header_index`, which are
+outside mail-parser's documented surface,
 so pyproject.toml pins mail-parser to the tested range. When that pin moves, these tests fail
 first and say what to re-check.
 """
@@ -66,3 +66,20 @@ def test_the_mail_dict_is_not_built_and_nothing_read_here_is_lost() -> None:
     assert alone.mail["subject"] == "hello" and ours.mail == {}
     assert (ours.text_plain, ours.text_html, ours.date) == (alone.text_plain, alone.text_html, alone.date)
     assert ours.defects_categories == alone.defects_categories == {"CloseBoundaryNotFoundDefect"}
+
+
+def test_the_header_index_is_not_built_and_the_address_headers_are_not_read_twice() -> None:
+    """`_build_header_index()` is what `_reset` builds the index from, and mail-parser's reading of
+    every address header walks that index: with it empty, a To that mail-parser's reader finds
+    defective costs nothing, and the bodies, the date and every other defect read as before."""
+    assert list(inspect.signature(mailparser.MailParser._build_header_index).parameters) == ["self"]
+    reset = inspect.getsource(mailparser.MailParser._reset)
+    assert "self._header_index = self._build_header_index()" in reset
+    assert "self._header_index.get(header" in reset  # the address headers are read from the index
+    raw = (b"From: Ann <ann@example.com>\r\nTo: <<broken@@example.com\r\nSubject: hello\r\n"
+           b"Date: Mon, 7 Dec 2026 10:00:00 +0100\r\n\r\nplain words\r\n")
+    alone, ours = mailparser.parse_from_bytes(raw), CharsetParser.from_bytes(raw)
+    assert "AddressHeaderDefect" in alone.defects_categories
+    assert "AddressHeaderDefect" not in ours.defects_categories
+    assert (ours.text_plain, ours.date) == (alone.text_plain, alone.date)
+    assert ours.defects_categories == alone.defects_categories - {"AddressHeaderDefect"}
