@@ -163,8 +163,8 @@ class IngestWorker:
         try:
             with self._sessions() as session, session.begin(), deferred.holding(session, ids=True):
                 look_ahead(session, {raw.id: identity(msg, raw.sha256) for raw, msg in zip(batch.claimed, parsed)})
-                tickets.expect(session, parsed)
                 look_ahead_threads(session, parsed, ctx)
+                tickets.expect(session, parsed)
                 return [self._process_one(session, raw, msg, ctx, now) for raw, msg in zip(batch.claimed, parsed)]
         except Exception:  # noqa: BLE001 - retried one by one below, where it is recorded
             log.info("batch of %d failed; retrying its messages one at a time", len(batch.claimed), exc_info=True)

@@ -90,6 +90,10 @@ class Ahead:
                 found[mid] = self._by_message_id[mid]  # type: ignore[assignment]
         return found, ask
 
+    def ticket_ids(self) -> list[int]:
+        """The tickets it found, by number or by Message-ID."""
+        return list(self._by_id)
+
     def participants(self, ticket_id: int) -> set[str] | None:
         """The ticket's participants, or None when they were not looked up."""
         if ticket_id not in self._participants:

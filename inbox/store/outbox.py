@@ -15,7 +15,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, union_all, update
 from sqlalchemy.orm import Session, aliased
@@ -329,8 +329,37 @@ def kinds_of(session: Session, message_ids: Sequence[str]) -> dict[str, tuple[st
 def last_sent_about(session: Session, ticket_id: int, audience: str) -> tuple[str, bool] | None:
     """The kind of the latest email sent about a ticket to `audience`, and whether it was automatic.
     Rows this transaction holds back are never sent: no need to write them first."""
+    held = deferred.held(session)
+    if held is not None and (ticket_id, audience) in held.note(_SENT_AHEAD):
+        return held.note(_SENT_AHEAD)[ticket_id, audience]
     row = session.connection().execute(_LAST_SENT_ABOUT, {"ticket_id": ticket_id, "audience": audience}).first()
     return (row[0], row[1]) if row else None
+
+
+# (ticket id, audience) -> what `last_sent_about` answers, read for a batch's tickets at its start.
+# Nothing this transaction queues is sent in it (a sender sends committed rows): it stays true.
+_SENT_AHEAD = "latest sent about, looked up ahead"
+_RANKED = (select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.automatic,
+                  func.row_number().over(partition_by=OutboxRow.ticket_id,
+                                         order_by=(OutboxRow.sent_at.desc(), OutboxRow.id.desc())).label("n"))
+           .where(OutboxRow.ticket_id.in_(bindparam("ids", expanding=True)), OutboxRow.audience == bindparam("audience"),
+                  OutboxRow.sent_at.is_not(None))
+           .subquery())
+_LAST_SENT_OF = (select(_RANKED.c.ticket_id, _RANKED.c.kind, _RANKED.c.automatic).where(_RANKED.c.n == 1)
+                 .execution_options(**deferred.AWARE))
+
+
+def look_ahead_last_sent(session: Session, ticket_ids: Collection[int], audience: str) -> None:
+    """Answer `last_sent_about` for these tickets with one query (the latest by the same order),
+    in a transaction that holds its writes (else nothing to keep the answers in: do nothing)."""
+    held = deferred.held(session)
+    if held is None or not ticket_ids:
+        return
+    answers: dict[tuple[int, str], tuple[str, bool] | None] = held.note(_SENT_AHEAD)
+    answers.update(((ticket_id, audience), None) for ticket_id in ticket_ids)
+    for ticket_id, kind, automatic in session.connection().execute(
+            _LAST_SENT_OF, {"ids": sorted(ticket_ids), "audience": audience}):
+        answers[ticket_id, audience] = (kind, automatic)
 
 
 @dataclass(frozen=True)

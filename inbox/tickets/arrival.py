@@ -18,7 +18,8 @@ from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.people import Authentication
 from inbox.domain.ticket import Direction
 from inbox.settings import Settings
-from inbox.store import history, proofs, suppression
+from inbox.store import ahead, history, outbox, proofs, suppression
+from inbox.tickets.notices import CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,13 @@ class Arrival:
 
 def expect(session: Session, mails: Sequence[ParsedMessage]) -> None:
     """A batch of mails is about to arrive, in a transaction that holds its writes: what the rules
-    would look up for each sender one by one (are they suppressed?) is looked up once, for all."""
+    would look up for each sender one by one (are they suppressed?), and for each ticket the batch
+    names (what did we last send its customer? `acknowledging.echo_of`), is looked up once, for all.
+    The tickets are those the store looked up ahead for the batch (`inbox.store.ahead`), if it did."""
     suppression.look_ahead(session, [parsed.from_addr for parsed in mails])
+    looked = ahead.of(session)
+    if looked is not None:
+        outbox.look_ahead_last_sent(session, looked.ticket_ids(), CUSTOMER)
 
 
 def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False,

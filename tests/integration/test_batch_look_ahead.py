@@ -1,6 +1,7 @@
-"""A batch reads the tickets its mails name once, at its start (`inbox.store.ahead`), and ends as its
-mails ingested one at a time do, whatever the batch itself changes in between: a participant it
-adds, a ticket it closes, a ticket it opens and then names, a Message-ID it keeps."""
+"""A batch reads the tickets its mails name once, at its start (`inbox.store.ahead`), and what we
+last sent about them (`outbox.look_ahead_last_sent`), and ends as its mails ingested one at a time
+do, whatever the batch itself changes in between: a participant it adds, a ticket it closes, a
+ticket it opens and then names, a Message-ID it keeps."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from inbox.app import App
@@ -18,6 +19,7 @@ from inbox.ingest.drain import IngestWorker
 from inbox.ingest.pipeline import IngestContext, IngestResult, ingest_one
 from inbox.store import deferred, rawqueue
 from inbox.store.rawqueue import Claimed
+from inbox.tickets.acknowledging import ANSWERS_OUR_MAIL
 from tests.fakes import T0, mail, make_app, make_settings
 from tests.integration.test_held_writes import QUERIES, _fresh, _shape
 
@@ -44,6 +46,9 @@ BATCH = [
     mail(sender="carol@acme.com", subject="Re: Disk full", message_id="<b7@acme.com>", in_reply_to="<b5@acme.com>",
          body="Same here.\n"),
     mail(sender="hank@globex.test", subject="Help", message_id="<b8@globex.test>", in_reply_to="<gone@x.test>"),
+    # another desk's auto-answer quoting our subject: an echo of what we sent about SUP-000001
+    mail(sender="desk@vendor.test", subject="Re: [SUP-000001] Printer on fire", message_id="<b9@vendor.test>",
+         body="We received your message.\n"),
 ]
 
 
@@ -74,6 +79,8 @@ def _ingest(url: str, tmp_path: Path, *, batch: bool, written: bool = False) -> 
     app = make_app(make_settings(tmp_path, url))
     try:
         _one_at_a_time(app, BEFORE)
+        with app.engine.begin() as conn:  # what they queued has gone out: a later mail may echo it
+            conn.execute(text("UPDATE outbox SET state = 'sent', sent_at = :at"), {"at": T0})
         if batch:
             ids = [app.rawstore.put(data, "test").id for data in BATCH]
             process = _written_after_each if written else ingest_one
@@ -95,9 +102,12 @@ def test_a_batch_that_changes_what_it_looked_up_ends_as_mails_ingested_one_at_a_
     one_outcomes, one_by_one = _ingest(_fresh(db_url, tmp_path, "plain"), tmp_path / "a", batch=False)
     batch_outcomes, batch = _ingest(_fresh(db_url, tmp_path, "held"), tmp_path / "b", batch=True, written=written)
     A, O = Outcome.APPENDED, Outcome.OPENED
-    assert one_outcomes == [A, A, A, O, O, A, A, O]
+    assert one_outcomes == [A, A, A, O, O, A, A, O, O]
     assert ("closed",) == tuple(t[4] for t in one_by_one["tickets"] if t[1] == "SUP-000002")
-    assert [link[2] for link in one_by_one["links"]] == ["reply to a closed ticket"]
+    assert sorted(link[2] for link in one_by_one["links"]) == ["reply to a closed ticket",
+                                                               "sender is not a participant of the ticket it names"]
+    [vendor] = [t for t in one_by_one["tickets"] if t[3] == "desk@vendor.test"]
+    assert ANSWERS_OUR_MAIL in vendor[7], "the vendor desk's answer is taken for an echo of ours"
     assert batch_outcomes == one_outcomes
     for name in QUERIES:
         assert batch[name] == one_by_one[name], name
