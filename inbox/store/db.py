@@ -16,32 +16,21 @@ several threads and processes wake in turn rather than sleep in SQLite's busy ha
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from inbox.store import deferred, liveness
+from inbox.store.json_text import dump_json
 from inbox.store.write_lock import WriteLock
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
-
-
-def dump_json(value: object) -> str:
-    """A JSON column's text, by orjson: the stdlib's encoder was 5 % of an ingest batch (every
-    event's detail, every outbox row's context). What orjson refuses (an integer past 64 bits,
-    a lone surrogate from a broken mail) goes through the stdlib encoder, as before."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value)
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -1,4 +1,4 @@
-"""JSON columns are written by orjson (inbox.store.db.dump_json) and fall back to the stdlib's
+"""JSON columns are written by orjson (inbox.store.json_text.dump_json) and fall back to the stdlib's
 encoder for what orjson refuses: every value reads back as the stdlib would have stored it."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 import pytest
 from sqlalchemy import insert, select
 
-from inbox.store.db import dump_json, make_engine
+from inbox.store.db import make_engine
+from inbox.store.json_text import dump_json
 from inbox.store.tables import Event, Ticket
 from tests.fakes import T0
 
