@@ -140,14 +140,11 @@ class Held:
         try:
             with _one_trip(connection) if len(writes) > 1 else nullcontext():
                 for stmt, rows in writes:
-                    at_once = bulk.statement(stmt, tuple(rows[0]), rows) if self._sequences and len(rows) > 1 \
-                        and isinstance(stmt, Insert) else None
-                    if at_once is not None:
-                        connection.execute(*at_once)
-                    else:
-                        # inline(): a one-row INSERT would otherwise fetch its new id (implicit RETURNING),
-                        # which nothing held needs and which a pipeline cannot answer before its end.
-                        connection.execute(stmt.inline() if isinstance(stmt, Insert) else stmt, rows)
+                    if len(rows) > 1 and isinstance(stmt, Insert) and bulk.write(connection, stmt, rows):
+                        continue
+                    # inline(): a one-row INSERT would otherwise fetch its new id (implicit RETURNING),
+                    # which nothing held needs and which a pipeline cannot answer before its end.
+                    connection.execute(stmt.inline() if isinstance(stmt, Insert) else stmt, rows)
         finally:
             self._writing = False
 
