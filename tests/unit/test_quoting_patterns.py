@@ -29,6 +29,7 @@ def _library_signature() -> re.Pattern[str]:  # the compiled pattern, as the lib
 @example(["word", "\x0b", "\n", "--\n", "Ann"])  # a match that starts on whitespace only \s knows
 @example(["word", "\x85", "\n\n", "Thanks,"])
 @example(["word", "\u3000", "\n", "Sent from my iPhone"])
+@example(["word", " ", "\t", "\xa0", "\n", "--\n", "Ann"])  # a run of whitespace before the line break
 def test_the_guarded_signature_pattern_starts_where_the_librarys_does(pieces: list[str]) -> None:
     text = "".join(pieces)
     ours, theirs = _reply_patterns()[1].search(text), _library_signature().search(text)
