@@ -25,7 +25,7 @@ remembered and every reader asks the database, as before. Never commits.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from inbox.store import deferred
@@ -70,7 +70,7 @@ class Ahead:
                 found[number] = row
         return found, ask
 
-    def rows_by_id(self, ids: Iterable[int]) -> tuple[dict[int, Any], list[int]]:
+    def rows_by_id(self, ids: Sequence[int]) -> tuple[dict[int, Any], list[int]]:
         """The rows known for ticket `ids`, and the ids still to read."""
         touched = self._notes.get(_TOUCHED, ())
         found = {i: self._by_id[i] for i in ids if i in self._by_id and i not in touched}
