@@ -15,9 +15,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Exists, and_, bindparam, func, or_, select, text, union_all, update
+from sqlalchemy import Exists, and_, bindparam, func, select, text, union_all, update
 from sqlalchemy.orm import Session, aliased
 
 from inbox.store import deferred, outbox_signal
@@ -299,12 +299,6 @@ _HAS_MAILED = (select(OutboxRow.id).where(OutboxRow.recipient == bindparam("reci
 
 _KINDS_OF = (select(OutboxRow.message_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.audience)
              .where(OutboxRow.message_id.in_(bindparam("ids", expanding=True))))
-_LAST_SENT_ABOUT = (select(OutboxRow.kind, OutboxRow.automatic)
-                    .where(OutboxRow.ticket_id == bindparam("ticket_id"), OutboxRow.audience == bindparam("audience"),
-                           OutboxRow.sent_at.is_not(None))
-                    .order_by(OutboxRow.sent_at.desc(), OutboxRow.id.desc()).limit(1)
-                    .execution_options(**deferred.AWARE))  # sent rows only: none of them is held
-
 
 def has_mailed(session: Session, recipient: str, audience: str) -> bool:
     """Whether any email to `recipient` as `audience` was ever queued (one index probe)."""
@@ -324,61 +318,6 @@ def kinds_of(session: Session, message_ids: Sequence[str]) -> dict[str, tuple[st
     found.update({row["message_id"]: (row["kind"], row["automatic"], row["audience"])
                   for row in _held_rows(session) if row["message_id"] in wanted})
     return found
-
-
-def last_sent_about(session: Session, ticket_id: int, audience: str) -> tuple[str, bool] | None:
-    """The kind of the latest email sent about a ticket to `audience`, and whether it was automatic.
-    Rows this transaction holds back are never sent: no need to write them first."""
-    held = deferred.held(session)
-    if held is not None and (ticket_id, audience) in held.note(_SENT_AHEAD):
-        return held.note(_SENT_AHEAD)[ticket_id, audience]
-    row = session.connection().execute(_LAST_SENT_ABOUT, {"ticket_id": ticket_id, "audience": audience}).first()
-    return (row[0], row[1]) if row else None
-
-
-# (ticket id, audience) -> what `last_sent_about` answers, read for a batch's tickets at its start.
-# Nothing this transaction queues is sent in it (a sender sends committed rows): it stays true.
-_SENT_AHEAD = "latest sent about, looked up ahead"
-_RANKED = (select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.automatic,
-                  func.row_number().over(partition_by=OutboxRow.ticket_id,
-                                         order_by=(OutboxRow.sent_at.desc(), OutboxRow.id.desc())).label("n"))
-           .where(OutboxRow.ticket_id.in_(bindparam("ids", expanding=True)), OutboxRow.audience == bindparam("audience"),
-                  OutboxRow.sent_at.is_not(None))
-           .subquery())
-_LAST_SENT_OF = (select(_RANKED.c.ticket_id, _RANKED.c.kind, _RANKED.c.automatic).where(_RANKED.c.n == 1)
-                 .execution_options(**deferred.AWARE))
-
-
-def look_ahead_last_sent(session: Session, ticket_ids: Collection[int], audience: str) -> None:
-    """Answer `last_sent_about` for these tickets with one query (the latest by the same order),
-    in a transaction that holds its writes (else nothing to keep the answers in: do nothing)."""
-    held = deferred.held(session)
-    if held is None or not ticket_ids:
-        return
-    answers: dict[tuple[int, str], tuple[str, bool] | None] = held.note(_SENT_AHEAD)
-    answers.update(((ticket_id, audience), None) for ticket_id in ticket_ids)
-    for ticket_id, kind, automatic in session.connection().execute(
-            _LAST_SENT_OF, {"ids": sorted(ticket_ids), "audience": audience}):
-        answers[ticket_id, audience] = (kind, automatic)
-
-
-@dataclass(frozen=True)
-class Sent:
-    ticket_id: int | None
-    kind: str
-    automatic: bool
-    sent_at: datetime
-
-
-def latest_sent(session: Session, recipient: str, audience: str, kinds: Sequence[str], limit: int) -> list[Sent]:
-    """The newest `limit` emails sent to `recipient` that are of `kinds` or were written by a person
-    (not automatic), newest first: read backwards along (recipient, sent_at). Rows this
-    transaction holds back are never sent: no need to write them first."""
-    stmt = (select(OutboxRow.ticket_id, OutboxRow.kind, OutboxRow.automatic, OutboxRow.sent_at)
-            .where(OutboxRow.recipient == recipient.lower(), OutboxRow.sent_at.is_not(None),
-                   OutboxRow.audience == audience, or_(OutboxRow.kind.in_(list(kinds)), OutboxRow.automatic.is_(False)))
-            .order_by(OutboxRow.sent_at.desc()).limit(limit))
-    return [Sent(*row) for row in session.execute(stmt)]
 
 
 def admit(session: Session, row_ids: Sequence[int], now: datetime) -> None:

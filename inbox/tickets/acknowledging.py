@@ -57,6 +57,7 @@ from inbox.domain.tracking import count_tracking_numbers
 from inbox.settings import CustomerSettings
 from inbox.store import history, outbox
 from inbox.store import tickets as store
+from inbox.store.sent import Sent, last_sent_about, latest_sent
 from inbox.tickets.arrival import Arrival
 from inbox.tickets.desk import Desk
 from inbox.tickets.notices import CUSTOMER
@@ -107,7 +108,7 @@ def echo_of(session: Session, desk: Desk, parsed: ParsedMessage, read: Sequence[
     rows = {t.number: t for t in read if t.number in quoted}
     rows.update(store.rows_by_number(session, [n for n in quoted if n not in rows]))
     for _, row in sorted(rows.items()):  # by number, as the unique index returns them
-        last = outbox.last_sent_about(session, row.id, CUSTOMER)
+        last = last_sent_about(session, row.id, CUSTOMER)
         if last is not None and last[1]:
             return Echo(row.tracking, last[0], "it quotes its ticket's number")
     return None
@@ -148,7 +149,7 @@ def _in_a_desk_loop(sender: _Sender) -> str | None:
         return None
     # Acknowledgements and engineers' replies only: status updates are neither a person writing
     # nor a new ticket, and must not end the run.
-    sent = outbox.latest_sent(sender.session, sender.address, CUSTOMER, OPENING_KINDS, loop.tickets)
+    sent = latest_sent(sender.session, sender.address, CUSTOMER, OPENING_KINDS, loop.tickets)
     if not is_run_of_acknowledgements(sent, loop.tickets, loop.within.wall_clock()):
         return None
     tickets = store.flags_of(sender.session, [email.ticket_id for email in sent if email.ticket_id is not None])
@@ -161,7 +162,7 @@ def _in_a_desk_loop(sender: _Sender) -> str | None:
             f"none of our automatic emails, or an engineer's reply to it)")
 
 
-def is_run_of_acknowledgements(sent: Sequence[outbox.Sent], tickets: int, within: timedelta) -> bool:
+def is_run_of_acknowledgements(sent: Sequence[Sent], tickets: int, within: timedelta) -> bool:
     """Rule 1, first half: the latest emails we sent an address that were acknowledgements or a
     person's (`sent`, newest first) are `tickets` automatic ones, sent within `within` of each other."""
     if len(sent) < tickets or not all(email.automatic for email in sent):
@@ -169,7 +170,7 @@ def is_run_of_acknowledgements(sent: Sequence[outbox.Sent], tickets: int, within
     return sent[0].sent_at - sent[-1].sent_at <= within
 
 
-def each_answers_ours(sent: Sequence[outbox.Sent], flags: Mapping[int, tuple[str, list[str]]]) -> bool:
+def each_answers_ours(sent: Sequence[Sent], flags: Mapping[int, tuple[str, list[str]]]) -> bool:
     """Rule 1, second half: every one of those emails was about a ticket flagged as opened by a
     mail answering ours (`flags`: tracking number and flags by ticket id)."""
     return all(email.ticket_id in flags and ANSWERS_OUR_MAIL in flags[email.ticket_id][1] for email in sent)

@@ -18,7 +18,7 @@ from inbox.domain.message import Automation, ParsedMessage
 from inbox.domain.people import Authentication
 from inbox.domain.ticket import Direction
 from inbox.settings import Settings
-from inbox.store import ahead, history, outbox, proofs, suppression
+from inbox.store import ahead, history, proofs, sent, suppression
 from inbox.tickets.notices import CUSTOMER
 
 
@@ -42,7 +42,7 @@ def expect(session: Session, mails: Sequence[ParsedMessage]) -> None:
     suppression.look_ahead(session, [parsed.from_addr for parsed in mails])
     looked = ahead.of(session)
     if looked is not None:
-        outbox.look_ahead_last_sent(session, looked.ticket_ids(), CUSTOMER)
+        sent.look_ahead_last_sent(session, looked.ticket_ids(), CUSTOMER)
 
 
 def keep(session: Session, ticket_id: int, mail: Arrival, *, internal: bool = False,

@@ -1,5 +1,5 @@
 """A batch reads the tickets its mails name once, at its start (`inbox.store.ahead`), and what we
-last sent about them (`outbox.look_ahead_last_sent`), and ends as its mails ingested one at a time
+last sent about them (`sent.look_ahead_last_sent`), and ends as its mails ingested one at a time
 do, whatever the batch itself changes in between: a participant it adds, a ticket it closes, a
 ticket it opens and then names, a Message-ID it keeps."""
 

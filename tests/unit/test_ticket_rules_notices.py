@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from inbox.domain.people import Authentication
 from inbox.sla.agenda import Dues
-from inbox.store.outbox import Sent
+from inbox.store.sent import Sent
 from inbox.tickets import CUSTOMER_KINDS, context, for_customer, target_context
 from inbox.tickets.acknowledging import (ANSWERS_OUR_MAIL, budget_counter, each_answers_ours,
                                          is_run_of_acknowledgements, unknown_sender_hold)
