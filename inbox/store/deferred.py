@@ -5,7 +5,8 @@ PostgreSQL the larger part of a mail's cost). Rows that the same transaction rea
 through the store (tickets and their messages on PostgreSQL, events, participants, links, raw
 rows marked processed or sent, counters advanced under the lock their first advance took, outbox
 rows queued) wait here, and `holding`'s end writes each kind with one executemany (on PostgreSQL
-all kinds in one round trip), before the caller commits: they still land with the rest of the
+inserts of several rows as one statement, `inbox.store.bulk`, and all kinds in one round trip),
+before the caller commits: they still land with the rest of the
 transaction or not at all.
 
 The protocol, for a transaction that holds:
@@ -127,8 +128,8 @@ class Held:
 
     def write(self, tables: Collection[str] = ()) -> None:
         """Write the held rows (of `tables` and the parents, when named), parents first, each
-        statement's rows of one shape in one executemany, and on PostgreSQL all in one round trip
-        (`_one_trip`)."""
+        statement's rows of one shape in one executemany (on PostgreSQL an insert's in one statement
+        where `bulk` can write them alike), and on PostgreSQL all in one round trip (`_one_trip`)."""
         wanted = {*tables, *PARENTS} if tables else None
         chosen = [s for s in self._rows if wanted is None or s.table.name in wanted]
         # A table's held updates (a ticket's clocks) after its inserts: what they change is there.
