@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from inbox import cli_mailbox, cli_templates, logs
 from inbox.cli_args import ErrorKind, Failure, UsageError, grammar
-from inbox.cli_tickets import CORE_READERS, core_reader, tickets_attachment, tickets_list, tickets_show
+from inbox.cli_tickets import DIRECT_READERS, DirectReader, direct_reader, tickets_attachment, tickets_list, tickets_show
 from inbox.clock import TEST_CLOCK_ENV, Clock, FixedClock, RunningClock, SystemClock, parse_instant
 from inbox.heap import pace_collector
 
@@ -96,10 +96,8 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def _run(args: argparse.Namespace, given: Clock | None) -> int:
-    from sqlalchemy.exc import OperationalError
-
     from inbox.settings import ConfigError, database_url, load_settings
-    from inbox.store import migrate
+    from inbox.store.reader import ReadError
 
     config = getattr(args, "config", None) or os.environ.get("INBOX_CONFIG") or DEFAULT_CONFIG
     command = (args.command, getattr(args, "action", None))
@@ -107,16 +105,21 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
     clock = _clock(getattr(args, "received_at", None) or getattr(args, "as_of", None), given)
     try:
         # Listing and showing read stored due times: they never ask the holidays package for a date.
-        settings = load_settings(config, holiday_names=command not in CORE_READERS)
+        settings = load_settings(config, holiday_names=command not in DIRECT_READERS)
         if command in READ_ONLY:
             _refuse_missing_database(config, settings, database_url(settings))
-        app = core_reader(settings) if command in CORE_READERS else _build_app(settings, clock)
+        app = direct_reader(settings) if command in DIRECT_READERS else _build_app(settings, clock)
     except ConfigError as exc:
         raise _config_failure(exc) from exc
+    except ReadError as exc:
+        raise Failure(ErrorKind.DATABASE, f"database error: {exc}", 1) from exc
+    # A reader's errors are the driver's, wrapped (`ReadError`); the app's are SQLAlchemy's, whose
+    # import a reader never pays.
+    errors: tuple[type[Exception], ...] = (ReadError,) if command in DIRECT_READERS else _app_errors()
     try:
         # backup must work on an old schema (before an upgrade), restore on an empty database.
         # mailbox commands speak only to the mail server and the identity provider.
-        if args.command not in ("db", "backup", "restore", "mailbox") and not migrate.is_current(app.engine):
+        if args.command not in ("db", "backup", "restore", "mailbox") and not _is_current(app):
             key = "database.url_env" if settings.database.url_env else "database.url"
             line = f"{config}: {key}: the schema is not up to date: run `inbox db upgrade`"
             raise Failure(ErrorKind.DATABASE, line, 2, lines=[line])
@@ -125,10 +128,30 @@ def _run(args: argparse.Namespace, given: Clock | None) -> int:
         raise _config_failure(exc) from exc
     except UsageError as exc:
         raise Failure(ErrorKind.USAGE, str(exc), 2) from exc
-    except OperationalError as exc:
-        raise Failure(ErrorKind.DATABASE, f"database error: {str(exc.orig or exc).splitlines()[0]}", 1) from exc
+    except errors as exc:
+        raise Failure(ErrorKind.DATABASE, f"database error: {_first_line(exc)}", 1) from exc
     finally:
         app.close()
+
+
+def _app_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import OperationalError
+
+    return (OperationalError,)
+
+
+def _is_current(app: App | DirectReader) -> bool:
+    if isinstance(app, DirectReader):
+        return app.is_current()
+    from inbox.store import migrate
+
+    return migrate.is_current(app.engine)
+
+
+def _first_line(exc: Exception) -> str:
+    """The database's own words: SQLAlchemy's wrapper names the driver's error as `orig`."""
+    lines = str(getattr(exc, "orig", None) or exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _build_app(settings: Settings, clock: Clock) -> App:
@@ -140,7 +163,7 @@ def _build_app(settings: Settings, clock: Clock) -> App:
 def _refuse_missing_database(config: str, settings: Settings, url: str) -> None:
     """A read-only command on a SQLite file that is not there stops with one line, instead of
     creating an empty database (and its folder) to find no schema in."""
-    from inbox.store.db import sqlite_file
+    from inbox.store.urls import sqlite_file
 
     path = sqlite_file(url)
     if path is not None and not path.exists():

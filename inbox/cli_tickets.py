@@ -19,59 +19,63 @@ from inbox.domain.ticket import Status
 if TYPE_CHECKING:
     from datetime import tzinfo
 
-    from sqlalchemy import Connection, Engine
-
     from inbox.app import App
     from inbox.domain.ticket_filter import TicketFilter
     from inbox.settings import Settings
+    from inbox.store.reader import Reader
 
-# Commands that read with SQLAlchemy Core alone: they get a `CoreReader`, not the whole app, and so
-# never import the ORM, the raw store or the composition root (a third of `tickets list`'s start,
-# half of `tickets show`'s).
-CORE_READERS = frozenset({("tickets", "list"), ("tickets", "show")})
+# Commands that read through a `Reader` (the database driver itself): they get a `DirectReader`, not
+# the whole app, and so import neither SQLAlchemy, the ORM, the raw store nor the composition root
+# (SQLAlchemy alone was a third of `tickets list`'s start, the rest half of `tickets show`'s).
+DIRECT_READERS = frozenset({("tickets", "list"), ("tickets", "show")})
 
 
-class CoreReader:
-    """The part of the app a CORE_READERS command uses: the settings and one engine."""
+class DirectReader:
+    """The part of the app a DIRECT_READERS command uses: the settings and one read-only connection."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
-        self.settings, self.engine = settings, engine
+    def __init__(self, settings: Settings, reader: Reader) -> None:
+        self.settings, self.reader = settings, reader
+
+    def is_current(self) -> bool:
+        from inbox.store import revisions
+
+        return revisions.is_current(self.reader)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.reader.close()
 
 
-def core_reader(settings: Settings) -> CoreReader:
+def direct_reader(settings: Settings) -> DirectReader:
     from inbox.settings import database_url
-    from inbox.store.db import make_reader_engine
+    from inbox.store.reader import open_reader
 
-    return CoreReader(settings, make_reader_engine(database_url(settings)))
+    return DirectReader(settings, open_reader(database_url(settings)))
 
 
-def tickets_list(app: CoreReader, args: argparse.Namespace) -> int:
+def tickets_list(app: DirectReader, args: argparse.Namespace) -> int:
     from inbox.domain.ticket_filter import Sorting
     from inbox.store import ticket_search
 
     settings = app.settings
     limit = args.limit if args.limit is not None else (0 if args.json else TEXT_LIMIT)
-    with app.engine.connect() as conn:
-        wanted = _filter(conn, settings, args)
-        # Without a limit every match is shown: counting them first would find them twice (a search's
-        # matches cost as much again). The count and the rows read one snapshot (one transaction).
-        total = ticket_search.count(conn, wanted) if limit else None
-        sorting = args.order or Sorting()
-        if args.json:
-            shown = _write_json(ticket_search.json_rows(conn, wanted, sorting, settings.severities, limit or None))
-        else:
-            shown = _write_table(ticket_search.rows(conn, wanted, sorting, settings.severities, limit or None),
-                                 plan_zones(settings))
+    reader = app.reader
+    wanted = _filter(reader, settings, args)
+    # Without a limit every match is shown: counting them first would find them twice (a search's
+    # matches cost as much again). The count and the rows read one snapshot (the reader's).
+    total = ticket_search.count(reader, wanted) if limit else None
+    sorting = args.order or Sorting()
+    if args.json:
+        shown = _write_json(ticket_search.json_rows(reader, wanted, sorting, settings.severities, limit or None))
+    else:
+        shown = _write_table(ticket_search.rows(reader, wanted, sorting, settings.severities, limit or None),
+                             plan_zones(settings))
     total = shown if total is None else total
     print(f"showing {shown:,} of {total:,} tickets (--limit N shows more, --limit 0 all)" if shown < total
           else f"{total:,} tickets", file=sys.stderr)
     return 0
 
 
-def _filter(conn: Connection, settings: Settings, args: argparse.Namespace) -> TicketFilter:
+def _filter(reader: Reader, settings: Settings, args: argparse.Namespace) -> TicketFilter:
     """The filter the options ask for; UsageError for a value the config (or, for names a person
     may type, some ticket) does not know."""
     from inbox.domain.ticket_filter import NONE, TicketFilter, split_values
@@ -82,7 +86,7 @@ def _filter(conn: Connection, settings: Settings, args: argparse.Namespace) -> T
         values = tuple(v.lower() for v in split_values(given)) if lower else split_values(given)
         unknown = [v for v in values if v not in allowed and not (v == NONE and column is not None)]
         if unknown and column is not None:  # a value some ticket holds, though the config no longer names it
-            held = ticket_search.known(conn, column)
+            held = ticket_search.known(reader, column)
             unknown = [v for v in unknown if v not in held]
         if unknown:
             raise UsageError(f"{option}: {unknown[0]!r} is not one of {_choices(allowed, column is not None)}")
@@ -155,15 +159,14 @@ def _write_table(found: Iterable[Any], zones: dict[str | None, tzinfo]) -> int:
     return len(rows)
 
 
-def tickets_show(app: CoreReader, args: argparse.Namespace) -> int:
+def tickets_show(app: DirectReader, args: argparse.Namespace) -> int:
     import json
     from datetime import timezone
 
     from inbox.present import ticket_detail, ticket_text
     from inbox.store import ticket_view
 
-    with app.engine.connect() as conn:
-        view = ticket_view.read(conn, args.tracking)
+    view = ticket_view.read(app.reader, args.tracking)
     if view is None:
         raise Failure(ErrorKind.NOT_FOUND, f"no ticket {args.tracking}", 1)
     detail = ticket_detail(view.ticket, view.messages, view.events, view.links, suppressed=view.suppressed,  # type: ignore[arg-type]

@@ -25,21 +25,11 @@ from sqlalchemy.engine import make_url
 
 from inbox.store import deferred, liveness
 from inbox.store.json_text import dump_json
+from inbox.store.reader import BUSY_TIMEOUT_MS  # one wait for a busy SQLite file, reader or writer
 from inbox.store.write_lock import WriteLock
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
-
-BUSY_TIMEOUT_MS = 30_000
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names; None for PostgreSQL and for an in-memory SQLite database."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
 
 def make_engine(url: str, *, durable: bool = True) -> Engine:
     """An engine; `durable=False` gives commits that may be lost on a power cut (SQLite's
@@ -49,31 +39,6 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
     # A transaction that holds its writes (`deferred`) has the held tickets and messages written
     # before any statement that may read them or refer to them.
     event.listen(engine, "before_execute", deferred.guard)
-    return engine
-
-
-def make_reader_engine(url: str) -> Engine:
-    """An engine for a command that only reads (`tickets list`, `tickets show`) beside a running
-    service. On SQLite its transactions begin deferred and take no `WriteLock`: a WAL reader reads
-    its snapshot without holding up the writers (BEGIN IMMEDIATE made listing 100,000 tickets hold
-    up ingest for its whole read), and its page cache may grow to 64 MB (the default 2 MB read a
-    list's pages more than once: 0.29 s against 0.19 s). On PostgreSQL its transactions are read-only."""
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(_psycopg(url), pool_pre_ping=True, pool_size=1,
-                             connect_args={"options": "-c default_transaction_read_only=on"})
-    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below starts transactions
-        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        dbapi_connection.execute("PRAGMA cache_size=-65536")
-        dbapi_connection.execute("PRAGMA query_only=ON")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN")
-
     return engine
 
 

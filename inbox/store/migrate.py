@@ -7,21 +7,16 @@ reads tickets never pays for importing Alembic (about a third of its start-up).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 
+from inbox.store.revisions import MIGRATIONS, VERSION_TABLE, head_revisions
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS = Path(__file__).with_name("migrations")
-VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
-# `revision = "0009"` and `down_revision = "0008"` (or None), as `alembic revision` writes them.
-_REVISION_LINE = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$""", re.MULTILINE)
-_QUOTED = re.compile(r"""['"]([^'"]+)['"]""")
 UPGRADE_LOCK = 0x1B0C5  # any constant that no other lock of ours uses
 
 
@@ -86,15 +81,3 @@ def is_current(engine: Engine) -> bool:
         else:
             current = {row[0] for row in connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))}
     return current == head_revisions()
-
-
-def head_revisions(versions: Path = MIGRATIONS / "versions") -> set[str]:
-    """The revisions no other migration script builds on, read from the scripts' own lines
-    (the same answer as Alembic's ScriptDirectory.get_heads(), which a test holds it to)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in versions.glob("*.py"):
-        for name, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8")):
-            found = set(_QUOTED.findall(value))
-            (revisions if name == "revision" else parents).update(found)
-    return revisions - parents

@@ -270,10 +270,10 @@ def test_listing_and_showing_neither_wait_for_a_writer_nor_can_write(config: str
     """`tickets list` and `tickets show` read beside a writer that holds its transaction open (an
     ingest batch): they answer at once with what has committed, never queueing for the write lock
     (SQLite's BEGIN IMMEDIATE and our WriteLock would have held them until the writer ended). Their
-    engine cannot write: SQLite's query_only, PostgreSQL's read-only transactions."""
+    reader cannot write: SQLite's read-only file and query_only, PostgreSQL's read-only transactions."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from inbox.store.db import make_reader_engine
+    from inbox.store.reader import ReadError, open_reader
 
     url = _db_url(config)
     writer = make_engine(url)
@@ -284,9 +284,8 @@ def test_listing_and_showing_neither_wait_for_a_writer_nor_can_write(config: str
     writer.dispose()
     assert listed_now[0] == 0 and json.loads(listed_now[1])[0]["subject"] == "Printer on fire"
     assert shown_now[0] == 0 and json.loads(shown_now[1])["subject"] == "Printer on fire"
-    reader = make_reader_engine(url)
-    with pytest.raises(Exception, match="(?i)read.only|readonly|query_only"):
-        with reader.begin() as db:
-            db.execute(sql("UPDATE tickets SET subject = 'written by a reader' WHERE number = 1"))
-    reader.dispose()
+    reader = open_reader(url)
+    with pytest.raises(ReadError, match="(?i)read.only|readonly|query_only"):
+        reader.all("UPDATE tickets SET subject = 'written by a reader' WHERE number = 1")
+    reader.close()
     assert listed(capsys, config, "--search", "Printer") == ["SUP-000001"]

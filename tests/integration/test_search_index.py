@@ -11,13 +11,17 @@ from sqlalchemy import text
 
 from inbox.domain.ticket_filter import TicketFilter
 from inbox.store import ticket_search
+from inbox.store.reader import open_reader
 from tests.fakes import mail
 from tests.sla_kit import T0, Desk
 
 
 def _found(desk: Desk, words: str) -> int:
-    with desk.app.engine.connect() as conn:
-        return ticket_search.count(conn, TicketFilter(search=words))
+    reader = open_reader(desk.app.engine.url.render_as_string(hide_password=False))
+    try:
+        return ticket_search.count(reader, TicketFilter(search=words))
+    finally:
+        reader.close()
 
 
 def test_search_finds_the_mail_that_came_in_and_never_our_own_emails(db_url: str, tmp_path: Path) -> None:
