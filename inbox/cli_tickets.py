@@ -130,15 +130,21 @@ def plan_zones(settings: Settings) -> dict[str | None, tzinfo]:
     return {name: ZoneInfo(settings.calendars[plan.calendar].timezone) for name, plan in settings.plans.items()}
 
 
-def _write_json(batches: Iterable[list[str]]) -> int:
-    """The tickets as one JSON list, each batch of the database's JSON objects written as it comes;
-    how many there were."""
+def _write_json(batches: Iterable[list[bytes]]) -> int:
+    """The tickets as one JSON list, each batch of the database's UTF-8 JSON objects written as it
+    comes, as bytes (stdout's text layer flushed first, so nothing written before is overtaken); how
+    many there were."""
     out, shown = sys.stdout, 0
-    out.write("[")
+    out.flush()
+    raw = getattr(out, "buffer", None)  # a text-only stdout (a caller's StringIO) gets the text decoded
+    write = raw.write if raw is not None else (lambda data: out.write(data.decode("utf-8")))
+    write(b"[")
     for batch in batches:
-        out.write(("," if shown else "") + ",".join(batch))
+        write((b"," if shown else b"") + b",".join(batch))
         shown += len(batch)
-    out.write("]\n")
+    write(b"]\n")
+    if raw is not None:
+        raw.flush()
     return shown
 
 

@@ -66,12 +66,39 @@ class Reader:
     def batches(self, sql: str, params: Sequence[Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
         """The rows `size` at a time, as the database returns them (PostgreSQL: a server-side cursor)."""
         with self._reading():
-            cursor = (self._connection.cursor(name="inbox_reader") if self.dialect == "postgresql"
-                      else self._connection.cursor())
+            cursor = self._cursor()
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(size):
                 yield batch
             cursor.close()
+
+    def utf8_batches(self, sql: str, params: Sequence[Any], size: int) -> Iterator[list[bytes]]:
+        """The first column of each row, a text column, as the database's UTF-8 bytes, `size` rows
+        at a time: for text that goes to a file as it is (`tickets list --json`), where decoding
+        each row into a str and encoding it again was a sixth of listing 100,000 tickets."""
+        with self._reading():
+            cursor = self._cursor()
+            if self.dialect == "postgresql":
+                from psycopg.adapt import Loader
+
+                class _Utf8(Loader):  # the connection's client encoding is UTF8 (`_postgresql`)
+                    def load(self, data: Any) -> bytes:
+                        return bytes(data)
+
+                cursor.adapters.register_loader("text", _Utf8)
+            else:
+                self._connection.text_factory = bytes
+            try:
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(size):
+                    yield [row[0] for row in batch]
+                cursor.close()
+            finally:
+                if self.dialect == "sqlite":
+                    self._connection.text_factory = str
+
+    def _cursor(self) -> Any:
+        return self._connection.cursor(name="inbox_reader") if self.dialect == "postgresql" else self._connection.cursor()
 
     def time(self, value: Any) -> datetime | None:
         """A stored time as an aware UTC datetime: SQLite holds it as UTC text, PostgreSQL as timestamptz."""
@@ -134,7 +161,7 @@ def _postgresql(url: str) -> Reader:
     import psycopg
 
     try:
-        connection = psycopg.connect(urls.libpq_url(url))
+        connection = psycopg.connect(urls.libpq_url(url), client_encoding="UTF8")
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         connection.read_only = True
     except psycopg.Error as exc:

@@ -95,15 +95,16 @@ def rows(reader: Reader, wanted: TicketFilter, sorting: Sorting, severities: Seq
 
 
 def json_rows(reader: Reader, wanted: TicketFilter, sorting: Sorting, severities: Sequence[str],
-              limit: int | None) -> Iterator[list[str]]:
+              limit: int | None) -> Iterator[list[bytes]]:
     """What `rows` finds, as `tickets list --json` shows it: each ticket one JSON object made by
-    the database (SQLite's json_object, PostgreSQL's row_to_json), handed over in lists of up to
-    JSON_BATCH. Python then neither builds a tuple nor a dict per ticket (that was two thirds of
-    listing 100,000 tickets); the keys, their order and the values are those `iso_utc` and the
-    stored flags give."""
+    the database (SQLite's json_object, PostgreSQL's row_to_json) as UTF-8 bytes, handed over in
+    lists of up to JSON_BATCH. Python then neither builds a tuple nor a dict per ticket (that was
+    two thirds of listing 100,000 tickets) nor decodes the text it writes out; the keys, their order
+    and the values are those `iso_utc` and the stored flags give."""
     created = _PG_CREATED if reader.dialect == "postgresql" else "tickets.created_at"
-    iso = (f"substr({created}, 1, 10) || 'T' || CASE WHEN substr({created}, 20) = '.000000' "
-           f"THEN substr({created}, 12, 8) ELSE substr({created}, 12) END || '+00:00'")
+    # "2026-12-07 09:14:00.000000" -> "2026-12-07T09:14:00+00:00", as `iso_utc` (two replaces cost
+    # less than taking the text apart: 10 % of the query on 100,000 tickets).
+    iso = f"replace(replace({created} || '+00:00', ' ', 'T'), '.000000+', '+')"
     shown = [("tracking", "tickets.tracking"), ("subject", "tickets.subject"), ("customer", "tickets.customer_id"),
              ("severity", "tickets.severity"), ("status", "tickets.status"), ("assignee", "tickets.assignee"),
              ("created_at", iso)]
@@ -118,8 +119,7 @@ def json_rows(reader: Reader, wanted: TicketFilter, sorting: Sorting, severities
         pairs = ", ".join(f"'{key}', {value}" for key, value in shown)
         one = f"json_object({pairs}, 'flags', json(coalesce(tickets.flags, '[]')), 'category', tickets.category)"
     sql = f"SELECT {one} FROM tickets{where.sql()}{_order(where, sorting, severities)}{_limit(where, limit)}"
-    for batch in reader.batches(sql, where.params, JSON_BATCH):
-        yield [r[0] for r in batch]
+    yield from reader.utf8_batches(sql, where.params, JSON_BATCH)
 
 
 def iso_utc(stored: str) -> str:
