@@ -1,8 +1,8 @@
-"""Column types every reader of the schema shares, in SQLAlchemy Core alone.
+"""Column types the ORM models share, in SQLAlchemy Core alone.
 
-`tables.py` builds the ORM models with them; Core readers that never load the ORM
-(`ticket_view`, what `inbox tickets show` reads) type their columns with the same ones, so a time
-comes back aware UTC whichever path read it.
+`tables.py` builds the models with them. `tickets show` reads without SQLAlchemy
+(`ticket_view`, through `reader.Reader`, which decodes a time to aware UTC the same way; a test
+holds the two to the same detail).
 """
 
 from __future__ import annotations
