@@ -186,6 +186,9 @@ OPERATORS = [
     ("{kumquat}", True), ("kumquat AND", False), ("kumquat & !total", True), ("kumquat <-> total", True),
     ("a'b", False), ("\\", False), ("!!!", False), ("", False), ("kumquat " * 100, True),
     ("total:kumquat", True), ("wrong; DROP TABLE tickets; --", False), ("\x00kumquat\x1b", True), ("\x1b[31mkumquat", False),
+    # the drivers' own placeholders: the text is a bound value, never part of the SQL
+    ("%s", False), ("?", False), ("kumquat?", True), ("kumquat %", True), ("%(search)s kumquat", False),
+    (":search", False), ("kumquat') OR 1=1 --", False),
 ]
 
 
