@@ -35,9 +35,9 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, inspect, text
 
 from inbox.store import migrate
-from inbox.store.db import BUSY_TIMEOUT_MS
 from inbox.store.retention import Policy, decide
 from inbox.store.tables import Base
+from inbox.store.write_lock import BUSY_TIMEOUT_MS
 
 SQLITE, PGDUMP = "sqlite3", "pgdump"  # backup kinds, named by their file suffix
 NAME = re.compile(r"inbox-(\d{8}T\d{6}Z)\.(sqlite3|pgdump)")

@@ -25,8 +25,7 @@ from sqlalchemy.engine import make_url
 
 from inbox.store import deferred, liveness
 from inbox.store.json_text import dump_json
-from inbox.store.reader import BUSY_TIMEOUT_MS  # one wait for a busy SQLite file, reader or writer
-from inbox.store.write_lock import WriteLock
+from inbox.store.write_lock import BUSY_TIMEOUT_MS, WriteLock
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

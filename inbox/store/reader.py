@@ -28,10 +28,10 @@ from types import SimpleNamespace
 from typing import Any, Iterator, Sequence
 
 from inbox.store import urls
+from inbox.store.write_lock import BUSY_TIMEOUT_MS
 
-__all__ = ["BUSY_TIMEOUT_MS", "ReadError", "Reader", "open_reader"]
+__all__ = ["ReadError", "Reader", "open_reader"]
 
-BUSY_TIMEOUT_MS = 30_000
 # A list of 100,000 tickets reads its pages once with 64 MB of page cache; SQLite's default 2 MB
 # read them more than once (0.29 s against 0.19 s).
 _SQLITE_CACHE_KB = 65536

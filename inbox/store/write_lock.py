@@ -25,6 +25,9 @@ import threading
 from pathlib import Path
 
 WAIT_SECONDS = 30.0
+# How long any connection to a SQLite file, writer or reader, waits on SQLite's own lock before
+# "database is locked" (its busy timeout): the wait this queue falls back to.
+BUSY_TIMEOUT_MS = 30_000
 
 
 class WriteLock:
